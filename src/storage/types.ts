@@ -1,0 +1,115 @@
+/**
+ * The storage contracts the rest of barkeep codes against. Implemented in this folder over one LMDB
+ * environment (see bar-store.ts, checkpoint-store.ts, order-journal.ts, storage.ts).
+ */
+import type { Bar, BarSource } from '../market/bar.ts';
+import type { BarSize } from '../market/bar-size.ts';
+
+/**
+ * A reusable, allocation-free view of one bar, filled by the store's hot read path.
+ * The caller owns it and passes it in again and again; the store writes fields, never allocates.
+ */
+export interface BarView {
+  start: number;
+  open: number;
+  high: number;
+  low: number;
+  close: number;
+  volume: number;
+  vwap: number;
+  trades: number;
+  /** BAR_SOURCE_CODE value of the source. */
+  sourceCode: number;
+  receivedAt: number;
+}
+
+export interface WriteResult {
+  /** Bars written (new, corrected, or replacing a lower-precedence source). */
+  written: number;
+  /** Bars kept out because a higher-precedence source already holds that key. */
+  shadowed: number;
+  /** Bars whose values differed from another source's bar for the same key. */
+  divergent: number;
+}
+
+export type OrderSide = 'buy' | 'sell';
+export type OrderType = 'market' | 'limit';
+export type OrderState = 'pending' | 'submitted' | 'partially_filled' | 'filled' | 'cancelled' | 'rejected';
+
+export interface OrderFill {
+  /** Broker's execution id (unique per fill); used to never count a fill twice. */
+  execId: string;
+  qty: number;
+  price: number;
+  /** UTC epoch ms. */
+  time: number;
+  commission: number;
+}
+
+/** One order as the trading loop journals it, keyed by its deterministic client order id. */
+export interface OrderRecord {
+  clientOrderId: string;
+  strategy: string;
+  symbol: string;
+  side: OrderSide;
+  qty: number;
+  type: OrderType;
+  limitPrice?: number;
+  broker: 'paper' | 'ibkr';
+  state: OrderState;
+  /** The broker's id once it acknowledged the order (IBKR order id, paper id). */
+  brokerOrderId?: string;
+  filledQty: number;
+  avgFillPrice: number;
+  commission: number;
+  fills: OrderFill[];
+  /** Start of the bar that produced the signal, UTC epoch ms. */
+  barStart: number;
+  reason: string;
+  rejectReason?: string;
+  createdAt: number;
+  updatedAt: number;
+}
+
+export type { Bar, BarSource, BarSize };
+
+/** Read side of the bar cache. Reads are synchronous: they read LMDB's memory map, never wait on I/O. */
+export interface BarReader {
+  /** Fills `view` with the bar at (symbol, size, start); false when there is none. Allocates nothing. */
+  readInto(symbol: string, size: BarSize, start: number, view: BarView): boolean;
+  /** Fills `view` with the newest bar; false when there is none. Allocates nothing. */
+  latestInto(symbol: string, size: BarSize, view: BarView): boolean;
+  get(symbol: string, size: BarSize, start: number): Bar | undefined;
+  latest(symbol: string, size: BarSize): Bar | undefined;
+  /** The newest `n` bars, oldest first. */
+  latestN(symbol: string, size: BarSize, n: number): Bar[];
+  /** Bars with from <= start <= to (both inclusive), oldest first; at most `limit` when given. */
+  range(symbol: string, size: BarSize, from: number, to: number, limit?: number): Bar[];
+  /** Symbols that have at least one bar of this size (all sizes when omitted), sorted. */
+  symbols(size?: BarSize): string[];
+}
+
+/** Write side of the bar cache. See bar-store.ts for what is durable when the promise resolves. */
+export interface BarWriter {
+  put(bar: Bar): Promise<WriteResult>;
+  putMany(bars: readonly Bar[]): Promise<WriteResult>;
+}
+
+/** Small keyed state of the actors (what the collector fetched last, the ladder's position, ...). */
+export interface CheckpointStore {
+  get<T>(key: string): T | undefined;
+  /** Resolves once the value is durable. */
+  put<T>(key: string, value: T): Promise<void>;
+  delete(key: string): Promise<void>;
+}
+
+/** The trading loop's order journal: an order is written here before it is sent. */
+export interface OrderJournal {
+  /** Inserts or replaces the record; resolves once it is durable. */
+  put(record: OrderRecord): Promise<void>;
+  get(clientOrderId: string): OrderRecord | undefined;
+  /** All records, oldest first (by createdAt, then id). */
+  all(): OrderRecord[];
+  /** Records not yet in a final state (pending, submitted, partially_filled). */
+  open(): OrderRecord[];
+}
