@@ -1,0 +1,165 @@
+/**
+ * Loads the configuration: config/default.yaml, then the YAML file BARKEEP_CONFIG names, then the
+ * environment. The result is checked against one schema; any problem refuses the start with a
+ * ConfigError naming the key's path.
+ */
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { parse as parseYaml } from 'yaml';
+import { configSchema, type Config } from './schema.ts';
+
+export const DEFAULT_CONFIG_PATH = fileURLToPath(new URL('../../config/default.yaml', import.meta.url));
+
+export class ConfigError extends Error {
+  readonly code = 'BARKEEP_CONFIG_INVALID';
+  /** Dotted path of the offending key, e.g. `collector.bar_size`. */
+  readonly key: string;
+  constructor(key: string, message: string) {
+    super(key ? `config: ${key}: ${message}` : `config: ${message}`);
+    this.name = 'ConfigError';
+    this.key = key;
+  }
+}
+
+type Plain = Record<string, unknown>;
+
+function isPlain(v: unknown): v is Plain {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/** Lays `over` onto `base`: objects merge key by key, anything else replaces. */
+function overlay(base: Plain, over: Plain): Plain {
+  const out: Plain = { ...base };
+  for (const [k, v] of Object.entries(over)) {
+    out[k] = isPlain(v) && isPlain(out[k]) ? overlay(out[k] as Plain, v) : v;
+  }
+  return out;
+}
+
+function readYaml(path: string, what: string): Plain {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new ConfigError('', `cannot read ${what} ${path}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+  }
+  let doc: unknown;
+  try {
+    doc = parseYaml(text);
+  } catch (err) {
+    throw new ConfigError('', `${what} ${path} is not valid YAML: ${(err as Error).message}`);
+  }
+  if (doc == null) return {};
+  if (!isPlain(doc)) throw new ConfigError('', `${what} ${path} must hold a mapping of keys`);
+  return doc;
+}
+
+/** The seed's `polygon:` section is an alias of `massive:`; `massive:` wins where both set a key. */
+function foldPolygonAlias(doc: Plain): Plain {
+  if (!('polygon' in doc)) return doc;
+  const { polygon, ...rest } = doc;
+  if (!isPlain(polygon)) throw new ConfigError('polygon', 'must be a mapping (it is read as massive:)');
+  return { ...rest, massive: overlay(polygon, isPlain(rest.massive) ? rest.massive : {}) };
+}
+
+function intFromEnv(name: string, value: string, key: string): number {
+  if (!/^\d+$/.test(value)) throw new ConfigError(key, `${name}=${JSON.stringify(value)} is not a whole number`);
+  return Number(value);
+}
+
+/** Environment variables (design.md's names) as a partial config to lay over the files. */
+function fromEnv(env: NodeJS.ProcessEnv): Plain {
+  const out: Plain = {};
+  const set = (path: string, value: unknown) => {
+    const parts = path.split('.');
+    let node = out;
+    for (const p of parts.slice(0, -1)) node = (node[p] ??= {}) as Plain;
+    node[parts[parts.length - 1]] = value;
+  };
+  const massiveKey = env.MASSIVE_API_KEY || env.POLYGON_API_KEY;
+  if (massiveKey) set('massive.api_key', massiveKey);
+  if (env.MASSIVE_REST_URL) set('massive.rest_url', env.MASSIVE_REST_URL);
+  if (env.APCA_API_KEY_ID) set('alpaca.api_key_id', env.APCA_API_KEY_ID);
+  if (env.APCA_API_SECRET_KEY) set('alpaca.api_secret_key', env.APCA_API_SECRET_KEY);
+  if (env.APCA_API_DATA_URL) set('alpaca.data_url', env.APCA_API_DATA_URL);
+  if (env.IB_HOST) set('ibkr.host', env.IB_HOST);
+  if (env.IB_PORT) set('ibkr.port', intFromEnv('IB_PORT', env.IB_PORT, 'ibkr.port'));
+  if (env.IB_CLIENT_ID) set('ibkr.client_id', intFromEnv('IB_CLIENT_ID', env.IB_CLIENT_ID, 'ibkr.client_id'));
+  if (env.BARKEEP_HOST) set('server.host', env.BARKEEP_HOST);
+  if (env.BARKEEP_PORT) set('server.port', intFromEnv('BARKEEP_PORT', env.BARKEEP_PORT, 'server.port'));
+  if (env.BARKEEP_DATA_DIR) set('data_dir', env.BARKEEP_DATA_DIR);
+  if (env.BARKEEP_API_TOKEN) set('server.api_token', env.BARKEEP_API_TOKEN);
+  if (env.BARKEEP_FAULTS !== undefined && env.BARKEEP_FAULTS !== '') {
+    set('runtime.faults', env.BARKEEP_FAULTS === '1' || env.BARKEEP_FAULTS === 'true');
+  }
+  return out;
+}
+
+export interface LoadOptions {
+  env?: NodeJS.ProcessEnv;
+  /** Replaces config/default.yaml (tests). */
+  defaultsPath?: string;
+  /** Laid over everything else, before validation (tests and the CLI). */
+  overrides?: Plain;
+}
+
+export function loadConfig(opts: LoadOptions = {}): Config {
+  const env = opts.env ?? process.env;
+  let doc = foldPolygonAlias(readYaml(opts.defaultsPath ?? DEFAULT_CONFIG_PATH, 'default config'));
+  if (env.BARKEEP_CONFIG) doc = overlay(doc, foldPolygonAlias(readYaml(env.BARKEEP_CONFIG, 'BARKEEP_CONFIG file')));
+  doc = overlay(doc, fromEnv(env));
+  if (opts.overrides) doc = overlay(doc, foldPolygonAlias(opts.overrides));
+  const parsed = configSchema.safeParse(doc);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    let key = issue.path.map(String).join('.');
+    let message = issue.message;
+    if (issue.code === 'unrecognized_keys') {
+      const name = issue.keys[0];
+      key = key ? `${key}.${name}` : name;
+      message = 'unknown key';
+    }
+    throw new ConfigError(key, message);
+  }
+  const config = parsed.data;
+  checkCrossField(config);
+  return config;
+}
+
+function checkCrossField(config: Config): void {
+  const s = config.supervisor;
+  if (s.backoff_max_ms < s.backoff_initial_ms) {
+    throw new ConfigError('supervisor.backoff_max_ms', 'must be at least supervisor.backoff_initial_ms');
+  }
+  if (Boolean(config.alpaca.api_key_id) !== Boolean(config.alpaca.api_secret_key)) {
+    throw new ConfigError(
+      config.alpaca.api_key_id ? 'alpaca.api_secret_key' : 'alpaca.api_key_id',
+      'Alpaca needs both APCA_API_KEY_ID and APCA_API_SECRET_KEY',
+    );
+  }
+  if (!isLoopback(config.server.host) && !config.server.api_token) {
+    throw new ConfigError(
+      'server.api_token',
+      `binding to non-loopback address ${config.server.host} needs BARKEEP_API_TOKEN (or server.api_token)`,
+    );
+  }
+}
+
+export function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host);
+}
+
+/** The config with every secret replaced, for logs and status. */
+export function redactConfig(config: Config): Config {
+  const mask = (v: string | null) => (v ? '[redacted]' : null);
+  return {
+    ...config,
+    server: { ...config.server, api_token: mask(config.server.api_token) },
+    massive: { ...config.massive, api_key: mask(config.massive.api_key) },
+    alpaca: {
+      ...config.alpaca,
+      api_key_id: mask(config.alpaca.api_key_id),
+      api_secret_key: mask(config.alpaca.api_secret_key),
+    },
+  };
+}

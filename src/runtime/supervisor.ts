@@ -1,0 +1,467 @@
+/**
+ * The supervisor: starts each actor in its own worker thread, wires the actors' peer ports, serves
+ * typed control calls to them, and restarts one that crashes (one-for-one).
+ *
+ * Lifecycle of an actor: starting -> running -> (crash) restarting -> running, or -> failed once it
+ * has crashed more than `maxRestarts` times inside `restartWindowMs`; stopping -> stopped on shutdown.
+ *
+ * Restart delay is `backoffInitialMs` doubling per restart inside the window, up to `backoffMaxMs`.
+ * Loading a worker under tsx takes longer than the first backoff, so the supervisor keeps a warm
+ * spare per actor: a worker that has already loaded the actor's code and waits to be activated. A
+ * restart activates the spare, wires it to its running peers, and loads the next spare behind it.
+ */
+import { MessageChannel, Worker } from 'node:worker_threads';
+import * as Comlink from 'comlink';
+import nodeEndpoint from 'comlink/dist/esm/node-adapter.mjs';
+import type { Logger } from './log.ts';
+import type { ClockSpec } from './clock.ts';
+import { COUNTER, counterView, newCounterBuffer } from './counters.ts';
+import { RuntimeError, type ActorState, type MetricSample, type RequestMap } from './protocol.ts';
+import type { Activation, ControlApi, Lifecycle, WorkerBoot } from './wire.ts';
+
+const BOOTSTRAP = new URL('./worker-bootstrap.mjs', import.meta.url);
+const HOST = new URL(import.meta.url.endsWith('.ts') ? './actor-host.ts' : './actor-host.js', import.meta.url);
+
+export interface ActorSpec {
+  name: string;
+  /** URL of the module whose default export is the actor's definition. */
+  module: URL;
+  /** The actor's configuration (structured-cloneable). */
+  config: unknown;
+  /** Names of the actors it exchanges data with; links are symmetric. */
+  peers?: string[];
+}
+
+export interface SupervisorPolicy {
+  backoffInitialMs: number;
+  backoffMaxMs: number;
+  maxRestarts: number;
+  restartWindowMs: number;
+  shutdownTimeoutMs: number;
+  /** Keep a loaded spare worker per actor so a restart need not wait for a cold load. */
+  warmSpares: boolean;
+  /** A control call that gets no answer in this long fails. */
+  callTimeoutMs: number;
+}
+
+export const DEFAULT_POLICY: SupervisorPolicy = {
+  backoffInitialMs: 100,
+  backoffMaxMs: 10_000,
+  maxRestarts: 5,
+  restartWindowMs: 60_000,
+  shutdownTimeoutMs: 10_000,
+  warmSpares: true,
+  callTimeoutMs: 10_000,
+};
+
+export interface SupervisorOptions {
+  actors: ActorSpec[];
+  clock: ClockSpec;
+  log: Logger;
+  logLevel?: string;
+  policy?: Partial<SupervisorPolicy>;
+  /** Enables crash drills (BARKEEP_FAULTS=1). */
+  faults?: boolean;
+}
+
+export interface ActorInfo {
+  name: string;
+  state: ActorState;
+  thread_id: number | null;
+  restarts: number;
+  last_error: string | null;
+  uptime_s: number | null;
+}
+
+/** An error an actor's handler returned, with its code (and the field, for validation errors). */
+export class ActorCallError extends Error {
+  constructor(
+    readonly actor: string,
+    readonly code: string,
+    message: string,
+    readonly field?: string,
+  ) {
+    super(message);
+    this.name = 'ActorCallError';
+  }
+}
+
+interface Loaded {
+  worker: Worker;
+  /** Rejects if the worker dies before it is activated. */
+  dead: Promise<never>;
+}
+
+interface ActorRecord {
+  spec: ActorSpec;
+  state: ActorState;
+  worker?: Worker;
+  remote?: Comlink.Remote<ControlApi>;
+  spare?: Promise<Loaded>;
+  counters: SharedArrayBuffer;
+  restarts: number;
+  restartTimes: number[];
+  lastError: string | null;
+  readyAt: number | null;
+  restartTimer?: NodeJS.Timeout;
+  pending: Set<(err: Error) => void>;
+  /** Resolves when the actor is next running (used by tests and drills). */
+  waiters: Array<() => void>;
+}
+
+export class Supervisor {
+  private readonly records = new Map<string, ActorRecord>();
+  private readonly links: Array<[string, string]> = [];
+  private readonly policy: SupervisorPolicy;
+  private readonly log: Logger;
+  private stopping = false;
+
+  constructor(private readonly opts: SupervisorOptions) {
+    this.policy = { ...DEFAULT_POLICY, ...opts.policy };
+    this.log = opts.log.child({ component: 'supervisor' });
+    for (const spec of opts.actors) {
+      this.records.set(spec.name, {
+        spec,
+        state: 'stopped',
+        counters: newCounterBuffer(),
+        restarts: 0,
+        restartTimes: [],
+        lastError: null,
+        readyAt: null,
+        pending: new Set(),
+        waiters: [],
+      });
+    }
+    const seen = new Set<string>();
+    for (const spec of opts.actors) {
+      for (const peer of spec.peers ?? []) {
+        if (!this.records.has(peer)) throw new RuntimeError('ACTOR_NOT_FOUND', `${spec.name} names unknown peer ${peer}`);
+        const key = [spec.name, peer].sort().join('|');
+        if (!seen.has(key)) {
+          seen.add(key);
+          this.links.push([spec.name, peer]);
+        }
+      }
+    }
+  }
+
+  /** Starts every actor, in the order given, and waits until all run. */
+  async start(): Promise<void> {
+    for (const rec of this.records.values()) {
+      rec.state = 'starting';
+      const loaded = await this.load(rec.spec);
+      await this.activate(rec, loaded, 0);
+    }
+    if (this.policy.warmSpares) for (const rec of this.records.values()) this.prepareSpare(rec);
+  }
+
+  names(): string[] {
+    return [...this.records.keys()];
+  }
+
+  list(): ActorInfo[] {
+    return [...this.records.values()].map((rec) => ({
+      name: rec.spec.name,
+      state: rec.state,
+      thread_id: rec.state === 'running' && rec.worker ? rec.worker.threadId : null,
+      restarts: rec.restarts,
+      last_error: rec.lastError,
+      uptime_s: rec.state === 'running' && rec.readyAt !== null ? (Date.now() - rec.readyAt) / 1000 : null,
+    }));
+  }
+
+  /** Healthy when every actor runs; otherwise the reasons, naming the actors. */
+  health(): { ok: boolean; reasons: string[] } {
+    const reasons: string[] = [];
+    for (const rec of this.records.values()) {
+      if (rec.state === 'running') continue;
+      const why = rec.lastError ? `: ${rec.lastError}` : '';
+      reasons.push(`${rec.spec.name} is ${rec.state}${rec.state === 'failed' || rec.state === 'restarting' ? why : ''}`);
+    }
+    return { ok: reasons.length === 0, reasons };
+  }
+
+  /** Runtime counters of an actor (messages in/out, failed, event-loop lag). */
+  counters(name: string): { messagesIn: number; messagesOut: number; failed: number; lagMeanMs: number; lagMaxMs: number } {
+    const c = counterView(this.record(name).counters);
+    return {
+      messagesIn: c[COUNTER.messagesIn],
+      messagesOut: c[COUNTER.messagesOut],
+      failed: c[COUNTER.failedMessages],
+      lagMeanMs: c[COUNTER.loopLagMeanMs],
+      lagMaxMs: c[COUNTER.loopLagMaxMs],
+    };
+  }
+
+  /** A typed handle for control calls to one actor. */
+  handle<M extends RequestMap>(name: string): ActorHandle<M> {
+    this.record(name);
+    return {
+      call: (type, body) => this.call(name, type, body) as never,
+    };
+  }
+
+  /** Sends a control request; rejects with RuntimeError (delivery) or ActorCallError (the handler's). */
+  async call(name: string, type: string, body: object = {}): Promise<unknown> {
+    const rec = this.record(name);
+    const remote = rec.remote;
+    if (rec.state !== 'running' || !remote) {
+      throw new RuntimeError('ACTOR_UNAVAILABLE', `${name} is ${rec.state}`);
+    }
+    const result = await this.guarded(rec, async () => {
+      try {
+        return await remote.request({ ...body, type });
+      } catch (err) {
+        counterView(rec.counters)[COUNTER.failedMessages]++;
+        throw new RuntimeError('ACTOR_CALL_FAILED', `${name}.${type} could not be delivered: ${(err as Error).message}`, {
+          cause: err,
+        });
+      }
+    });
+    if (!result.ok) throw new ActorCallError(name, result.error.code, result.error.message, result.error.field);
+    return result.value;
+  }
+
+  /** Domain metrics an actor reports; empty while it is not running. */
+  async actorMetrics(name: string): Promise<MetricSample[]> {
+    const rec = this.record(name);
+    if (rec.state !== 'running' || !rec.remote) return [];
+    try {
+      return await this.guarded(rec, () => rec.remote!.metrics());
+    } catch {
+      return [];
+    }
+  }
+
+  /** Crash drill: makes the actor throw an uncaught error inside its thread. */
+  async crash(name: string): Promise<void> {
+    const rec = this.record(name);
+    if (!this.opts.faults) throw new RuntimeError('ACTOR_UNAVAILABLE', 'crash drills need BARKEEP_FAULTS=1');
+    if (rec.state !== 'running' || !rec.remote) throw new RuntimeError('ACTOR_UNAVAILABLE', `${name} is ${rec.state}`);
+    await this.guarded(rec, () => rec.remote!.crash());
+  }
+
+  /** Resolves when the actor is running again (or now, if it is). */
+  whenRunning(name: string): Promise<void> {
+    const rec = this.record(name);
+    if (rec.state === 'running') return Promise.resolve();
+    return new Promise((resolve) => rec.waiters.push(resolve));
+  }
+
+  /** Stops the actors in reverse start order, letting each flush; terminates what does not stop in time. */
+  async stop(): Promise<void> {
+    this.stopping = true;
+    const deadline = Date.now() + this.policy.shutdownTimeoutMs;
+    for (const rec of [...this.records.values()].reverse()) {
+      clearTimeout(rec.restartTimer);
+      const spare = rec.spare;
+      rec.spare = undefined;
+      if (spare) spare.then((l) => l.worker.terminate(), () => undefined);
+      if (!rec.worker) {
+        rec.state = rec.state === 'failed' ? 'failed' : 'stopped';
+        continue;
+      }
+      rec.state = 'stopping';
+      const remaining = Math.max(100, deadline - Date.now());
+      try {
+        await withTimeout(rec.remote!.stop(), remaining, `${rec.spec.name} did not stop in time`);
+      } catch (err) {
+        this.log.warn({ actor: rec.spec.name, err: (err as Error).message }, 'actor stop failed; terminating');
+      }
+      await rec.worker.terminate();
+      rec.worker = undefined;
+      rec.remote = undefined;
+      rec.state = 'stopped';
+    }
+  }
+
+  private record(name: string): ActorRecord {
+    const rec = this.records.get(name);
+    if (!rec) throw new RuntimeError('ACTOR_NOT_FOUND', `no actor named ${name}`);
+    return rec;
+  }
+
+  /** Runs a call that must fail (not hang) if the actor dies or does not answer. */
+  private guarded<T>(rec: ActorRecord, fn: () => Promise<T>): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      const fail = (err: Error) => {
+        clearTimeout(timer);
+        rec.pending.delete(fail);
+        reject(err);
+      };
+      const timer = setTimeout(
+        () => fail(new RuntimeError('ACTOR_UNAVAILABLE', `${rec.spec.name} did not answer in ${this.policy.callTimeoutMs} ms`)),
+        this.policy.callTimeoutMs,
+      );
+      rec.pending.add(fail);
+      fn().then(
+        (v) => {
+          clearTimeout(timer);
+          rec.pending.delete(fail);
+          resolve(v);
+        },
+        (err) => fail(err),
+      );
+    });
+  }
+
+  /** Spawns a worker and waits until it has loaded the actor's code. */
+  private load(spec: ActorSpec): Promise<Loaded> {
+    const boot: WorkerBoot = { module: spec.module.href, host: HOST.href, name: spec.name };
+    const worker = new Worker(BOOTSTRAP, { workerData: boot, name: `barkeep-${spec.name}` });
+    let onDeath!: (err: Error) => void;
+    const dead = new Promise<never>((_, reject) => (onDeath = reject));
+    dead.catch(() => undefined);
+    worker.on('error', (err) => onDeath(err));
+    worker.on('exit', (code) => onDeath(new Error(`worker exited with code ${code} before activation`)));
+    return new Promise<Loaded>((resolve, reject) => {
+      dead.catch(reject);
+      worker.once('message', (msg: Lifecycle) => {
+        if (msg.type === 'loaded') resolve({ worker, dead });
+        else reject(new RuntimeError('ACTOR_START_FAILED', `${spec.name}: unexpected ${msg.type} while loading`));
+      });
+    });
+  }
+
+  private prepareSpare(rec: ActorRecord): void {
+    if (!this.policy.warmSpares || this.stopping || rec.spare || rec.state === 'failed') return;
+    const spare = this.load(rec.spec);
+    spare.catch((err) => {
+      if (rec.spare === spare) rec.spare = undefined;
+      this.log.warn({ actor: rec.spec.name, err: err.message }, 'spare worker failed to load');
+    });
+    rec.spare = spare;
+  }
+
+  /** Turns a loaded worker into the running actor: wires its peers and waits for its start. */
+  private async activate(rec: ActorRecord, loaded: Loaded, incarnation: number): Promise<void> {
+    const { worker } = loaded;
+    const control = new MessageChannel();
+    const peers: Record<string, MessagePortLike> = {};
+    const transfers: MessagePortLike[] = [control.port2];
+    const attachLater: Array<() => Promise<void>> = [];
+    for (const peerName of this.peersOf(rec.spec.name)) {
+      const peer = this.records.get(peerName)!;
+      if (peer.state !== 'running' || !peer.remote) continue;
+      const ch = new MessageChannel();
+      peers[peerName] = ch.port1;
+      transfers.push(ch.port1);
+      const remote = peer.remote;
+      attachLater.push(() => remote.attachPeer(rec.spec.name, Comlink.transfer(ch.port2, [ch.port2 as never])));
+    }
+    const activation: Activation = {
+      type: 'activate',
+      config: rec.spec.config,
+      clock: this.opts.clock,
+      counters: rec.counters,
+      logLevel: this.opts.logLevel ?? 'info',
+      incarnation,
+      faults: Boolean(this.opts.faults),
+      controlPort: control.port2,
+      peers: peers as never,
+    };
+    const started = new Promise<void>((resolve, reject) => {
+      loaded.dead.catch(reject);
+      worker.once('message', (msg: Lifecycle) => {
+        if (msg.type === 'ready') resolve();
+        else if (msg.type === 'start-failed') reject(new RuntimeError('ACTOR_START_FAILED', `${rec.spec.name}: ${msg.message}`));
+        else reject(new RuntimeError('ACTOR_START_FAILED', `${rec.spec.name}: unexpected ${msg.type}`));
+      });
+    });
+    worker.postMessage(activation, transfers as never);
+    try {
+      await started;
+    } catch (err) {
+      await worker.terminate().catch(() => undefined);
+      throw err;
+    }
+    rec.worker = worker;
+    rec.remote = Comlink.wrap<ControlApi>(nodeEndpoint(control.port1));
+    rec.readyAt = Date.now();
+    rec.state = 'running';
+    worker.removeAllListeners('error');
+    worker.removeAllListeners('exit');
+    worker.on('error', (err) => {
+      rec.lastError = err?.message ?? String(err);
+    });
+    worker.on('exit', (code) => this.onExit(rec, worker, code));
+    await Promise.all(attachLater.map((f) => f().catch(() => undefined)));
+    for (const w of rec.waiters.splice(0)) w();
+  }
+
+  private peersOf(name: string): string[] {
+    return this.links.flatMap(([a, b]) => (a === name ? [b] : b === name ? [a] : []));
+  }
+
+  private onExit(rec: ActorRecord, worker: Worker, code: number): void {
+    if (rec.worker !== worker) return;
+    rec.worker = undefined;
+    rec.remote = undefined;
+    const pending = [...rec.pending];
+    rec.pending.clear();
+    for (const fail of pending) fail(new RuntimeError('ACTOR_UNAVAILABLE', `${rec.spec.name} exited while serving a call`));
+    if (this.stopping || rec.state === 'stopping' || rec.state === 'stopped') return;
+    rec.lastError ??= `exited with code ${code}`;
+    const now = Date.now();
+    rec.restartTimes = rec.restartTimes.filter((t) => now - t < this.policy.restartWindowMs);
+    if (rec.restartTimes.length >= this.policy.maxRestarts) {
+      rec.state = 'failed';
+      this.log.error(
+        { actor: rec.spec.name, restarts: rec.restartTimes.length, window_ms: this.policy.restartWindowMs, last_error: rec.lastError },
+        'actor failed: too many restarts',
+      );
+      const spare = rec.spare;
+      rec.spare = undefined;
+      spare?.then((l) => l.worker.terminate(), () => undefined);
+      return;
+    }
+    const delay = Math.min(this.policy.backoffInitialMs * 2 ** rec.restartTimes.length, this.policy.backoffMaxMs);
+    rec.restartTimes.push(now);
+    rec.state = 'restarting';
+    this.log.warn({ actor: rec.spec.name, code, delay_ms: delay, last_error: rec.lastError }, 'actor crashed; restarting');
+    rec.restartTimer = setTimeout(() => void this.restart(rec), delay);
+  }
+
+  private async restart(rec: ActorRecord): Promise<void> {
+    if (this.stopping) return;
+    try {
+      const spare = rec.spare;
+      rec.spare = undefined;
+      const loaded = (await spare?.catch(() => undefined)) ?? (await this.load(rec.spec));
+      rec.restarts++;
+      await this.activate(rec, loaded, rec.restarts);
+      this.log.info({ actor: rec.spec.name, restarts: rec.restarts, thread: loaded.worker.threadId }, 'actor restarted');
+      this.prepareSpare(rec);
+    } catch (err) {
+      rec.lastError = (err as Error).message;
+      this.log.error({ actor: rec.spec.name, err: rec.lastError }, 'actor restart failed');
+      // A failed start counts as a crash: back off and try again, or give up past the intensity.
+      rec.worker = undefined;
+      const fakeWorker = {} as Worker;
+      rec.worker = fakeWorker;
+      this.onExit(rec, fakeWorker, 1);
+    }
+  }
+}
+
+type MessagePortLike = import('node:worker_threads').MessagePort;
+
+export interface ActorHandle<M extends RequestMap> {
+  call<K extends keyof M & string>(type: K, body: M[K]['req']): Promise<M[K]['res']>;
+}
+
+function withTimeout<T>(p: Promise<T>, ms: number, message: string): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const t = setTimeout(() => reject(new Error(message)), ms);
+    p.then(
+      (v) => {
+        clearTimeout(t);
+        resolve(v);
+      },
+      (e) => {
+        clearTimeout(t);
+        reject(e);
+      },
+    );
+  });
+}
