@@ -35,14 +35,15 @@ export class PeerLink<Out extends PeerMessage, In extends PeerMessage> {
   }
 
   /** Sends a message to the peer; false when the link is down (the message is dropped and counted). */
-  send(msg: Out): boolean {
+  send(msg: Out, transfer?: readonly import('node:worker_threads').TransferListItem[]): boolean {
     const port = this.port;
     if (port === undefined) {
       this.dropped++;
       return false;
     }
     try {
-      port.postMessage(msg);
+      if (transfer === undefined) port.postMessage(msg);
+      else port.postMessage(msg, transfer);
     } catch (err) {
       this.counters[COUNTER.failedMessages]++;
       this.log.warn({ peer: this.peer, type: msg?.type, err }, 'peer message could not be sent');
