@@ -1,0 +1,445 @@
+/**
+ * SimPricePath: the simulated market's prices, a deterministic function of (seed, symbol, time).
+ *
+ * Design decisions:
+ * - The finest grain is the 5-second bar. A minute bar is the aggregate of its twelve 5-second
+ *   bars, and longer bars (in SimMarket) aggregate minutes, so every size agrees with every other
+ *   and the IBKR simulator's real-time bars sum exactly to the collector's minute bars.
+ * - One New York day (midnight to midnight) is computed at once and kept in a small LRU cache.
+ *   Its log-price is a Brownian bridge from that day's opening level to the next day's, with
+ *   per-minute variance shaped by the session (busy at the open and close, quiet outside hours).
+ * - Day opening levels come from a Levy (midpoint-displacement) construction over day numbers
+ *   since 1970-01-01: the level of any day costs 16 seeded normals, with no walk from the start of
+ *   time and no per-symbol memory. Scales above CAP_DAYS get no more variance than CAP_DAYS, so
+ *   a symbol wanders like a random walk over months but stays in a plausible band over decades.
+ * - Days keyed by (seed, symbol, day), minutes by (seed, symbol, minute): the same request gives
+ *   the same numbers at any time and in any order.
+ *
+ * Footguns: days outside SIM_FIRST_DAY .. SIM_LAST_DAY (1970-01-01 .. 2149-06-06) have no bars. In 'nyse' mode a closed day has no
+ * bars at all and the overnight hours move the price without printing (an opening gap).
+ */
+import { MarketCalendar } from '../../market/calendar.ts';
+import { formatDay, parseDay } from '../../market/calendar-data.ts';
+import { Rng, hashString, mix32 } from './random.ts';
+
+export type SimSession = 'always' | 'nyse';
+
+/** A bar of the simulated path; Bar without symbol, size and source. */
+export interface PathBar {
+  start: number;
+  open: number;
+  high: number;
+  low: number;
+  close: number;
+  volume: number;
+  vwap: number;
+  trades: number;
+}
+
+export interface SimPricePathOptions {
+  seed: number;
+  calendar?: MarketCalendar;
+  /** 'always': a 24/7 market (the built-in demo). 'nyse': bars only in NYSE sessions. Default 'always'. */
+  session?: SimSession;
+  /** Days kept in the LRU cache (per symbol and day). Default 64. */
+  cacheDays?: number;
+}
+
+const MINUTE = 60_000;
+const SUB_BARS = 12;
+const SUB_MS = MINUTE / SUB_BARS;
+const DAY_BITS = 16;
+/** Day numbers 0 ..= LAST_DAY have an opening level, so days 0 .. LAST_DAY - 1 have a path. */
+const LAST_DAY = 1 << DAY_BITS;
+const CAP_DAYS = 256;
+const DAY_BAR_CACHE = 16_384;
+const TRADING_DAYS_PER_YEAR = 252;
+
+/** First and last New York dates that can hold simulated bars. */
+export const SIM_FIRST_DAY = formatDay(0);
+export const SIM_LAST_DAY = formatDay(LAST_DAY - 1);
+
+// Stream tags keep the day, minute and level streams of one symbol independent.
+const TAG_LEVEL = 0x1e7e1;
+const TAG_DAY = 0xd4e;
+const TAG_MINUTE = 0x5b5;
+
+interface SymbolModel {
+  key: number;
+  logBase: number;
+  /** Daily log-return standard deviation, from an annualised 20-40%. */
+  sigmaDay: number;
+  /** Regular-hours trades per minute before the intraday shape. */
+  activity: number;
+  /** Mean shares per trade. */
+  tradeSize: number;
+}
+
+interface DayPath {
+  start: number;
+  minutes: number;
+  /** Log price at each minute edge (minutes + 1 values). */
+  logP: Float64Array;
+  sigma: Float64Array;
+  trades: Int32Array;
+  /** 1 where the minute is in a session (5-second bars exist), 0 otherwise. */
+  active: Uint8Array;
+  tradeSize: Float64Array;
+  bars: (PathBar | undefined)[];
+}
+
+export class SimPathError extends Error {
+  readonly code = 'SIM_BAD_INPUT';
+  constructor(message: string) {
+    super(message);
+    this.name = 'SimPathError';
+  }
+}
+
+const round2 = (x: number) => Math.round(x * 100) / 100;
+const round4 = (x: number) => Math.round(x * 10_000) / 10_000;
+const cents = (x: number) => Math.max(0.01, round2(x));
+
+/** Aggregates bars (oldest first, at least one) into one starting at `start`; vwap volume-weighted. */
+export function aggregatePathBars(bars: readonly PathBar[], start: number): PathBar {
+  let high = -Infinity;
+  let low = Infinity;
+  let volume = 0;
+  let trades = 0;
+  let notional = 0;
+  for (const b of bars) {
+    if (b.high > high) high = b.high;
+    if (b.low < low) low = b.low;
+    volume += b.volume;
+    trades += b.trades;
+    notional += b.vwap * b.volume;
+  }
+  const close = bars[bars.length - 1].close;
+  const vwap = volume > 0 ? Math.min(high, Math.max(low, round4(notional / volume))) : close;
+  return { start, open: bars[0].open, high, low, close, volume, vwap, trades };
+}
+
+export class SimPricePath {
+  readonly session: SimSession;
+  readonly calendar: MarketCalendar;
+  private readonly seed: number;
+  private readonly cacheDays: number;
+  private readonly models = new Map<string, SymbolModel>();
+  private readonly days = new Map<string, DayPath | null>();
+  private readonly dayBars = new Map<string, PathBar | null>();
+
+  constructor(opts: SimPricePathOptions) {
+    if (!Number.isSafeInteger(opts.seed)) throw new SimPathError(`seed must be a safe integer, got ${String(opts.seed)}`);
+    const session = opts.session ?? 'always';
+    if (session !== 'always' && session !== 'nyse') throw new SimPathError(`session must be 'always' or 'nyse', got ${String(session)}`);
+    const cacheDays = opts.cacheDays ?? 64;
+    if (!Number.isInteger(cacheDays) || cacheDays < 1) throw new SimPathError(`cacheDays must be a positive integer, got ${String(cacheDays)}`);
+    this.seed = opts.seed;
+    this.session = session;
+    this.calendar = opts.calendar ?? new MarketCalendar();
+    this.cacheDays = cacheDays;
+  }
+
+  /** The minute bar starting at `start` (a whole minute), or undefined when that minute had no trades. */
+  minuteBar(symbol: string, start: number): PathBar | undefined {
+    const at = this.locate(symbol, start);
+    return at && at.path.bars[at.i];
+  }
+
+  /**
+   * The twelve 5-second bars of the minute starting at `minuteStart`; they aggregate exactly to
+   * `minuteBar` (5-second bars with no trades have volume 0 and vwap = close). Empty when the
+   * minute is outside the simulated market's sessions.
+   */
+  fiveSecondBars(symbol: string, minuteStart: number): PathBar[] {
+    const at = this.locate(symbol, minuteStart);
+    if (!at || !at.path.active[at.i]) return [];
+    return this.subBars(this.model(symbol), at.path, at.i);
+  }
+
+  /**
+   * The whole New York day's bar (midnight to midnight, the aggregate of its minute bars), or
+   * undefined when the day had no trades. Cached apart from the minute paths, so a long run of
+   * daily bars costs each day's minute path once.
+   */
+  dayBar(symbol: string, date: string | number): PathBar | undefined {
+    this.model(symbol);
+    const d = this.calendar.dateOf(this.calendar.dayStart(date));
+    const key = `${symbol}\u0000${d}`;
+    const hit = this.dayBars.get(key);
+    if (hit !== undefined) return hit ?? undefined;
+    const day = parseDay(d)!;
+    const start = this.calendar.dayStart(d);
+    const minutes = this.minuteBars(symbol, start, this.calendar.dayStart(formatDay(day + 1)));
+    const bar = minutes.length > 0 ? Object.freeze(aggregatePathBars(minutes, start)) : null;
+    if (this.dayBars.size >= DAY_BAR_CACHE) this.dayBars.delete(this.dayBars.keys().next().value!);
+    this.dayBars.set(key, bar);
+    return bar ?? undefined;
+  }
+
+  /** Minute bars with from <= start < to, oldest first. Minutes with no trades have no bar. */
+  minuteBars(symbol: string, from: number, to: number): PathBar[] {
+    const out: PathBar[] = [];
+    this.forEachMinuteBar(symbol, from, to, (b) => out.push(b));
+    return out;
+  }
+
+  /** Calls `fn` with each minute bar with from <= start < to, oldest first, without building an array. */
+  forEachMinuteBar(symbol: string, from: number, to: number, fn: (bar: PathBar) => void): void {
+    this.model(symbol); // validates the symbol even for an empty range
+    const first = parseDay(SIM_FIRST_DAY)!;
+    const last = parseDay(SIM_LAST_DAY)!;
+    const lo = Math.max(from, this.calendar.dayStart(SIM_FIRST_DAY));
+    const hi = Math.min(to, this.calendar.dayStart(formatDay(last + 1)));
+    if (!(lo < hi)) return;
+    for (let day = Math.max(first, parseDay(this.calendar.dateOf(lo))!); day <= last; day++) {
+      if (this.calendar.dayStart(formatDay(day)) >= hi) return;
+      const path = this.dayPath(symbol, day);
+      if (!path) continue;
+      const i0 = Math.max(0, Math.ceil((lo - path.start) / MINUTE));
+      const i1 = Math.min(path.minutes, Math.ceil((hi - path.start) / MINUTE));
+      for (let i = i0; i < i1; i++) {
+        const bar = path.bars[i];
+        if (bar) fn(bar);
+      }
+    }
+  }
+
+  private locate(symbol: string, start: number): { path: DayPath; i: number } | undefined {
+    if (!Number.isFinite(start) || start % MINUTE !== 0) {
+      throw new SimPathError(`start must be a whole minute in epoch ms, got ${String(start)}`);
+    }
+    this.model(symbol);
+    if (start < this.calendar.dayStart(SIM_FIRST_DAY) || start >= this.calendar.dayStart(formatDay(LAST_DAY))) return undefined;
+    const day = parseDay(this.calendar.dateOf(start))!;
+    const path = this.dayPath(symbol, day);
+    return path ? { path, i: (start - path.start) / MINUTE } : undefined;
+  }
+
+  private model(symbol: string): SymbolModel {
+    let m = this.models.get(symbol);
+    if (m) return m;
+    if (typeof symbol !== 'string' || symbol.length === 0) throw new SimPathError('symbol must be a non-empty string');
+    // Base price, volatility and liquidity depend on the symbol alone, so a symbol looks alike under every seed.
+    const traits = new Rng(hashString(symbol));
+    const base = 20 * Math.pow(500 / 20, traits.next());
+    const annualVol = 0.2 + 0.2 * traits.next();
+    m = {
+      key: mix32(mix32(hashString(symbol), this.seed), Math.floor(this.seed / 2 ** 32)),
+      logBase: Math.log(base),
+      sigmaDay: annualVol / Math.sqrt(TRADING_DAYS_PER_YEAR),
+      activity: 20 * Math.pow(15, traits.next()),
+      tradeSize: 40 + 160 * traits.next(),
+    };
+    this.models.set(symbol, m);
+    return m;
+  }
+
+  /** Log-level (relative to the base) at the open of `day`, by midpoint displacement. */
+  private level(m: SymbolModel, day: number): number {
+    const normal = (node: number) => new Rng(mix32(mix32(m.key, TAG_LEVEL), node)).gauss();
+    const var1 = m.sigmaDay * m.sigmaDay;
+    let a = 0;
+    let b = LAST_DAY;
+    let la = 0;
+    let lb = normal(LAST_DAY) * Math.sqrt(var1 * Math.min(LAST_DAY, CAP_DAYS));
+    for (;;) {
+      if (day === a) return la;
+      if (day === b) return lb;
+      const mid = (a + b) >>> 1;
+      const lm = (la + lb) / 2 + normal(mid) * Math.sqrt((var1 * Math.min(b - a, CAP_DAYS)) / 4);
+      if (day < mid) {
+        b = mid;
+        lb = lm;
+      } else {
+        a = mid;
+        la = lm;
+      }
+    }
+  }
+
+  private dayPath(symbol: string, day: number): DayPath | null {
+    const key = `${symbol}\u0000${day}`;
+    const hit = this.days.get(key);
+    if (hit !== undefined) {
+      this.days.delete(key); // LRU: re-insert as newest
+      this.days.set(key, hit);
+      return hit;
+    }
+    const path = this.buildDay(this.model(symbol), day);
+    if (this.days.size >= this.cacheDays) this.days.delete(this.days.keys().next().value!);
+    this.days.set(key, path);
+    return path;
+  }
+
+  private buildDay(m: SymbolModel, day: number): DayPath | null {
+    const cal = this.calendar;
+    const date = formatDay(day);
+    let edges: { pre: number; open: number; close: number; post: number };
+    if (this.session === 'nyse') {
+      const b = cal.sessionBounds(date);
+      if (!b) return null;
+      edges = { pre: b.preOpen, open: b.open, close: b.close, post: b.postClose };
+    } else {
+      edges = { pre: cal.wallTime(date, 4), open: cal.wallTime(date, 9, 30), close: cal.wallTime(date, 16), post: cal.wallTime(date, 20) };
+    }
+    const start = cal.dayStart(date);
+    const minutes = (cal.dayStart(formatDay(day + 1)) - start) / MINUTE;
+    const regularMinutes = (edges.close - edges.open) / MINUTE;
+    const weight = new Float64Array(minutes);
+    const rate = new Float64Array(minutes);
+    const active = new Uint8Array(minutes);
+    let totalWeight = 0;
+    for (let i = 0; i < minutes; i++) {
+      const t = start + i * MINUTE;
+      if (t >= edges.open && t < edges.close) {
+        // U-shaped activity: heavy at the open, dipping at midday, rising into the close.
+        const sinceOpen = (t - edges.open) / MINUTE;
+        const toClose = regularMinutes - 1 - sinceOpen;
+        weight[i] = 1 + 2 * Math.exp(-sinceOpen / 30) + 0.6 * Math.exp(-toClose / 30);
+        rate[i] = m.activity * (0.6 + 2.4 * Math.exp(-sinceOpen / 25) + 1.6 * Math.exp(-toClose / 20));
+        active[i] = 1;
+      } else if (t >= edges.pre && t < edges.post) {
+        weight[i] = 0.35;
+        rate[i] = Math.max(6, 0.05 * m.activity);
+        active[i] = 1;
+      } else {
+        weight[i] = 0.15;
+        rate[i] = Math.max(4, 0.02 * m.activity);
+        active[i] = this.session === 'always' ? 1 : 0;
+      }
+      totalWeight += weight[i];
+    }
+
+    const rng = new Rng(mix32(mix32(m.key, TAG_DAY), day));
+    const dayActivity = Math.exp(0.35 * rng.gauss());
+    const var1 = m.sigmaDay * m.sigmaDay;
+    const sigma = new Float64Array(minutes);
+    const walk = new Float64Array(minutes + 1);
+    const cumVar = new Float64Array(minutes + 1);
+    for (let i = 0; i < minutes; i++) {
+      sigma[i] = Math.sqrt((var1 * weight[i]) / totalWeight);
+      walk[i + 1] = walk[i] + sigma[i] * rng.gauss();
+      cumVar[i + 1] = cumVar[i] + sigma[i] * sigma[i];
+    }
+    // Bridge: pin the day's last edge to the next day's opening level, so days join up.
+    const l0 = this.level(m, day);
+    const l1 = this.level(m, day + 1);
+    const logP = new Float64Array(minutes + 1);
+    const miss = walk[minutes] - (l1 - l0);
+    for (let i = 0; i <= minutes; i++) logP[i] = m.logBase + l0 + walk[i] - (cumVar[i] / cumVar[minutes]) * miss;
+    logP[minutes] = m.logBase + l1;
+
+    const trades = new Int32Array(minutes);
+    const tradeSize = new Float64Array(minutes);
+    for (let i = 0; i < minutes; i++) {
+      if (!active[i]) continue;
+      trades[i] = rng.poisson(rate[i] * dayActivity);
+      tradeSize[i] = m.tradeSize * (0.7 + 0.6 * rng.next());
+    }
+    const path: DayPath = { start, minutes, logP, sigma, trades, active, tradeSize, bars: new Array(minutes) };
+    for (let i = 0; i < minutes; i++) {
+      if (trades[i] === 0) continue;
+      fillSubBars(m, path, i);
+      path.bars[i] = Object.freeze(minuteFromSub(start + i * MINUTE));
+    }
+    return path;
+  }
+
+  /** The 5-second bars of minute `i` as objects (for callers; the day build uses the scratch arrays). */
+  private subBars(m: SymbolModel, path: DayPath, i: number): PathBar[] {
+    fillSubBars(m, path, i);
+    const minuteStart = path.start + i * MINUTE;
+    const out: PathBar[] = [];
+    for (let k = 0; k < SUB_BARS; k++) {
+      out.push({
+        start: minuteStart + k * SUB_MS,
+        open: sub.open[k],
+        high: sub.high[k],
+        low: sub.low[k],
+        close: sub.close[k],
+        volume: sub.volume[k],
+        vwap: sub.vwap[k],
+        trades: sub.trades[k],
+      });
+    }
+    return out;
+  }
+}
+
+/** Scratch space for one minute's 5-second bars: the day build fills and folds it 1440 times a day. */
+const sub = {
+  q: new Float64Array(SUB_BARS + 1),
+  px: new Float64Array(SUB_BARS + 1),
+  share: new Float64Array(SUB_BARS),
+  open: new Float64Array(SUB_BARS),
+  high: new Float64Array(SUB_BARS),
+  low: new Float64Array(SUB_BARS),
+  close: new Float64Array(SUB_BARS),
+  volume: new Float64Array(SUB_BARS),
+  vwap: new Float64Array(SUB_BARS),
+  trades: new Int32Array(SUB_BARS),
+};
+
+/** Fills `sub` with minute `i`'s 5-second bars: a 12-step bridge from the minute's open to its close. */
+function fillSubBars(m: SymbolModel, path: DayPath, i: number): void {
+  const rng = new Rng(mix32(mix32(m.key, TAG_MINUTE), (path.start + i * MINUTE) / MINUTE));
+  const from = path.logP[i];
+  const to = path.logP[i + 1];
+  const sd = path.sigma[i] / Math.sqrt(SUB_BARS);
+  const q = sub.q;
+  q[0] = 0;
+  for (let k = 1; k <= SUB_BARS; k++) q[k] = q[k - 1] + sd * rng.gauss();
+  const miss = q[SUB_BARS] - (to - from);
+  for (let k = 0; k <= SUB_BARS; k++) q[k] = from + q[k] - (k / SUB_BARS) * miss;
+  q[0] = from;
+  q[SUB_BARS] = to;
+  for (let k = 0; k <= SUB_BARS; k++) sub.px[k] = Math.exp(q[k]);
+
+  // Split the minute's trades over its 5-second bars; the counts add up exactly.
+  const total = path.trades[i];
+  let shareSum = 0;
+  for (let k = 0; k < SUB_BARS; k++) shareSum += sub.share[k] = 0.25 + rng.next();
+  let given = 0;
+  for (let k = 0; k < SUB_BARS; k++) given += sub.trades[k] = Math.floor((total * sub.share[k]) / shareSum);
+  const offset = Math.floor(rng.next() * SUB_BARS);
+  for (let j = 0; j < total - given; j++) sub.trades[(offset + j) % SUB_BARS]++;
+
+  for (let k = 0; k < SUB_BARS; k++) {
+    // Rounding is monotone, so high >= max(open, close) and low <= min(open, close) survive it.
+    const a = sub.px[k];
+    const b = sub.px[k + 1];
+    const open = cents(a);
+    const close = cents(b);
+    const high = cents((a > b ? a : b) * (1 + sd * rng.next() * rng.next()));
+    const low = cents((a < b ? a : b) * (1 - sd * rng.next() * rng.next()));
+    const n = sub.trades[k];
+    const size = Math.max(1, Math.round(path.tradeSize[i] * (0.5 + rng.next())));
+    const pick = 0.3 + 0.4 * rng.next();
+    sub.open[k] = open;
+    sub.high[k] = high;
+    sub.low[k] = low;
+    sub.close[k] = close;
+    sub.volume[k] = n * size;
+    sub.vwap[k] = n > 0 ? Math.min(high, Math.max(low, round4(low + (high - low) * pick))) : close;
+  }
+}
+
+/** Folds `sub` into the minute bar, the same way aggregatePathBars folds bars. */
+function minuteFromSub(start: number): PathBar {
+  let high = -Infinity;
+  let low = Infinity;
+  let volume = 0;
+  let trades = 0;
+  let notional = 0;
+  for (let k = 0; k < SUB_BARS; k++) {
+    if (sub.high[k] > high) high = sub.high[k];
+    if (sub.low[k] < low) low = sub.low[k];
+    volume += sub.volume[k];
+    trades += sub.trades[k];
+    notional += sub.vwap[k] * sub.volume[k];
+  }
+  const close = sub.close[SUB_BARS - 1];
+  const vwap = volume > 0 ? Math.min(high, Math.max(low, round4(notional / volume))) : close;
+  return { start, open: sub.open[0], high, low, close, volume, vwap, trades };
+}
