@@ -1,0 +1,70 @@
+/**
+ * Moving-average crossover: long `qty` while the fast simple moving average of closes is above the
+ * slow one, flat (or short `qty` with allowShort) otherwise. It states a target on every bar once
+ * warm, not only at the cross, so a refused or lost order is retried on the next bar and a restart
+ * converges on the right position.
+ */
+import { z } from 'zod';
+import type { Bar } from '../../../market/bar.ts';
+import type { Signal, Strategy, StrategyContext } from '../strategy.ts';
+import { parseParams } from './params.ts';
+import { RollingWindow } from './rolling-window.ts';
+
+export const smaCrossoverParams = z
+  .object({
+    fast: z.number().int().min(1).default(10),
+    slow: z.number().int().min(2).default(30),
+    qty: z.number().int().positive().default(100),
+    allowShort: z.boolean().default(false),
+  })
+  .strict()
+  .refine((p) => p.slow > p.fast, { message: 'must be greater than fast', path: ['slow'] });
+
+export type SmaCrossoverParams = z.output<typeof smaCrossoverParams>;
+
+interface SymbolState {
+  fast: RollingWindow;
+  slow: RollingWindow;
+}
+
+export class SmaCrossover implements Strategy {
+  readonly name = 'sma-crossover';
+  readonly params: SmaCrossoverParams;
+  private readonly state = new Map<string, SymbolState>();
+
+  constructor(params?: Record<string, unknown>) {
+    this.params = parseParams(this.name, smaCrossoverParams, params);
+  }
+
+  warmUp(symbol: string, bars: readonly Bar[]): void {
+    const s = this.fresh(symbol);
+    for (const bar of bars) {
+      s.fast.push(bar.close);
+      s.slow.push(bar.close);
+    }
+  }
+
+  onBar(symbol: string, bar: Bar, _ctx: StrategyContext): Signal | undefined {
+    const s = this.state.get(symbol) ?? this.fresh(symbol);
+    s.fast.push(bar.close);
+    s.slow.push(bar.close);
+    if (!s.slow.full) return undefined;
+    const fast = s.fast.mean();
+    const slow = s.slow.mean();
+    const { qty, allowShort } = this.params;
+    const targetQty = fast > slow ? qty : fast < slow && allowShort ? -qty : 0;
+    const relation = fast > slow ? 'above' : fast < slow ? 'below' : 'equal to';
+    return {
+      kind: 'target',
+      symbol,
+      targetQty,
+      reason: `fast SMA(${this.params.fast}) ${fast.toFixed(4)} ${relation} slow SMA(${this.params.slow}) ${slow.toFixed(4)}`,
+    };
+  }
+
+  private fresh(symbol: string): SymbolState {
+    const s = { fast: new RollingWindow(this.params.fast), slow: new RollingWindow(this.params.slow) };
+    this.state.set(symbol, s);
+    return s;
+  }
+}

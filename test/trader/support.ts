@@ -1,0 +1,147 @@
+/** Shared pieces of the trader tests: real LMDB in a temp dir, bars, a log that keeps what it was told. */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import type { Bar } from '../../src/market/bar.ts';
+import { openStorage, type Storage } from '../../src/storage/storage.ts';
+import type { TraderLog } from '../../src/actors/trader/orders.ts';
+import type { Signal, Strategy } from '../../src/actors/trader/strategy.ts';
+import type { Broker } from '../../src/actors/trader/broker.ts';
+import { OrderManager, type ReconcileReport } from '../../src/actors/trader/order-manager.ts';
+import { PaperBroker } from '../../src/actors/trader/paper-broker.ts';
+import { type RiskConfigInput, RiskEngine } from '../../src/actors/trader/risk.ts';
+import { TradingLoop } from '../../src/actors/trader/trading-loop.ts';
+import { ManualClock } from '../../src/market/clock.ts';
+
+export const T0 = Date.UTC(2025, 5, 2, 14, 0); // Monday 2025-06-02 10:00 New York, regular session
+export const MIN = 60_000;
+
+export function tempDir(t: { after(fn: () => void | Promise<void>): void }): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'barkeep-trader-'));
+  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+/** Opens storage over `dir`; closed when the test ends (closing twice is harmless). */
+export function storageAt(t: { after(fn: () => void | Promise<void>): void }, dir: string): Storage {
+  const s = openStorage({ path: dir });
+  t.after(() => s.close());
+  return s;
+}
+
+export function bar(symbol: string, start: number, close: number, o: Partial<Bar> = {}): Bar {
+  return {
+    symbol,
+    barSize: '1Min',
+    start,
+    open: o.open ?? close,
+    high: o.high ?? Math.max(close, o.open ?? close),
+    low: o.low ?? Math.min(close, o.open ?? close),
+    close,
+    volume: 1000,
+    vwap: NaN,
+    trades: -1,
+    source: 'sim',
+    receivedAt: start + MIN,
+    ...o,
+  };
+}
+
+/** Bars one minute apart from `start` with the given closes (open = previous close). */
+export function series(symbol: string, start: number, closes: readonly number[]): Bar[] {
+  return closes.map((c, i) => bar(symbol, start + i * MIN, c, { open: i === 0 ? c : closes[i - 1] }));
+}
+
+export interface LogLine {
+  level: 'info' | 'warn' | 'error';
+  obj: object;
+  msg: string;
+}
+
+export class MemoryLog implements TraderLog {
+  readonly lines: LogLine[] = [];
+  info(obj: object, msg: string): void {
+    this.lines.push({ level: 'info', obj, msg });
+  }
+  warn(obj: object, msg: string): void {
+    this.lines.push({ level: 'warn', obj, msg });
+  }
+  error(obj: object, msg: string): void {
+    this.lines.push({ level: 'error', obj, msg });
+  }
+  has(level: LogLine['level'], re: RegExp): boolean {
+    return this.lines.some((l) => l.level === level && re.test(l.msg));
+  }
+}
+
+/**
+ * A strategy that says what it is told: `script` maps a bar's start to the signals for that bar.
+ * Lets a test drive the loop with exact orders (user strategies are plain objects like this).
+ */
+export function scripted(name: string, script: Map<number, Signal | Signal[]>): Strategy {
+  return {
+    name,
+    warmUp() {},
+    onBar(_symbol: string, b: Bar) {
+      return script.get(b.start);
+    },
+  };
+}
+
+export interface Rig {
+  dir: string;
+  storage: Storage;
+  clock: ManualClock;
+  broker: PaperBroker;
+  risk: RiskEngine;
+  orders: OrderManager;
+  loop: TradingLoop;
+  log: MemoryLog;
+  report: ReconcileReport;
+  /** Feeds bars in order, each at its close time on the clock. */
+  feed(bars: readonly Bar[]): Promise<void>;
+}
+
+export const WIDE_LIMITS: RiskConfigInput = {
+  maxPositionPerSymbol: 10_000,
+  maxOrderNotional: 1_000_000,
+  maxGrossExposure: 10_000_000,
+  maxDailyLoss: 1_000_000,
+  maxOrdersPerMinute: 1000,
+  allowedSessions: ['always'],
+};
+
+/** The real trading stack over LMDB in `dir` (a new temp dir when omitted), started and reconciled. */
+export async function rig(
+  t: { after(fn: () => void | Promise<void>): void },
+  opts: { dir?: string; strategy: Strategy; risk?: Partial<RiskConfigInput>; broker?: (b: PaperBroker, s: Storage) => Broker; slippageBps?: number },
+): Promise<Rig> {
+  const dir = opts.dir ?? tempDir(t);
+  const storage = storageAt(t, dir);
+  const clock = new ManualClock(T0);
+  const paper = new PaperBroker({ checkpoints: storage.checkpoints, clock, slippageBps: opts.slippageBps ?? 10, commissionPerShare: 0.005, minCommission: 1, startingCash: 100_000 });
+  const broker = opts.broker ? opts.broker(paper, storage) : paper;
+  const risk = new RiskEngine({ ...WIDE_LIMITS, ...opts.risk });
+  const log = new MemoryLog();
+  const orders = new OrderManager({ journal: storage.orders, broker, risk, clock, log, checkpoints: storage.checkpoints });
+  const report = await orders.start();
+  const loop = new TradingLoop({ strategy: opts.strategy, risk, orders, clock, log });
+  return {
+    dir,
+    storage,
+    clock,
+    broker: paper,
+    risk,
+    orders,
+    loop,
+    log,
+    report,
+    async feed(bars) {
+      for (const b of bars) {
+        clock.set(b.start + MIN);
+        await loop.onBar(b);
+      }
+      await orders.idle();
+    },
+  };
+}
