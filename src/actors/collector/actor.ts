@@ -1,0 +1,109 @@
+/**
+ * The collector's thread: builds its sources from the config, opens the cache, and serves the
+ * protocol in protocol.ts. After every write it tells the arbiter which keys are new.
+ */
+import { isBarSize } from '../../market/bar-size.ts';
+import { isValidSymbol } from '../../market/bar.ts';
+import { MarketCalendar } from '../../market/calendar.ts';
+import type { Clock } from '../../market/clock.ts';
+import { defineActor } from '../../runtime/actor.ts';
+import type { Logger } from '../../runtime/log.ts';
+import { AlpacaSource } from '../../sources/alpaca/source.ts';
+import { MassiveSource } from '../../sources/massive/source.ts';
+import { SimMarket } from '../../sources/sim/market.ts';
+import type { HistoricalBarSource } from '../../sources/types.ts';
+import { openStorage } from '../../storage/storage.ts';
+import type { BarSource } from '../../market/bar.ts';
+import { Collector } from './collector.ts';
+import type { CollectorConfig, CollectorRequests, CollectorToArbiter } from './protocol.ts';
+
+function invalid(field: string, message: string): Error {
+  return Object.assign(new Error(message), { code: 'BAD_REQUEST', field });
+}
+
+/** Massive, else Alpaca, else the simulated market; both vendors when both are configured. */
+export function buildSources(cfg: CollectorConfig, clock: Clock, log: Logger, calendar: MarketCalendar): HistoricalBarSource[] {
+  const sources: HistoricalBarSource[] = [];
+  if (cfg.massive) {
+    const m = cfg.massive;
+    sources.push(
+      new MassiveSource({ apiKey: m.apiKey, restUrl: m.restUrl, rateLimitPerMin: m.rateLimitPerMin, timeoutMs: m.timeoutMs, clock, logger: log }),
+    );
+  }
+  if (cfg.alpaca) {
+    const a = cfg.alpaca;
+    sources.push(
+      new AlpacaSource({
+        keyId: a.keyId,
+        secretKey: a.secretKey,
+        dataUrl: a.dataUrl,
+        feed: a.feed as never,
+        rateLimitPerMin: a.rateLimitPerMin,
+        timeoutMs: a.timeoutMs,
+        clock,
+        logger: log,
+      }),
+    );
+  }
+  if (sources.length === 0) sources.push(new SimMarket({ seed: cfg.sim.seed, clock, session: cfg.sim.session, calendar }));
+  return sources;
+}
+
+export default defineActor<CollectorRequests, CollectorConfig>({
+  async start(ctx) {
+    const cfg = ctx.config;
+    const storage = openStorage({
+      path: cfg.dataDir,
+      retentionDays: cfg.storage.retentionDays,
+      sourcePrecedence: cfg.storage.sourcePrecedence as BarSource[],
+    });
+    const pruning = storage.bars.startPruning(ctx.clock, cfg.storage.pruneIntervalS * 1000);
+    const calendar = new MarketCalendar();
+    const sources = buildSources(cfg, ctx.clock, ctx.log, calendar);
+    const arbiter = ctx.peer<CollectorToArbiter, never>('arbiter');
+    const collector = new Collector({
+      sources,
+      store: storage.bars,
+      checkpoints: storage.checkpoints,
+      calendar,
+      clock: ctx.clock,
+      log: ctx.log,
+      schedule: { ...cfg.schedule, closedDayCatchUp: true },
+      backfillDays: cfg.backfillDays,
+      failoverAfterFailures: cfg.failoverAfterFailures,
+      retryPreferredAfterMs: cfg.retryPreferredAfterMs,
+      alwaysOpen: cfg.sim.session === 'always',
+      onWritten: (barSize, symbol, starts) => arbiter.send({ type: 'bars-written', barSize, symbol, starts }),
+    });
+    await collector.resume(cfg.autostart);
+    return {
+      handlers: {
+        start({ symbols, bar_size }) {
+          if (!Array.isArray(symbols) || symbols.length === 0) throw invalid('symbols', 'symbols: needs at least one symbol');
+          symbols.forEach((s, i) => {
+            if (!isValidSymbol(s)) throw invalid(`symbols.${i}`, `symbols.${i}: ${JSON.stringify(s)} is not a ticker symbol`);
+          });
+          if (!isBarSize(bar_size)) throw invalid('bar_size', `bar_size: ${JSON.stringify(bar_size)} is not a bar size`);
+          return collector.start(symbols, bar_size);
+        },
+        stop: () => collector.stop(),
+        status: () => collector.status(),
+        collectNow: () => collector.collectNow(),
+        backfill({ symbol, bar_size, from, to }) {
+          if (!isValidSymbol(symbol)) throw invalid('symbol', `symbol: ${JSON.stringify(symbol)} is not a ticker symbol`);
+          if (!isBarSize(bar_size)) throw invalid('bar_size', `bar_size: ${JSON.stringify(bar_size)} is not a bar size`);
+          if (!Number.isFinite(from) || !Number.isFinite(to) || from >= to) throw invalid('from', 'from must be before to');
+          return collector.startBackfill(symbol, bar_size, from, to);
+        },
+        backfillStatus: () => collector.backfillStatus(),
+      },
+      async stop() {
+        pruning.cancel();
+        await collector.shutdown();
+        await Promise.all(sources.map((s) => s.close?.()));
+        await storage.close();
+      },
+      metrics: () => collector.metrics(),
+    };
+  },
+});

@@ -1,0 +1,70 @@
+/**
+ * The collector's contract. Control (main thread -> collector): start, stop, status, backfill.
+ * Data (collector -> arbiter, on their peer port): which bar keys it just wrote to the cache.
+ */
+import type { BarSize } from '../../market/bar-size.ts';
+import type { ApiType, SourceName, SourceStats } from '../../sources/types.ts';
+
+export interface CollectorConfig {
+  dataDir: string;
+  storage: { retentionDays: Partial<Record<BarSize, number>>; sourcePrecedence: string[]; pruneIntervalS: number };
+  autostart: { symbols: string[]; barSize: BarSize } | null;
+  schedule: { marketHoursIntervalMs: number; offHoursIntervalMs: number; settleMs: number };
+  backfillDays: number;
+  failoverAfterFailures: number;
+  retryPreferredAfterMs: number;
+  massive: { apiKey: string; restUrl: string; rateLimitPerMin: number; timeoutMs: number; websocket: boolean; wsUrl: string } | null;
+  alpaca:
+    | { keyId: string; secretKey: string; dataUrl: string; feed: string; rateLimitPerMin: number; timeoutMs: number; websocket: boolean; wsUrl: string }
+    | null;
+  sim: { seed: number; session: 'always' | 'nyse' };
+}
+
+export interface CollectorStatus {
+  is_running: boolean;
+  symbols: string[];
+  bar_size: BarSize;
+  /** The source collecting now. */
+  api_type: ApiType;
+  source: SourceName;
+  /** The best configured source; differs from `source` while failed over. */
+  preferred_source: SourceName;
+  failover_reason: string | null;
+  /** Symbol -> ISO time of its last successful collection. */
+  last_collection_times: Record<string, string>;
+  is_trading_hours: boolean;
+  next_cycle_at: string | null;
+  cycles: number;
+  bars_written: number;
+  /** Most recent errors, newest first (no secrets). */
+  errors: Array<{ at: string; source: SourceName; symbol?: string; code: string; status?: number; message: string }>;
+  /** Per configured source: request counts and rate-limit state. */
+  sources: Partial<Record<SourceName, SourceStats>>;
+}
+
+export type CollectorRequests = {
+  start: { req: { symbols: string[]; bar_size: BarSize }; res: CollectorStatus };
+  stop: { req: {}; res: CollectorStatus };
+  status: { req: {}; res: CollectorStatus };
+  /** Runs one collection cycle now (tests, and `barkeep backfill`). */
+  collectNow: { req: {}; res: CollectorStatus };
+  /** Starts filling the cache for one symbol over [from, to) (epoch ms) in the background. */
+  backfill: { req: { symbol: string; bar_size: BarSize; from: number; to: number }; res: BackfillJob };
+  backfillStatus: { req: {}; res: BackfillJob | null };
+};
+
+export interface BackfillJob {
+  symbol: string;
+  bar_size: BarSize;
+  from: string;
+  to: string;
+  state: 'running' | 'done' | 'failed';
+  done_until: string;
+  /** 0 to 1. */
+  progress: number;
+  bars_written: number;
+  error: string | null;
+}
+
+/** Collector -> arbiter: these bars are in the cache now. */
+export type CollectorToArbiter = { type: 'bars-written'; barSize: BarSize; symbol: string; starts: number[] };
