@@ -1,0 +1,107 @@
+/**
+ * Alpaca's stock stream of minute bars, market-data-apis.md §2.5. Subscribes `bars` and
+ * `updatedBars` (late-trade corrections with the same `t`, about 30 s after the minute): both are
+ * emitted as bars, and the store keeps the last.
+ */
+import type { Bar } from '../../market/bar.ts';
+import { BarStream, type BarStreamOptions } from '../massive/bar-stream.ts';
+
+export const ALPACA_STREAM_FEEDS = ['iex', 'sip', 'delayed_sip', 'test'] as const;
+export type AlpacaStreamFeed = (typeof ALPACA_STREAM_FEEDS)[number];
+
+export interface AlpacaStreamOptions extends Omit<BarStreamOptions, 'url'> {
+  keyId: string;
+  secretKey: string;
+  /** Default `iex`. */
+  feed?: AlpacaStreamFeed;
+  /** Full URL including the feed; default derived with alpacaStreamUrl(). */
+  url?: string;
+}
+
+/**
+ * The stream URL for a feed. `base` is either a data REST URL (data.alpaca.markets → the vendor's
+ * stream host; any other host → the same host) or a stream base ending in /v2.
+ */
+export function alpacaStreamUrl(base: string, feed: AlpacaStreamFeed): string {
+  const u = new URL(base);
+  if (u.protocol === 'ws:' || u.protocol === 'wss:') return `${base.replace(/\/+$/, '')}/${feed}`;
+  if (u.hostname === 'data.alpaca.markets') return `wss://stream.data.alpaca.markets/v2/${feed}`;
+  if (u.hostname === 'data.sandbox.alpaca.markets') return `wss://stream.data.sandbox.alpaca.markets/v2/${feed}`;
+  return `${u.protocol === 'https:' ? 'wss:' : 'ws:'}//${u.host}/v2/${feed}`;
+}
+
+const FATAL: Record<number, 'AUTH' | 'FORBIDDEN' | 'UNAVAILABLE'> = {
+  402: 'AUTH', // auth failed
+  406: 'UNAVAILABLE', // connection limit exceeded: another client holds the one connection
+  409: 'FORBIDDEN', // insufficient subscription: the plan lacks this feed
+};
+
+export class AlpacaStream extends BarStream {
+  readonly source = 'alpaca' as const;
+  readonly feed: AlpacaStreamFeed;
+  private readonly keyId: string;
+  private readonly secretKey: string;
+
+  constructor(opts: AlpacaStreamOptions) {
+    const feed = opts.feed ?? 'iex';
+    super({ ...opts, url: opts.url ?? alpacaStreamUrl('https://data.alpaca.markets', feed) });
+    this.feed = feed;
+    this.keyId = opts.keyId;
+    this.secretKey = opts.secretKey;
+  }
+
+  protected authMessage(): object {
+    return { action: 'auth', key: this.keyId, secret: this.secretKey };
+  }
+
+  protected subscribeMessage(symbols: string[], subscribe: boolean): object {
+    return { action: subscribe ? 'subscribe' : 'unsubscribe', bars: symbols, updatedBars: symbols };
+  }
+
+  protected handleEvent(event: unknown): void {
+    const ev = event as Record<string, unknown> | null;
+    if (ev === null || typeof ev !== 'object') return this.malformed('event is not an object');
+    const type = ev.T;
+    if (type === 'b' || type === 'u') return this.onBar(ev);
+    const msg = typeof ev.msg === 'string' ? ev.msg : '';
+    if (type === 'success') {
+      if (msg === 'connected') this.greeted();
+      else if (msg === 'authenticated') this.authenticated();
+      return;
+    }
+    if (type === 'error') {
+      const code = typeof ev.code === 'number' ? ev.code : 0;
+      const fatal = FATAL[code];
+      if (fatal) this.fatal(fatal, `error ${code}: ${msg}`, msg);
+      else this.note(`error ${code}: ${msg}`);
+      return;
+    }
+    if (type === 'subscription') this.logger.debug({ source: 'alpaca', bars: ev.bars }, 'stream subscription');
+  }
+
+  private onBar(ev: Record<string, unknown>): void {
+    const { S, t, o, h, l, c, v, n, vw } = ev;
+    const num = (x: unknown): x is number => typeof x === 'number' && Number.isFinite(x);
+    const start = typeof t === 'string' ? Date.parse(t) : NaN;
+    if (typeof S !== 'string' || !Number.isFinite(start) || !num(o) || !num(h) || !num(l) || !num(c) || !num(v)) {
+      return this.malformed('bar message lacks S/t/o/h/l/c/v');
+    }
+    if (start % 60_000 !== 0) return this.malformed(`bar time ${String(t)} is not on a minute`);
+    if (!(l > 0) || h < l || o > h || o < l || c > h || c < l || v < 0) return this.malformed('bar prices are not consistent');
+    const bar: Bar = {
+      symbol: S,
+      barSize: '1Min',
+      start,
+      open: o,
+      high: h,
+      low: l,
+      close: c,
+      volume: v,
+      vwap: num(vw) ? vw : NaN,
+      trades: num(n) ? n : -1,
+      source: 'alpaca',
+      receivedAt: this.clock.now(),
+    };
+    this.emitBar(bar);
+  }
+}

@@ -1,0 +1,83 @@
+/**
+ * Massive's WebSocket stream of minute aggregates (`AM.<ticker>`), market-data-apis.md §1.7.
+ * Not on the free plan. Minute bars are re-sent with corrections for up to 15 minutes: each one is
+ * emitted, and the store keeps the last (key: symbol, start).
+ */
+import type { Bar } from '../../market/bar.ts';
+import { BarStream, type BarStreamOptions } from './bar-stream.ts';
+import { MASSIVE_DEFAULT_REST_URL } from './source.ts';
+
+export const MASSIVE_DEFAULT_WS_URL = 'wss://socket.massive.com/stocks';
+
+export interface MassiveStreamOptions extends Omit<BarStreamOptions, 'url'> {
+  apiKey: string;
+  /** Default wss://socket.massive.com/stocks (wss://delayed.massive.com/stocks for delayed plans). */
+  url?: string;
+}
+
+/** The stream URL that goes with a REST URL: the vendor's for the vendor's host, else the same host's /stocks. */
+export function massiveStreamUrl(restUrl: string = MASSIVE_DEFAULT_REST_URL): string {
+  const u = new URL(restUrl);
+  if (u.hostname === 'api.massive.com' || u.hostname === 'api.polygon.io') return MASSIVE_DEFAULT_WS_URL;
+  return `${u.protocol === 'https:' ? 'wss:' : 'ws:'}//${u.host}/stocks`;
+}
+
+export class MassiveStream extends BarStream {
+  readonly source = 'massive' as const;
+  private readonly apiKey: string;
+
+  constructor(opts: MassiveStreamOptions) {
+    super({ ...opts, url: opts.url ?? MASSIVE_DEFAULT_WS_URL });
+    this.apiKey = opts.apiKey;
+  }
+
+  protected authMessage(): object {
+    return { action: 'auth', params: this.apiKey };
+  }
+
+  protected subscribeMessage(symbols: string[], subscribe: boolean): object {
+    return { action: subscribe ? 'subscribe' : 'unsubscribe', params: symbols.map((s) => `AM.${s}`).join(',') };
+  }
+
+  protected handleEvent(event: unknown): void {
+    const ev = event as Record<string, unknown> | null;
+    if (ev === null || typeof ev !== 'object') return this.malformed('event is not an object');
+    if (ev.ev === 'AM') return this.onAggregate(ev);
+    if (ev.ev !== 'status') return;
+    const status = ev.status;
+    const message = typeof ev.message === 'string' ? ev.message : '';
+    if (status === 'connected') this.greeted();
+    else if (status === 'auth_success') this.authenticated();
+    else if (status === 'auth_failed') this.fatal('AUTH', `authentication failed: ${message}`, message);
+    else if (status === 'max_connections') {
+      // We are the older connection; reconnecting would evict the newer one in turn.
+      this.fatal('UNAVAILABLE', `evicted by another connection with this key: ${message}`, message);
+    } else if (status === 'success') this.logger.debug({ source: 'massive', message }, 'stream ack');
+    else this.note(`${String(status)}: ${message}`);
+  }
+
+  private onAggregate(ev: Record<string, unknown>): void {
+    const { sym, o, h, l, c, v, vw, s, e } = ev;
+    const num = (x: unknown): x is number => typeof x === 'number' && Number.isFinite(x);
+    if (typeof sym !== 'string' || !num(s) || !num(o) || !num(h) || !num(l) || !num(c) || !num(v)) {
+      return this.malformed('AM event lacks sym/s/o/h/l/c/v');
+    }
+    if (s % 60_000 !== 0 || (num(e) && e - s !== 60_000)) return this.malformed(`AM event window ${s}..${String(e)} is not one minute`);
+    if (!(l > 0) || h < l || o > h || o < l || c > h || c < l || v < 0) return this.malformed('AM event prices are not consistent');
+    const bar: Bar = {
+      symbol: sym,
+      barSize: '1Min',
+      start: s,
+      open: o,
+      high: h,
+      low: l,
+      close: c,
+      volume: v,
+      vwap: num(vw) ? vw : NaN,
+      trades: -1,
+      source: 'massive',
+      receivedAt: this.clock.now(),
+    };
+    this.emitBar(bar);
+  }
+}

@@ -1,0 +1,156 @@
+/**
+ * Alpaca's stock stream (market-data-apis.md §2.5) on the fake's HTTP server, path /v2/{feed}:
+ * connected → auth (message or handshake headers) → authenticated / error 402 → subscribe → full
+ * subscription echo, and `b` (or `u`) bars pushed by the test. Frames are JSON arrays.
+ */
+import type http from 'node:http';
+import { WebSocket, WebSocketServer } from 'ws';
+import type { Bar } from '../../../src/market/bar.ts';
+import type { AlpacaCredentials } from './server.ts';
+
+export interface FakeAlpacaStream {
+  /** Sends a `b` (or `u`) bar to authenticated clients subscribed to the symbol's bars. */
+  pushMinuteBar(symbol: string, bar: Bar, type?: 'b' | 'u'): number;
+  dropAll(): void;
+  readonly connections: number;
+  readonly authenticated: number;
+  readonly authAttempts: number;
+  /** The feed path of each open connection (iex, sip, ...). */
+  feeds(): string[];
+  close(): Promise<void>;
+}
+
+interface ClientState {
+  feed: string;
+  authed: boolean;
+  bars: Set<string>;
+  updatedBars: Set<string>;
+}
+
+const FEED_PATH = /^\/v2\/(iex|sip|delayed_sip|test)$/;
+
+export function attachAlpacaStream(server: http.Server, validKeys: AlpacaCredentials[]): FakeAlpacaStream {
+  const wss = new WebSocketServer({ noServer: true });
+  const clients = new Map<WebSocket, ClientState>();
+  let authAttempts = 0;
+  const valid = (key: unknown, secret: unknown) => validKeys.some((k) => k.keyId === key && k.secret === secret);
+  const frame = (ws: WebSocket, msg: object) => ws.send(JSON.stringify([msg]));
+  const subscription = (st: ClientState) => ({
+    T: 'subscription',
+    trades: [],
+    quotes: [],
+    bars: [...st.bars],
+    updatedBars: [...st.updatedBars],
+    dailyBars: [],
+    statuses: [],
+    lulds: [],
+    corrections: [],
+    cancelErrors: [],
+  });
+
+  server.on('upgrade', (req, socket, head) => {
+    const path = new URL(req.url ?? '/', 'http://fake').pathname;
+    const m = FEED_PATH.exec(path);
+    if (!m) {
+      socket.destroy();
+      return;
+    }
+    wss.handleUpgrade(req, socket, head, (ws) => {
+      const st: ClientState = { feed: m[1], authed: false, bars: new Set(), updatedBars: new Set() };
+      clients.set(ws, st);
+      ws.on('close', () => clients.delete(ws));
+      ws.on('error', () => clients.delete(ws));
+      frame(ws, { T: 'success', msg: 'connected' });
+      if (req.headers['apca-api-key-id'] !== undefined) {
+        authAttempts++;
+        if (valid(req.headers['apca-api-key-id'], req.headers['apca-api-secret-key'])) {
+          st.authed = true;
+          frame(ws, { T: 'success', msg: 'authenticated' });
+        } else {
+          frame(ws, { T: 'error', code: 402, msg: 'auth failed' });
+          ws.close(1008, 'auth failed');
+          return;
+        }
+      }
+      ws.on('message', (data) => {
+        let msg: { action?: unknown; key?: unknown; secret?: unknown; bars?: unknown; updatedBars?: unknown };
+        try {
+          msg = JSON.parse(String(data));
+        } catch {
+          return frame(ws, { T: 'error', code: 400, msg: 'invalid syntax' });
+        }
+        if (msg.action === 'auth') {
+          if (st.authed) return frame(ws, { T: 'error', code: 403, msg: 'already authenticated' });
+          authAttempts++;
+          if (valid(msg.key, msg.secret)) {
+            st.authed = true;
+            return frame(ws, { T: 'success', msg: 'authenticated' });
+          }
+          frame(ws, { T: 'error', code: 402, msg: 'auth failed' });
+          ws.close(1008, 'auth failed');
+          return;
+        }
+        if (!st.authed) return frame(ws, { T: 'error', code: 401, msg: 'not authenticated' });
+        const list = (v: unknown) => (Array.isArray(v) ? v.filter((s): s is string => typeof s === 'string') : []);
+        if (msg.action === 'subscribe') {
+          for (const s of list(msg.bars)) st.bars.add(s);
+          for (const s of list(msg.updatedBars)) st.updatedBars.add(s);
+        } else if (msg.action === 'unsubscribe') {
+          for (const s of list(msg.bars)) st.bars.delete(s);
+          for (const s of list(msg.updatedBars)) st.updatedBars.delete(s);
+        } else {
+          return frame(ws, { T: 'error', code: 400, msg: 'invalid syntax' });
+        }
+        frame(ws, subscription(st));
+      });
+    });
+  });
+
+  return {
+    pushMinuteBar(symbol, bar, type = 'b') {
+      const msg = {
+        T: type,
+        S: symbol,
+        o: bar.open,
+        h: bar.high,
+        l: bar.low,
+        c: bar.close,
+        v: bar.volume,
+        t: new Date(bar.start).toISOString().replace('.000Z', 'Z'),
+        n: bar.trades < 0 ? 0 : bar.trades,
+        vw: Number.isNaN(bar.vwap) ? bar.close : bar.vwap,
+      };
+      const text = JSON.stringify([msg]);
+      let sent = 0;
+      for (const [ws, st] of clients) {
+        const topics = type === 'b' ? st.bars : st.updatedBars;
+        if (st.authed && (topics.has(symbol) || topics.has('*')) && ws.readyState === WebSocket.OPEN) {
+          ws.send(text);
+          sent++;
+        }
+      }
+      return sent;
+    },
+    dropAll() {
+      for (const ws of clients.keys()) ws.terminate();
+    },
+    get connections() {
+      return clients.size;
+    },
+    get authenticated() {
+      let n = 0;
+      for (const st of clients.values()) if (st.authed) n++;
+      return n;
+    },
+    get authAttempts() {
+      return authAttempts;
+    },
+    feeds() {
+      return [...clients.values()].map((s) => s.feed);
+    },
+    async close() {
+      for (const ws of clients.keys()) ws.terminate();
+      await new Promise<void>((resolve) => wss.close(() => resolve()));
+    },
+  };
+}
