@@ -81,8 +81,8 @@ export interface BarReader {
   latestInto(symbol: string, size: BarSize, view: BarView): boolean;
   get(symbol: string, size: BarSize, start: number): Bar | undefined;
   latest(symbol: string, size: BarSize): Bar | undefined;
-  /** The newest `n` bars, oldest first. */
-  latestN(symbol: string, size: BarSize, n: number): Bar[];
+  /** The newest `n` bars (at or before `to` when given), oldest first. */
+  latestN(symbol: string, size: BarSize, n: number, to?: number): Bar[];
   /** Bars with from <= start <= to (both inclusive), oldest first; at most `limit` when given. */
   range(symbol: string, size: BarSize, from: number, to: number, limit?: number): Bar[];
   /** Symbols that have at least one bar of this size (all sizes when omitted), sorted. */
@@ -112,4 +112,34 @@ export interface OrderJournal {
   all(): OrderRecord[];
   /** Records not yet in a final state (pending, submitted, partially_filled). */
   open(): OrderRecord[];
+}
+
+/**
+ * Caller-owned columns for allocation-free range reads: row i of every column is one bar, oldest
+ * first. Make one with `createBarColumns(capacity)` (bar-codec.ts) and reuse it.
+ */
+export interface BarColumns {
+  /** Rows each column can hold; reads fill at most this many. */
+  readonly capacity: number;
+  readonly start: Float64Array;
+  readonly open: Float64Array;
+  readonly high: Float64Array;
+  readonly low: Float64Array;
+  readonly close: Float64Array;
+  readonly volume: Float64Array;
+  /** NaN where the source gives no vwap. */
+  readonly vwap: Float64Array;
+  /** -1 where the source gives no trade count. */
+  readonly trades: Float64Array;
+  readonly receivedAt: Float64Array;
+  /** BAR_SOURCE_CODE of each row's source. */
+  readonly sourceCode: Uint8Array;
+}
+
+/** The bar cache's columnar hot path (strategies' warm-up, indicator windows). Allocates nothing per bar. */
+export interface BarColumnsReader {
+  /** Fills `out` with the newest min(n, out.capacity) bars, oldest first; returns the rows filled. */
+  latestNInto(symbol: string, size: BarSize, n: number, out: BarColumns): number;
+  /** Fills `out` with bars from <= start <= to, oldest first, up to out.capacity; returns the rows filled. */
+  rangeInto(symbol: string, size: BarSize, from: number, to: number, out: BarColumns): number;
 }
