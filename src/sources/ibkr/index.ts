@@ -1,0 +1,16 @@
+export { IbkrConnection, ibkrEndpointFromEnv } from './connection.ts';
+export type { IbkrConnectionOptions, IbkrConnectionTuning, IbkrConnectionState, IbkrEndpoint, IbkrConnectionEvents, IbRequestError, IbNotice, IbkrConnectionStats } from './connection.ts';
+export { IbkrDataFeed } from './data-feed.ts';
+export type { IbkrDataFeedOptions, IbkrDataFeedEvents, IbkrDataFeedStatus, RealtimeState, RealtimeStatus } from './data-feed.ts';
+export { IbkrOrderClient } from './order-client.ts';
+export type { IbkrOrderRequest, IbkrOpenOrder, IbkrExecution, IbkrOrderClientEvents, IbkrOrderClientOptions } from './order-client.ts';
+export { HistoricalPacer } from './historical-pacer.ts';
+export type { PacedRequest, HistoricalPacerOptions, HistoricalPacerStats } from './historical-pacer.ts';
+export { HistoricalFetcher } from './historical-fetch.ts';
+export type { HistoricalFetchOptions, HistoricalFetchStats } from './historical-fetch.ts';
+export { IB_ERROR_POLICY, classifyIbError } from './error-codes.ts';
+export type { IbErrorKind, IbErrorPolicy } from './error-codes.ts';
+export { IbkrError } from './errors.ts';
+export type { IbkrErrorCode } from './errors.ts';
+export { parseTwsDate, formatTwsUtc } from './tws-date.ts';
+export { stockContract, durationFor, BAR_SIZE_SETTING } from './contract.ts';
