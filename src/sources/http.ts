@@ -300,3 +300,19 @@ export function inStartOrder(bars: Bar[]): Bar[] {
   for (const b of bars) byStart.set(b.start, b);
   return [...byStart.values()].sort((a, b) => a.start - b.start);
 }
+
+/** A vendor's base URL from the config: http(s) only, with no query or fragment to leak into paths. */
+export function parseVendorUrl(source: SourceName, field: string, raw: string): URL {
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    throw new SourceError(source, 'BAD_REQUEST', `${source}: ${field} is not a URL: ${JSON.stringify(raw)}`);
+  }
+  if (url.protocol !== 'https:' && url.protocol !== 'http:') {
+    throw new SourceError(source, 'BAD_REQUEST', `${source}: ${field} must be http(s), got ${url.protocol}`);
+  }
+  url.search = '';
+  url.hash = '';
+  return url;
+}

@@ -14,7 +14,7 @@
 import type { Bar } from '../../market/bar.ts';
 import type { BarSize } from '../../market/bar-size.ts';
 import type { Clock } from '../../market/clock.ts';
-import { checkFetchArgs, headerValue, inStartOrder, silentLogger, type SourceLogger, type VendorReply, VendorRest } from '../http.ts';
+import { checkFetchArgs, parseVendorUrl, headerValue, inStartOrder, silentLogger, type SourceLogger, type VendorReply, VendorRest } from '../http.ts';
 import { RateLimiter } from '../rate-limiter.ts';
 import { type HistoricalBarSource, SourceError, type SourceStats } from '../types.ts';
 import { ALPACA_FEEDS, type AlpacaFeed, type BarsPage, alpacaError, alpacaTimeframe, isAlpacaFeed, parseBarsPage } from './wire.ts';
@@ -78,7 +78,7 @@ export class AlpacaSource implements HistoricalBarSource {
       throw new SourceError('alpaca', 'BAD_REQUEST', `alpaca: feed ${JSON.stringify(feed)} is not one of ${ALPACA_FEEDS.join(', ')}`);
     }
     this.feed = feed;
-    this.base = parseDataUrl(opts.dataUrl ?? ALPACA_DEFAULT_DATA_URL);
+    this.base = parseVendorUrl('alpaca', 'dataUrl', opts.dataUrl ?? ALPACA_DEFAULT_DATA_URL);
     this.prefix = this.base.pathname.replace(/\/+$/, '');
     const rateLimitPerMin = opts.rateLimitPerMin ?? 200;
     if (!(rateLimitPerMin > 0)) {
@@ -185,19 +185,4 @@ export class AlpacaSource implements HistoricalBarSource {
       this.limiter.pauseUntil(until);
     }
   }
-}
-
-function parseDataUrl(raw: string): URL {
-  let url: URL;
-  try {
-    url = new URL(raw);
-  } catch {
-    throw new SourceError('alpaca', 'BAD_REQUEST', `alpaca: dataUrl is not a URL: ${JSON.stringify(raw)}`);
-  }
-  if (url.protocol !== 'https:' && url.protocol !== 'http:') {
-    throw new SourceError('alpaca', 'BAD_REQUEST', `alpaca: dataUrl must be http(s), got ${url.protocol}`);
-  }
-  url.search = '';
-  url.hash = '';
-  return url;
 }

@@ -14,7 +14,7 @@ import type { Bar } from '../../market/bar.ts';
 import type { BarSize } from '../../market/bar-size.ts';
 import type { Clock } from '../../market/clock.ts';
 import { RateLimiter } from '../rate-limiter.ts';
-import { checkFetchArgs, inStartOrder, silentLogger, type SourceLogger, VendorRest } from '../http.ts';
+import { checkFetchArgs, parseVendorUrl, inStartOrder, silentLogger, type SourceLogger, VendorRest } from '../http.ts';
 import { type HistoricalBarSource, SourceError, type SourceStats } from '../types.ts';
 import { type AggsPage, MASSIVE_TIMESPAN, massiveBodyError, massiveError, parseAggsPage } from './wire.ts';
 
@@ -61,7 +61,7 @@ export class MassiveSource implements HistoricalBarSource {
     if (/[\s\x00-\x1f]/.test(opts.apiKey)) {
       throw new SourceError('massive', 'AUTH', 'massive: apiKey contains whitespace or control characters');
     }
-    this.base = parseBaseUrl(opts.restUrl ?? MASSIVE_DEFAULT_REST_URL);
+    this.base = parseVendorUrl('massive', 'restUrl', opts.restUrl ?? MASSIVE_DEFAULT_REST_URL);
     this.prefix = this.base.pathname.replace(/\/+$/, '');
     const rateLimitPerMin = opts.rateLimitPerMin ?? 5;
     if (!(rateLimitPerMin > 0)) {
@@ -161,19 +161,4 @@ export class MassiveSource implements HistoricalBarSource {
     if (seen.has(url.href)) throw new SourceError('massive', 'MALFORMED', 'massive: next_url repeats an earlier page');
     return url;
   }
-}
-
-function parseBaseUrl(raw: string): URL {
-  let url: URL;
-  try {
-    url = new URL(raw);
-  } catch {
-    throw new SourceError('massive', 'BAD_REQUEST', `massive: restUrl is not a URL: ${JSON.stringify(raw)}`);
-  }
-  if (url.protocol !== 'https:' && url.protocol !== 'http:') {
-    throw new SourceError('massive', 'BAD_REQUEST', `massive: restUrl must be http(s), got ${url.protocol}`);
-  }
-  url.search = '';
-  url.hash = '';
-  return url;
 }
