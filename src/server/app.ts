@@ -3,7 +3,7 @@
  * to the actors as typed control calls; they never touch an actor's state directly.
  */
 import { timingSafeEqual } from 'node:crypto';
-import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import { BAR_SIZES } from '../market/bar-size.ts';
 import { isValidSymbol } from '../market/bar.ts';
@@ -62,7 +62,11 @@ function tokenMatches(header: string | undefined, token: string): boolean {
 }
 
 export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
-  const app = Fastify({ loggerInstance: deps.log.child({ component: 'http' }) as FastifyBaseLogger, disableRequestLogging: true });
+  const app = Fastify({
+    loggerInstance: deps.log.child({ component: 'http' }) as FastifyBaseLogger,
+    // Through logController: the top-level disableRequestLogging is deprecated and warns on every start.
+    logController: new LogController({ disableRequestLogging: true }),
+  });
   const sup = deps.supervisor;
   const collector = sup.handle<CollectorRequests>('collector');
   const arbiter = sup.handle<ArbiterRequests>('arbiter');

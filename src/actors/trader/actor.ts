@@ -96,7 +96,8 @@ export default defineActor<TraderRequests, TraderConfig>({
     let loop: TradingLoop | null = null;
     let manager: OrderManager | null = null;
     let barsCollected = 0;
-    let lastBarTime: number | null = null;
+    // A restarted trader shows the last bar it had until a new one is handled.
+    let lastBarTime: number | null = Object.values(session.lastSeen).reduce<number | null>((a, b) => (a === null || b > a ? b : a), null);
     let warmupBars = 0;
     let saving = false;
 
@@ -126,13 +127,16 @@ export default defineActor<TraderRequests, TraderConfig>({
         return;
       }
       session.lastSeen[m.symbol] = m.start;
-      barsCollected++;
-      lastBarTime = m.start;
       saveSession();
-      void loop.onBar(bar);
+      // Counted once handled, so a status that shows this bar also shows the orders it led to.
+      void loop.onBar(bar).then(() => {
+        barsCollected++;
+        lastBarTime = Math.max(lastBarTime ?? -Infinity, m.start);
+      });
     });
     arbiter.on('feed', (m) => ctx.log.debug({ symbol: m.symbol, rung: m.rung, reason: m.reason }, 'feed changed'));
 
+    /** Everything that can refuse the request happens before the running loop is touched. */
     async function begin(live: LiveStart, resumed: boolean): Promise<void> {
       const strategy = await createStrategy({
         name: live.strategy,
@@ -141,7 +145,9 @@ export default defineActor<TraderRequests, TraderConfig>({
       }).catch((err) => {
         throw Object.assign(err, { field: err.field ?? (err.code === 'STRATEGY_PARAMS' ? 'strategy_params' : 'strategy') });
       });
-      manager = await managerFor(live.broker);
+      const next = await managerFor(live.broker);
+      if (loop) arbiter.send({ type: 'unsubscribe' });
+      manager = next;
       loop = new TradingLoop({ strategy, risk, orders: manager, clock: ctx.clock, log: ctx.log });
       const sameFeed = resumed || (session.live?.bar_size === live.bar_size && session.running);
       if (!sameFeed) session.lastSeen = {};
@@ -216,7 +222,6 @@ export default defineActor<TraderRequests, TraderConfig>({
       handlers: {
         async start(req) {
           const live = validate({ ...req });
-          if (loop) arbiter.send({ type: 'unsubscribe' });
           await begin(live, false);
           return status();
         },
