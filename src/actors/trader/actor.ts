@@ -76,6 +76,7 @@ export default defineActor<TraderRequests, TraderConfig>({
       const existing = managers.get(kind);
       if (existing) return existing;
       let broker: Broker;
+      let onReconnect: ((cb: () => void) => void) | undefined;
       if (kind === 'paper') {
         broker = new PaperBroker({ checkpoints: storage.checkpoints, clock: ctx.clock, ...cfg.paper });
       } else {
@@ -83,10 +84,13 @@ export default defineActor<TraderRequests, TraderConfig>({
         const { connectIbkrBroker } = await import('./ibkr-broker.ts');
         const ib = await connectIbkrBroker(cfg.ibkr, ctx);
         closers.push(() => ib.close());
+        onReconnect = (cb) => ib.onReconnect(cb);
         broker = ib;
       }
       const manager = new OrderManager({ journal: storage.orders, broker, risk, clock: ctx.clock, log: ctx.log, checkpoints: storage.checkpoints });
       const report = await manager.start();
+      // Orders settled at TWS while the connection was down are reconciled as soon as it is back.
+      onReconnect?.(() => void manager.reconcile().catch((err) => ctx.log.warn({ err }, 'reconcile after reconnect failed')));
       ctx.log.info({ broker: kind, ...report, discrepancies: report.discrepancies }, 'order manager started');
       managers.set(kind, manager);
       return manager;
