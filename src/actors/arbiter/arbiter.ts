@@ -9,11 +9,21 @@
  *   bars between the last one delivered and this one (what the old rung missed). A bar at or before
  *   the last delivered one is never handed on again.
  * - The last delivered start per symbol is checkpointed, so a restarted arbiter resumes where it
- *   was; the trader also drops anything at or before what it has (both sides guard).
+ *   was; the trader also drops anything at or before what it has (both sides guard). Each symbol
+ *   has its own checkpoint key, written (never awaited) at most once per event-loop turn and only
+ *   when it moved: a bar costs one small write, not a rewrite of every symbol's position.
+ * - A resumed arbiter does not warm up again (the trader has its warm-up): it goes straight to the
+ *   live rungs and hands on at once what the cache got while it was down. A collector notice lost
+ *   while the peers were being rewired is caught up by the periodic tick (the cache is the truth).
  * - The hot path (a key arrives, the bar is resolved and handed on) reads LMDB synchronously into
- *   a reusable view: no allocation per bar, no awaited I/O.
+ *   a reusable view, and hands the trader a reusable message: no allocation per bar, no awaited
+ *   I/O. `send` must therefore post or copy the message before it returns.
  * - Warm-up: on subscribe, the last `preloadBars` bars come from the cache (or IBKR history when
- *   the cache has too few); live delivery starts strictly after the newest of them.
+ *   the cache has too few); live delivery starts strictly after the newest of them. With
+ *   `preloadBars` 0 live delivery starts after the newest cached bar.
+ * - IBKR historical polling is a pull rung: it is polled while it serves, and while the preload
+ *   serves with no live rung up (else the warm-up would never end). A historical rung refused or
+ *   failed is tried again after `historicalPollMs` while IBKR is connected.
  */
 import { BAR_SOURCES, BAR_SOURCE_CODE, type Bar, type BarSource } from '../../market/bar.ts';
 import { barSizeMs, type BarSize } from '../../market/bar-size.ts';
@@ -26,6 +36,10 @@ import { FeedLadder, type Switch } from './ladder.ts';
 import type { ArbiterStatus, ArbiterToTrader, FeedState, Rung } from './protocol.ts';
 
 const CHECKPOINT_KEY = 'arbiter';
+/** Checkpoint key, one per symbol and bar size: the start of the last bar handed to the trader. */
+export function lastDeliveredKey(barSize: BarSize, symbol: string): string {
+  return `arbiter:last:${barSize}:${symbol}`;
+}
 const SOURCE_BY_CODE: BarSource[] = [];
 for (const s of BAR_SOURCES) SOURCE_BY_CODE[BAR_SOURCE_CODE[s]] = s;
 
@@ -47,22 +61,33 @@ export interface ArbiterOptions {
   climbBackAfterBars: number;
   historicalPollMs: number;
   ibkr: IbkrFeedPort | null;
+  /** Hands a message to the trader. A `bar` message object is reused: post or copy it before returning. */
   send(msg: ArbiterToTrader): void;
 }
 
 interface SymbolFeed {
+  symbol: string;
   ladder: FeedLadder;
   lastDelivered: number;
   warmedUp: boolean;
+  /** A warm-up is under way (it may wait on IBKR history): others must not start a second one. */
+  warming: boolean;
   lastHistoricalPoll: number;
   polling: boolean;
+  /** When the historical rung was refused or failed; it is tried again historicalPollMs later. */
+  historicalFailedAt: number | null;
+  /** lastDelivered moved since the last checkpoint write. */
+  dirty: boolean;
+  checkpointKey: string;
 }
 
+/** The subscription; each symbol's position is under its own key (lastDeliveredKey). */
 interface Checkpoint {
   symbols: string[];
   barSize: BarSize;
-  lastDelivered: Record<string, number>;
 }
+
+type BarMessage = Extract<ArbiterToTrader, { type: 'bar' }>;
 
 export class Arbiter {
   private barSize: BarSize | null = null;
@@ -76,7 +101,14 @@ export class Arbiter {
   private stalls = 0;
   private readonly ibkrErrors: Record<string, number> = {};
   private ibkrConnection = 'disabled';
-  private checkpointDirty = false;
+  private readonly dirtyFeeds: SymbolFeed[] = [];
+  private flushQueued = false;
+  private readonly flushQueuedCheckpoint = () => {
+    this.flushQueued = false;
+    void this.flushCheckpoint();
+  };
+  /** Reused for every bar handed on (see `send`). */
+  private readonly barMsg: BarMessage = { type: 'bar', symbol: '', barSize: '1Min', start: 0, source: 'sim' };
 
   constructor(private readonly o: ArbiterOptions) {
     if (o.ibkr) this.ibkrConnection = 'connecting';
@@ -93,9 +125,14 @@ export class Arbiter {
   /** A restarted arbiter takes its subscription back, without a second warm-up. */
   resume(): void {
     const cp = this.o.checkpoints.get<Checkpoint>(CHECKPOINT_KEY);
-    if (!cp || cp.symbols.length === 0) return;
+    if (!cp || !Array.isArray(cp.symbols) || cp.symbols.length === 0) return;
+    const after: Record<string, number> = {};
+    for (const symbol of cp.symbols) {
+      const last = this.o.checkpoints.get<number>(lastDeliveredKey(cp.barSize, symbol));
+      if (typeof last === 'number' && Number.isFinite(last)) after[symbol] = last;
+    }
     this.o.log.info({ symbols: cp.symbols }, 'arbiter resuming its subscription');
-    this.setup(cp.symbols, cp.barSize, cp.lastDelivered, false);
+    this.setup(cp.symbols, cp.barSize, after, false);
   }
 
   subscribe(symbols: string[], barSize: BarSize, after: Record<string, number>, warmup: boolean): void {
@@ -106,44 +143,71 @@ export class Arbiter {
   unsubscribe(): void {
     for (const symbol of this.feeds.keys()) this.o.ibkr?.unsubscribe(symbol);
     this.feeds.clear();
+    this.dirtyFeeds.length = 0;
     this.tickTimer?.cancel();
     this.tickTimer = undefined;
-    void this.o.checkpoints.put(CHECKPOINT_KEY, { symbols: [], barSize: this.barSize ?? '1Min', lastDelivered: {} });
+    void this.o.checkpoints.put<Checkpoint>(CHECKPOINT_KEY, { symbols: [], barSize: this.barSize ?? '1Min' });
   }
 
   private setup(symbols: string[], barSize: BarSize, after: Record<string, number>, warmup: boolean): void {
     this.barSize = barSize;
     const now = this.o.clock.now();
+    void this.o.checkpoints.put<Checkpoint>(CHECKPOINT_KEY, { symbols: [...symbols], barSize });
     for (const symbol of symbols) {
       const feed: SymbolFeed = {
+        symbol,
         ladder: new FeedLadder(symbol, this.enabledRungs, this.o.climbBackAfterBars, now),
         lastDelivered: after[symbol] ?? -Infinity,
         warmedUp: !warmup && after[symbol] !== undefined,
+        warming: false,
         lastHistoricalPoll: 0,
         polling: false,
+        historicalFailedAt: null,
+        dirty: false,
+        checkpointKey: lastDeliveredKey(barSize, symbol),
       };
       this.feeds.set(symbol, feed);
-      if (this.o.ibkr) {
-        this.o.ibkr.subscribeRealtime(symbol, barSize);
-        if (this.o.ibkr.connected()) feed.ladder.markUp('ibkr-historical', now, 'IBKR connected');
-      }
-      if (feed.warmedUp) this.afterWarmUp(symbol, feed, 'resumed after a restart');
+      // Written now even when unknown, so a stale position of an older subscription cannot resume.
+      this.markDirty(feed);
+      this.o.ibkr?.subscribeRealtime(symbol, barSize);
+      if (feed.warmedUp) this.afterWarmUp(symbol, feed, null);
       else void this.warmUp(symbol, feed);
     }
-    this.saveCheckpoint();
     this.scheduleTick();
   }
 
   /** Hands the trader the last `preloadBars` bars as warm-up; live delivery starts after them. */
   private async warmUp(symbol: string, feed: SymbolFeed): Promise<void> {
+    if (feed.warming || feed.warmedUp) return;
+    feed.warming = true;
+    try {
+      await this.warmUpOnce(symbol, feed);
+    } finally {
+      feed.warming = false;
+    }
+  }
+
+  private async warmUpOnce(symbol: string, feed: SymbolFeed): Promise<void> {
     const size = this.barSize!;
-    let bars = this.o.store.latestN(symbol, size, this.o.preloadBars);
-    if (bars.length < this.o.preloadBars && this.o.ibkr?.connected()) {
+    const want = this.o.preloadBars;
+    if (want === 0) {
+      // No warm-up asked for: live delivery starts after what the cache holds now.
+      const newest = this.o.store.latestInto(symbol, size, this.view) ? this.view.start : this.o.clock.now() - 2 * this.sizeMs;
+      feed.lastDelivered = Math.max(feed.lastDelivered, newest);
+      feed.warmedUp = true;
+      this.markDirty(feed);
+      this.afterWarmUp(symbol, feed, null);
+      return;
+    }
+    let bars = this.o.store.latestN(symbol, size, want);
+    if (bars.length < want && this.o.ibkr?.connected()) {
       try {
         const now = this.o.clock.now();
-        const history = await this.o.ibkr.fetchHistorical(symbol, size, now - this.o.preloadBars * this.sizeMs * 3, now);
+        feed.lastHistoricalPoll = now;
+        const sizeMs = this.sizeMs;
+        const history = (await this.o.ibkr.fetchHistorical(symbol, size, now - want * sizeMs * 3, now)).filter((b) => b.start + sizeMs <= now);
         if (history.length) await this.o.store.putMany(history);
-        bars = this.o.store.latestN(symbol, size, this.o.preloadBars);
+        bars = this.o.store.latestN(symbol, size, want);
       } catch (err) {
         this.o.log.warn({ symbol, err: (err as Error).message }, 'IBKR history for the warm-up failed; using the cache');
       }
@@ -157,17 +221,20 @@ export class Arbiter {
     const newest = bars[bars.length - 1].start;
     feed.lastDelivered = Math.max(feed.lastDelivered, newest);
     feed.warmedUp = true;
+    this.markDirty(feed);
     this.o.send({ type: 'warmup', symbol, barSize: size, starts: bars.map((b) => b.start) });
     this.afterWarmUp(symbol, feed, `warm-up: ${bars.length} bars preloaded`);
     // Anything newer that arrived while warming up is live.
     this.deliverThrough(symbol, feed, Infinity, feed.ladder.serving ?? 'preload');
   }
 
-  private afterWarmUp(symbol: string, feed: SymbolFeed, reason: string): void {
+  /** `preloadReason` null: no warm-up was handed on (a resume), so the preload rung stays down. */
+  private afterWarmUp(symbol: string, feed: SymbolFeed, preloadReason: string | null): void {
     const now = this.o.clock.now();
-    this.record(symbol, feed.ladder.markUp('preload', now, reason));
+    if (preloadReason !== null) this.record(symbol, feed.ladder.markUp('preload', now, preloadReason));
+    // The cache before IBKR history: a rung that comes up second must prove itself to climb over.
     this.checkCacheFreshness(symbol, feed, now);
-    this.saveCheckpoint();
+    if (this.o.ibkr?.connected()) this.record(symbol, feed.ladder.markUp('ibkr-historical', now, 'IBKR connected'));
   }
 
   /** The collector wrote these keys. Hot path: reads the cache, allocates nothing per bar. */
@@ -182,8 +249,9 @@ export class Arbiter {
     const size = this.sizeMs;
     let newest = -Infinity;
     for (let i = 0; i < starts.length; i++) if (starts[i] > newest) newest = starts[i];
+    // A fresh write shows the collector is alive, even when another rung already handed that bar on.
+    if (now - (newest + size) < this.o.cacheMaxAgeMs) this.record(symbol, feed.ladder.freshBar('cache', now), newest);
     if (newest <= feed.lastDelivered) return;
-    if (now - (newest + size) < this.o.cacheMaxAgeMs) this.record(symbol, feed.ladder.freshBar('cache', now));
     if (feed.ladder.serving === 'cache') this.deliverThrough(symbol, feed, newest, 'cache');
   }
 
@@ -192,9 +260,9 @@ export class Arbiter {
     const feed = this.feeds.get(bar.symbol);
     if (!feed || bar.barSize !== this.barSize) return;
     await this.o.store.put(bar);
-    if (!feed.warmedUp) return;
+    if (this.feeds.get(bar.symbol) !== feed || !feed.warmedUp) return;
     const now = this.o.clock.now();
-    this.record(bar.symbol, feed.ladder.freshBar('ibkr-realtime', now));
+    this.record(bar.symbol, feed.ladder.freshBar('ibkr-realtime', now), bar.start);
     if (feed.ladder.serving === 'ibkr-realtime') this.deliverThrough(bar.symbol, feed, bar.start, 'ibkr-realtime');
   }
 
@@ -209,7 +277,9 @@ export class Arbiter {
   /** IBKR refused historical data for a symbol. */
   onHistoricalDown(symbol: string, reason: string): void {
     const feed = this.feeds.get(symbol);
-    if (feed) this.record(symbol, feed.ladder.markDown('ibkr-historical', this.o.clock.now(), reason));
+    if (!feed) return;
+    feed.historicalFailedAt = this.o.clock.now();
+    this.record(symbol, feed.ladder.markDown('ibkr-historical', feed.historicalFailedAt, reason));
   }
 
   onIbkrError(code: number): void {
@@ -221,7 +291,8 @@ export class Arbiter {
     const now = this.o.clock.now();
     for (const [symbol, feed] of this.feeds) {
       if (state === 'connected') {
-        this.record(symbol, feed.ladder.markUp('ibkr-historical', now, 'IBKR connected'));
+        feed.historicalFailedAt = null;
+        if (feed.warmedUp) this.record(symbol, feed.ladder.markUp('ibkr-historical', now, 'IBKR connected'));
       } else {
         this.record(symbol, feed.ladder.markDown('ibkr-realtime', now, `IBKR connection ${state}`));
         this.record(symbol, feed.ladder.markDown('ibkr-historical', now, `IBKR connection ${state}`));
@@ -231,9 +302,10 @@ export class Arbiter {
 
   /**
    * Hands on, in order, every cached bar after the last delivered one up to `through`. The common
-   * case (the next bar) is one synchronous read; a hole is filled from the cache.
+   * case (the next bar) is one synchronous read; a hole is filled from the cache. Bars other than
+   * `trigger` (the bar that caused this delivery) handed on here count as holes filled.
    */
-  private deliverThrough(symbol: string, feed: SymbolFeed, through: number, rung: Rung): void {
+  private deliverThrough(symbol: string, feed: SymbolFeed, through: number, rung: Rung, trigger = through): void {
     const size = this.barSize!;
     const sizeMs = this.sizeMs;
     const view = this.view;
@@ -241,22 +313,31 @@ export class Arbiter {
       if (this.o.store.readInto(symbol, size, through, view)) this.hand(symbol, feed, size, view.start, view.sourceCode, rung);
       return;
     }
-    const from = feed.lastDelivered === -Infinity ? this.o.clock.now() - this.o.preloadBars * sizeMs : feed.lastDelivered + 1;
+    const from = feed.lastDelivered === -Infinity ? this.o.clock.now() - Math.max(1, this.o.preloadBars) * sizeMs : feed.lastDelivered + 1;
     const to = through === Infinity ? this.o.clock.now() : through;
-    const missed = this.o.store.range(symbol, size, from, to);
-    if (missed.length > 1) this.holesFilled += missed.length - 1;
-    for (const bar of missed) this.hand(symbol, feed, size, bar.start, BAR_SOURCE_CODE[bar.source], rung);
+    // Rare path (a switch, or a rung that skipped bars): objects are fine here.
+    for (const bar of this.o.store.range(symbol, size, from, to)) {
+      if (this.hand(symbol, feed, size, bar.start, BAR_SOURCE_CODE[bar.source], rung) && bar.start !== trigger) this.holesFilled++;
+    }
   }
 
-  private hand(symbol: string, feed: SymbolFeed, barSize: BarSize, start: number, sourceCode: number, rung: Rung): void {
-    if (start <= feed.lastDelivered) return;
+  /** Hands one bar's key to the trader unless it is not after the last one; true when handed. */
+  private hand(symbol: string, feed: SymbolFeed, barSize: BarSize, start: number, sourceCode: number, rung: Rung): boolean {
+    if (start <= feed.lastDelivered) return false;
     feed.lastDelivered = start;
     this.deliveredByRung[rung] = (this.deliveredByRung[rung] ?? 0) + 1;
-    this.o.send({ type: 'bar', symbol, barSize, start, source: SOURCE_BY_CODE[sourceCode] ?? 'sim' });
-    this.saveCheckpoint();
+    const msg = this.barMsg;
+    msg.symbol = symbol;
+    msg.barSize = barSize;
+    msg.start = start;
+    msg.source = SOURCE_BY_CODE[sourceCode] ?? 'sim';
+    this.o.send(msg);
+    this.markDirty(feed);
+    return true;
   }
 
-  private record(symbol: string, sw: Switch | null): void {
+  /** Logs, counts and announces a switch; `trigger` is the start of the bar that caused it, if any. */
+  private record(symbol: string, sw: Switch | null, trigger = NaN): void {
     if (!sw) return;
     this.switches++;
     const key = `${symbol}|${sw.from ?? 'none'}|${sw.to ?? 'none'}`;
@@ -265,7 +346,7 @@ export class Arbiter {
     this.o.send({ type: 'feed', symbol, rung: sw.to, reason: sw.reason });
     const feed = this.feeds.get(symbol);
     // A new rung may already hold bars the old one never handed on.
-    if (feed?.warmedUp && sw.to && sw.to !== 'preload' && sw.to !== 'ibkr-historical') this.deliverThrough(symbol, feed, Infinity, sw.to);
+    if (feed?.warmedUp && sw.to && sw.to !== 'preload' && sw.to !== 'ibkr-historical') this.deliverThrough(symbol, feed, Infinity, sw.to, trigger);
   }
 
   private scheduleTick(): void {
@@ -280,28 +361,43 @@ export class Arbiter {
   /** Periodic: cache freshness, the historical rung's polling, late warm-ups. */
   tick(): void {
     const now = this.o.clock.now();
+    const ibkrUp = this.o.ibkr?.connected() ?? false;
+    // See every commit made so far (another thread's writes), not this turn's snapshot.
+    this.o.store.refresh();
     for (const [symbol, feed] of this.feeds) {
       if (!feed.warmedUp) {
-        if (this.o.store.latestInto(symbol, this.barSize!, this.view)) void this.warmUp(symbol, feed);
+        const askIbkr = ibkrUp && now - feed.lastHistoricalPoll >= this.o.historicalPollMs;
+        if (!feed.warming && (askIbkr || this.o.store.latestInto(symbol, this.barSize!, this.view))) void this.warmUp(symbol, feed);
         continue;
       }
-      this.checkCacheFreshness(symbol, feed, now);
-      if (feed.ladder.serving === 'ibkr-historical') void this.pollHistorical(symbol, feed, now);
+      const newest = this.checkCacheFreshness(symbol, feed, now);
+      const ladder = feed.ladder;
+      // A key whose notice was lost (sent while this arbiter restarted) is caught up here.
+      if (ladder.serving === 'cache' && newest > feed.lastDelivered) this.deliverThrough(symbol, feed, newest, 'cache', NaN);
+      if (ibkrUp && feed.historicalFailedAt !== null && now - feed.historicalFailedAt >= this.o.historicalPollMs) {
+        feed.historicalFailedAt = null;
+        this.record(symbol, ladder.markUp('ibkr-historical', now, 'IBKR history asked again'));
+      }
+      const serving = ladder.serving;
+      const waitingOnPreload = serving === 'preload' && !ladder.isUp('ibkr-realtime') && !ladder.isUp('cache');
+      if (serving === 'ibkr-historical' || (waitingOnPreload && ladder.isUp('ibkr-historical'))) void this.pollHistorical(symbol, feed, now);
     }
-    if (this.checkpointDirty) this.flushCheckpoint();
   }
 
-  private checkCacheFreshness(symbol: string, feed: SymbolFeed, now: number): void {
+  /** Marks the cache rung up or down by the age of its newest bar; returns that bar's start. */
+  private checkCacheFreshness(symbol: string, feed: SymbolFeed, now: number): number {
     if (!this.o.store.latestInto(symbol, this.barSize!, this.view)) {
       this.record(symbol, feed.ladder.markDown('cache', now, 'the cache has no bars for this symbol'));
-      return;
+      return -Infinity;
     }
-    const age = now - (this.view.start + this.sizeMs);
+    const newest = this.view.start;
+    const age = now - (newest + this.sizeMs);
     if (age >= this.o.cacheMaxAgeMs) {
       this.record(symbol, feed.ladder.markDown('cache', now, `stale: newest cached bar ended ${Math.round(age / 1000)} s ago`));
     } else if (!feed.ladder.isUp('cache')) {
       this.record(symbol, feed.ladder.markUp('cache', now, 'fresh bars in the cache'));
     }
+    return newest;
   }
 
   private async pollHistorical(symbol: string, feed: SymbolFeed, now: number): Promise<void> {
@@ -314,33 +410,49 @@ export class Arbiter {
       const bars = (await ibkr.fetchHistorical(symbol, this.barSize!, from, now)).filter((b) => b.start + this.sizeMs <= now);
       if (bars.length) {
         await this.o.store.putMany(bars);
+        if (this.feeds.get(symbol) !== feed) return;
         this.record(symbol, feed.ladder.freshBar('ibkr-historical', this.o.clock.now()));
         if (feed.ladder.serving === 'ibkr-historical') this.deliverThrough(symbol, feed, bars[bars.length - 1].start, 'ibkr-historical');
       }
     } catch (err) {
-      this.onHistoricalDown(symbol, `historical request failed: ${(err as Error).message}`);
+      if (this.feeds.get(symbol) === feed) this.onHistoricalDown(symbol, `historical request failed: ${(err as Error).message}`);
     } finally {
       feed.polling = false;
     }
   }
 
-  private saveCheckpoint(): void {
-    this.checkpointDirty = true;
-    // Coalesced: one write per event-loop turn at most, never awaited on the hot path.
-    queueMicrotask(() => {
-      if (this.checkpointDirty) this.flushCheckpoint();
-    });
+  /** Coalesced: one write per moved symbol per event-loop turn at most, never awaited on the hot path. */
+  private markDirty(feed: SymbolFeed): void {
+    if (!feed.dirty) {
+      feed.dirty = true;
+      this.dirtyFeeds.push(feed);
+    }
+    if (!this.flushQueued) {
+      this.flushQueued = true;
+      queueMicrotask(this.flushQueuedCheckpoint);
+    }
   }
 
-  private flushCheckpoint(): Promise<void> {
-    this.checkpointDirty = false;
-    const lastDelivered: Record<string, number> = {};
-    for (const [symbol, feed] of this.feeds) if (Number.isFinite(feed.lastDelivered)) lastDelivered[symbol] = feed.lastDelivered;
-    return this.o.checkpoints.put(CHECKPOINT_KEY, { symbols: [...this.feeds.keys()], barSize: this.barSize ?? '1Min', lastDelivered });
+  private flushCheckpoint(): Promise<unknown> {
+    const writes: Promise<void>[] = [];
+    for (const feed of this.dirtyFeeds) {
+      feed.dirty = false;
+      if (this.feeds.get(feed.symbol) !== feed) continue;
+      writes.push(
+        Number.isFinite(feed.lastDelivered)
+          ? this.o.checkpoints.put(feed.checkpointKey, feed.lastDelivered)
+          : this.o.checkpoints.delete(feed.checkpointKey),
+      );
+    }
+    this.dirtyFeeds.length = 0;
+    const all = Promise.all(writes);
+    all.catch((err) => this.o.log.error({ err: (err as Error).message }, 'arbiter checkpoint write failed'));
+    return all;
   }
 
   async shutdown(): Promise<void> {
     this.tickTimer?.cancel();
+    this.tickTimer = undefined;
     await this.flushCheckpoint();
   }
 

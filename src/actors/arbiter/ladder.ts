@@ -7,8 +7,13 @@
  * - A better rung that comes up does not take over at once: it must first deliver
  *   `climbBackAfterBars` fresh bars while waiting (no flapping on a rung that blinks).
  * - `preload` is the warm-up history: it serves from the start until the first live bar arrives
- *   from any rung, then it is done (a buffer has no new bars to give).
+ *   from any rung, then it is done (a buffer has no new bars to give). It comes up only when a
+ *   warm-up was handed on, so it takes over at once from a rung below it (it has nothing to prove),
+ *   never from one above it.
  * - With no rung up, nothing serves (rung null) until one comes up; then it serves at once.
+ * - Rungs that are not configured never come up and keep the reason 'not configured'.
+ * - `freshBar` runs once per bar on the arbiter's hot path: it allocates nothing unless the
+ *   serving rung changes (the switch's reason is built only then).
  */
 import type { Rung } from './protocol.ts';
 
@@ -82,6 +87,7 @@ export class FeedLadder {
 
   /** The rung failed or went stale; if it was serving, the next one up takes over. */
   markDown(rung: Rung, now: number, reason: string): Switch | null {
+    if (!this.enabled.has(rung)) return null;
     const st = this.rungs.get(rung)!;
     st.reason = reason;
     if (!st.up) return null;
@@ -94,6 +100,11 @@ export class FeedLadder {
   freshBar(rung: Rung, now: number): Switch | null {
     if (!this.enabled.has(rung)) return null;
     const st = this.rungs.get(rung)!;
+    // The common case, the serving rung's next bar: nothing else changed, so nothing can switch.
+    if (st.up && rung === this.serving && (rung === 'preload' || !this.rungs.get('preload')!.up)) {
+      st.fresh++;
+      return null;
+    }
     if (!st.up) {
       st.up = true;
       st.fresh = 0;
@@ -105,10 +116,11 @@ export class FeedLadder {
       p.up = false;
       p.reason = 'warm-up delivered; live bars flowing';
     }
-    return this.evaluate(now, `${rung} delivering fresh bars`);
+    return this.evaluate(now, null, rung);
   }
 
-  private evaluate(now: number, why: string): Switch | null {
+  /** `why` null: `cause` delivered a fresh bar (the reason is built only if the serving rung changes). */
+  private evaluate(now: number, why: string | null, cause?: Rung): Switch | null {
     let target: Rung | null = null;
     const current = this.serving;
     const currentUp = current !== null && this.rungs.get(current)!.up;
@@ -119,14 +131,18 @@ export class FeedLadder {
         target = rung;
         break;
       }
-      // A better rung must prove itself before it displaces a serving one.
+      // A better rung must prove itself before it displaces a serving one; the preload (a warm-up
+      // just handed on) has nothing to prove.
       const better = current !== null && currentUp && LADDER.indexOf(rung) < LADDER.indexOf(current);
-      if (better && st.fresh < this.climbBackAfterBars && rung !== 'preload') continue;
-      if (better && rung === 'preload') continue;
+      if (better && rung !== 'preload' && st.fresh < this.climbBackAfterBars) continue;
       target = rung;
       break;
     }
     if (target === current) return null;
+    if (why === null) {
+      const climbing = target === cause && currentUp && current !== null;
+      why = climbing ? `${cause} delivered ${this.climbBackAfterBars} fresh bars: climbing back` : `${cause} delivering fresh bars`;
+    }
     const sw: Switch = { from: current, to: target, reason: target === null ? `no rung can serve (${why})` : why, at: now };
     this.serving = target;
     this.since = now;
