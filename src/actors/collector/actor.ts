@@ -75,7 +75,7 @@ export default defineActor<CollectorRequests, CollectorConfig>({
       alwaysOpen: cfg.sim.session === 'always',
       onWritten: (barSize, symbol, starts) => arbiter.send({ type: 'bars-written', barSize, symbol, starts }),
     });
-    await collector.resume(cfg.autostart);
+    if (cfg.resume !== false) await collector.resume(cfg.autostart);
     return {
       handlers: {
         start({ symbols, bar_size }) {
@@ -92,7 +92,9 @@ export default defineActor<CollectorRequests, CollectorConfig>({
         backfill({ symbol, bar_size, from, to }) {
           if (!isValidSymbol(symbol)) throw invalid('symbol', `symbol: ${JSON.stringify(symbol)} is not a ticker symbol`);
           if (!isBarSize(bar_size)) throw invalid('bar_size', `bar_size: ${JSON.stringify(bar_size)} is not a bar size`);
-          if (!Number.isFinite(from) || !Number.isFinite(to) || from >= to) throw invalid('from', 'from must be before to');
+          if (typeof from !== 'number' || !Number.isFinite(from)) throw invalid('from', `from: ${JSON.stringify(from)} is not epoch ms`);
+          if (typeof to !== 'number' || !Number.isFinite(to)) throw invalid('to', `to: ${JSON.stringify(to)} is not epoch ms`);
+          if (from >= to) throw invalid('from', `from: ${new Date(from).toISOString()} is not before to (${new Date(to).toISOString()})`);
           return collector.startBackfill(symbol, bar_size, from, to);
         },
         backfillStatus: () => collector.backfillStatus(),

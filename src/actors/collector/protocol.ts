@@ -9,6 +9,11 @@ export interface CollectorConfig {
   dataDir: string;
   storage: { retentionDays: Partial<Record<BarSize, number>>; sourcePrecedence: string[]; pruneIntervalS: number };
   autostart: { symbols: string[]; barSize: BarSize } | null;
+  /**
+   * Take the running state back from the LMDB checkpoint at start (default true). `barkeep backfill`
+   * sets false: its collector must neither run cycles nor overwrite the server's checkpoint.
+   */
+  resume?: boolean;
   schedule: { marketHoursIntervalMs: number; offHoursIntervalMs: number; settleMs: number };
   backfillDays: number;
   failoverAfterFailures: number;
