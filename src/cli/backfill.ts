@@ -13,13 +13,13 @@
 import { parseArgs } from 'node:util';
 import type { BackfillJob, CollectorConfig, CollectorRequests, CollectorStatus } from '../actors/collector/protocol.ts';
 import type { Config } from '../config/schema.ts';
-import { isValidSymbol } from '../market/bar.ts';
-import { BAR_SIZES, isBarSize, type BarSize } from '../market/bar-size.ts';
+import { BAR_SIZES, type BarSize } from '../market/bar-size.ts';
 import { RealClock } from '../market/clock.ts';
 import { createLogger } from '../runtime/log.ts';
 import { type ActorHandle, Supervisor } from '../runtime/supervisor.ts';
 import { actorConfigs } from '../server/engine.ts';
 import { TIME_BOUND_HELP, parseTimeBound } from '../storage/bar-query.ts';
+import { symbolAndBarSize, UsageError } from './args.ts';
 
 export interface BackfillCommandIo {
   config: Config;
@@ -38,7 +38,6 @@ const BAR_WIDTH = 30;
 const DAY_MS = 86_400_000;
 const COLLECTOR_MODULE = new URL(import.meta.url.endsWith('.ts') ? '../actors/collector/actor.ts' : '../actors/collector/actor.js', import.meta.url);
 
-class UsageError extends Error {}
 
 interface Request {
   symbol: string;
@@ -68,13 +67,7 @@ function parse(argv: string[], now: number): Request | 'help' {
     throw new UsageError((err as Error).message);
   }
   if (values.help) return 'help';
-  if (positionals.length !== 1) {
-    throw new UsageError(positionals.length === 0 ? 'SYMBOL is missing' : `one SYMBOL expected, got ${positionals.length}: ${positionals.join(' ')}`);
-  }
-  const symbol = positionals[0].trim().toUpperCase();
-  if (!isValidSymbol(symbol)) throw new UsageError(`SYMBOL: ${JSON.stringify(positionals[0])} is not a symbol (letters and digits, e.g. QQQ or BRK.B)`);
-  const barSize = values['bar-size'] ?? '1Min';
-  if (!isBarSize(barSize)) throw new UsageError(`--bar-size: ${JSON.stringify(barSize)} is not one of ${BAR_SIZES.join(', ')}`);
+  const { symbol, barSize } = symbolAndBarSize(positionals, values['bar-size']);
   if (values.from === undefined) throw new UsageError('--from is required (where the backfill starts)');
   const from = parseTimeBound(values.from, 'from');
   if (from === undefined) throw new UsageError(`--from: ${JSON.stringify(values.from)} is not ${TIME_BOUND_HELP}`);

@@ -5,10 +5,11 @@
  */
 import { parseArgs } from 'node:util';
 import { DateTime } from 'luxon';
-import { isValidSymbol, type Bar } from '../market/bar.ts';
-import { BAR_SIZES, isBarSize, type BarSize } from '../market/bar-size.ts';
+import type { Bar } from '../market/bar.ts';
+import { BAR_SIZES, type BarSize } from '../market/bar-size.ts';
 import { NEW_YORK, TIME_BOUND_HELP, barToWire, parseTimeBound, queryBars } from '../storage/bar-query.ts';
 import { openStorage, storageExists, storagePath } from '../storage/storage.ts';
+import { symbolAndBarSize, UsageError } from './args.ts';
 
 export interface BarsCommandIo {
   dataDir: string;
@@ -26,7 +27,6 @@ Without --from: the newest bars (up to --to). With --from: the first bars from t
 
 const MAX_LIMIT = 10_000;
 
-class UsageError extends Error {}
 
 interface Parsed {
   symbol: string;
@@ -58,13 +58,7 @@ function parse(argv: string[]): Parsed | 'help' {
     throw new UsageError((err as Error).message);
   }
   if (values.help) return 'help';
-  if (positionals.length !== 1) {
-    throw new UsageError(positionals.length === 0 ? 'SYMBOL is missing' : `one SYMBOL expected, got ${positionals.length}: ${positionals.join(' ')}`);
-  }
-  const symbol = positionals[0].trim().toUpperCase();
-  if (!isValidSymbol(symbol)) throw new UsageError(`SYMBOL: ${JSON.stringify(positionals[0])} is not a symbol (letters and digits, e.g. QQQ or BRK.B)`);
-  const barSize = values['bar-size'] ?? '1Min';
-  if (!isBarSize(barSize)) throw new UsageError(`--bar-size: ${JSON.stringify(barSize)} is not one of ${BAR_SIZES.join(', ')}`);
+  const { symbol, barSize } = symbolAndBarSize(positionals, values['bar-size']);
   const limitText = values.limit ?? '20';
   const limit = /^\d+$/.test(limitText) ? Number(limitText) : NaN;
   if (!(limit >= 1 && limit <= MAX_LIMIT)) throw new UsageError(`--limit: ${JSON.stringify(limitText)} is not a whole number from 1 to ${MAX_LIMIT}`);

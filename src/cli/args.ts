@@ -1,0 +1,18 @@
+/** Argument checks shared by the barkeep commands. */
+import { isValidSymbol } from '../market/bar.ts';
+import { BAR_SIZES, isBarSize, type BarSize } from '../market/bar-size.ts';
+
+/** Bad command-line usage: the command prints it and exits 2. */
+export class UsageError extends Error {}
+
+/** The one SYMBOL positional and `--bar-size` (default 1Min), or a UsageError naming which is wrong. */
+export function symbolAndBarSize(positionals: readonly string[], barSizeOption: string | undefined): { symbol: string; barSize: BarSize } {
+  if (positionals.length !== 1) {
+    throw new UsageError(positionals.length === 0 ? 'SYMBOL is missing' : `one SYMBOL expected, got ${positionals.length}: ${positionals.join(' ')}`);
+  }
+  const symbol = positionals[0].trim().toUpperCase();
+  if (!isValidSymbol(symbol)) throw new UsageError(`SYMBOL: ${JSON.stringify(positionals[0])} is not a symbol (letters and digits, e.g. QQQ or BRK.B)`);
+  const barSize = barSizeOption ?? '1Min';
+  if (!isBarSize(barSize)) throw new UsageError(`--bar-size: ${JSON.stringify(barSize)} is not one of ${BAR_SIZES.join(', ')}`);
+  return { symbol, barSize };
+}
