@@ -27,7 +27,7 @@ import { clientOrderId } from './client-order-id.ts';
 import { PositionLedger, type LedgerPosition, type PnlToday } from './ledger.ts';
 import { applyFill, isFinal, signedRemaining, transition, type TraderLog } from './orders.ts';
 import { type RiskEngine, type RiskOrder, type RiskRule, type RiskState, RISK_RULES } from './risk.ts';
-import type { Signal } from './strategy.ts';
+import type { Signal } from './strategies/contract.ts';
 
 export interface OrderManagerOptions {
   journal: OrderJournal;

@@ -20,7 +20,7 @@ import type { LedgerPosition, PnlToday } from './ledger.ts';
 import type { Decision, OrderCounters, OrderManager, Refusal } from './order-manager.ts';
 import type { TraderLog } from './orders.ts';
 import type { RiskEngine, RiskSnapshot } from './risk.ts';
-import { type Signal, type Strategy, type StrategyContext, signalProblem } from './strategy.ts';
+import { type Signal, type Strategy, type StrategyContext, signalProblem } from './strategies/contract.ts';
 
 export interface TradingLoopOptions {
   strategy: Strategy;
