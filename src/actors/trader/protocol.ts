@@ -3,7 +3,7 @@
  * positions, kill, resume. Data: bar keys from the arbiter (see the arbiter's protocol).
  */
 import type { BarSize } from '../../market/bar-size.ts';
-import type { OrderRecord } from '../../storage/types.ts';
+import type { OrderRecord, OrderRole, OrderType, TimeInForce } from '../../storage/types.ts';
 
 export interface TraderConfig {
   dataDir: string;
@@ -66,8 +66,17 @@ export interface OrderView {
   symbol: string;
   side: 'buy' | 'sell';
   qty: number;
-  type: 'market' | 'limit';
+  type: OrderType;
   limit_price: number | null;
+  /** stop and stop_limit: the trigger; trailing_stop: the initial stop when one was given. */
+  stop_price: number | null;
+  /** trailing_stop: the distance kept from the best price. */
+  trail: { amount: number } | { percent: number } | null;
+  tif: TimeInForce;
+  outside_rth: boolean;
+  /** The legs of one bracket share it (the entry's client order id). */
+  group_id: string | null;
+  role: OrderRole | null;
   state: OrderRecord['state'];
   filled_qty: number;
   avg_fill_price: number | null;
