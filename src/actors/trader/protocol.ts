@@ -19,6 +19,8 @@ export interface TraderConfig {
     maxOrdersPerMinute: number;
     allowedSessions: Array<'pre' | 'regular' | 'post' | 'always'>;
   };
+  /** trader.exits: protective exits for every entry, unless a POST /live/start gives its own. */
+  exits?: ExitsBody | null;
   /** The simulated 24/7 market: every minute counts as the regular session. */
   alwaysOpen: boolean;
   ibkr: { host: string; port: number; clientId: number; reconnectInitialMs: number; reconnectMaxMs: number } | null;
@@ -30,6 +32,15 @@ export interface LiveStart {
   strategy: string;
   strategy_params?: Record<string, unknown>;
   broker: 'paper' | 'ibkr';
+  /** Protective exits for this session; absent: the configured trader.exits; null: none. */
+  exits?: ExitsBody | null;
+}
+
+/** Exits as JSON and YAML spell them, in percent of the entry price. */
+export interface ExitsBody {
+  stop_loss_pct?: number | null;
+  take_profit_pct?: number | null;
+  trailing_stop_pct?: number | null;
 }
 
 export interface PositionView {
