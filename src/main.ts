@@ -28,6 +28,9 @@ async function serve(): Promise<number> {
   } catch (err) {
     log.fatal({ err }, 'barkeep could not start');
     log.flush();
+    // A refusal the user must act on gets one plain line, whatever the log format.
+    const code = (err as { code?: unknown }).code;
+    if (code === 'DATA_DIR_IN_USE' || code === 'EADDRINUSE') process.stderr.write(`barkeep: ${(err as Error).message}\n`);
     return 1;
   }
   return new Promise<number>((resolve) => {
