@@ -14,6 +14,8 @@ import type { TraderConfig } from '../actors/trader/protocol.ts';
 import { openStorage, type Storage } from '../storage/storage.ts';
 import { lockDataDir } from '../storage/data-dir-lock.ts';
 import { buildServer } from './app.ts';
+import { BacktestJobs } from './backtest-jobs.ts';
+import { defaultsFrom } from '../backtest/spec.ts';
 
 const ACTORS = {
   collector: new URL('../actors/collector/actor.ts', import.meta.url),
@@ -146,8 +148,11 @@ export async function startEngine(config: Config, opts: EngineOptions): Promise<
   let storage: Storage | undefined;
   let app: FastifyInstance | undefined;
   let supervisor: Supervisor | undefined;
+  // Backtests requested over HTTP run on their own worker pool, started with the first one.
+  const backtests = new BacktestJobs({ dataDir: config.data_dir, sourcePrecedence: config.storage.source_precedence });
   const undo = async () => {
     await app?.close().catch(() => undefined);
+    await backtests.close().catch(() => undefined);
     await supervisor?.stop().catch(() => undefined);
     await storage?.close().catch(() => undefined);
     await lock.release();
@@ -180,6 +185,7 @@ export async function startEngine(config: Config, opts: EngineOptions): Promise<
       log,
       apiToken: config.server.api_token,
       faults: config.runtime.faults,
+      backtests: { jobs: backtests, defaults: defaultsFrom(config.trader, cfg.trader), symbols: config.trader.symbols, now: () => Date.now() },
       defaults: {
         collector: { symbols: config.collector.symbols, bar_size: config.collector.bar_size },
         live: {
@@ -210,6 +216,7 @@ export async function startEngine(config: Config, opts: EngineOptions): Promise<
     stop() {
       stopped ??= (async () => {
         await app!.close();
+        await backtests.close();
         await supervisor!.stop();
         await storage!.close();
         await lock.release();

@@ -15,6 +15,7 @@ import { open, type RootDatabase } from 'lmdb';
 import type { BarSize } from '../market/bar-size.ts';
 import { BarStore } from './bar-store.ts';
 import { LmdbCheckpointStore } from './checkpoint-store.ts';
+import { DeliveryLog } from './delivery-log.ts';
 import { LmdbOrderJournal } from './order-journal.ts';
 import type { BarSource, CheckpointStore, OrderJournal } from './types.ts';
 
@@ -29,6 +30,8 @@ export interface Storage {
   bars: BarStore;
   checkpoints: CheckpointStore;
   orders: OrderJournal;
+  /** What the arbiter handed the trader (bar keys and rungs), for `barkeep replay`. */
+  deliveries: DeliveryLog;
   /** Stops background pruning, waits for pending writes, closes this thread's handles. */
   close(): Promise<void>;
 }
@@ -54,11 +57,13 @@ export function openStorage(opts: StorageOptions): Storage {
     const bars = new BarStore(env, { retentionDays: opts.retentionDays, sourcePrecedence: opts.sourcePrecedence });
     const checkpoints = new LmdbCheckpointStore(env);
     const orders = new LmdbOrderJournal(env);
+    const deliveries = new DeliveryLog(env);
     let closing: Promise<void> | undefined;
     return {
       bars,
       checkpoints,
       orders,
+      deliveries,
       close() {
         closing ??= (async () => {
           bars.stop();
