@@ -5,9 +5,10 @@
  *
  * The strategy is warmed up, per symbol, with the cached bars just before the first replayed bar
  * (as many as feed.preload_bars, as the arbiter does at a live start): a window strategy is then in
- * the state it was live. The replay starts flat with the configured cash; a session that held
- * positions at --from shows its orders' sizes from flat.
+ * the state it was live. The replay starts from the positions the live journal's fills give at the
+ * first replayed bar's open (and the paper cash they leave), so a target already met live is met here too.
  */
+import { nextPosition } from '../actors/trader/ledger.ts';
 import type { Decision } from '../actors/trader/order-manager.ts';
 import { createStrategy, type Signal } from '../actors/trader/strategy.ts';
 import type { Bar } from '../market/bar.ts';
@@ -37,6 +38,8 @@ export interface ReplayResult {
   rows: ReplayRow[];
   strategy: string;
   params: Record<string, unknown>;
+  /** Signed shares per symbol the live journal held at the first replayed bar (the replay starts there). */
+  initial_positions: Record<string, number>;
 }
 
 export class ReplayError extends Error {
@@ -77,6 +80,9 @@ export async function replay(input: ReplayInput): Promise<ReplayResult> {
     const first = bars.get(s)?.[0];
     if (first && input.warmupBars > 0) warmup.set(s, storage.bars.latestN(s, input.barSize, input.warmupBars, first.start - 1));
   }
+  let firstStart = Infinity;
+  for (const list of bars.values()) if (list.length > 0) firstStart = Math.min(firstStart, list[0].start);
+  const initial = liveBook(storage.orders.all(), firstStart, spec.cash);
   const strategy = await createStrategy({ name: spec.strategy, params: spec.params, ...(spec.strategy_module ? { module: spec.strategy_module } : {}) });
   const rows: ReplayRow[] = [];
   const run = await runEngine({
@@ -87,6 +93,7 @@ export async function replay(input: ReplayInput): Promise<ReplayResult> {
     warmup,
     broker: { startingCash: spec.cash, slippageBps: spec.slippage_bps, commissionPerShare: spec.commission_per_share, minCommission: spec.min_commission },
     risk: spec.risk,
+    initial,
     onDecision: (d: DecisionRow) => rows.push(row(d, byKey.get(`${d.bar.symbol}|${d.bar.start}`), storage)),
   });
   // The replay's own orders settle after their bar: say how each ended.
@@ -97,7 +104,25 @@ export async function replay(input: ReplayInput): Promise<ReplayResult> {
       if (d.action === 'submitted' && o) d.detail = `${o.side} ${o.qty} ${o.symbol} sent; ${o.state}${o.filledQty > 0 ? ` at ${o.avgFillPrice}` : ''}`;
     }
   }
-  return { bars: records.length - missing.length, missing, rows, strategy: strategy.name, params: spec.params };
+  const positions = Object.fromEntries(Object.entries(initial.positions).map(([s, p]) => [s, p.qty]));
+  return { bars: records.length - missing.length, missing, rows, strategy: strategy.name, params: spec.params, initial_positions: positions };
+}
+
+/**
+ * Positions (and paper cash) from the live journal's fills up to the first replayed bar's open:
+ * an order decided on the bar before fills at that open, before the strategy sees the bar.
+ */
+function liveBook(records: readonly OrderRecord[], before: number, cash: number): { cash: number; positions: Record<string, { qty: number; avgPrice: number }> } {
+  const fills = records.flatMap((r) => r.fills.filter((f) => f.time <= before).map((f) => ({ r, f })));
+  fills.sort((a, b) => a.f.time - b.f.time || (a.f.execId < b.f.execId ? -1 : 1));
+  const positions: Record<string, { qty: number; avgPrice: number }> = {};
+  for (const { r, f } of fills) {
+    const signed = r.side === 'buy' ? f.qty : -f.qty;
+    positions[r.symbol] = nextPosition(positions[r.symbol], signed, f.price);
+    if (r.broker === 'paper') cash -= signed * f.price + f.commission;
+  }
+  for (const [s, p] of Object.entries(positions)) if (p.qty === 0) delete positions[s];
+  return { cash: Math.round(cash * 1e4) / 1e4, positions };
 }
 
 function describeSignal(s: Signal): string {

@@ -130,7 +130,10 @@ export async function replayCommand(argv: string[], io: ReplayCommandIo): Promis
       io.out.write(`${JSON.stringify(result)}\n`);
       return 0;
     }
-    io.out.write(`replay of ${result.bars} ${barSize} bars handed to the trader, ${new Date(from).toISOString()} .. ${new Date(to).toISOString()}; strategy ${result.strategy} ${JSON.stringify(result.params)}\n`);
+    const held = Object.entries(result.initial_positions).map(([s, q]) => `${s} ${q}`);
+    io.out.write(
+      `replay of ${result.bars} ${barSize} bars handed to the trader, ${new Date(from).toISOString()} .. ${new Date(to).toISOString()}; strategy ${result.strategy} ${JSON.stringify(result.params)}; starting ${held.length ? `with ${held.join(', ')} (live journal)` : 'flat'}\n`,
+    );
     for (const m of result.missing) io.err.write(`note: ${m.symbol} bar ${m.start} was handed on but is no longer in the cache\n`);
     for (const r of result.rows) io.out.write(`${line(r)}\n`);
     return 0;

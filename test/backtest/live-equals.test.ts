@@ -110,4 +110,13 @@ test('a paper session on the simulated market and a backtest over the same cache
   assert.deepEqual(sent.map((x) => x.client_order_id).sort(), ids(liveOrders));
   assert.ok(sent.every((x) => x.live?.startsWith('live: ')  && !x.live.includes('no such order')));
   assert.ok(r.rows.every((row) => row.signals.length === 0 || /fast SMA\(2\)/.test(row.signals[0])), 'each decision carries the strategy\'s reason');
+
+  // A replay from the middle of the session starts from the live book there and decides as live did.
+  const mid = delivered[Math.floor(delivered.length / 2)].start;
+  const half = await replay({ storage, deliveries: storage.deliveries, barSize: '1Min', warmupBars: PRELOAD, spec: { ...d, symbols: null, from: mid, to } });
+  const book: Record<string, number> = {};
+  for (const o of liveOrders) for (const f of o.fills) if (f.time <= mid) book[o.symbol] = (book[o.symbol] ?? 0) + (o.side === 'buy' ? f.qty : -f.qty);
+  assert.deepEqual(half.initial_positions, Object.fromEntries(Object.entries(book).filter(([, q]) => q !== 0)));
+  const halfSent = half.rows.flatMap((row) => row.decisions.filter((x) => x.action === 'submitted').map((x) => x.client_order_id));
+  assert.deepEqual(halfSent.sort(), ids(liveOrders.filter((o) => o.barStart >= mid)));
 });
