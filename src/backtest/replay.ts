@@ -59,7 +59,7 @@ export async function replay(input: ReplayInput): Promise<ReplayResult> {
   const records = input.deliveries.range(input.barSize, spec.from, spec.to, spec.symbols ? new Set(spec.symbols) : undefined);
   if (records.length === 0) {
     throw new ReplayError(
-      `no ${input.barSize} bars were handed to the trader between ${new Date(spec.from).toISOString()} and ${new Date(spec.to).toISOString()}${spec.symbols ? ` for ${spec.symbols.join(', ')}` : ''}`,
+      `no ${input.barSize} bars were handed to the trader from ${new Date(spec.from).toISOString()}${spec.to < 8.64e15 ? ` to ${new Date(spec.to).toISOString()}` : ' on'}${spec.symbols ? ` for ${spec.symbols.join(', ')}` : ''}`,
     );
   }
   const symbols = spec.symbols ?? [...new Set(records.map((r) => r.symbol))].sort();

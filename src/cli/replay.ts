@@ -16,7 +16,6 @@ import { parseValue } from '../backtest/sweep.ts';
 import type { Config } from '../config/schema.ts';
 import { isValidSymbol } from '../market/bar.ts';
 import { BAR_SIZES, isBarSize, type BarSize } from '../market/bar-size.ts';
-import { RealClock } from '../market/clock.ts';
 import { TIME_BOUND_HELP, parseTimeBound } from '../storage/bar-query.ts';
 import { openStorage, storageExists, storagePath } from '../storage/storage.ts';
 import { UsageError } from './args.ts';
@@ -27,10 +26,13 @@ export interface ReplayCommandIo {
   err: NodeJS.WritableStream;
 }
 
+/** The last instant a Date can hold. */
+const LAST_MS = 8_640_000_000_000_000;
+
 const USAGE = `usage: barkeep replay --from TIME [--to TIME] [--symbols QQQ,SPY] [--bar-size ${BAR_SIZES.join('|')}]
                      [--strategy NAME] [--strategy-module PATH] [--param name=value] [--json]
   --from, --to   the span of bar starts; TIME is ${TIME_BOUND_HELP}
-                 (--to: a date means through its end; default now)
+                 (--to: a date means through its end; default: everything recorded since --from)
   --symbols      only these symbols (default: every symbol the trader was handed)
   --bar-size     default: the live session's bar size
   --strategy, --strategy-module, --param
@@ -63,9 +65,9 @@ export async function replayCommand(argv: string[], io: ReplayCommandIo): Promis
     io.out.write(`${USAGE}\n`);
     return 0;
   }
-  const now = new RealClock().now();
   let from: number;
-  let to = now;
+  // Everything recorded since --from: the engine may run on an accelerated clock, ahead of this one.
+  let to = LAST_MS;
   let symbols: string[] | null = null;
   const params: Record<string, unknown> = {};
   try {
@@ -132,7 +134,7 @@ export async function replayCommand(argv: string[], io: ReplayCommandIo): Promis
     }
     const held = Object.entries(result.initial_positions).map(([s, q]) => `${s} ${q}`);
     io.out.write(
-      `replay of ${result.bars} ${barSize} bars handed to the trader, ${new Date(from).toISOString()} .. ${new Date(to).toISOString()}; strategy ${result.strategy} ${JSON.stringify(result.params)}; starting ${held.length ? `with ${held.join(', ')} (live journal)` : 'flat'}\n`,
+      `replay of ${result.bars} ${barSize} bars handed to the trader, ${new Date(from).toISOString()} .. ${to === LAST_MS ? 'the last one recorded' : new Date(to).toISOString()}; strategy ${result.strategy} ${JSON.stringify(result.params)}; starting ${held.length ? `with ${held.join(', ')} (live journal)` : 'flat'}\n`,
     );
     for (const m of result.missing) io.err.write(`note: ${m.symbol} bar ${m.start} was handed on but is no longer in the cache\n`);
     for (const r of result.rows) io.out.write(`${line(r)}\n`);
