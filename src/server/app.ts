@@ -16,6 +16,7 @@ import type { BarReader } from '../storage/types.ts';
 import type { Logger } from '../runtime/log.ts';
 import { HttpError, fromZod, sendError } from './errors.ts';
 import { MetricsRegistry } from './metrics.ts';
+import { registerBacktestRoutes, type BacktestRouteDeps } from './routes/backtests.ts';
 import { registerBarsRoutes } from './routes/bars.ts';
 
 export interface ServerDeps {
@@ -26,6 +27,8 @@ export interface ServerDeps {
   apiToken: string | null;
   /** Enables POST /actors/{name}/crash. */
   faults: boolean;
+  /** POST/GET /backtests (on the backtest pool); absent, the routes are not served. */
+  backtests?: BacktestRouteDeps;
   defaults: {
     collector: { symbols: string[]; bar_size: (typeof BAR_SIZES)[number] };
     live: { symbols: string[]; bar_size: (typeof BAR_SIZES)[number]; strategy: string; strategy_params: Record<string, unknown>; broker: 'paper' | 'ibkr' };
@@ -158,6 +161,7 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
   app.get('/positions', async () => ({ positions: await trader.call('positions', {}) }));
 
   registerBarsRoutes(app, { bars: deps.bars });
+  if (deps.backtests) registerBacktestRoutes(app, deps.backtests);
 
   async function liveStatus() {
     const [t, a] = await Promise.all([trader.call('status', {}), arbiter.call('status', {}).catch(() => null)]);

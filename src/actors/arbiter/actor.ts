@@ -6,6 +6,7 @@ import type { BarSource } from '../../market/bar.ts';
 import { defineActor } from '../../runtime/actor.ts';
 import { openStorage } from '../../storage/storage.ts';
 import { Arbiter } from './arbiter.ts';
+import { deliveryRecorder } from './delivery-recorder.ts';
 import type { ArbiterConfig, ArbiterRequests, ArbiterToTrader, TraderToArbiter } from './protocol.ts';
 import type { CollectorToArbiter } from '../collector/protocol.ts';
 
@@ -27,6 +28,7 @@ export default defineActor<ArbiterRequests, ArbiterConfig>({
       historicalPollMs: cfg.historicalPollMs,
       ibkr: ibkr?.port ?? null,
       send: (msg) => trader.send(msg),
+      onDelivered: deliveryRecorder(storage.deliveries, ctx.clock),
     });
     ibkr?.bind(arbiter);
     collector.on('bars-written', (m) => arbiter.onBarsWritten(m.barSize, m.symbol, m.starts));
