@@ -9,12 +9,6 @@ import { BarkeepError } from '../errors.ts';
 export type SourceName = 'massive' | 'alpaca' | 'sim';
 export type ApiType = 'Massive API' | 'Alpaca API' | 'Simulated';
 
-export const API_TYPE: Record<SourceName, ApiType> = {
-  massive: 'Massive API',
-  alpaca: 'Alpaca API',
-  sim: 'Simulated',
-};
-
 export interface HistoricalBarSource {
   readonly name: SourceName;
   readonly apiType: ApiType;
