@@ -13,6 +13,7 @@
 import { MessageChannel, Worker } from 'node:worker_threads';
 import * as Comlink from 'comlink';
 import nodeEndpoint from 'comlink/dist/esm/node-adapter.mjs';
+import type { EventSink } from './events.ts';
 import type { Logger } from './log.ts';
 import type { ClockSpec } from './clock.ts';
 import { COUNTER, counterView, newCounterBuffer } from './counters.ts';
@@ -62,6 +63,8 @@ export interface SupervisorOptions {
   policy?: Partial<SupervisorPolicy>;
   /** Enables crash drills (BARKEEP_FAULTS=1). */
   faults?: boolean;
+  /** Receives the actors' events, and an `actor` event from 'supervisor' at each state change. */
+  onEvent?: EventSink;
 }
 
 export interface ActorInfo {
@@ -272,7 +275,14 @@ export class Supervisor {
       rec.worker = undefined;
       rec.remote = undefined;
       rec.state = 'stopped';
+      this.announce(rec);
     }
+  }
+
+  /** Reports an actor's state change as an `actor` event. */
+  private announce(rec: ActorRecord): void {
+    const info = this.list().find((a) => a.name === rec.spec.name);
+    if (info) this.opts.onEvent?.('supervisor', { type: 'actor', at: Date.now(), data: { ...info } });
   }
 
   private record(name: string): ActorRecord {
@@ -349,6 +359,11 @@ export class Supervisor {
       const remote = peer.remote;
       attachLater.push(() => remote.attachPeer(rec.spec.name, Comlink.transfer(ch.port2, [ch.port2 as never])));
     }
+    // Events (events.ts): unref'd, and closed with the worker's end when the thread goes.
+    const events = new MessageChannel();
+    events.port1.on('message', (ev) => this.opts.onEvent?.(rec.spec.name, ev));
+    events.port1.unref();
+    transfers.push(events.port2);
     const activation: Activation = {
       type: 'activate',
       config: rec.spec.config,
@@ -359,6 +374,7 @@ export class Supervisor {
       faults: Boolean(this.opts.faults),
       controlPort: control.port2,
       peers: peers as never,
+      events: events.port2,
     };
     const started = new Promise<void>((resolve, reject) => {
       loaded.dead.catch(reject);
@@ -385,6 +401,7 @@ export class Supervisor {
       rec.lastError = err?.message ?? String(err);
     });
     worker.on('exit', (code) => this.onExit(rec, worker, code));
+    this.announce(rec);
     await Promise.all(attachLater.map((f) => f().catch(() => undefined)));
     for (const w of rec.waiters.splice(0)) w();
   }
@@ -410,6 +427,7 @@ export class Supervisor {
         { actor: rec.spec.name, restarts: rec.restartTimes.length, window_ms: this.policy.restartWindowMs, last_error: rec.lastError },
         'actor failed: too many restarts',
       );
+      this.announce(rec);
       const spare = rec.spare;
       rec.spare = undefined;
       spare?.then((l) => l.worker.terminate(), () => undefined);
@@ -418,6 +436,7 @@ export class Supervisor {
     const delay = Math.min(this.policy.backoffInitialMs * 2 ** rec.restartTimes.length, this.policy.backoffMaxMs);
     rec.restartTimes.push(now);
     rec.state = 'restarting';
+    this.announce(rec);
     this.log.warn({ actor: rec.spec.name, code, delay_ms: delay, last_error: rec.lastError }, 'actor crashed; restarting');
     rec.restartTimer = setTimeout(() => void this.restart(rec), delay);
   }

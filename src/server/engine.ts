@@ -13,6 +13,7 @@ import type { ArbiterConfig } from '../actors/arbiter/protocol.ts';
 import type { TraderConfig } from '../actors/trader/protocol.ts';
 import { openStorage, type Storage } from '../storage/storage.ts';
 import { buildServer } from './app.ts';
+import { EventHub } from './event-hub.ts';
 
 const ACTORS = {
   collector: new URL('../actors/collector/actor.ts', import.meta.url),
@@ -140,7 +141,9 @@ export async function startEngine(config: Config, opts: EngineOptions): Promise<
   log.info({ config: redactConfig(config) }, 'starting barkeep');
   const cfg = actorConfigs(config);
   const storage = openStorage({ path: config.data_dir, sourcePrecedence: config.storage.source_precedence });
+  const events = new EventHub();
   const supervisor = new Supervisor({
+    onEvent: (actor, ev) => events.publish(actor, ev),
     actors: [
       { name: 'collector', module: ACTORS.collector, config: cfg.collector, peers: ['arbiter'] },
       { name: 'arbiter', module: ACTORS.arbiter, config: cfg.arbiter, peers: ['collector', 'trader'] },
@@ -172,6 +175,8 @@ export async function startEngine(config: Config, opts: EngineOptions): Promise<
     log,
     apiToken: config.server.api_token,
     faults: config.runtime.faults,
+    host: config.server.host,
+    events,
     defaults: {
       collector: { symbols: config.collector.symbols, bar_size: config.collector.bar_size },
       live: {
