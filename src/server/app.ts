@@ -136,6 +136,8 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
       strategy: body.strategy ?? d.strategy,
       strategy_params: body.strategy_params ?? (body.strategy ? {} : d.strategy_params),
       broker: body.broker ?? d.broker,
+      // Absent: the configured exits; null: none for this session.
+      ...(body.exits !== undefined ? { exits: body.exits } : {}),
     });
     return liveStatus();
   });

@@ -7,6 +7,7 @@
 import { z } from 'zod';
 import { BAR_SOURCES, isValidSymbol } from '../market/bar.ts';
 import { BAR_SIZES } from '../market/bar-size.ts';
+import { exitsSchema } from '../config/schema.ts';
 import type { CollectorStatus } from '../actors/collector/protocol.ts';
 import type { OrderView, PositionView, TraderStatus } from '../actors/trader/protocol.ts';
 import type { ActorInfo } from '../runtime/supervisor.ts';
@@ -33,6 +34,10 @@ export const liveStartBody = z
     strategy: z.string().min(1).optional().meta({ description: 'sma-crossover, mean-reversion, or module (trader.strategy_module)' }),
     strategy_params: z.record(z.string(), z.unknown()).optional(),
     broker: z.enum(['paper', 'ibkr']).optional(),
+    exits: exitsSchema
+      .nullable()
+      .optional()
+      .meta({ description: 'Protective exits for this session (absent: the configured ones; null: none)' }),
   })
   .strict()
   .meta({ description: 'All optional: the configured trader settings.' });
@@ -141,8 +146,17 @@ export const orderSchema = z
     symbol: z.string(),
     side: z.enum(['buy', 'sell']),
     qty: z.number(),
-    type: z.enum(['market', 'limit']),
+    type: z.enum(['market', 'limit', 'stop', 'stop_limit', 'trailing_stop']),
     limit_price: z.number().nullable(),
+    stop_price: z.number().nullable().meta({ description: 'stop and stop_limit: the trigger; trailing_stop: the initial stop when one was given' }),
+    trail: z
+      .union([z.object({ amount: z.number() }), z.object({ percent: z.number() })])
+      .nullable()
+      .meta({ description: 'trailing_stop: the distance kept from the best price' }),
+    tif: z.enum(['day', 'gtc', 'ioc']),
+    outside_rth: z.boolean(),
+    group_id: z.string().nullable().meta({ description: "The legs of one bracket share it (the entry's client order id)" }),
+    role: z.enum(['entry', 'take_profit', 'stop_loss']).nullable(),
     state: z.enum(['pending', 'submitted', 'partially_filled', 'filled', 'cancelled', 'rejected']),
     filled_qty: z.number(),
     avg_fill_price: z.number().nullable(),
