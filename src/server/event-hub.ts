@@ -26,6 +26,12 @@ export interface HubOptions {
   heartbeatMs?: number;
   /** Names this process in event ids (default: the start time, base 36). */
   boot?: string;
+  /**
+   * Live events are written to clients this long after the first one of a burst, all of the burst
+   * in one write per client: a bar's burst of events (bar, order, fill) costs each client one
+   * write, after the actors' work for that bar rather than during it.
+   */
+  flushMs?: number;
 }
 
 interface Stored {
@@ -46,6 +52,9 @@ class Client {
   droppedCount = 0;
   droppedFrom = 0;
   droppedTo = 0;
+  /** Frames waiting for the next flush (one write per client per flush). */
+  private pending: string[] = [];
+  private pendingBytes = 0;
   constructor(
     readonly res: ServerResponse,
     readonly types: ReadonlySet<string> | null,
@@ -57,9 +66,8 @@ class Client {
 
   offer(ev: Stored, replay = false): void {
     if (this.types && !this.types.has(ev.type)) return;
-    const res = this.res;
     // A replay is bounded by the ring; live events are dropped while the socket is backed up.
-    if (!replay && res.writableLength > this.maxBuffered) {
+    if (!replay && this.res.writableLength + this.pendingBytes > this.maxBuffered) {
       if (this.droppedCount === 0) this.droppedFrom = ev.seq;
       this.droppedCount++;
       this.droppedTo = ev.seq;
@@ -67,7 +75,23 @@ class Client {
       return;
     }
     if (this.droppedCount > 0) this.flushDropped();
-    res.write(ev.frame);
+    this.pending.push(ev.frame);
+    this.pendingBytes += ev.frame.length;
+    this.hub.scheduleFlush();
+  }
+
+  /** Writes what is pending in one write. */
+  flush(): void {
+    if (this.pending.length === 0 || this.res.writableEnded) return;
+    const out = this.pending.length === 1 ? this.pending[0] : this.pending.join('');
+    this.pending = [];
+    this.pendingBytes = 0;
+    this.res.write(out);
+  }
+
+  write(text: string): void {
+    this.flush();
+    this.res.write(text);
   }
 
   private flushDropped(): void {
@@ -80,7 +104,7 @@ class Client {
     };
     this.droppedCount = 0;
     // No id: the client's Last-Event-ID stays at the last event it really got.
-    this.res.write(`event: dropped\ndata: ${JSON.stringify(data)}\n\n`);
+    this.write(`event: dropped\ndata: ${JSON.stringify(data)}\n\n`);
   }
 }
 
@@ -93,14 +117,17 @@ export class EventHub {
   private dropped = 0;
   private readonly clients = new Set<Client>();
   private readonly heartbeat: NodeJS.Timeout;
+  private readonly flushMs: number;
+  private flushTimer: NodeJS.Timeout | null = null;
 
   constructor(opts: HubOptions = {}) {
     this.capacity = opts.capacity ?? 5000;
     this.maxBuffered = opts.maxBufferedBytes ?? 256 * 1024;
     this.boot = opts.boot ?? Date.now().toString(36);
     this.ring = new Array(this.capacity);
+    this.flushMs = opts.flushMs ?? 50;
     this.heartbeat = setInterval(() => {
-      for (const c of this.clients) if (c.res.writableLength <= this.maxBuffered) c.res.write(': ping\n\n');
+      for (const c of this.clients) if (c.res.writableLength <= this.maxBuffered) c.write(': ping\n\n');
     }, opts.heartbeatMs ?? 15_000);
     this.heartbeat.unref();
   }
@@ -117,6 +144,14 @@ export class EventHub {
     const stored: Stored = { seq, type: ev.type, frame: `id: ${this.idOf(seq)}\nevent: ${ev.type}\ndata: ${body}\n\n` };
     this.ring[seq % this.capacity] = stored;
     for (const c of this.clients) c.offer(stored);
+  }
+
+  scheduleFlush(): void {
+    if (this.flushTimer) return;
+    this.flushTimer = setTimeout(() => {
+      this.flushTimer = null;
+      for (const c of this.clients) c.flush();
+    }, this.flushMs);
   }
 
   countDropped(): void {
@@ -145,6 +180,7 @@ export class EventHub {
       const after = this.resumePoint(opts.lastEventId);
       if (after.ok) {
         for (let s = after.seq + 1; s <= this.seq; s++) client.offer(this.ring[s % this.capacity]!, true);
+        client.flush();
       } else {
         res.write(`event: reset\ndata: ${JSON.stringify({ reason: after.reason, newest_id: this.seq ? this.idOf(this.seq) : null })}\n\n`);
       }
@@ -166,7 +202,11 @@ export class EventHub {
   /** Ends every stream (the server is closing). */
   close(): void {
     clearInterval(this.heartbeat);
-    for (const c of this.clients) c.res.end();
+    if (this.flushTimer) clearTimeout(this.flushTimer);
+    for (const c of this.clients) {
+      c.flush();
+      c.res.end();
+    }
     this.clients.clear();
   }
 }

@@ -45,9 +45,10 @@ export function askToken(reason) {
   });
 }
 
+/** What /dashboard/info says: the server puts it into the page, so no request is needed. */
 export async function loadInfo() {
-  const res = await fetch('/dashboard/info');
-  info = await res.json();
+  const inline = JSON.parse(document.getElementById('dashboard-info')?.textContent || '{}');
+  info = 'token_required' in inline ? inline : await (await fetch('/dashboard/info')).json();
   if (info.reads_need_token && !token()) {
     await askToken('This server is reachable from other machines: every request needs its token (BARKEEP_API_TOKEN). It is kept for this browser session only.');
   }

@@ -148,8 +148,10 @@ async function loadOrders() {
 }
 
 async function loadAll() {
-  await Promise.all([loadLive(), loadCollector(), loadActors(), loadOrders()]);
-  await loadSymbols();
+  // The charts need only the symbols: their bars are fetched as soon as the statuses are in.
+  const charts = Promise.all([loadLive(), loadCollector()]).then(loadSymbols);
+  await Promise.all([charts, loadActors(), loadOrders()]);
+  for (const o of state.orders.values()) markOrder(o);
 }
 
 const refreshLive = debounce(loadLive, 400);

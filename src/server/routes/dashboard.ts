@@ -57,8 +57,8 @@ interface Asset {
   etag: string;
 }
 
-function loadAsset(file: string): Asset {
-  const body = readFileSync(file);
+function loadAsset(file: string, edit?: (text: string) => string): Asset {
+  const body = edit ? Buffer.from(edit(readFileSync(file, 'utf8'))) : readFileSync(file);
   const ext = file.slice(file.lastIndexOf('.') + 1);
   const type = TYPES[ext] ?? 'application/octet-stream';
   const etag = `"${createHash('sha1').update(body).digest('base64url')}"`;
@@ -86,18 +86,19 @@ function packageVersion(): string {
 
 export function registerDashboardRoutes(app: FastifyInstance, opts: DocOptions & { version?: string }): void {
   const version = opts.version ?? packageVersion();
+  const info = { token_required: opts.tokenRequired, reads_need_token: opts.readsNeedToken, event_types: [...EVENT_TYPES] };
   const cache = new Map<string, Asset>();
   for (const [url, file] of Object.entries(assetFiles())) {
     app.get(url, async (req, reply) => {
       let asset = cache.get(url);
       if (!asset) {
-        asset = loadAsset(file);
+        // The page carries /dashboard/info, so it starts without asking.
+        asset = loadAsset(file, url === '/' ? (html) => html.replace('<script type="application/json" id="dashboard-info">{}</script>', `<script type="application/json" id="dashboard-info">${JSON.stringify(info)}</script>`) : undefined);
         cache.set(url, asset);
       }
       return send(req, reply, asset);
     });
   }
-  const info = { token_required: opts.tokenRequired, reads_need_token: opts.readsNeedToken, event_types: [...EVENT_TYPES] };
   app.get('/dashboard/info', async () => info);
   let doc: unknown;
   app.get('/openapi.json', async () => (doc ??= buildOpenApi(opts, version)));
