@@ -13,6 +13,7 @@ import type { BarReader } from '../storage/types.ts';
 import type { Logger } from '../runtime/log.ts';
 import { HttpError, fromZod, sendError } from './errors.ts';
 import { MetricsRegistry } from './metrics.ts';
+import { registerBacktestRoutes, type BacktestRouteDeps } from './routes/backtests.ts';
 import { registerBarsRoutes } from './routes/bars.ts';
 import { registerDashboardRoutes } from './routes/dashboard.ts';
 import { registerEventRoutes } from './routes/events.ts';
@@ -33,6 +34,8 @@ export interface ServerDeps {
   /** The actors' events, streamed on GET /events (the engine wires the supervisor into it). */
   events?: EventHub;
   version?: string;
+  /** POST/GET /backtests (on the backtest pool); absent, the routes are not served. */
+  backtests?: BacktestRouteDeps;
   defaults: {
     collector: { symbols: string[]; bar_size: (typeof BAR_SIZES)[number] };
     live: { symbols: string[]; bar_size: (typeof BAR_SIZES)[number]; strategy: string; strategy_params: Record<string, unknown>; broker: 'paper' | 'ibkr' };
@@ -162,10 +165,12 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
   if (deps.events) registerEventRoutes(app, deps.events);
   registerDashboardRoutes(app, {
     faults: deps.faults,
+    backtests: Boolean(deps.backtests),
     tokenRequired: Boolean(deps.apiToken),
     readsNeedToken,
     version: deps.version,
   });
+  if (deps.backtests) registerBacktestRoutes(app, deps.backtests);
 
   async function liveStatus() {
     const [t, a] = await Promise.all([trader.call('status', {}), arbiter.call('status', {}).catch(() => null)]);

@@ -7,8 +7,13 @@
  */
 import { z } from 'zod';
 import { MAX_BARS_LIMIT, barsQuery } from './routes/bars.ts';
+import { backtestBody } from './routes/backtests.ts';
 import {
   actorNameParams,
+  backtestIdParams,
+  backtestJobSchema,
+  backtestListSchema,
+  backtestSummarySchema,
   actorsSchema,
   barsSchema,
   collectorStartBody,
@@ -50,6 +55,8 @@ export interface RouteDoc {
   responses: Record<number, ResponseDoc>;
   /** Only registered when BARKEEP_FAULTS=1. */
   faultsOnly?: boolean;
+  /** Only registered when the server has that part (the engine always gives it the backtest pool). */
+  optional?: 'backtests';
 }
 
 const json = (description: string, schema: z.ZodType): ResponseDoc => ({ description, schema });
@@ -138,6 +145,37 @@ export const ROUTES: RouteDoc[] = [
     responses: { 200: json('The bars', barsSchema) },
   },
   {
+    method: 'POST',
+    path: '/backtests',
+    tag: 'backtests',
+    summary: 'Start a backtest, or a sweep when `grid` is given, on the backtest pool',
+    description: 'The options of `barkeep backtest` as JSON. Answers 202 at once with the job; GET /backtests/{id} gives its progress, then its report.',
+    body: backtestBody,
+    optional: 'backtests',
+    responses: {
+      202: json('The job, running', backtestSummarySchema),
+      429: json('Too many backtests are running', errorSchema),
+      503: json('The server is closing', errorSchema),
+    },
+  },
+  {
+    method: 'GET',
+    path: '/backtests',
+    tag: 'backtests',
+    summary: 'Every backtest still kept, newest first, with its headline metrics',
+    optional: 'backtests',
+    responses: { 200: json('The backtests', backtestListSchema) },
+  },
+  {
+    method: 'GET',
+    path: '/backtests/:id',
+    tag: 'backtests',
+    summary: "A backtest's progress, then its report: metrics, equity curve, per symbol, trades; a sweep's combinations",
+    params: backtestIdParams,
+    optional: 'backtests',
+    responses: { 200: json('The backtest', backtestJobSchema), 404: json('No backtest with that id', errorSchema) },
+  },
+  {
     method: 'GET',
     path: '/events',
     tag: 'dashboard',
@@ -171,6 +209,8 @@ export const UNDOCUMENTED_ROUTES = ['GET /', 'HEAD /'];
 
 export interface DocOptions {
   faults: boolean;
+  /** The server serves /backtests. */
+  backtests?: boolean;
   tokenRequired: boolean;
   readsNeedToken: boolean;
 }
@@ -213,6 +253,7 @@ export function buildOpenApi(opts: DocOptions, version: string): Json {
   const paths: Record<string, Record<string, unknown>> = {};
   for (const r of ROUTES) {
     if (r.faultsOnly && !opts.faults) continue;
+    if (r.optional === 'backtests' && !opts.backtests) continue;
     const op: Json = {
       operationId: `${r.method.toLowerCase()}${openapiPath(r.path).replace(/[{}]/g, '').replace(/[/.-](\w)/g, (_m, c: string) => c.toUpperCase())}`,
       summary: r.summary,
@@ -276,6 +317,7 @@ export function buildOpenApi(opts: DocOptions, version: string): Json {
       { name: 'collector', description: 'Bar collection from Massive, Alpaca or the simulated market' },
       { name: 'trading', description: 'The trading loop, orders, positions, kill switch' },
       { name: 'bars', description: 'The LMDB bar cache' },
+      { name: 'backtests', description: 'Backtests and sweeps on the live trading code, on a worker pool' },
       { name: 'dashboard', description: 'Live events and the dashboard' },
     ],
     paths,

@@ -433,23 +433,43 @@ async function loadBacktests() {
   renderBacktests();
 }
 
+/** One row per backtest: its id, kind, state and headline metrics. */
+function backtestRow(b) {
+  const m = b.metrics ?? {};
+  return {
+    id: b.id,
+    kind: b.kind ?? '',
+    state: b.state ?? '',
+    strategy: b.request?.strategy ?? '',
+    symbols: (b.request?.symbols ?? []).join(' '),
+    from: b.request?.from ? ny(b.request.from) : '',
+    to: b.request?.to ? ny(b.request.to) : '',
+    final_equity: m.final_equity ?? null,
+    total_return: m.total_return ?? null,
+    sharpe: m.sharpe ?? null,
+    max_drawdown: m.max_drawdown ?? null,
+    trades: m.trades ?? null,
+  };
+}
+
 function renderBacktests() {
   const list = state.backtests ?? [];
   $('backtests-empty').hidden = list.length > 0;
   $('backtests-body').hidden = list.length === 0;
   if (!list.length) return;
-  const cols = ['id', ...new Set(list.flatMap((b) => scalarEntries(b).map(([k]) => k)).filter((k) => k !== 'id'))].slice(0, 9);
+  const rows = list.map(backtestRow);
+  const cols = Object.keys(rows[0]);
   const table = $('backtests-table');
-  table.tHead.replaceChildren(el('tr', {}, ...cols.map((c) => el('th', {}, c))));
+  table.tHead.replaceChildren(el('tr', {}, ...cols.map((c) => el('th', {}, c.replace(/_/g, ' ')))));
   fillRows(
     table.tBodies[0],
-    list.map((b) => {
+    rows.map((b) => {
       const tr = el('tr', { class: `clickable${b.id === state.selectedBacktest ? ' selected' : ''}`, 'data-backtest': b.id }, ...cols.map((c) => el('td', {}, fmtValue(b[c]))));
       tr.addEventListener('click', () => showBacktest(b.id));
       return tr;
     }),
   );
-  if (!state.selectedBacktest) showBacktest(list[0].id);
+  if (!state.selectedBacktest) void showBacktest(list[0].id);
 }
 
 let equity = null;
@@ -458,19 +478,26 @@ async function showBacktest(id) {
   for (const tr of document.querySelectorAll('#backtests-table tbody tr')) tr.classList.toggle('selected', tr.dataset.backtest === String(id));
   const r = await safe(get(`/backtests/${encodeURIComponent(id)}`));
   if (!r) return;
-  const report = r.report ?? r.result ?? r;
-  $('backtest-title').textContent = `Equity · ${id}`;
-  const curve = report.equity_curve ?? report.equity ?? report.daily_equity ?? r.equity_curve ?? [];
+  const report = r.report ?? {};
+  $('backtest-title').textContent = `Equity · ${id}${r.state && r.state !== 'done' ? ` (${r.state}${r.progress ? ` ${Math.round(r.progress.fraction * 100)}%` : ''})` : ''}`;
   equity?.remove();
-  equity = equityChart($('equity-chart'), Array.isArray(curve) ? curve : []);
-  const metrics = report.metrics ?? report.total ?? report;
-  facts($('backtest-metrics'), scalarEntries(metrics).slice(0, 24).map(([k, v]) => [k, fmtValue(v)]));
-  const sweep = report.sweep ?? report.results ?? report.combinations ?? r.results ?? [];
+  equity = equityChart($('equity-chart'), Array.isArray(report.equity_curve) ? report.equity_curve : []);
+  $('equity-chart').dataset.points = String(report.equity_curve?.length ?? 0);
+  facts(
+    $('backtest-metrics'),
+    r.error ? [['error', `${r.error.code}: ${r.error.message}`]] : scalarEntries(report).slice(0, 28).map(([k, v]) => [k.replace(/_/g, ' '), fmtValue(v)]),
+  );
+  const sweep = r.combinations ?? [];
   const sweepTable = $('sweep-table');
   if (Array.isArray(sweep) && sweep.length) {
-    const flat = sweep.map((row) => ({ ...(row.params ?? {}), ...Object.fromEntries(scalarEntries(row.metrics ?? row.report ?? row)) }));
-    const cols = [...new Set(flat.flatMap((f) => Object.keys(f)))].slice(0, 10);
-    sweepTable.tHead.replaceChildren(el('tr', {}, ...cols.map((c) => el('th', {}, c))));
+    const flat = sweep.map((row) => ({
+      ...(row.params ?? {}),
+      ok: row.ok,
+      ...Object.fromEntries(scalarEntries(row.metrics ?? {}).filter(([k]) => ['final_equity', 'total_return', 'sharpe', 'sortino', 'max_drawdown', 'win_rate', 'trades'].includes(k))),
+      error: row.error?.message ?? null,
+    }));
+    const cols = [...new Set(flat.flatMap((f) => Object.keys(f)))];
+    sweepTable.tHead.replaceChildren(el('tr', {}, ...cols.map((c) => el('th', {}, c.replace(/_/g, ' ')))));
     fillRows(sweepTable.tBodies[0], flat.map((f) => el('tr', {}, ...cols.map((c) => el('td', {}, fmtValue(f[c] ?? null))))));
   } else {
     sweepTable.tHead.replaceChildren();

@@ -111,14 +111,19 @@ test('the dashboard draws candles, shows orders as they happen and the feed rung
   await page.waitForSelector('[data-testid="killed"]', { state: 'hidden' });
   assert.equal(await killed(app), false);
 
+  // Backtests: none yet, then one run over the cached bars, with its equity curve and metrics.
   await page.click('nav a[data-view="backtests"]');
-  const backtests = await app.get('/backtests');
-  if (backtests.status === 404 || (Array.isArray(backtests.body) ? backtests.body : backtests.body?.backtests ?? []).length === 0) {
-    await page.waitForSelector('[data-testid="backtests-empty"]:visible');
-    assert.equal(await page.textContent('[data-testid="backtests-empty"]'), 'no backtests yet');
-  } else {
-    await page.waitForSelector('#backtests-table tbody tr');
-  }
+  await page.waitForSelector('[data-testid="backtests-empty"]:visible');
+  assert.equal(await page.textContent('[data-testid="backtests-empty"]'), 'no backtests yet');
+  await page.screenshot({ path: screenshotPath('backtests-empty') });
+  const started = await app.post('/backtests', { symbols: ['QQQ', 'SPY'], from: '2026-01-04T15:00:00Z', to: '2026-01-05T15:00:00Z' }, AUTH);
+  assert.equal(started.status, 202, JSON.stringify(started.body));
+  await until(async () => (await app.get(`/backtests/${started.body.id}`)).body.state === 'done', 'the backtest to finish', 60_000);
+  await page.click('nav a[data-view="overview"]');
+  await page.click('nav a[data-view="backtests"]');
+  await page.waitForSelector(`#backtests-table tr[data-backtest="${started.body.id}"]`);
+  await page.waitForSelector('#equity-chart[data-points]:not([data-points="0"])');
+  assert.match((await page.textContent('#backtest-metrics'))!, /final equity/);
   await page.screenshot({ path: screenshotPath('backtests') });
 
   // The interactive reference, from node_modules: one block per documented operation.

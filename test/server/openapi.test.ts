@@ -99,9 +99,13 @@ test('every operation documents its request, its responses and its errors', () =
 /** A request for each documented operation: sample values for path parameters, a valid body. */
 const SAMPLE_PARAMS: Record<string, string> = { symbol: 'QQQ', name: 'arbiter' };
 const SAMPLE_QUERY: Record<string, string> = { '/bars/{symbol}': '?bar_size=1Min&limit=5', '/events': '?types=bar' };
-const SAMPLE_BODY: Record<string, unknown> = { '/live/kill': { flatten: false }, '/data-collector/start': { symbols: ['QQQ', 'SPY'] } };
-/** Order matters: stop before start, kill before resume, the crash drill last. */
-const ORDER = ['/data-collector/stop', '/data-collector/start', '/live/stop', '/live/start', '/live/kill', '/live/resume', '/actors/{name}/crash'];
+const SAMPLE_BODY: Record<string, unknown> = {
+  '/live/kill': { flatten: false },
+  '/data-collector/start': { symbols: ['QQQ', 'SPY'] },
+  '/backtests': { symbols: ['QQQ'], from: '2026-01-05T14:00:00Z', to: '2026-01-05T15:00:00Z' },
+};
+/** Order matters: stop before start, kill before resume, a backtest before reading it, the crash drill last. */
+const ORDER = ['/backtests', '/backtests/{id}', '/data-collector/stop', '/data-collector/start', '/live/stop', '/live/start', '/live/kill', '/live/resume', '/actors/{name}/crash'];
 
 test('every documented operation answers with a documented status and a body matching its schema', async () => {
   const ajv = new Ajv2020({ strict: false, allErrors: true });
@@ -112,6 +116,7 @@ test('every documented operation answers with a documented status and a body mat
   const ops = Object.entries<any>(doc.paths).flatMap(([path, o]) => Object.entries<any>(o).map(([method, op]) => ({ path, method, op })));
   ops.sort((a, b) => ORDER.indexOf(a.path) - ORDER.indexOf(b.path));
   const seen: string[] = [];
+  let lastBody = '';
   for (const { path, method, op } of ops) {
     const url = path.replace(/\{(\w+)\}/g, (_m, k: string) => SAMPLE_PARAMS[k]) + (SAMPLE_QUERY[path] ?? '');
     const where = `${method.toUpperCase()} ${url}`;
@@ -132,15 +137,27 @@ test('every documented operation answers with a documented status and a body mat
       assert.match(first, /^retry: \d+/);
       ctl.abort();
     } else if (mediaType === 'application/json') {
-      const body = await res.json();
+      lastBody = await res.text();
+      const body = JSON.parse(lastBody);
       const problem = validate(media.schema, body);
       assert.equal(problem, null, `${where} ${res.status}: ${problem}\n${JSON.stringify(body).slice(0, 500)}`);
     } else {
       assert.equal(typeof (await res.text()), 'string');
     }
     seen.push(`${where} ${res.status}`);
+    if (path === '/backtests' && method === 'post') SAMPLE_PARAMS.id = (JSON.parse(lastBody) as { id: string }).id;
   }
   assert.ok(seen.some((s) => s.startsWith('POST /actors/arbiter/crash 202')), seen.join('\n'));
+  assert.ok(seen.some((s) => s.startsWith('POST /backtests 202')), seen.join('\n'));
+  // The finished backtest's report matches its schema too (metrics, equity curve, trades).
+  const schema = doc.paths['/backtests/{id}'].get.responses['200'].content['application/json'].schema;
+  const done = await until(async () => {
+    const r = (await (await fetch(`${engine.url}/backtests/${SAMPLE_PARAMS.id}`)).json()) as { state: string };
+    return r.state !== 'running' && r;
+  }, 'the backtest to finish', 60_000);
+  assert.equal((done as { state: string }).state, 'done', JSON.stringify(done).slice(0, 500));
+  assert.equal(validate(schema, done), null);
+  assert.ok((done as any).report.equity_curve.length > 0);
   await engine.supervisor.whenRunning('arbiter');
 });
 

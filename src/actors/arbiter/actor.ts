@@ -7,6 +7,7 @@ import { defineActor } from '../../runtime/actor.ts';
 import { openStorage } from '../../storage/storage.ts';
 import { Arbiter } from './arbiter.ts';
 import { reportDelivery } from './feed-events.ts';
+import { deliveryRecorder } from './delivery-recorder.ts';
 import type { ArbiterConfig, ArbiterRequests, ArbiterToTrader, TraderToArbiter } from './protocol.ts';
 import type { CollectorToArbiter } from '../collector/protocol.ts';
 
@@ -32,6 +33,7 @@ export default defineActor<ArbiterRequests, ArbiterConfig>({
         trader.send(msg);
         report(msg);
       },
+      onDelivered: deliveryRecorder(storage.deliveries, ctx.clock),
     });
     ibkr?.bind(arbiter);
     collector.on('bars-written', (m) => arbiter.onBarsWritten(m.barSize, m.symbol, m.starts));
