@@ -18,7 +18,7 @@ import { activateWorker, loadWorker, type ActorSpec, type Loaded } from './actor
 import type { ClockSpec } from './clock.ts';
 import { COUNTER, counterView, newCounterBuffer } from './counters.ts';
 import type { Logger } from './log.ts';
-import { RuntimeError, type ActorState, type MetricSample, type RequestMap } from './protocol.ts';
+import { ActorCallError, RuntimeError, type ActorState, type MetricSample, type RequestMap } from './protocol.ts';
 import { decideRestart } from './restart-policy.ts';
 import type { ControlApi } from './wire.ts';
 
@@ -66,19 +66,6 @@ export interface ActorInfo {
   restarts: number;
   last_error: string | null;
   uptime_s: number | null;
-}
-
-/** An error an actor's handler returned, with its code (and the field, for validation errors). */
-export class ActorCallError extends Error {
-  constructor(
-    readonly actor: string,
-    readonly code: string,
-    message: string,
-    readonly field?: string,
-  ) {
-    super(message);
-    this.name = 'ActorCallError';
-  }
 }
 
 interface ActorRecord {

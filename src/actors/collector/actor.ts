@@ -15,10 +15,10 @@ import type { HistoricalBarSource } from '../../sources/types.ts';
 import { openStorage } from '../../storage/storage.ts';
 import type { BarSource } from '../../market/bar.ts';
 import { Collector } from './collector.ts';
-import type { CollectorConfig, CollectorRequests, CollectorToArbiter } from './protocol.ts';
+import { CollectorError, type CollectorConfig, type CollectorRequests, type CollectorToArbiter } from './protocol.ts';
 
 function invalid(field: string, message: string): Error {
-  return Object.assign(new Error(message), { code: 'BAD_REQUEST', field });
+  return new CollectorError('BAD_REQUEST', message, { field });
 }
 
 /** Massive, else Alpaca, else the simulated market; both vendors when both are configured. */

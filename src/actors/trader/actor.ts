@@ -18,7 +18,7 @@ import type { Broker } from './broker.ts';
 import { OrderManager } from './order-manager.ts';
 import { orderTypeView } from './order-types.ts';
 import { PaperBroker } from './paper-broker.ts';
-import type { LiveStart, OrderView, PositionView, TraderConfig, TraderRequests, TraderStatus } from './protocol.ts';
+import { TraderError, type LiveStart, type OrderView, type PositionView, type TraderConfig, type TraderRequests, type TraderStatus } from './protocol.ts';
 import { RiskEngine } from './risk.ts';
 import { createStrategy } from './strategies/registry.ts';
 import { TradingLoop } from './trading-loop.ts';
@@ -32,7 +32,7 @@ interface Session {
 }
 
 function invalid(field: string, message: string): Error {
-  return Object.assign(new Error(message), { code: 'BAD_REQUEST', field });
+  return new TraderError('BAD_REQUEST', message, { field });
 }
 
 function iso(ts: number | undefined | null): string | null {
