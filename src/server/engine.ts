@@ -12,6 +12,7 @@ import { Supervisor, type SupervisorPolicy } from '../runtime/supervisor.ts';
 import { openStorage, type Storage } from '../storage/storage.ts';
 import { lockDataDir } from '../storage/data-dir-lock.ts';
 import { buildServer } from './app.ts';
+import { EventHub } from './event-hub.ts';
 import { BacktestJobs } from './backtest-jobs.ts';
 import { defaultsFrom } from '../backtest/spec.ts';
 
@@ -68,10 +69,12 @@ export async function startEngine(config: Config, opts: EngineOptions): Promise<
   let url: string;
   try {
     storage = openStorage({ path: config.data_dir, sourcePrecedence: config.storage.source_precedence });
+    const events = new EventHub();
     // One clock spec for the actors and the server (an HTTP backtest's default `to` is the engine's now).
     const clockSpec = opts.clock ?? clockSpecFor(config);
     const engineClock = clockFromSpec(clockSpec);
     supervisor = new Supervisor({
+      onEvent: (actor, ev) => events.publish(actor, ev),
       actors: [
         { name: 'collector', module: ACTORS.collector, config: cfg.collector, peers: ['arbiter'] },
         { name: 'arbiter', module: ACTORS.arbiter, config: cfg.arbiter, peers: ['collector', 'trader'] },
@@ -96,6 +99,8 @@ export async function startEngine(config: Config, opts: EngineOptions): Promise<
       log,
       apiToken: config.server.api_token,
       faults: config.runtime.faults,
+      host: config.server.host,
+      events,
       backtests: { jobs: backtests, defaults: defaultsFrom(config.trader, cfg.trader), symbols: config.trader.symbols, now: () => engineClock.now() },
       defaults: {
         collector: { symbols: config.collector.symbols, bar_size: config.collector.bar_size },

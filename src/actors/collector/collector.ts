@@ -63,6 +63,8 @@ export interface CollectorOptions {
   alwaysOpen: boolean;
   /** Told after every write which keys are in the cache now. */
   onWritten(barSize: BarSize, symbol: string, starts: number[]): void;
+  /** Told after every collection cycle, with the status then (the dashboard's `collector` events). */
+  onCycle?(status: CollectorStatus): void;
 }
 
 interface Checkpoint {
@@ -214,6 +216,7 @@ export class Collector {
       .finally(() => {
         this.cycling = null;
         this.cycleAbort = null;
+        this.o.onCycle?.(this.status());
       });
     return this.cycling;
   }

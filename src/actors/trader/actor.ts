@@ -15,6 +15,7 @@ import { openStorage } from '../../storage/storage.ts';
 import type { OrderRecord } from '../../storage/types.ts';
 import type { ArbiterToTrader, TraderToArbiter } from '../arbiter/protocol.ts';
 import type { Broker } from './broker.ts';
+import { reportingJournal } from './order-events.ts';
 import { OrderManager } from './order-manager.ts';
 import { orderTypeView } from './order-types.ts';
 import { PaperBroker } from './paper-broker.ts';
@@ -87,7 +88,7 @@ export default defineActor<TraderRequests, TraderConfig>({
         onReconnect = (cb) => ib.onReconnect(cb);
         broker = ib;
       }
-      const manager = new OrderManager({ journal: storage.orders, broker, risk, clock: ctx.clock, log: ctx.log, checkpoints: storage.checkpoints });
+      const manager = new OrderManager({ journal: reportingJournal(storage.orders, ctx.emit, orderView), broker, risk, clock: ctx.clock, log: ctx.log, checkpoints: storage.checkpoints });
       const report = await manager.start();
       // Orders settled at TWS while the connection was down are reconciled as soon as it is back.
       onReconnect?.(() => void manager.reconcile().catch((err) => ctx.log.warn({ err }, 'reconcile after reconnect failed')));

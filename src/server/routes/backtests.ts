@@ -42,7 +42,7 @@ function timeBound(edge: 'from' | 'to') {
 
 const gridValue = z.union([z.string().min(1), z.array(z.union([z.number(), z.string(), z.boolean()])).min(1)]);
 
-const body = z
+export const backtestBody = z
   .object({
     symbols: z.array(z.string().refine(isValidSymbol, 'not a ticker symbol (e.g. QQQ, BRK.B)')).min(1).max(100).optional(),
     bar_size: z.enum(BAR_SIZES).optional(),
@@ -82,7 +82,7 @@ function summary(j: JobView) {
 
 export function registerBacktestRoutes(app: FastifyInstance, deps: BacktestRouteDeps): void {
   app.post('/backtests', async (req, reply) => {
-    const parsed = body.safeParse(req.body ?? {});
+    const parsed = backtestBody.safeParse(req.body ?? {});
     if (!parsed.success) throw fromZod(parsed.error);
     const b = parsed.data;
     const d = deps.defaults;
