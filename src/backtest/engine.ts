@@ -179,7 +179,9 @@ export async function runEngine(input: EngineInput): Promise<EngineResult> {
 
   // Positions and cash flows per symbol from the broker's fills, for equity and P&L per bar.
   const idx = new Map<string, number>();
-  symbols.forEach((s, i) => idx.set(s, i));
+  symbols.forEach((s, i) => {
+    idx.set(s, i);
+  });
   const qty = new Float64Array(symbols.length);
   const flow = new Float64Array(symbols.length);
   const last = new Float64Array(symbols.length).fill(NaN);

@@ -16,7 +16,7 @@ import type { Bar } from '../market/bar.ts';
 import type { BarSize } from '../market/bar-size.ts';
 import type { Storage } from '../storage/storage.ts';
 import type { OrderRecord } from '../storage/types.ts';
-import { DeliveryLog, type DeliveryRecord } from '../storage/delivery-log.ts';
+import type { DeliveryLog, DeliveryRecord } from '../storage/delivery-log.ts';
 import { type DecisionRow, runEngine } from './engine.ts';
 import type { BacktestSpec } from './spec.ts';
 

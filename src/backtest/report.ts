@@ -147,7 +147,7 @@ export function roundTrips(fills: readonly FillRow[], lastPrices: Readonly<Recor
   const trades = new Map<string, Open & { sign: number }>();
   for (const f of fills) {
     const s = f.side === 'buy' ? f.qty : -f.qty;
-    let t = trades.get(f.symbol);
+    const t = trades.get(f.symbol);
     if (!t) {
       trades.set(f.symbol, start(f, s, f.commission));
       continue;

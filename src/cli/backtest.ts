@@ -243,7 +243,7 @@ export async function backtestCommand(argv: string[], io: BacktestCommandIo): Pr
 }
 
 function checkSpans(dataDir: string, spec: BacktestSpec, alwaysOpen: boolean) {
-  if (!storageExists(dataDir)) return spec.symbols.map((symbol) => missingSpans(new Map([[symbol, []]]), spec.from, spec.to, { alwaysOpen })).flat();
+  if (!storageExists(dataDir)) return spec.symbols.flatMap((symbol) => missingSpans(new Map([[symbol, []]]), spec.from, spec.to, { alwaysOpen }));
   const storage = openStorage({ path: dataDir });
   try {
     const { bars } = loadBars(storage.bars, spec.symbols, spec.bar_size, spec.from, spec.to);

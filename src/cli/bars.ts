@@ -134,5 +134,5 @@ function formatTable(symbol: string, barSize: BarSize, bars: Bar[]): string {
   const numeric = (i: number) => i >= 2 && i <= 6;
   const line = (cells: string[]) => cells.map((c, i) => (numeric(i) ? c.padStart(widths[i]) : c.padEnd(widths[i]))).join('  ').trimEnd();
   const title = `${symbol} ${barSize}: ${bars.length} bar${bars.length === 1 ? '' : 's'}, oldest first`;
-  return [title, line(head), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)].join('\n') + '\n';
+  return `${[title, line(head), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)].join('\n')}\n`;
 }

@@ -13,7 +13,7 @@ const positiveInt = z.number().int().positive();
 const nonNegative = z.number().min(0);
 const url = z.string().url();
 const barSize = z.enum(BAR_SIZES);
-const symbol = z.string().regex(/^[A-Z][A-Z0-9]{0,9}(?:[.\-][A-Z0-9]{1,4})?$/, 'not a ticker symbol (e.g. QQQ, BRK.B)');
+const symbol = z.string().regex(/^[A-Z][A-Z0-9]{0,9}(?:[.-][A-Z0-9]{1,4})?$/, 'not a ticker symbol (e.g. QQQ, BRK.B)');
 const session = z.enum(['pre', 'regular', 'post', 'always']);
 const percent = z.number().gt(0, 'must be a percent above 0').lt(100, 'must be a percent below 100');
 /** Protective exits attached to every entry as a bracket (src/actors/trader/order-types.ts). */

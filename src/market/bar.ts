@@ -37,7 +37,7 @@ export interface Bar {
 }
 
 /** Symbols as the vendors write them: upper case letters, digits, and one class separator (BRK.B). */
-const SYMBOL_RE = /^[A-Z][A-Z0-9]{0,9}(?:[.\-][A-Z0-9]{1,4})?$/;
+const SYMBOL_RE = /^[A-Z][A-Z0-9]{0,9}(?:[.-][A-Z0-9]{1,4})?$/;
 
 export function isValidSymbol(value: unknown): value is string {
   return typeof value === 'string' && SYMBOL_RE.test(value);

@@ -15,6 +15,7 @@ export interface LinkLog {
   warn(obj: object, msg: string): void;
 }
 
+// biome-ignore lint/suspicious/noExplicitAny: handlers are kept per message type; each is typed by the on() call that adds it.
 type Handler = (msg: any) => void;
 
 export class PeerLink<Out extends PeerMessage, In extends PeerMessage> {

@@ -50,7 +50,7 @@ describe('collector schedule on trading days', () => {
   test('pre-market and after hours cycle every 5 minutes, after one session-start cycle at 04:00:03', () => {
     const cycles = cyclesOfDay('2026-03-10');
     assert.deepEqual(cycles[0], { at: ny('2026-03-10', 4, 0, 3), reason: 'closed' });
-    const { open, close } = cal.sessionBounds('2026-03-10')!;
+    const { close } = cal.sessionBounds('2026-03-10')!;
     const pre = cycles.filter((c) => c.reason === 'extended' && c.at < close);
     const post = cycles.filter((c) => c.reason === 'extended' && c.at > close);
     assert.equal(pre.length, 66);

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { threadId } from 'node:worker_threads';
 import pino from 'pino';
 import { Supervisor, type SupervisorPolicy } from '../../src/runtime/supervisor.ts';
-import { ActorCallError, RuntimeError } from '../../src/runtime/protocol.ts';
+import type { ActorCallError, RuntimeError } from '../../src/runtime/protocol.ts';
 import { SharedClockController } from '../../src/runtime/clock.ts';
 import type { ClockSpec } from '../../src/runtime/clock.ts';
 

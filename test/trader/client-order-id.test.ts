@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { CLIENT_ORDER_ID_MAX, clientOrderId, ClientOrderIdError } from '../../src/actors/trader/client-order-id.ts';
+import { CLIENT_ORDER_ID_MAX, clientOrderId, type ClientOrderIdError } from '../../src/actors/trader/client-order-id.ts';
 import { T0 } from './support.ts';
 
 test('the same strategy, symbol, bar and index always give the same id', () => {

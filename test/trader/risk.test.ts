@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { type RiskConfigInput, RiskConfigError, RiskEngine, type RiskOrder, type RiskState } from '../../src/actors/trader/risk.ts';
+import { type RiskConfigInput, type RiskConfigError, RiskEngine, type RiskOrder, type RiskState } from '../../src/actors/trader/risk.ts';
 import { MarketCalendar } from '../../src/market/calendar.ts';
 import { T0 } from './support.ts';
 

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { test } from 'node:test';
 import type { Signal } from '../../src/actors/trader/strategies/contract.ts';
 import { createStrategy } from '../../src/actors/trader/strategies/registry.ts';
-import { StrategyError } from '../../src/actors/trader/strategies/strategy-error.ts';
+import type { StrategyError } from '../../src/actors/trader/strategies/strategy-error.ts';
 import { RollingWindow } from '../../src/actors/trader/strategies/rolling-window.ts';
 import { series, T0 } from './support.ts';
 

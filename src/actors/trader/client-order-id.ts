@@ -53,7 +53,7 @@ function strategyPart(name: string): string {
 }
 
 function symbolPart(symbol: string): string {
-  if (!/^[A-Z0-9.\-]{1,15}$/.test(symbol)) {
+  if (!/^[A-Z0-9.-]{1,15}$/.test(symbol)) {
     throw new ClientOrderIdError(`symbol "${symbol}" cannot be part of a client order id: expected upper-case letters, digits, "." or "-", at most 15 characters`);
   }
   return symbol.replace(/\./g, 'd').replace(/-/g, 'h');

@@ -325,6 +325,7 @@ export class IbkrBroker implements Broker {
 
   // ---------------------------------------------------------------- internals
 
+  // biome-ignore lint/suspicious/noExplicitAny: one helper for the order client's and the connection's typed emitters, each listener typed at its call.
   private listen(emitter: { on(e: string, f: (...a: any[]) => void): unknown; off(e: string, f: (...a: any[]) => void): unknown }, event: string, fn: (...a: any[]) => void): void {
     emitter.on(event, fn);
     this.detach.push(() => emitter.off(event, fn));

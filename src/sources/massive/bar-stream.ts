@@ -91,6 +91,7 @@ export abstract class BarStream extends EventEmitter {
   override on(event: 'bar', listener: (bar: Bar) => void): this;
   override on(event: 'status', listener: (status: StreamStatus) => void): this;
   override on(event: 'error', listener: (err: SourceError) => void): this;
+  // biome-ignore lint/suspicious/noExplicitAny: the implementation signature behind the typed overloads above.
   override on(event: string | symbol, listener: (...args: any[]) => void): this {
     return super.on(event, listener);
   }

@@ -89,7 +89,7 @@ export class SimPricePath {
   /** The minute bar starting at `start` (a whole minute), or undefined when that minute had no trades. */
   minuteBar(symbol: string, start: number): PathBar | undefined {
     const at = this.locate(symbol, start);
-    return at && at.path.bars[at.i];
+    return at?.path.bars[at.i];
   }
 
   /**
@@ -99,7 +99,7 @@ export class SimPricePath {
    */
   fiveSecondBars(symbol: string, minuteStart: number): PathBar[] {
     const at = this.locate(symbol, minuteStart);
-    if (!at || !at.path.active[at.i]) return [];
+    if (!at?.path.active[at.i]) return [];
     return subBars(this.model(symbol), at.path, at.i);
   }
 

@@ -7,7 +7,7 @@ export type Field = string | number | boolean | undefined | null;
 
 /** Encodes one message. Booleans go out as 1/0 and unset values as "" (§2.3). */
 export function encodeMessage(fields: readonly Field[]): Buffer {
-  const text = fields.map(encodeField).join('\0') + '\0';
+  const text = `${fields.map(encodeField).join('\0')}\0`;
   const body = Buffer.from(text, 'utf8');
   const frame = Buffer.allocUnsafe(4 + body.length);
   frame.writeInt32BE(body.length, 0);

@@ -659,7 +659,7 @@ export class TwsSimulator {
     const formatDate = Number(formatDateText) === 2 ? 2 : 1;
     const bars = this.historicalBars(symbol, size, Math.min(end, now), duration, formatDate, now);
     if (bars.length === 0) {
-      s.send(errMsg(reqId, 162, 'Historical Market Data Service error message:HMDS query returned no data: ' + symbol + '@SMART Trades'));
+      s.send(errMsg(reqId, 162, `Historical Market Data Service error message:HMDS query returned no data: ${symbol}@SMART Trades`));
       return;
     }
     s.send(historicalData(reqId, formatNyWithZone(end - duration), formatNyWithZone(end), bars));

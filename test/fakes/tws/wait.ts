@@ -33,9 +33,7 @@ export function until<T>(what: string, check: () => T | undefined | false, guard
 
 /** Records every emission of `event` on `emitter`. */
 interface Listenable {
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any
   on(event: string, listener: (...args: any[]) => void): unknown;
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any
   off(event: string, listener: (...args: any[]) => void): unknown;
 }
 
