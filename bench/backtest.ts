@@ -34,14 +34,27 @@ const QTY = 100;
 
 function walk(symbol: string, n: number, seed: number, p0: number): Bar[] {
   let s = seed >>> 0;
-  const rnd = () => ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 2 ** 32);
+  const rnd = () => (s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 2 ** 32;
   const out: Bar[] = new Array(n);
   let price = p0;
   for (let i = 0; i < n; i++) {
     const open = price;
-    price = Math.max(1, Math.round((price * (1 + (rnd() - 0.5) * 0.004)) * 100) / 100);
+    price = Math.max(1, Math.round(price * (1 + (rnd() - 0.5) * 0.004) * 100) / 100);
     const close = price;
-    out[i] = { symbol, barSize: '1Min', start: T0 + i * MIN, open, high: Math.max(open, close) + 0.01, low: Math.min(open, close) - 0.01, close, volume: 1000, vwap: NaN, trades: -1, source: 'sim', receivedAt: T0 + (i + 1) * MIN };
+    out[i] = {
+      symbol,
+      barSize: '1Min',
+      start: T0 + i * MIN,
+      open,
+      high: Math.max(open, close) + 0.01,
+      low: Math.min(open, close) - 0.01,
+      close,
+      volume: 1000,
+      vwap: NaN,
+      trades: -1,
+      source: 'sim',
+      receivedAt: T0 + (i + 1) * MIN,
+    };
   }
   return out;
 }
@@ -172,7 +185,9 @@ export async function run(opts: { quick?: boolean } = {}): Promise<Record<string
       ],
     ),
   );
-  console.log(`engine is ${fmt(bareBest / engineBest, 1)}x slower than the floor; fills identical: ${same ? 'all' : `${agree} of ${engineFillList.length} (the others around exact ties of the two averages, which the engine's floating sums round differently)`}`);
+  console.log(
+    `engine is ${fmt(bareBest / engineBest, 1)}x slower than the floor; fills identical: ${same ? 'all' : `${agree} of ${engineFillList.length} (the others around exact ties of the two averages, which the engine's floating sums round differently)`}`,
+  );
 
   // The sweep: bars in LMDB, each worker reads them itself.
   const sweepBars = opts.quick ? 5_000 : 10_000;
@@ -188,7 +203,11 @@ export async function run(opts: { quick?: boolean } = {}): Promise<Record<string
     try {
       for (const workers of [1, 2] as const) {
         // Warm the workers (tsx, module loading, bars read) before timing: the figure is the sweep, not the start.
-        await Promise.all(Array.from({ length: workers * 2 }, () => pools[workers].run({ spec: { ...base, params: { fast: 2, slow: 3, qty: QTY } }, source: { dataDir: dir, sourcePrecedence: ['sim'] }, detail: false })));
+        await Promise.all(
+          Array.from({ length: workers * 2 }, () =>
+            pools[workers].run({ spec: { ...base, params: { fast: 2, slow: 3, qty: QTY } }, source: { dataDir: dir, sourcePrecedence: ['sim'] }, detail: false }),
+          ),
+        );
       }
       // Interleaved, best of `rounds` each: the machine's load changes under a long run.
       for (let r = 0; r < rounds; r++) {

@@ -39,13 +39,7 @@ function symbols(n: number): string[] {
   return Array.from({ length: n }, (_, i) => `SYM${String(i).padStart(4, '0')}`);
 }
 
-async function sweep(
-  source: MassiveSource,
-  names: string[],
-  concurrency: number,
-  sink: BarSink,
-  latenciesMs: number[],
-): Promise<number> {
+async function sweep(source: MassiveSource, names: string[], concurrency: number, sink: BarSink, latenciesMs: number[]): Promise<number> {
   let next = 0;
   let bars = 0;
   const worker = async () => {

@@ -91,9 +91,7 @@ export async function run({ quick = false }: { quick?: boolean } = {}): Promise<
     // The backfill: 5 days of minutes for both symbols (one cycle, run now).
     await collector.call('collectNow', {});
     const perSymbol = await until(async () => {
-      const counts = await Promise.all(
-        ['QQQ', 'SPY'].map(async (s) => ((await (await fetch(`${url}/bars/${s}?bar_size=1Min&limit=10000`)).json()) as { bars: unknown[] }).bars.length),
-      );
+      const counts = await Promise.all(['QQQ', 'SPY'].map(async (s) => ((await (await fetch(`${url}/bars/${s}?bar_size=1Min&limit=10000`)).json()) as { bars: unknown[] }).bars.length));
       return counts.every((c) => c >= 6000) && counts;
     }, 'the 5-day backfill');
 

@@ -410,15 +410,21 @@ function report(plan: Plan, s: SideResult, l: SideResult): Record<string, unknow
     );
   }
   if (l.reads.latestObjects) {
-    lines.push(`latest ${plan.latestN} as Bar objects (lmdb latestN): p50 ${fmt(l.reads.latestObjects.p50)} µs, p99 ${fmt(l.reads.latestObjects.p99)} µs (${fmt(s.reads.latest.p50 / l.reads.latestObjects.p50, 2)}x sqlite)`);
+    lines.push(
+      `latest ${plan.latestN} as Bar objects (lmdb latestN): p50 ${fmt(l.reads.latestObjects.p50)} µs, p99 ${fmt(l.reads.latestObjects.p99)} µs (${fmt(s.reads.latest.p50 / l.reads.latestObjects.p50, 2)}x sqlite)`,
+    );
   }
   lines.push(
     `(insert batch: sqlite = one synchronous transaction, not fsynced (WAL, synchronous=NORMAL); lmdb = putMany call until durable (committed + fsync), up to ${plan.window} in flight, so it includes queueing)`,
   );
   const insertRatio = l.insert.barsPerSec / s.insert.barsPerSec;
-  lines.push(`insert total: sqlite ${fmt(s.insert.totalMs, 0)} ms (${fmt(s.insert.barsPerSec, 0)} bars/s), lmdb ${fmt(l.insert.totalMs, 0)} ms (${fmt(l.insert.barsPerSec, 0)} bars/s): ${fmt(insertRatio, 2)}x`);
+  lines.push(
+    `insert total: sqlite ${fmt(s.insert.totalMs, 0)} ms (${fmt(s.insert.barsPerSec, 0)} bars/s), lmdb ${fmt(l.insert.totalMs, 0)} ms (${fmt(l.insert.barsPerSec, 0)} bars/s): ${fmt(insertRatio, 2)}x`,
+  );
   lines.push(`bars written beside the 2nd-thread reader: sqlite ${s.concurrent.barsWrittenMeanwhile}, lmdb ${l.concurrent.barsWrittenMeanwhile}`);
-  lines.push(`peak RSS: sqlite ${fmt(s.peakRssMb)} MB, lmdb ${fmt(l.peakRssMb)} MB; on disk: sqlite ${fmt(s.diskMb)} MB (${fmt(s.diskAllocatedMb)} allocated), lmdb ${fmt(l.diskMb)} MB (${fmt(l.diskAllocatedMb)} allocated)`);
+  lines.push(
+    `peak RSS: sqlite ${fmt(s.peakRssMb)} MB, lmdb ${fmt(l.peakRssMb)} MB; on disk: sqlite ${fmt(s.diskMb)} MB (${fmt(s.diskAllocatedMb)} allocated), lmdb ${fmt(l.diskMb)} MB (${fmt(l.diskAllocatedMb)} allocated)`,
+  );
   const goals = {
     pointReadRatio: s.reads.point.p50 / l.reads.point.p50,
     pointReadP99Us: l.reads.point.p99,

@@ -113,13 +113,13 @@ class StampingBroker implements Broker {
 /** A seeded random walk, bars round-robin across symbols, one minute apart. */
 function makeBars(symbols: string[], perSymbol: number): Bar[] {
   let seed = 42;
-  const rand = () => ((seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0) / 2 ** 32);
+  const rand = () => (seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0) / 2 ** 32;
   const last = symbols.map((_, i) => 50 + i * 10);
   const bars: Bar[] = [];
   for (let k = 0; k < perSymbol; k++) {
     symbols.forEach((symbol, i) => {
       const open = last[i];
-      const close = Math.max(1, Math.round((open * (1 + (rand() - 0.5) * 0.01)) * 100) / 100);
+      const close = Math.max(1, Math.round(open * (1 + (rand() - 0.5) * 0.01) * 100) / 100);
       last[i] = close;
       const start = T0 + k * MIN;
       bars.push({ symbol, barSize: '1Min', start, open, high: Math.max(open, close), low: Math.min(open, close), close, volume: 1000, vwap: NaN, trades: -1, source: 'sim', receivedAt: start + MIN });
@@ -153,9 +153,22 @@ function floorSample(fd: number, frame: Buffer): number {
 /** A pending order's record as the journal frames it (8-byte header + JSON). */
 function journalFrame(): Buffer {
   const json = JSON.stringify({
-    clientOrderId: 'bk-sma-crossover-AAA-mk1adb1c-0', strategy: 'sma-crossover', symbol: 'AAA', side: 'buy', qty: 200, type: 'market',
-    broker: 'paper', state: 'pending', filledQty: 0, avgFillPrice: 0, commission: 0, fills: [], barStart: T0, reason: 'sma(3) crossed above sma(8)',
-    createdAt: T0 + MIN, updatedAt: T0 + MIN,
+    clientOrderId: 'bk-sma-crossover-AAA-mk1adb1c-0',
+    strategy: 'sma-crossover',
+    symbol: 'AAA',
+    side: 'buy',
+    qty: 200,
+    type: 'market',
+    broker: 'paper',
+    state: 'pending',
+    filledQty: 0,
+    avgFillPrice: 0,
+    commission: 0,
+    fills: [],
+    barStart: T0,
+    reason: 'sma(3) crossed above sma(8)',
+    createdAt: T0 + MIN,
+    updatedAt: T0 + MIN,
   });
   const frame = Buffer.alloc(8 + Buffer.byteLength(json));
   frame.write(json, 8);
@@ -265,12 +278,24 @@ export async function run(opts: { quick?: boolean; runs?: number } = {}): Promis
   await measure('memory', bars.slice(0, 2000), 200, collectorSymbols);
   for (let r = 0; r < runs; r++) for (const kind of kinds) all.push(await measure(kind, bars, warm, collectorSymbols));
 
-  console.log(`${symbols.length} symbols x ${perSymbol} bars, sma-crossover(3, 8) long/short; collector committing ${collectorSymbols}-bar batches into the same LMDB environment throughout; ${runs} run(s) of each; latencies in µs`);
+  console.log(
+    `${symbols.length} symbols x ${perSymbol} bars, sma-crossover(3, 8) long/short; collector committing ${collectorSymbols}-bar batches into the same LMDB environment throughout; ${runs} run(s) of each; latencies in µs`,
+  );
   const rows: Array<Array<string | number>> = [];
   all.forEach((f, i) => {
     const run = Math.floor(i / kinds.length) + 1;
     const ratio = (q: 'p99' | 'p999') => (f.journal === 'memory' ? '-' : fmt(f.bar_to_order_us[q] / f.fsync_floor_us[q], 2));
-    rows.push([String(run), `${f.journal} bar to order`, f.bar_to_order_us.n, f.bar_to_order_us.p50, f.bar_to_order_us.p99, f.bar_to_order_us.p999, f.bar_to_order_us.max, ratio('p99'), ratio('p999')]);
+    rows.push([
+      String(run),
+      `${f.journal} bar to order`,
+      f.bar_to_order_us.n,
+      f.bar_to_order_us.p50,
+      f.bar_to_order_us.p99,
+      f.bar_to_order_us.p999,
+      f.bar_to_order_us.max,
+      ratio('p99'),
+      ratio('p999'),
+    ]);
     rows.push([String(run), `${f.journal} fsync floor`, f.fsync_floor_us.n, f.fsync_floor_us.p50, f.fsync_floor_us.p99, f.fsync_floor_us.p999, f.fsync_floor_us.max, '', '']);
     rows.push([String(run), `${f.journal} bar (all)`, f.bar_us.n, f.bar_us.p50, f.bar_us.p99, f.bar_us.p999, f.bar_us.max, '', '']);
   });

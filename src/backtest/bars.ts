@@ -40,12 +40,7 @@ export function loadBars(reader: BarReader, symbols: readonly string[], barSize:
 }
 
 /** The days in [from, to) on which each symbol has no bar, as spans. */
-export function missingSpans(
-  bars: ReadonlyMap<string, readonly Bar[]>,
-  from: number,
-  to: number,
-  opts: { alwaysOpen: boolean; calendar?: MarketCalendar },
-): MissingSpan[] {
+export function missingSpans(bars: ReadonlyMap<string, readonly Bar[]>, from: number, to: number, opts: { alwaysOpen: boolean; calendar?: MarketCalendar }): MissingSpan[] {
   const calendar = opts.calendar ?? new MarketCalendar();
   const days: Array<{ date: string; start: number; end: number }> = [];
   let day = DateTime.fromMillis(from, { zone: MARKET_ZONE }).startOf('day');

@@ -18,9 +18,7 @@ export class MemoryJournal implements OrderJournal {
 
   /** Oldest first, by createdAt then id, as the LMDB journal orders them. */
   all(): OrderRecord[] {
-    return [...this.records.values()].sort(
-      (a, b) => a.createdAt - b.createdAt || (a.clientOrderId < b.clientOrderId ? -1 : a.clientOrderId > b.clientOrderId ? 1 : 0),
-    );
+    return [...this.records.values()].sort((a, b) => a.createdAt - b.createdAt || (a.clientOrderId < b.clientOrderId ? -1 : a.clientOrderId > b.clientOrderId ? 1 : 0));
   }
 
   open(): OrderRecord[] {

@@ -149,7 +149,10 @@ export function equitySvg(points: readonly EquityPoint[], startingCash: number, 
     .reverse()
     .join(' ')}`;
   const ticks = [lo, (lo + hi) / 2, hi]
-    .map((v) => `<line x1="${pad.l}" x2="${pad.l + w}" y1="${y(v).toFixed(1)}" y2="${y(v).toFixed(1)}" stroke="#ddd"/><text x="${pad.l - 6}" y="${(y(v) + 4).toFixed(1)}" text-anchor="end" font-size="11">${money(v)}</text>`)
+    .map(
+      (v) =>
+        `<line x1="${pad.l}" x2="${pad.l + w}" y1="${y(v).toFixed(1)}" y2="${y(v).toFixed(1)}" stroke="#ddd"/><text x="${pad.l - 6}" y="${(y(v) + 4).toFixed(1)}" text-anchor="end" font-size="11">${money(v)}</text>`,
+    )
     .join('');
   const dates = [t0, (t0 + t1) / 2, t1]
     .map((t, i) => `<text x="${x(t).toFixed(1)}" y="${height - 12}" text-anchor="${['start', 'middle', 'end'][i]}" font-size="11">${new Date(t).toISOString().slice(0, 16).replace('T', ' ')}Z</text>`)

@@ -40,7 +40,11 @@ export function parseGrid(text: string): GridAxis {
     for (let i = 0; i <= n; i++) values.push(Number((from + i * step).toFixed(decimals)));
     return { name, values };
   }
-  const values = spec.split(',').map((v) => v.trim()).filter((v) => v.length > 0).map(parseValue);
+  const values = spec
+    .split(',')
+    .map((v) => v.trim())
+    .filter((v) => v.length > 0)
+    .map(parseValue);
   if (values.length === 0) throw new GridError(`--grid ${name}: no values`);
   return { name, values };
 }
@@ -64,7 +68,22 @@ export function combinations(axes: readonly GridAxis[]): Array<Record<string, nu
   return out;
 }
 
-export const SORT_KEYS = ['final_equity', 'pnl', 'total_return', 'cagr', 'sharpe', 'sortino', 'max_drawdown', 'max_drawdown_duration_days', 'win_rate', 'profit_factor', 'exposure', 'turnover', 'commissions', 'trades'] as const;
+export const SORT_KEYS = [
+  'final_equity',
+  'pnl',
+  'total_return',
+  'cagr',
+  'sharpe',
+  'sortino',
+  'max_drawdown',
+  'max_drawdown_duration_days',
+  'win_rate',
+  'profit_factor',
+  'exposure',
+  'turnover',
+  'commissions',
+  'trades',
+] as const;
 export type SortKey = (typeof SORT_KEYS)[number];
 /** Metrics where less is better. */
 const LOWER_IS_BETTER: ReadonlySet<SortKey> = new Set(['max_drawdown', 'max_drawdown_duration_days', 'commissions']);

@@ -38,7 +38,6 @@ const BAR_WIDTH = 30;
 const DAY_MS = 86_400_000;
 const COLLECTOR_MODULE = new URL(import.meta.url.endsWith('.ts') ? '../actors/collector/actor.ts' : '../actors/collector/actor.js', import.meta.url);
 
-
 interface Request {
   symbol: string;
   barSize: BarSize;
@@ -158,9 +157,7 @@ function warnAboutRetention(req: Request, io: BackfillCommandIo): void {
   const days = io.config.storage.retention_days[req.barSize];
   if (typeof days !== 'number' || !Number.isFinite(days)) return;
   if (req.from < new RealClock().now() - days * DAY_MS) {
-    io.err.write(
-      `note: ${req.barSize} bars older than ${days} days are pruned by the server (storage.retention_days.${req.barSize}); raise it to keep this span\n`,
-    );
+    io.err.write(`note: ${req.barSize} bars older than ${days} days are pruned by the server (storage.retention_days.${req.barSize}); raise it to keep this span\n`);
   }
 }
 

@@ -75,7 +75,10 @@ function num(values: Record<string, unknown>, name: string, min: number, fallbac
 }
 
 function stamp(now: number): string {
-  return new Date(now).toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
+  return new Date(now)
+    .toISOString()
+    .replace(/[-:]/g, '')
+    .replace(/\.\d+Z$/, 'Z');
 }
 
 export function parseBacktestArgs(argv: string[], config: Config, now: number, cwd: string): Parsed | 'help' {
@@ -112,7 +115,13 @@ export function parseBacktestArgs(argv: string[], config: Config, now: number, c
   }
   if (values.help) return 'help';
   const d = specDefaults(config);
-  const symbols = values.symbols !== undefined ? (values.symbols as string).split(',').map((s) => s.trim().toUpperCase()).filter(Boolean) : config.trader.symbols;
+  const symbols =
+    values.symbols !== undefined
+      ? (values.symbols as string)
+          .split(',')
+          .map((s) => s.trim().toUpperCase())
+          .filter(Boolean)
+      : config.trader.symbols;
   if (symbols.length === 0) throw new UsageError('--symbols: give at least one symbol');
   for (const s of symbols) if (!isValidSymbol(s)) throw new UsageError(`--symbols: ${JSON.stringify(s)} is not a symbol (e.g. QQQ or BRK.B)`);
   const barSize = (values['bar-size'] as string | undefined) ?? d.bar_size;
@@ -290,7 +299,23 @@ async function sweep(req: Parsed, io: BacktestCommandIo, dataDir: string): Promi
   writeFileSync(
     sweepCsv,
     `${[...names, 'ok', 'final_equity', 'total_return', 'sharpe', 'sortino', 'max_drawdown', 'trades', 'win_rate', 'digest', 'error'].join(',')}\n${result.rows
-      .map((r) => [...names.map((n) => r.params[n]), r.ok, r.report?.final_equity, r.report?.total_return, r.report?.sharpe, r.report?.sortino, r.report?.max_drawdown, r.report?.trades, r.report?.win_rate, r.report?.digest, r.error ? JSON.stringify(r.error.message) : ''].map((v) => (v === null || v === undefined ? '' : String(v))).join(','))
+      .map((r) =>
+        [
+          ...names.map((n) => r.params[n]),
+          r.ok,
+          r.report?.final_equity,
+          r.report?.total_return,
+          r.report?.sharpe,
+          r.report?.sortino,
+          r.report?.max_drawdown,
+          r.report?.trades,
+          r.report?.win_rate,
+          r.report?.digest,
+          r.error ? JSON.stringify(r.error.message) : '',
+        ]
+          .map((v) => (v === null || v === undefined ? '' : String(v)))
+          .join(','),
+      )
       .join('\n')}\n`,
   );
   if (req.json) {

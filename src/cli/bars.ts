@@ -27,7 +27,6 @@ Without --from: the newest bars (up to --to). With --from: the first bars from t
 
 const MAX_LIMIT = 10_000;
 
-
 interface Parsed {
   symbol: string;
   barSize: BarSize;
@@ -132,7 +131,11 @@ function formatTable(symbol: string, barSize: BarSize, bars: Bar[]): string {
   ]);
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
   const numeric = (i: number) => i >= 2 && i <= 6;
-  const line = (cells: string[]) => cells.map((c, i) => (numeric(i) ? c.padStart(widths[i]) : c.padEnd(widths[i]))).join('  ').trimEnd();
+  const line = (cells: string[]) =>
+    cells
+      .map((c, i) => (numeric(i) ? c.padStart(widths[i]) : c.padEnd(widths[i])))
+      .join('  ')
+      .trimEnd();
   const title = `${symbol} ${barSize}: ${bars.length} bar${bars.length === 1 ? '' : 's'}, oldest first`;
   return `${[title, line(head), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)].join('\n')}\n`;
 }

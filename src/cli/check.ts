@@ -360,9 +360,7 @@ async function checkRealTime(probe: Probe, opts: Options, config: Config, clock:
     print({
       ok: false,
       name: 'real-time',
-      detail: `${summary}: during the regular session the newest bar must be under ${age(maxAge)} old for the cache rung${
-        delay ? `; ${delay}` : ''
-      } (${probe.rateState()})`,
+      detail: `${summary}: during the regular session the newest bar must be under ${age(maxAge)} old for the cache rung${delay ? `; ${delay}` : ''} (${probe.rateState()})`,
     });
   } else {
     print({ ok: true, name: 'real-time', detail: `${summary} (${session}-market hours: bars may be sparse)` });

@@ -83,7 +83,10 @@ export async function replayCommand(argv: string[], io: ReplayCommandIo): Promis
     }
     if (from >= to) throw new UsageError('--from: it is not before --to');
     if (values.symbols !== undefined) {
-      symbols = (values.symbols as string).split(',').map((s) => s.trim().toUpperCase()).filter(Boolean);
+      symbols = (values.symbols as string)
+        .split(',')
+        .map((s) => s.trim().toUpperCase())
+        .filter(Boolean);
       for (const s of symbols) if (!isValidSymbol(s)) throw new UsageError(`--symbols: ${JSON.stringify(s)} is not a symbol`);
       if (symbols.length === 0) throw new UsageError('--symbols: give at least one symbol');
     }

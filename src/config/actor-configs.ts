@@ -9,9 +9,7 @@ import type { Config } from './schema.ts';
 
 function ibkrConn(config: Config, clientId: number) {
   const i = config.ibkr;
-  return i.enabled
-    ? { host: i.host, port: i.port, clientId, reconnectInitialMs: i.reconnect_initial_ms, reconnectMaxMs: i.reconnect_max_ms }
-    : null;
+  return i.enabled ? { host: i.host, port: i.port, clientId, reconnectInitialMs: i.reconnect_initial_ms, reconnectMaxMs: i.reconnect_max_ms } : null;
 }
 
 /** Each actor's slice of the configuration (plain data: it is cloned into the actor's thread). */
@@ -38,9 +36,7 @@ export function actorConfigs(config: Config): { collector: CollectorConfig; arbi
       backfillDays: config.collector.backfill_days,
       failoverAfterFailures: config.collector.failover_after_failures,
       retryPreferredAfterMs: config.collector.retry_preferred_after_s * 1000,
-      massive: m.api_key
-        ? { apiKey: m.api_key, restUrl: m.rest_url, rateLimitPerMin: m.rate_limit_per_min, timeoutMs: m.timeout_ms, websocket: m.websocket, wsUrl: m.ws_url }
-        : null,
+      massive: m.api_key ? { apiKey: m.api_key, restUrl: m.rest_url, rateLimitPerMin: m.rate_limit_per_min, timeoutMs: m.timeout_ms, websocket: m.websocket, wsUrl: m.ws_url } : null,
       alpaca:
         a.api_key_id && a.api_secret_key
           ? {

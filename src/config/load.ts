@@ -131,16 +131,10 @@ function checkCrossField(config: Config): void {
     throw new ConfigError('supervisor.backoff_max_ms', 'must be at least supervisor.backoff_initial_ms');
   }
   if (Boolean(config.alpaca.api_key_id) !== Boolean(config.alpaca.api_secret_key)) {
-    throw new ConfigError(
-      config.alpaca.api_key_id ? 'alpaca.api_secret_key' : 'alpaca.api_key_id',
-      'Alpaca needs both APCA_API_KEY_ID and APCA_API_SECRET_KEY',
-    );
+    throw new ConfigError(config.alpaca.api_key_id ? 'alpaca.api_secret_key' : 'alpaca.api_key_id', 'Alpaca needs both APCA_API_KEY_ID and APCA_API_SECRET_KEY');
   }
   if (!isLoopback(config.server.host) && !config.server.api_token) {
-    throw new ConfigError(
-      'server.api_token',
-      `binding to non-loopback address ${config.server.host} needs BARKEEP_API_TOKEN (or server.api_token)`,
-    );
+    throw new ConfigError('server.api_token', `binding to non-loopback address ${config.server.host} needs BARKEEP_API_TOKEN (or server.api_token)`);
   }
 }
 

@@ -149,8 +149,6 @@ export function yearRules(year: number): YearRules {
   fixed(12, 25, 'Christmas Day');
   // Jul 3 and Dec 24 close early only Mon-Thu; on a Friday they are the observed holiday anyway.
   const monToThu = (d: number) => weekday(d) >= MON && weekday(d) <= THU;
-  const earlyCandidates = [daysFromCivil(year, 7, 3), thanksgiving + 1, daysFromCivil(year, 12, 24)].filter(
-    (d) => d === thanksgiving + 1 || monToThu(d),
-  );
+  const earlyCandidates = [daysFromCivil(year, 7, 3), thanksgiving + 1, daysFromCivil(year, 12, 24)].filter((d) => d === thanksgiving + 1 || monToThu(d));
   return { holidays, earlyCandidates };
 }

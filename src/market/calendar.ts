@@ -16,15 +16,7 @@
  * Everything else (overnight, weekends, holidays) is 'closed'.
  */
 import { IANAZone } from 'luxon';
-import {
-  UNSCHEDULED_CLOSURES,
-  civilFromDays,
-  daysFromCivil,
-  formatDay,
-  parseDay,
-  weekday,
-  yearRules,
-} from './calendar-data.ts';
+import { UNSCHEDULED_CLOSURES, civilFromDays, daysFromCivil, formatDay, parseDay, weekday, yearRules } from './calendar-data.ts';
 import { BarkeepError } from '../errors.ts';
 
 export const MARKET_ZONE = 'America/New_York';

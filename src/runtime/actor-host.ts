@@ -72,7 +72,11 @@ async function activate(def: ActorDefinition<RequestMap, unknown>, boot: WorkerB
     log,
     incarnation: act.incarnation,
     peer: (name) => linkFor(name) as never,
-    emit: eventEmitter(act.events, () => clock.now(), () => counters[COUNTER.failedMessages]++),
+    emit: eventEmitter(
+      act.events,
+      () => clock.now(),
+      () => counters[COUNTER.failedMessages]++,
+    ),
   };
   const instance: ActorInstance<RequestMap> = await def.start(ctx);
   const handlers = instance.handlers as Record<string, (req: object) => unknown>;

@@ -65,11 +65,7 @@ export interface ActivationContext {
  * its start (the worker is terminated when the start fails). Returns its control handle and a
  * function that gives each running peer its end of the new link.
  */
-export async function activateWorker(
-  spec: ActorSpec,
-  loaded: Loaded,
-  ctx: ActivationContext,
-): Promise<{ remote: Comlink.Remote<ControlApi>; attachPeers: () => Promise<void> }> {
+export async function activateWorker(spec: ActorSpec, loaded: Loaded, ctx: ActivationContext): Promise<{ remote: Comlink.Remote<ControlApi>; attachPeers: () => Promise<void> }> {
   const { worker } = loaded;
   const control = new MessageChannel();
   const peers: Record<string, MessagePort> = {};

@@ -10,10 +10,7 @@
 import { BroadcastChannel } from 'node:worker_threads';
 import { ManualClock, RealClock, sleepWith, type Clock, type TimerHandle } from '../market/clock.ts';
 
-export type ClockSpec =
-  | { kind: 'real' }
-  | { kind: 'accelerated'; simStart: number; realStart: number; speed: number }
-  | { kind: 'shared'; buffer: SharedArrayBuffer; channel: string };
+export type ClockSpec = { kind: 'real' } | { kind: 'accelerated'; simStart: number; realStart: number; speed: number } | { kind: 'shared'; buffer: SharedArrayBuffer; channel: string };
 
 export class AcceleratedClock implements Clock {
   constructor(

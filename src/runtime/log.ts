@@ -25,12 +25,9 @@ const SECRET_KEYS = [
   'password',
 ];
 
-export const REDACT_PATHS = [
-  ...SECRET_KEYS,
-  ...SECRET_KEYS.map((k) => `*.${k}`),
-  ...SECRET_KEYS.map((k) => `*.*.${k}`),
-  ...SECRET_KEYS.map((k) => `*.headers["${k}"]`),
-].map((p) => (p.includes('-') && !p.includes('[') ? `["${p}"]` : p));
+export const REDACT_PATHS = [...SECRET_KEYS, ...SECRET_KEYS.map((k) => `*.${k}`), ...SECRET_KEYS.map((k) => `*.*.${k}`), ...SECRET_KEYS.map((k) => `*.headers["${k}"]`)].map((p) =>
+  p.includes('-') && !p.includes('[') ? `["${p}"]` : p,
+);
 
 export interface LogOptions {
   level?: string;

@@ -237,7 +237,11 @@ export class Supervisor {
       rec.restartTimer?.cancel();
       const spare = rec.spare;
       rec.spare = undefined;
-      if (spare) spare.then((l) => l.worker.terminate(), () => undefined);
+      if (spare)
+        spare.then(
+          (l) => l.worker.terminate(),
+          () => undefined,
+        );
       if (!rec.worker) {
         rec.state = rec.state === 'failed' ? 'failed' : 'stopped';
         continue;
@@ -277,10 +281,7 @@ export class Supervisor {
         rec.pending.delete(fail);
         reject(err);
       };
-      const timer = this.clock.setTimeout(
-        () => fail(new RuntimeError('ACTOR_UNAVAILABLE', `${rec.spec.name} did not answer in ${this.policy.callTimeoutMs} ms`)),
-        this.policy.callTimeoutMs,
-      );
+      const timer = this.clock.setTimeout(() => fail(new RuntimeError('ACTOR_UNAVAILABLE', `${rec.spec.name} did not answer in ${this.policy.callTimeoutMs} ms`)), this.policy.callTimeoutMs);
       rec.pending.add(fail);
       fn().then(
         (v) => {
@@ -357,14 +358,14 @@ export class Supervisor {
     rec.restartTimes = decision.history;
     if (decision.action === 'give-up') {
       rec.state = 'failed';
-      this.log.error(
-        { actor: rec.spec.name, restarts: decision.recent, window_ms: this.policy.restartWindowMs, last_error: rec.lastError },
-        'actor failed: too many restarts',
-      );
+      this.log.error({ actor: rec.spec.name, restarts: decision.recent, window_ms: this.policy.restartWindowMs, last_error: rec.lastError }, 'actor failed: too many restarts');
       this.announce(rec);
       const spare = rec.spare;
       rec.spare = undefined;
-      spare?.then((l) => l.worker.terminate(), () => undefined);
+      spare?.then(
+        (l) => l.worker.terminate(),
+        () => undefined,
+      );
       return;
     }
     rec.state = 'restarting';

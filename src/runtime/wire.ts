@@ -25,15 +25,10 @@ export interface Activation {
   events?: MessagePort;
 }
 
-export type Lifecycle =
-  | { type: 'loaded' }
-  | { type: 'ready' }
-  | { type: 'start-failed'; message: string; code?: string };
+export type Lifecycle = { type: 'loaded' } | { type: 'ready' } | { type: 'start-failed'; message: string; code?: string };
 
 /** A control call's result. Errors come back as data so their code and field survive the thread hop. */
-export type CallResult =
-  | { ok: true; value: unknown }
-  | { ok: false; error: { code: string; message: string; field?: string } };
+export type CallResult = { ok: true; value: unknown } | { ok: false; error: { code: string; message: string; field?: string } };
 
 /** The object an actor exposes over comlink on its control port. */
 export interface ControlApi {

@@ -98,9 +98,7 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
         .header('www-authenticate', 'Bearer')
         .send({
           error: 'unauthorized',
-          message: isPost
-            ? 'this POST needs Authorization: Bearer <BARKEEP_API_TOKEN>'
-            : 'on a non-loopback address every request needs Authorization: Bearer <BARKEEP_API_TOKEN>',
+          message: isPost ? 'this POST needs Authorization: Bearer <BARKEEP_API_TOKEN>' : 'on a non-loopback address every request needs Authorization: Bearer <BARKEEP_API_TOKEN>',
         });
     });
   }
@@ -176,9 +174,7 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
     const [t, a] = await Promise.all([trader.call('status', {}), arbiter.call('status', {}).catch(() => null)]);
     return {
       ...t,
-      feed: Object.fromEntries(
-        Object.entries(a?.feed ?? {}).map(([sym, f]) => [sym, { rung: f.rung, since: f.since, reason: f.reason, unavailable: f.unavailable }]),
-      ),
+      feed: Object.fromEntries(Object.entries(a?.feed ?? {}).map(([sym, f]) => [sym, { rung: f.rung, since: f.since, reason: f.reason, unavailable: f.unavailable }])),
       feed_switches: a?.switches ?? 0,
       ibkr: a?.ibkr ?? null,
     };

@@ -255,7 +255,9 @@ export function buildOpenApi(opts: DocOptions, version: string): Json {
     if (r.faultsOnly && !opts.faults) continue;
     if (r.optional === 'backtests' && !opts.backtests) continue;
     const op: Json = {
-      operationId: `${r.method.toLowerCase()}${openapiPath(r.path).replace(/[{}]/g, '').replace(/[/.-](\w)/g, (_m, c: string) => c.toUpperCase())}`,
+      operationId: `${r.method.toLowerCase()}${openapiPath(r.path)
+        .replace(/[{}]/g, '')
+        .replace(/[/.-](\w)/g, (_m, c: string) => c.toUpperCase())}`,
       summary: r.summary,
       tags: [r.tag],
     };

@@ -35,27 +35,19 @@ export const liveStartBody = z
     strategy: z.string().min(1).optional().meta({ description: 'sma-crossover, mean-reversion, or module (trader.strategy_module)' }),
     strategy_params: z.record(z.string(), z.unknown()).optional(),
     broker: z.enum(['paper', 'ibkr']).optional(),
-    exits: exitsSchema
-      .nullable()
-      .optional()
-      .meta({ description: 'Protective exits for this session (absent: the configured ones; null: none)' }),
+    exits: exitsSchema.nullable().optional().meta({ description: 'Protective exits for this session (absent: the configured ones; null: none)' }),
   })
   .strict()
   .meta({ description: 'All optional: the configured trader settings.' });
 
-export const killBody = z
-  .object({ flatten: z.boolean().optional().meta({ description: 'Also close every position at market' }) })
-  .strict();
+export const killBody = z.object({ flatten: z.boolean().optional().meta({ description: 'Also close every position at market' }) }).strict();
 
 export const actorNameParams = z.object({ name: z.string().meta({ description: 'collector, arbiter or trader' }) });
 export const symbolParams = z.object({ symbol: z.string().meta({ description: 'A ticker symbol', example: 'QQQ' }) });
 
 export const eventsQuery = z
   .object({
-    types: z
-      .string()
-      .optional()
-      .meta({ description: 'Comma-separated event types to receive (default: all): bar, order, fill, feed_switch, actor, collector' }),
+    types: z.string().optional().meta({ description: 'Comma-separated event types to receive (default: all): bar, order, fill, feed_switch, actor, collector' }),
     last_event_id: z.string().optional().meta({ description: 'Resume after this event id (as the Last-Event-ID header does)' }),
     access_token: z.string().optional().meta({ description: 'The API token, for browsers whose EventSource cannot send headers' }),
   })
@@ -74,9 +66,7 @@ export const errorSchema = z
 const iso = z.string().meta({ description: 'ISO-8601 UTC time' });
 const isoOrNull = iso.nullable();
 
-export const healthSchema = z
-  .object({ status: z.enum(['ok', 'degraded']), reasons: z.array(z.string()) })
-  .meta({ id: 'Health' });
+export const healthSchema = z.object({ status: z.enum(['ok', 'degraded']), reasons: z.array(z.string()) }).meta({ id: 'Health' });
 
 export const actorInfoSchema = z
   .object({
@@ -321,7 +311,10 @@ const jobFields = {
 export const backtestJobSchema = z
   .object({
     ...jobFields,
-    report: backtestReportSchema.extend({ trade_list: z.array(tradeSchema) }).nullable().meta({ description: "The report (a sweep: the best combination's)" }),
+    report: backtestReportSchema
+      .extend({ trade_list: z.array(tradeSchema) })
+      .nullable()
+      .meta({ description: "The report (a sweep: the best combination's)" }),
     test_report: backtestReportSchema.nullable().meta({ description: 'A sweep with a train/test split: the best combination on the test part' }),
     combinations: z
       .array(z.object({ params: z.record(z.string(), z.unknown()), ok: z.boolean(), metrics: backtestReportSchema.partial().nullable(), error: jobError }))
@@ -332,9 +325,7 @@ export const backtestJobSchema = z
 export const backtestSummarySchema = z
   .object({
     ...jobFields,
-    metrics: z
-      .object({ final_equity: num, total_return: num, sharpe: numOrNull, max_drawdown: num, trades: num, digest: z.string(), params: z.record(z.string(), z.unknown()) })
-      .nullable(),
+    metrics: z.object({ final_equity: num, total_return: num, sharpe: numOrNull, max_drawdown: num, trades: num, digest: z.string(), params: z.record(z.string(), z.unknown()) }).nullable(),
   })
   .meta({ id: 'BacktestSummary' });
 export const backtestListSchema = z.object({ backtests: z.array(backtestSummarySchema) });

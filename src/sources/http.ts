@@ -159,10 +159,7 @@ export class VendorRest {
       attempt++;
       this.counters.retries++;
       const wait = backoff(attempt - 1, { initialMs: this.opts.backoffMs, maxMs: MAX_BACKOFF_MS });
-      logger.warn(
-        { source, path: url.pathname, code: error.code, status: error.status, attempt, waitMs: wait },
-        'request failed, retrying',
-      );
+      logger.warn({ source, path: url.pathname, code: error.code, status: error.status, attempt, waitMs: wait }, 'request failed, retrying');
       try {
         await clock.sleep(wait, signal);
       } catch (err) {

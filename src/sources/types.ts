@@ -57,12 +57,7 @@ export class SourceError extends BarkeepError<SourceErrorCode> {
   readonly vendorMessage?: string;
   readonly retryable: boolean;
 
-  constructor(
-    source: SourceName,
-    code: SourceErrorCode,
-    message: string,
-    opts: { status?: number; vendorMessage?: string; retryable?: boolean; cause?: unknown } = {},
-  ) {
+  constructor(source: SourceName, code: SourceErrorCode, message: string, opts: { status?: number; vendorMessage?: string; retryable?: boolean; cause?: unknown } = {}) {
     super(code, message, { cause: opts.cause });
     this.source = source;
     this.status = opts.status;

@@ -30,8 +30,7 @@ export function writeStart(buf: Uint8Array, offset: number, start: number): void
 
 export function readStart(buf: Uint8Array, offset: number): number {
   const hi = ((buf[offset] << 24) | (buf[offset + 1] << 16) | (buf[offset + 2] << 8) | buf[offset + 3]) >>> 0;
-  const lo =
-    ((buf[offset + 4] << 24) | (buf[offset + 5] << 16) | (buf[offset + 6] << 8) | buf[offset + 7]) >>> 0;
+  const lo = ((buf[offset + 4] << 24) | (buf[offset + 5] << 16) | (buf[offset + 6] << 8) | buf[offset + 7]) >>> 0;
   return hi * TWO_32 + lo;
 }
 

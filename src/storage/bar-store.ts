@@ -41,17 +41,7 @@ import type { Database, DatabaseOptions, RootDatabase } from 'lmdb';
 import { isValidSymbol, type Bar, type BarSource } from '../market/bar.ts';
 import { BAR_SIZES, BAR_SIZE_CODE, isBarSize, type BarSize } from '../market/bar-size.ts';
 import type { Clock, TimerHandle } from '../market/clock.ts';
-import {
-  BAR_VALUE_BYTES,
-  createBarView,
-  decodeBar,
-  decodeIntoColumns,
-  decodeIntoView,
-  encodeBar,
-  maxPriceGap,
-  sourceCodeAt,
-  sourceOfCode,
-} from './bar-codec.ts';
+import { BAR_VALUE_BYTES, createBarView, decodeBar, decodeIntoColumns, decodeIntoView, encodeBar, maxPriceGap, sourceCodeAt, sourceOfCode } from './bar-codec.ts';
 import { KeyBuffers, MAX_START, barKey, barKeyEncoder, parseSeriesKey, readStart, seriesPrefix, withStart, writeStart, type SeriesKeys } from './bar-key.ts';
 import { BarValidationError, validateBar } from './bar-validation.ts';
 import { retentionMs } from './retention.ts';

@@ -42,9 +42,7 @@ export class DataDirInUseError extends BarkeepError<Extract<StorageErrorCode, 'D
     readonly dataDir: string,
     readonly holder: LockHolder | null,
   ) {
-    const who = holder
-      ? `barkeep pid ${holder.pid}${holder.url ? ` serving ${holder.url}` : ''} (since ${holder.started_at})`
-      : 'another barkeep process';
+    const who = holder ? `barkeep pid ${holder.pid}${holder.url ? ` serving ${holder.url}` : ''} (since ${holder.started_at})` : 'another barkeep process';
     super('DATA_DIR_IN_USE', `data directory ${dataDir} is in use by ${who}; stop it first or choose another BARKEEP_DATA_DIR`);
   }
 }

@@ -98,11 +98,13 @@ async function receivedAll(e: Engine): Promise<Received> {
   return until(async () => {
     const got = await e.trader.call('received', {});
     if (got.warmups.length < SYMBOLS.length) return false;
-    return SYMBOLS.every((s) => {
-      const want = liveBarsInCache(e, got, s);
-      const have = got.bars.filter((b) => b.symbol === s);
-      return want.length > 0 && have.length >= want.length && have[have.length - 1].start === want[want.length - 1];
-    }) && got;
+    return (
+      SYMBOLS.every((s) => {
+        const want = liveBarsInCache(e, got, s);
+        const have = got.bars.filter((b) => b.symbol === s);
+        return want.length > 0 && have.length >= want.length && have[have.length - 1].start === want[want.length - 1];
+      }) && got
+    );
   }, 'the trader to get every cached bar');
 }
 

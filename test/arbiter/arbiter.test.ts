@@ -309,8 +309,7 @@ test('across scripted switches the trader gets every stored bar once, in order, 
   assert.equal(rungs[17], 'ibkr-realtime');
 
   const metrics = r.arbiter.metrics();
-  const value = (name: string, labels: Record<string, string> = {}) =>
-    metrics.find((s) => s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v))?.value;
+  const value = (name: string, labels: Record<string, string> = {}) => metrics.find((s) => s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v))?.value;
   assert.equal(value('barkeep_feed_switches_total', { symbol: 'QQQ', from: 'ibkr-realtime', to: 'cache' }), 2);
   assert.equal(value('barkeep_feed_switches_total', { symbol: 'QQQ', from: 'cache', to: 'ibkr-realtime' }), 2);
   assert.equal(value('barkeep_feed_switches_total', { symbol: 'QQQ', from: 'preload', to: 'ibkr-realtime' }), 1);
@@ -408,7 +407,10 @@ test('the cache going stale hands over to IBKR history, which is polled and deli
 test('a failed history request takes the historical rung down, and it is asked again a poll interval later', async () => {
   await using r = rig({ ibkr: true });
   await prefill(r, -5, -1);
-  r.ibkr!.history.set('QQQ', Array.from({ length: 20 }, (_, i) => mkBar('QQQ', S(i - 5), 'ibkr-historical')));
+  r.ibkr!.history.set(
+    'QQQ',
+    Array.from({ length: 20 }, (_, i) => mkBar('QQQ', S(i - 5), 'ibkr-historical')),
+  );
   r.arbiter.subscribe(['QQQ'], '1Min', {}, true);
   r.arbiter.onRealtimeDown('QQQ', 'IBKR error 420');
   for (let m = 0; m < 2; m++) {
@@ -434,7 +436,10 @@ test('a failed history request takes the historical rung down, and it is asked a
 test('IBKR history ends a warm-up that no live rung would end', async () => {
   await using r = rig({ ibkr: true });
   await prefill(r, -5, -1);
-  r.ibkr!.history.set('QQQ', Array.from({ length: 20 }, (_, i) => mkBar('QQQ', S(i - 5), 'ibkr-historical')));
+  r.ibkr!.history.set(
+    'QQQ',
+    Array.from({ length: 20 }, (_, i) => mkBar('QQQ', S(i - 5), 'ibkr-historical')),
+  );
   r.arbiter.subscribe(['QQQ'], '1Min', {}, true);
   r.arbiter.onRealtimeDown('QQQ', 'IBKR error 420');
   assert.equal(r.arbiter.status().feed.QQQ.rung, 'preload');
@@ -448,7 +453,10 @@ test('IBKR history ends a warm-up that no live rung would end', async () => {
 test('with too few cached bars the warm-up comes from IBKR history, asked once', async () => {
   await using r = rig({ ibkr: true, preloadBars: 5 });
   await prefill(r, -2, -1);
-  r.ibkr!.history.set('QQQ', Array.from({ length: 10 }, (_, i) => mkBar('QQQ', S(i - 10), 'ibkr-historical')));
+  r.ibkr!.history.set(
+    'QQQ',
+    Array.from({ length: 10 }, (_, i) => mkBar('QQQ', S(i - 10), 'ibkr-historical')),
+  );
   let open!: () => void;
   r.ibkr!.gate = new Promise((res) => (open = res));
   r.arbiter.subscribe(['QQQ'], '1Min', {}, true);

@@ -130,10 +130,14 @@ function barsSince(symbol: string, from: number): { start: number; rung: Rung | 
 
 /** Waits until simulated time is well inside a minute, so a switch leaves a minute half built. */
 function midMinute(): Promise<true> {
-  return until('the middle of a minute', () => {
-    const into = sim.clock.now() % MIN;
-    return into >= 20_000 && into < 40_000;
-  }, STEP_GUARD_MS);
+  return until(
+    'the middle of a minute',
+    () => {
+      const into = sim.clock.now() % MIN;
+      return into >= 20_000 && into < 40_000;
+    },
+    STEP_GUARD_MS,
+  );
 }
 
 function untilSim(t: number): Promise<true> {
@@ -168,7 +172,10 @@ describe('the feed ladder against the TWS simulator', () => {
     if (process.env.BARKEEP_TRACE) {
       const t = (x: number) => new Date(x).toISOString().slice(11, 19);
       const ev = [
-        ...received.map((r) => ({ seq: r.seq, line: `${t(r.at)} A${r.arbiter} ${r.msg.symbol} ${r.msg.type} ${r.msg.type === 'bar' ? t(r.msg.start) : r.msg.type === 'feed' ? `${r.msg.rung} (${r.msg.reason})` : r.msg.starts.length}` })),
+        ...received.map((r) => ({
+          seq: r.seq,
+          line: `${t(r.at)} A${r.arbiter} ${r.msg.symbol} ${r.msg.type} ${r.msg.type === 'bar' ? t(r.msg.start) : r.msg.type === 'feed' ? `${r.msg.rung} (${r.msg.reason})` : r.msg.starts.length}`,
+        })),
         ...ibkrBars.map((b) => ({ seq: b.seq, line: `${t(b.at)} IB ${b.symbol} bar ${t(b.start)}` })),
         ...recovered.map((b) => ({ seq: b.seq, line: `IB ${b.symbol} recovered` })),
       ].sort((a, b) => a.seq - b.seq);
@@ -304,4 +311,3 @@ describe('the feed ladder against the TWS simulator', () => {
 function stallCount(): number {
   return arbiter!.metrics().find((m) => m.name === 'barkeep_feed_stalls_total')?.value ?? 0;
 }
-

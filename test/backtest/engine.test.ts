@@ -33,8 +33,7 @@ import { closesToBars, MIN, seedCache, spec, T0, tempDir } from './support.ts';
  * Final equity: 100000 + 35.94 - 14.01 = 100021.93, flat.
  */
 const CLOSES = [
-  100, 100, 100, 100, 100, 101, 102, 103, 104, 105, 106, 107, 108, 107, 106, 105, 104, 103, 102, 101, 100, 99, 98, 99, 100, 101, 102, 103, 104, 105,
-  106, 107, 108, 104, 100, 96, 92, 88, 84, 80,
+  100, 100, 100, 100, 100, 101, 102, 103, 104, 105, 106, 107, 108, 107, 106, 105, 104, 103, 102, 101, 100, 99, 98, 99, 100, 101, 102, 103, 104, 105, 106, 107, 108, 104, 100, 96, 92, 88, 84, 80,
 ];
 const at = (i: number) => T0 + i * MIN;
 
@@ -97,7 +96,13 @@ test('a strategy sees each bar only after it has closed, in time order, and orde
   const dir = tempDir(t);
   const qqq = closesToBars('QQQ', T0, CLOSES);
   // SPY's bars every 2 minutes: the merge must interleave the two series by time.
-  const spy = closesToBars('SPY', T0 + MIN, CLOSES.slice(0, 20).map((c) => c * 4), '1Min', 2 * MIN);
+  const spy = closesToBars(
+    'SPY',
+    T0 + MIN,
+    CLOSES.slice(0, 20).map((c) => c * 4),
+    '1Min',
+    2 * MIN,
+  );
   await seedCache(dir, [...qqq, ...spy]);
   const storage = openStorage({ path: dir });
   t.after(() => storage.close());

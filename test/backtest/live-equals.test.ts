@@ -58,12 +58,18 @@ test('a paper session on the simulated market and a backtest over the same cache
   const collector = engine.supervisor.handle<CollectorRequests>('collector');
   const trader = engine.supervisor.handle<TraderRequests>('trader');
   const cycle = async () => {
-    const next = await until(async () => (await collector.call('status', {})).next_cycle_at, () => 'the next collector cycle');
+    const next = await until(
+      async () => (await collector.call('status', {})).next_cycle_at,
+      () => 'the next collector cycle',
+    );
     clock.set(Date.parse(next));
-    await until(async () => {
-      const after = (await collector.call('status', {})).next_cycle_at;
-      return after !== null && after > next;
-    }, () => `the cycle at ${next}`);
+    await until(
+      async () => {
+        const after = (await collector.call('status', {})).next_cycle_at;
+        return after !== null && after > next;
+      },
+      () => `the cycle at ${next}`,
+    );
   };
   const handled = async () => (await trader.call('status', {})).bars_collected;
   await cycle();
@@ -71,7 +77,10 @@ test('a paper session on the simulated market and a backtest over the same cache
   for (let i = 0; i < STEPS; i++) {
     const before = await handled();
     await cycle();
-    await until(async () => (await handled()) >= before + 2, () => `the trader to handle step ${i}'s bars`);
+    await until(
+      async () => (await handled()) >= before + 2,
+      () => `the trader to handle step ${i}'s bars`,
+    );
   }
   const live = await trader.call('status', {});
   await engine.stop();
@@ -92,10 +101,7 @@ test('a paper session on the simulated market and a backtest over the same cache
 
   const ids = (os: Array<{ clientOrderId: string }>) => os.map((o) => o.clientOrderId).sort();
   assert.deepEqual(ids(detail.orders), ids(liveOrders), 'the same client order ids');
-  const fills = (os: typeof liveOrders) =>
-    os
-      .flatMap((o) => o.fills.map((f) => `${o.clientOrderId} ${o.side} ${f.qty}@${f.price} t=${f.time} c=${f.commission}`))
-      .sort();
+  const fills = (os: typeof liveOrders) => os.flatMap((o) => o.fills.map((f) => `${o.clientOrderId} ${o.side} ${f.qty}@${f.price} t=${f.time} c=${f.commission}`)).sort();
   assert.deepEqual(fills(detail.orders), fills(liveOrders), 'the same fills');
   const positions = (ps: Array<{ symbol: string; qty: number }>) => Object.fromEntries(ps.filter((p) => p.qty !== 0).map((p) => [p.symbol, p.qty]));
   const backtestPositions: Record<string, number> = {};
@@ -105,11 +111,17 @@ test('a paper session on the simulated market and a backtest over the same cache
   // The replay feeds exactly the delivered bars and finds each live order under the same id.
   const r = await replay({ storage, deliveries: storage.deliveries, barSize: '1Min', warmupBars: PRELOAD, spec: { ...d, symbols: null, from, to } });
   assert.equal(r.rows.length, delivered.length);
-  assert.ok(r.rows.every((row) => row.rung === 'cache' || row.rung === 'preload'), 'the rung each bar came from is recorded');
+  assert.ok(
+    r.rows.every((row) => row.rung === 'cache' || row.rung === 'preload'),
+    'the rung each bar came from is recorded',
+  );
   const sent = r.rows.flatMap((row) => row.decisions.filter((x) => x.action === 'submitted'));
   assert.deepEqual(sent.map((x) => x.client_order_id).sort(), ids(liveOrders));
-  assert.ok(sent.every((x) => x.live?.startsWith('live: ')  && !x.live.includes('no such order')));
-  assert.ok(r.rows.every((row) => row.signals.length === 0 || /fast SMA\(2\)/.test(row.signals[0])), 'each decision carries the strategy\'s reason');
+  assert.ok(sent.every((x) => x.live?.startsWith('live: ') && !x.live.includes('no such order')));
+  assert.ok(
+    r.rows.every((row) => row.signals.length === 0 || /fast SMA\(2\)/.test(row.signals[0])),
+    "each decision carries the strategy's reason",
+  );
 
   // A replay from the middle of the session starts from the live book there and decides as live did.
   const mid = delivered[Math.floor(delivered.length / 2)].start;

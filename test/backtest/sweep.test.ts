@@ -18,7 +18,14 @@ const closes = Array.from({ length: 120 }, (_, i) => 100 + i * 0.05 + 3 * Math.s
 
 test('the same inputs give the same trade digest alone and inside a sweep on two workers', async (t) => {
   const dir = tempDir(t);
-  await seedCache(dir, [...closesToBars('QQQ', T0, closes), ...closesToBars('SPY', T0, closes.map((c) => 2 * c - 50))]);
+  await seedCache(dir, [
+    ...closesToBars('QQQ', T0, closes),
+    ...closesToBars(
+      'SPY',
+      T0,
+      closes.map((c) => 2 * c - 50),
+    ),
+  ]);
   const base = spec({ symbols: ['QQQ', 'SPY'], to: T0 + 120 * MIN, risk: { allowedSessions: ['always'] } });
   const pool = createPool(2);
   t.after(() => pool.close());
@@ -40,7 +47,10 @@ test('the same inputs give the same trade digest alone and inside a sweep on two
   assert.ok(digests.size > 1, 'different parameters trade differently (the digest is not constant)');
   // Sorted best first by Sharpe; the best combination's full report came back from the pool too.
   const sharpes = result.rows.map((r) => r.report!.sharpe ?? -Infinity);
-  assert.deepEqual(sharpes, [...sharpes].sort((a, b) => b - a));
+  assert.deepEqual(
+    sharpes,
+    [...sharpes].sort((a, b) => b - a),
+  );
   assert.equal(result.best!.report.digest, result.rows[0].report!.digest);
   assert.ok(result.best!.detail.fills.length > 0);
 });
@@ -54,7 +64,10 @@ test('a combination whose strategy throws is reported failed and the other combi
 
   const result = await runSweep({ pool, base, axes: [parseGrid('mood=good,bad,fine'), parseGrid('qty=5,10')], source: { dataDir: dir, sourcePrecedence: ['sim'] }, sort: 'final_equity' });
   const failed = result.rows.filter((r) => !r.ok);
-  assert.deepEqual(failed.map((r) => r.params.mood), ['bad', 'bad']);
+  assert.deepEqual(
+    failed.map((r) => r.params.mood),
+    ['bad', 'bad'],
+  );
   for (const r of failed) {
     assert.equal(r.error!.code, 'BACKTEST_STRATEGY_FAILED');
     assert.match(r.error!.message, /bad mood at bar 10/);
@@ -62,7 +75,11 @@ test('a combination whose strategy throws is reported failed and the other combi
   const ok = result.rows.filter((r) => r.ok);
   assert.equal(ok.length, 4);
   assert.ok(ok.every((r) => r.report!.bars === 120 && r.report!.orders > 0));
-  assert.deepEqual(result.rows.slice(-2).map((r) => r.ok), [false, false], 'failed combinations sort last');
+  assert.deepEqual(
+    result.rows.slice(-2).map((r) => r.ok),
+    [false, false],
+    'failed combinations sort last',
+  );
 });
 
 test('a train/test split chooses on the first part and reports the choice on the rest', async (t) => {

@@ -41,10 +41,13 @@ test('barkeep backtest prints the metrics and digest, writes the results folder,
   assert.match(html, /<svg[^>]*>[\s\S]*<polyline points="[\d., ]+"/);
   assert.doesNotMatch(html, /<script|https?:\/\/(?!www\.w3\.org)/, 'the page is self-contained');
 
-  const j = await runCli(['backtest', '--symbols', 'QQQ', '--from', '2026-06-01', '--to', '2026-06-01', '--bar-size', '1Min', '--param', 'fast=3', '--param', 'slow=5', '--json', '--results', join(dir, 'again')], {
-    env: { BARKEEP_DATA_DIR: data },
-    yaml: NYSE,
-  });
+  const j = await runCli(
+    ['backtest', '--symbols', 'QQQ', '--from', '2026-06-01', '--to', '2026-06-01', '--bar-size', '1Min', '--param', 'fast=3', '--param', 'slow=5', '--json', '--results', join(dir, 'again')],
+    {
+      env: { BARKEEP_DATA_DIR: data },
+      yaml: NYSE,
+    },
+  );
   assert.equal(j.code, 0, j.stderr);
   const one = JSON.parse(j.stdout);
   for (const k of ['final_equity', 'total_return', 'sharpe', 'max_drawdown', 'trades', 'digest', 'params']) assert.ok(k in one, k);
@@ -56,10 +59,34 @@ test('barkeep backtest --grid --json prints one report per combination, a failed
   const dir = tempDir(t);
   const data = join(dir, 'data');
   await seedCache(data, closesToBars('QQQ', T0, CLOSES));
-  const r = await runCli(['backtest', '--symbols', 'QQQ', '--bar-size', '1Min', '--from', '2026-06-01', '--to', '2026-06-01', '--grid', 'fast=3:5:1', '--grid', 'slow=5', '--workers', '2', '--sort', 'total_return', '--json', '--results', join(dir, 'sweep')], {
-    env: { BARKEEP_DATA_DIR: data },
-    yaml: NYSE,
-  });
+  const r = await runCli(
+    [
+      'backtest',
+      '--symbols',
+      'QQQ',
+      '--bar-size',
+      '1Min',
+      '--from',
+      '2026-06-01',
+      '--to',
+      '2026-06-01',
+      '--grid',
+      'fast=3:5:1',
+      '--grid',
+      'slow=5',
+      '--workers',
+      '2',
+      '--sort',
+      'total_return',
+      '--json',
+      '--results',
+      join(dir, 'sweep'),
+    ],
+    {
+      env: { BARKEEP_DATA_DIR: data },
+      yaml: NYSE,
+    },
+  );
   assert.equal(r.code, 0, r.stderr);
   const rows = JSON.parse(r.stdout);
   assert.equal(rows.length, 3);

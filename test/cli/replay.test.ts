@@ -29,7 +29,10 @@ test('barkeep replay shows each handed-on bar with its rung, what the strategy s
   assert.equal(lines.length, 13);
   assert.match(lines[1], /^2026-06-01 10:03 NY\s+QQQ\s+cache\s+close 100\s+\| target 0: fast SMA\(2\) 100\.0000 equal to slow SMA\(3\) 100\.0000 -> no order/);
   // Bar 5 (close 101): fast 100.5 > slow 100.33: buy 5, sent, filled at bar 6's open; no live order has that id.
-  assert.match(lines[3], /10:05 NY\s+QQQ\s+cache\s+close 101\s+\| target 5: fast SMA\(2\) 100\.5000 above slow SMA\(3\) 100\.3333 -> buy 5 QQQ sent; filled at [\d.]+ \[bk-sma-crossover-QQQ-[0-9a-z]+-0\]; live: no such order/);
+  assert.match(
+    lines[3],
+    /10:05 NY\s+QQQ\s+cache\s+close 101\s+\| target 5: fast SMA\(2\) 100\.5000 above slow SMA\(3\) 100\.3333 -> buy 5 QQQ sent; filled at [\d.]+ \[bk-sma-crossover-QQQ-[0-9a-z]+-0\]; live: no such order/,
+  );
   assert.match(lines[8], /10:10 NY\s+QQQ\s+ibkr-realtime/);
 
   const j = await runCli(['replay', '--from', '2026-06-01', '--to', '2026-06-01', '--json'], { env: { BARKEEP_DATA_DIR: data }, yaml });

@@ -125,7 +125,11 @@ describe('collector actor in a worker thread', () => {
 
   test('after a crash the restarted collector resumes running and asks only from its coverage', async () => {
     await sup.crash('collector');
-    await poll(async () => sup.list()[0], (a) => a.restarts === 1 && a.state === 'running', 'the restart');
+    await poll(
+      async () => sup.list()[0],
+      (a) => a.restarts === 1 && a.state === 'running',
+      'the restart',
+    );
     const s = await status();
     assert.equal(s.is_running, true, 'the running intent came back from the checkpoint');
     assert.deepEqual(s.symbols, ['QQQ']);
@@ -146,7 +150,11 @@ describe('collector actor in a worker thread', () => {
     const to = T0 - 2 * DAY;
     const job = await collector.call('backfill', { symbol: 'SPY', bar_size: '1Min', from, to });
     assert.equal(job.symbol, 'SPY');
-    const done = (await poll(() => collector.call('backfillStatus', {}), (j) => j?.state !== 'running', 'the backfill')) as BackfillJob;
+    const done = (await poll(
+      () => collector.call('backfillStatus', {}),
+      (j) => j?.state !== 'running',
+      'the backfill',
+    )) as BackfillJob;
     assert.equal(done.state, 'done');
     assert.equal(done.progress, 1);
     const expected = generatedBars('SPY', '1Min', from, to - 1, 'massive');

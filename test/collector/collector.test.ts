@@ -83,7 +83,11 @@ describe('collector on the simulated market', () => {
       const stored = store.storage.bars.range(symbol, '1Min', 0, Number.MAX_SAFE_INTEGER);
       assert.deepEqual(values(stored), values(served), `${symbol}: the store holds exactly the bars served`);
       const heard = written.filter((w) => w.symbol === symbol).flatMap((w) => w.starts);
-      assert.deepEqual(heard, served.map((b) => b.start), `${symbol}: the arbiter was told each key once`);
+      assert.deepEqual(
+        heard,
+        served.map((b) => b.start),
+        `${symbol}: the arbiter was told each key once`,
+      );
       assert.ok(written.every((w) => w.barSize === '1Min'));
       total += served.length;
     }
@@ -159,12 +163,21 @@ describe('collector on the simulated market', () => {
     assert.equal(regular.length, 390);
     assert.equal(regular[0], ny(date, 9, 31, 3));
     assert.equal(regular.at(-1), ny(date, 16, 0, 3));
-    assert.ok(regular.every((t, i) => i === 0 || t - regular[i - 1] === MIN), 'a minute apart in regular hours');
+    assert.ok(
+      regular.every((t, i) => i === 0 || t - regular[i - 1] === MIN),
+      'a minute apart in regular hours',
+    );
     assert.equal(pre.length, 1 + 66, '04:00:03, then 04:05:03 .. 09:30:03');
-    assert.ok(pre.every((t, i) => i === 0 || t - pre[i - 1] === 5 * MIN), 'five minutes apart in pre-market');
+    assert.ok(
+      pre.every((t, i) => i === 0 || t - pre[i - 1] === 5 * MIN),
+      'five minutes apart in pre-market',
+    );
     assert.equal(post.length, 48, '16:05:03 .. 20:00:03');
     assert.equal(post.at(-1), ny(date, 20, 0, 3));
-    assert.ok(post.every((t, i) => i === 0 || t - post[i - 1] === 5 * MIN), 'five minutes apart after hours');
+    assert.ok(
+      post.every((t, i) => i === 0 || t - post[i - 1] === 5 * MIN),
+      'five minutes apart after hours',
+    );
     assert.ok(sawTradingHours, 'status said trading hours during the regular session');
     assert.equal(collector.status().next_cycle_at, iso(ny('2026-03-11', 4, 0, 3)), 'nothing overnight: next is the next session start');
     assert.equal(collector.status().cycles, 1 + cycles.length, 'no cycle ran but these');
@@ -235,7 +248,11 @@ describe('collector on the simulated market', () => {
       'one request, from the refetch window behind its coverage, not backfill_days back',
     );
     const newStarts = second.written.flatMap((w) => w.starts);
-    assert.deepEqual(newStarts, Array.from({ length: 10 }, (_, i) => covered + i * MIN), 'only the ten missed bars were written');
+    assert.deepEqual(
+      newStarts,
+      Array.from({ length: 10 }, (_, i) => covered + i * MIN),
+      'only the ten missed bars were written',
+    );
     const served = await reference('QQQ', '1Min', t0 - DAY, clock.now() - (clock.now() % MIN), clock.now());
     assert.deepEqual(values(storage.bars.range('QQQ', '1Min', 0, Number.MAX_SAFE_INTEGER)), values(served), 'no gap across the restart');
     await second.collector.stop();

@@ -153,7 +153,10 @@ describe('collector failover between Massive and Alpaca', () => {
 
     const stored = r.store.storage.bars.range('QQQ', '1Min', 0, Number.MAX_SAFE_INTEGER);
     // Massive outranks Alpaca: its refetch window replaced Alpaca's newest bars; older ones remain.
-    assert.ok(stored.some((b) => b.source === 'alpaca'), 'bars from the Alpaca period remain');
+    assert.ok(
+      stored.some((b) => b.source === 'alpaca'),
+      'bars from the Alpaca period remain',
+    );
     assert.equal(stored.at(-1)!.source, 'massive', 'new bars come from Massive again');
     assert.ok(stored.filter((b) => b.start >= backAt - MIN).every((b) => b.source === 'massive'));
     assertNoGap(r);

@@ -107,11 +107,17 @@ describe('collector against the Massive fake', () => {
     const expected = served('QQQ', span.from, span.to);
     assert.ok(expected.length > 800, 'a day of extended-hours minutes');
     assert.deepEqual(values(cached(r, 'QQQ')), values(expected), 'no more, none missing');
-    assert.deepEqual(written.flatMap((w) => w.starts), expected.map((b) => b.start));
+    assert.deepEqual(
+      written.flatMap((w) => w.starts),
+      expected.map((b) => b.start),
+    );
     const pages = r.fake.log.filter((q) => q.path.startsWith('/v2/aggs/'));
     assert.equal(pages.length, Math.ceil(expected.length / 400), 'every next_url was followed');
     assert.ok(pages.every((q) => q.status === 200));
-    assert.ok(pages.slice(1).every((q) => q.query.cursor), 'pages after the first come from next_url');
+    assert.ok(
+      pages.slice(1).every((q) => q.query.cursor),
+      'pages after the first come from next_url',
+    );
     assert.equal(collector.status().api_type, 'Massive API');
     assert.equal(collector.status().bars_written, expected.length);
     await collector.stop();
@@ -126,7 +132,10 @@ describe('collector against the Massive fake', () => {
 
     assert.ok(r.fake.maxInWindow <= 5, `at most 5 requests in any minute (saw ${r.fake.maxInWindow})`);
     assert.ok(r.fake.requests >= 24, 'two cycles of twelve symbols');
-    assert.ok(r.fake.log.every((q) => q.status === 200), 'the fake never had to answer 429');
+    assert.ok(
+      r.fake.log.every((q) => q.status === 200),
+      'the fake never had to answer 429',
+    );
     assert.equal(r.source.stats().rateLimited, 0);
     const s = collector.status();
     assert.deepEqual(s.errors, []);
@@ -320,7 +329,10 @@ describe('collector against the Massive fake', () => {
     const expected = served('QQQ', T0 - 2 * DAY, floorMin(T0));
     assert.deepEqual(values(cached(r, 'QQQ')), values(expected));
     assert.equal(done.bars_written, expected.length);
-    assert.deepEqual(written.flatMap((w) => w.starts), expected.map((b) => b.start));
+    assert.deepEqual(
+      written.flatMap((w) => w.starts),
+      expected.map((b) => b.start),
+    );
     assert.equal(collector.status().is_running, false, 'a backfill does not start collecting');
   });
 

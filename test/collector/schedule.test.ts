@@ -1,13 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import {
-  DEFAULT_SCHEDULE,
-  ScheduleError,
-  isTradingHours,
-  nextCycleAt,
-  type NextCycle,
-  type ScheduleConfig,
-} from '../../src/actors/collector/schedule.ts';
+import { DEFAULT_SCHEDULE, ScheduleError, isTradingHours, nextCycleAt, type NextCycle, type ScheduleConfig } from '../../src/actors/collector/schedule.ts';
 import { MarketCalendar } from '../../src/market/calendar.ts';
 import { ManualClock } from '../../src/market/clock.ts';
 

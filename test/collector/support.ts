@@ -162,12 +162,7 @@ export function inTransit(pairs: Array<[HistoricalBarSource, FakeCounters]>): ()
  * Moves `clock` forward in `stepMs` steps until `cond` holds, stepping only after a few quiet turns
  * in which `busy` (requests in transit) said no. Fails after `maxMs` of clock time.
  */
-export async function advanceUntil(
-  clock: ManualClock,
-  cond: () => boolean,
-  what: string,
-  opts: { busy?: () => boolean; stepMs?: number; maxMs?: number } = {},
-): Promise<void> {
+export async function advanceUntil(clock: ManualClock, cond: () => boolean, what: string, opts: { busy?: () => boolean; stepMs?: number; maxMs?: number } = {}): Promise<void> {
   const { busy = () => false, stepMs = 250, maxMs = 60 * MIN } = opts;
   const limit = clock.now() + maxMs;
   const end = Date.now() + 20_000;

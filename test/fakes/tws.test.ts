@@ -4,20 +4,7 @@
  */
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import {
-  EventName,
-  IBApi,
-  OrderAction,
-  OrderType,
-  SecType,
-  BarSizeSetting,
-  WhatToShow,
-  type Contract,
-  type Execution,
-  type Order,
-  type OrderState,
-  type CommissionReport,
-} from '@stoqey/ib';
+import { EventName, IBApi, OrderAction, OrderType, SecType, BarSizeSetting, WhatToShow, type Contract, type Execution, type Order, type OrderState, type CommissionReport } from '@stoqey/ib';
 import { startTwsSimulator, watchDecodingErrors, type TwsSimulator, type TwsSimulatorOptions } from './tws/index.ts';
 
 const START = Date.UTC(2025, 0, 15, 14, 30, 0); // 09:30 New York
@@ -169,15 +156,18 @@ test('real-time bars arrive every simulated 5 seconds with the price path values
   for (const [, time, open, high, low, close, volume, wap, count] of got) {
     assert.equal(time % 5, 0);
     const expected = s.fiveSecondBar('AAPL', time * 1000);
-    assert.deepEqual({ open, high, low, close, volume, wap, count }, {
-      open: expected.open,
-      high: expected.high,
-      low: expected.low,
-      close: expected.close,
-      volume: expected.volume,
-      wap: expected.wap,
-      count: expected.count,
-    });
+    assert.deepEqual(
+      { open, high, low, close, volume, wap, count },
+      {
+        open: expected.open,
+        high: expected.high,
+        low: expected.low,
+        close: expected.close,
+        volume: expected.volume,
+        wap: expected.wap,
+        count: expected.count,
+      },
+    );
   }
   assert.equal(s.realTimeSubscriptions('AAPL'), 1);
   c.api.cancelRealTimeBars(11);
@@ -207,7 +197,10 @@ test('historical bars come with formatDate 1 as New York time with a zone name, 
   );
   const first = s.prices.bar('MSFT', Date.UTC(2025, 0, 14, 20, 30), Date.UTC(2025, 0, 14, 20, 35));
   const [, , open, high, low, close, volume, count, wap] = bars[0];
-  assert.deepEqual({ open, high, low, close, volume, count, wap }, { open: first.open, high: first.high, low: first.low, close: first.close, volume: first.volume, count: first.count, wap: first.wap });
+  assert.deepEqual(
+    { open, high, low, close, volume, count, wap },
+    { open: first.open, high: first.high, low: first.low, close: first.close, volume: first.volume, count: first.count, wap: first.wap },
+  );
   const marker = h.seen.find((b) => b[1].startsWith('finished'));
   assert.equal(marker?.[1], 'finished-20250114 15:30:00 US/Eastern-20250114 16:00:00 US/Eastern');
   c.assertClean();

@@ -71,7 +71,14 @@ export async function sse(url: string, headers: Record<string, string> = {}): Pr
         };
         const timer = setTimeout(() => {
           done();
-          reject(new Error(`timed out waiting for ${what}; got ${events.length} events: ${events.slice(-5).map((e) => e.event).join(', ')}`));
+          reject(
+            new Error(
+              `timed out waiting for ${what}; got ${events.length} events: ${events
+                .slice(-5)
+                .map((e) => e.event)
+                .join(', ')}`,
+            ),
+          );
         }, timeoutMs);
         const done = () => {
           clearTimeout(timer);

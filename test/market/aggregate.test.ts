@@ -59,7 +59,10 @@ test('a late 5-second bar for an emitted interval is dropped and counted', () =>
   const fives = minuteOfFives(T0, 50);
   for (const f of fives.slice(0, 11)) agg.push(f, 0);
   const [bar] = agg.flush(T0 + 60_000);
-  assert.equal(bar.volume, fives.slice(0, 11).reduce((s, f) => s + f.volume, 0));
+  assert.equal(
+    bar.volume,
+    fives.slice(0, 11).reduce((s, f) => s + f.volume, 0),
+  );
   assert.deepEqual(agg.push(fives[11], T0 + 61_000), []);
   assert.equal(agg.stats().late, 1);
   assert.equal(agg.stats().emitted, 1);
@@ -84,7 +87,10 @@ test('a repeated 5-second bar is counted once', () => {
   const out: ReturnType<BarAggregator['push']> = [];
   for (const f of fives.slice(6)) out.push(...agg.push(f, 0));
   assert.equal(out.length, 1);
-  assert.equal(out[0].volume, fives.reduce((s, f) => s + f.volume, 0));
+  assert.equal(
+    out[0].volume,
+    fives.reduce((s, f) => s + f.volume, 0),
+  );
   assert.equal(agg.stats().duplicates, 1);
 });
 

@@ -33,11 +33,17 @@ describe('MarketCalendar holidays', () => {
       const closedWeekdays = datesOf(year).filter((d) => !isWeekend(d) && !cal.isTradingDay(d));
       assert.deepEqual(closedWeekdays, CLOSURES[year]);
       for (const d of CLOSURES[year]) assert.ok(cal.holiday(d), `${d} has a holiday name`);
-      assert.deepEqual(cal.holidays(year).map((h) => h.date), CLOSURES[year]);
+      assert.deepEqual(
+        cal.holidays(year).map((h) => h.date),
+        CLOSURES[year],
+      );
     });
 
     test(`the 13:00 early closes in ${year} are exactly the vendor table's`, () => {
-      assert.deepEqual(datesOf(year).filter((d) => cal.isEarlyClose(d)), EARLY[year]);
+      assert.deepEqual(
+        datesOf(year).filter((d) => cal.isEarlyClose(d)),
+        EARLY[year],
+      );
     });
   }
 
@@ -102,10 +108,20 @@ describe('MarketCalendar holidays', () => {
 
   test('bad dates and times are refused with a code', () => {
     for (const bad of ['2026/01/01', '2026-1-1', '2026-02-29', '2026-13-01', '']) {
-      assert.throws(() => cal.isTradingDay(bad), (e: unknown) => e instanceof CalendarError && e.code === 'CALENDAR_BAD_DATE', bad);
+      assert.throws(
+        () => cal.isTradingDay(bad),
+        (e: unknown) => e instanceof CalendarError && e.code === 'CALENDAR_BAD_DATE',
+        bad,
+      );
     }
-    assert.throws(() => cal.sessionAt(Number.NaN), (e: unknown) => e instanceof CalendarError && e.code === 'CALENDAR_BAD_TIME');
-    assert.throws(() => cal.wallTime('2026-01-05', 25), (e: unknown) => e instanceof CalendarError && e.code === 'CALENDAR_BAD_TIME');
+    assert.throws(
+      () => cal.sessionAt(Number.NaN),
+      (e: unknown) => e instanceof CalendarError && e.code === 'CALENDAR_BAD_TIME',
+    );
+    assert.throws(
+      () => cal.wallTime('2026-01-05', 25),
+      (e: unknown) => e instanceof CalendarError && e.code === 'CALENDAR_BAD_TIME',
+    );
   });
 });
 

@@ -47,7 +47,10 @@ test('each actor runs in its own worker thread and answers typed calls', async (
   await using env = makeSupervisor({ warmSpares: false });
   await env.sup.start();
   const actors = env.sup.list();
-  assert.deepEqual(actors.map((a) => a.state), ['running', 'running']);
+  assert.deepEqual(
+    actors.map((a) => a.state),
+    ['running', 'running'],
+  );
   const threads = new Set(actors.map((a) => a.thread_id));
   assert.equal(threads.size, 2);
   assert.ok(!threads.has(threadId), 'not on the main thread');
@@ -107,10 +110,7 @@ test('past the restart intensity the actor is marked failed and health names it'
 test('a request of unknown type fails that call and the actor lives', async () => {
   await using env = makeSupervisor({ warmSpares: false });
   await env.sup.start();
-  await assert.rejects(
-    env.sup.call('alpha', 'no-such-request'),
-    (err: ActorCallError) => err.code === 'ACTOR_UNKNOWN_MESSAGE' && /no-such-request/.test(err.message),
-  );
+  await assert.rejects(env.sup.call('alpha', 'no-such-request'), (err: ActorCallError) => err.code === 'ACTOR_UNKNOWN_MESSAGE' && /no-such-request/.test(err.message));
   assert.equal(env.sup.counters('alpha').failed, 1);
   assert.equal(await env.sup.call('alpha', 'echo', { value: 'still here' }), 'still here');
   assert.equal(env.sup.list()[0].restarts, 0);
@@ -119,10 +119,7 @@ test('a request of unknown type fails that call and the actor lives', async () =
 test('a request that cannot be cloned fails that call and the actor lives', async () => {
   await using env = makeSupervisor({ warmSpares: false });
   await env.sup.start();
-  await assert.rejects(
-    env.sup.call('alpha', 'echo', { value: () => 1 }),
-    (err: RuntimeError) => err.code === 'ACTOR_CALL_FAILED',
-  );
+  await assert.rejects(env.sup.call('alpha', 'echo', { value: () => 1 }), (err: RuntimeError) => err.code === 'ACTOR_CALL_FAILED');
   assert.equal(env.sup.counters('alpha').failed, 1);
   assert.equal(await env.sup.call('alpha', 'echo', { value: 2 }), 2);
 });
@@ -149,5 +146,8 @@ test('stop lets every actor flush and leaves them stopped', async () => {
   await env.sup.start();
   await env.sup.call('alpha', 'add', { n: 1 });
   await env.sup.stop();
-  assert.deepEqual(env.sup.list().map((a) => a.state), ['stopped', 'stopped']);
+  assert.deepEqual(
+    env.sup.list().map((a) => a.state),
+    ['stopped', 'stopped'],
+  );
 });

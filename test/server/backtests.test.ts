@@ -28,7 +28,6 @@ after(async () => {
 });
 
 test('POST /backtests runs a backtest and a sweep on the pool; GET gives progress, then metrics and the equity curve', async () => {
-
   const started = await server.post('/backtests', { symbols: ['AAPL'], bar_size: '1Min', from: '2026-06-01', to: '2026-06-01', strategy: 'sma-crossover', params: { fast: 3, slow: 5 } });
   assert.equal(started.status, 202, JSON.stringify(started.body));
   assert.match(started.body.id, /^bt-/);
@@ -47,7 +46,15 @@ test('POST /backtests runs a backtest and a sweep on the pool; GET gives progres
   assert.ok(rep.per_symbol.AAPL);
   assert.equal(rep.trade_list.length, rep.trades + rep.open_trades);
 
-  const sweep = await server.post('/backtests', { symbols: ['AAPL'], bar_size: '1Min', from: '2026-06-01', to: '2026-06-01', strategy: 'sma-crossover', grid: { fast: '2:4:1', slow: [5, 6] }, sort: 'total_return' });
+  const sweep = await server.post('/backtests', {
+    symbols: ['AAPL'],
+    bar_size: '1Min',
+    from: '2026-06-01',
+    to: '2026-06-01',
+    strategy: 'sma-crossover',
+    grid: { fast: '2:4:1', slow: [5, 6] },
+    sort: 'total_return',
+  });
   assert.equal(sweep.status, 202, JSON.stringify(sweep.body));
   const swept = await until(async () => {
     const r = await server.get(`/backtests/${sweep.body.id}`);
@@ -57,12 +64,19 @@ test('POST /backtests runs a backtest and a sweep on the pool; GET gives progres
   assert.equal(swept.combinations.length, 6);
   assert.equal(swept.progress.done, 6);
   const returns = swept.combinations.map((c: { metrics: { total_return: number } }) => c.metrics.total_return);
-  assert.deepEqual(returns, [...returns].sort((a: number, b: number) => b - a), 'best first');
+  assert.deepEqual(
+    returns,
+    [...returns].sort((a: number, b: number) => b - a),
+    'best first',
+  );
   assert.deepEqual(swept.report.params, swept.combinations[0].params);
   assert.equal(swept.report.digest, swept.combinations[0].metrics.digest);
 
   const list = await server.get('/backtests');
-  assert.deepEqual(list.body.backtests.map((b: { id: string }) => b.id), [sweep.body.id, started.body.id]);
+  assert.deepEqual(
+    list.body.backtests.map((b: { id: string }) => b.id),
+    [sweep.body.id, started.body.id],
+  );
   assert.equal(list.body.backtests[1].metrics.digest, rep.digest);
   assert.equal((await server.get('/backtests/bt-nope')).status, 404);
 });

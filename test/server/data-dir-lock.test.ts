@@ -33,7 +33,7 @@ test('a second barkeep on the same data directory refuses to start, naming the p
     assert.equal(second.code, 1);
     assert.match(second.stderr, new RegExp(`in use by barkeep pid ${first.child.pid}`));
     assert.ok(second.stderr.includes(first.url), `the refusal names the URL of the holder: ${second.stderr}`);
-    assert.ok(actorLines(first.lines.join('\n')).length > 0, 'the holder\'s actors do log, so their absence below means something');
+    assert.ok(actorLines(first.lines.join('\n')).length > 0, "the holder's actors do log, so their absence below means something");
     assert.deepEqual(actorLines(second.stdout), [], 'no actor ran in the refused process');
     // The first process is untouched and still the holder.
     assert.equal((await first.get('/health')).status, 200);

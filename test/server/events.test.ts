@@ -39,8 +39,7 @@ test('the actors report bars, orders, fills, feed switches, collections and rest
   try {
     // The loop starts once the watcher listens, so it sees the first orders.
     assert.equal((await app.post('/live/start')).status, 200);
-    const has = (type: string, pred: (d: any) => boolean = () => true) =>
-      watcher.waitFor((e) => e.event === type && pred(e.data), `a ${type} event`, 30_000);
+    const has = (type: string, pred: (d: any) => boolean = () => true) => watcher.waitFor((e) => e.event === type && pred(e.data), `a ${type} event`, 30_000);
     const bar = await has('bar');
     assert.ok(['QQQ', 'SPY'].includes(bar.data.symbol));
     for (const k of ['t', 'o', 'h', 'l', 'c', 'v', 'source']) assert.ok(k in bar.data, `bar.${k}`);
@@ -54,7 +53,11 @@ test('the actors report bars, orders, fills, feed switches, collections and rest
     const orders = (await app.get('/orders')).body.orders;
     assert.deepEqual(
       orders.find((o: any) => o.client_order_id === order.client_order_id),
-      Object.fromEntries(Object.entries(order).filter(([k]) => !['type', 'actor', 'at'].includes(k)).concat([['type', 'market']])),
+      Object.fromEntries(
+        Object.entries(order)
+          .filter(([k]) => !['type', 'actor', 'at'].includes(k))
+          .concat([['type', 'market']]),
+      ),
     );
     const sw = (await has('feed_switch')).data;
     assert.ok(['preload', 'cache'].includes(sw.rung), sw.rung);
@@ -80,17 +83,17 @@ test('the actors report bars, orders, fills, feed switches, collections and rest
     assert.deepEqual(got.slice(0, want.length), want, 'the ids before and after the reconnect are exactly those the watcher saw');
     assert.deepEqual(
       again.events.slice(0, 3).map((e) => e.data),
-      watcher.events.filter((e) => seqOf(e.id) > seqOf(lastSeen)).slice(0, 3).map((e) => e.data),
+      watcher.events
+        .filter((e) => seqOf(e.id) > seqOf(lastSeen))
+        .slice(0, 3)
+        .map((e) => e.data),
     );
 
     // A crashed actor: restarting, then running again with one more restart.
     const crash = await app.post('/actors/collector/crash');
     assert.equal(crash.status, 202);
     const restarting = await has('actor', (a) => a.name === 'collector' && a.state === 'restarting');
-    const running = await watcher.waitFor(
-      (e) => e.event === 'actor' && e.data.name === 'collector' && e.data.state === 'running' && seqOf(e.id) > seqOf(restarting.id),
-      'the collector running again',
-    );
+    const running = await watcher.waitFor((e) => e.event === 'actor' && e.data.name === 'collector' && e.data.state === 'running' && seqOf(e.id) > seqOf(restarting.id), 'the collector running again');
     assert.equal(running.data.restarts, 1);
     assert.equal(running.data.actor, 'supervisor');
   } finally {
@@ -160,11 +163,17 @@ test('a client that stops reading has events dropped, not queued, and is told ho
     const before = events.filter((e, i) => e.event === 'order' && i < events.indexOf(notice));
     const after = events.filter((e, i) => e.event === 'order' && i > events.indexOf(notice));
     // Received ids are 1..k, the notice names k+1..published, then the next one follows.
-    assert.deepEqual(before.map((e) => e.data.n), Array.from({ length: before.length }, (_, i) => i + 1));
+    assert.deepEqual(
+      before.map((e) => e.data.n),
+      Array.from({ length: before.length }, (_, i) => i + 1),
+    );
     assert.equal(notice.data.from_id, `slow-${before.length + 1}`);
     assert.equal(notice.data.to_id, `slow-${published}`);
     assert.equal(before.length + dropped, published);
-    assert.deepEqual(after.map((e) => e.data.n), [published + 1]);
+    assert.deepEqual(
+      after.map((e) => e.data.n),
+      [published + 1],
+    );
     res.destroy();
   } finally {
     await s.close();
@@ -192,7 +201,10 @@ test('an id the hub cannot resume from gets a reset: another server process, or 
     // Inside the ring: exactly what came after.
     const c = await sse(s.url, { 'last-event-id': 'b1-25' });
     await c.waitFor((_e, all) => all.length >= 5, 'the replay');
-    assert.deepEqual(c.events.map((e) => e.data.n), [26, 27, 28, 29, 30]);
+    assert.deepEqual(
+      c.events.map((e) => e.data.n),
+      [26, 27, 28, 29, 30],
+    );
     hub.publish('trader', { type: 'fill', at: 0, data: { n: 31 } });
     await c.waitFor((e) => e.data.n === 31, 'the live event after the replay');
     c.close();

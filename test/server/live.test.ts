@@ -43,10 +43,14 @@ function qtyOf(positions: Array<{ symbol: string; qty: number }>, symbol: string
 test('the default run trades the simulated market: bars, signals, orders, fills and positions appear', async () => {
   await using app = await serve({ yaml: FAST });
   const first = await barsAfter(app, 0);
-  const traded = await until(async () => {
-    const s = await status(app);
-    return s.positions.length > 0 && s;
-  }, 'a filled order and a position', 45_000);
+  const traded = await until(
+    async () => {
+      const s = await status(app);
+      return s.positions.length > 0 && s;
+    },
+    'a filled order and a position',
+    45_000,
+  );
   assert.ok(traded.bars_collected > first.bars_collected, 'bars_collected rises');
   assert.ok(traded.signals > 0);
   assert.notEqual(traded.cash, 100_000, 'the fills moved cash');
@@ -98,7 +102,11 @@ test('the default run trades the simulated market: bars, signals, orders, fills 
     const held = (await app.get('/positions')).body.positions;
     const fromOrders: Record<string, number> = {};
     for (const o of orders) fromOrders[o.symbol] = (fromOrders[o.symbol] ?? 0) + (o.side === 'buy' ? o.filled_qty : -o.filled_qty);
-    const a = JSON.stringify(Object.entries(fromOrders).filter(([, q]) => q !== 0).sort());
+    const a = JSON.stringify(
+      Object.entries(fromOrders)
+        .filter(([, q]) => q !== 0)
+        .sort(),
+    );
     const b = JSON.stringify(held.map((p: any) => [p.symbol, p.qty]).sort());
     return { a, b };
   };
@@ -175,11 +183,15 @@ test('the kill switch cancels working orders, flattens, and refuses new orders u
   assert.equal(bad.body.field, 'flatten');
   assert.equal((await status(app)).risk.killed, false, 'a refused kill engages nothing');
 
-  const holding = await until(async () => {
-    const s = await status(app);
-    const ready = qtyOf(s.positions, 'QQQ') === 10 && qtyOf(s.positions, 'SPY') === 10 && s.open_orders.length === 2;
-    return ready && s;
-  }, 'both positions and the two resting limit orders', 30_000);
+  const holding = await until(
+    async () => {
+      const s = await status(app);
+      const ready = qtyOf(s.positions, 'QQQ') === 10 && qtyOf(s.positions, 'SPY') === 10 && s.open_orders.length === 2;
+      return ready && s;
+    },
+    'both positions and the two resting limit orders',
+    30_000,
+  );
   const resting = holding.open_orders.map((o: any) => o.client_order_id).sort();
   assert.ok(holding.open_orders.every((o: any) => o.type === 'limit' && o.state === 'submitted'));
 
@@ -190,14 +202,21 @@ test('the kill switch cancels working orders, flattens, and refuses new orders u
   const afterKill = (await app.get('/orders')).body.orders;
   for (const id of resting) assert.equal(afterKill.find((o: any) => o.client_order_id === id).state, 'cancelled', id);
   const flatten = afterKill.filter((o: any) => o.strategy === 'flatten');
-  assert.deepEqual(flatten.map((o: any) => [o.symbol, o.side, o.qty]).sort(), [['QQQ', 'sell', 10], ['SPY', 'sell', 10]]);
+  assert.deepEqual(flatten.map((o: any) => [o.symbol, o.side, o.qty]).sort(), [
+    ['QQQ', 'sell', 10],
+    ['SPY', 'sell', 10],
+  ]);
   const holdOrders = afterKill.filter((o: any) => o.strategy === 'hold').length;
 
   // The flatten fills on the next bar; then the strategy asks for its shares again and is refused.
-  const flat = await until(async () => {
-    const s = await status(app);
-    return s.positions.length === 0 && s.open_orders.length === 0 && s.risk.refusals.kill_switch >= 2 && s;
-  }, 'flat, and the strategy refused by the kill switch', 20_000);
+  const flat = await until(
+    async () => {
+      const s = await status(app);
+      return s.positions.length === 0 && s.open_orders.length === 0 && s.risk.refusals.kill_switch >= 2 && s;
+    },
+    'flat, and the strategy refused by the kill switch',
+    20_000,
+  );
   assert.equal(flat.risk.killed, true);
   assert.equal(flat.risk.last_refusal, 'kill switch engaged');
   const whileKilled = (await app.get('/orders')).body.orders;
@@ -207,19 +226,27 @@ test('the kill switch cancels working orders, flattens, and refuses new orders u
   const resumed = await app.post('/live/resume');
   assert.equal(resumed.status, 200);
   assert.equal(resumed.body.risk.killed, false);
-  const back = await until(async () => {
-    const s = await status(app);
-    return qtyOf(s.positions, 'QQQ') === 11 && qtyOf(s.positions, 'SPY') === 11 && s;
-  }, 'the strategy trading again after resume', 20_000);
+  const back = await until(
+    async () => {
+      const s = await status(app);
+      return qtyOf(s.positions, 'QQQ') === 11 && qtyOf(s.positions, 'SPY') === 11 && s;
+    },
+    'the strategy trading again after resume',
+    20_000,
+  );
   assert.equal(back.risk.killed, false);
 });
 
 test('a user strategy that throws for one symbol pauses that symbol while the other keeps trading', async () => {
   await using app = await serve({ yaml: holdYaml({ qty: 10, throwFor: 'SPY' }) });
-  const s = await until(async () => {
-    const st = await status(app);
-    return qtyOf(st.positions, 'QQQ') === 10 && st.paused_symbols.SPY && st;
-  }, 'QQQ traded and SPY paused', 30_000);
+  const s = await until(
+    async () => {
+      const st = await status(app);
+      return qtyOf(st.positions, 'QQQ') === 10 && st.paused_symbols.SPY && st;
+    },
+    'QQQ traded and SPY paused',
+    30_000,
+  );
   assert.match(s.paused_symbols.SPY, /hold: no model for SPY/);
   assert.deepEqual(Object.keys(s.paused_symbols), ['SPY']);
   assert.ok(s.strategy_errors >= 1);
@@ -236,10 +263,14 @@ test('a user strategy that throws for one symbol pauses that symbol while the ot
 
 test('a trader crashed through the drill route while trading resumes, and the journal and the paper broker agree', async () => {
   await using app = await serve({ yaml: FAST, env: { BARKEEP_FAULTS: '1' } });
-  const before = await until(async () => {
-    const s = await status(app);
-    return s.positions.length > 0 && s;
-  }, 'a position before the crash', 45_000);
+  const before = await until(
+    async () => {
+      const s = await status(app);
+      return s.positions.length > 0 && s;
+    },
+    'a position before the crash',
+    45_000,
+  );
   const crash = await app.post('/actors/trader/crash');
   assert.equal(crash.status, 202);
   await until(async () => {
@@ -267,7 +298,11 @@ test('a trader crashed through the drill route while trading resumes, and the jo
     const held = Object.entries(paper.positions).map(([symbol, p]) => ({ symbol, qty: p.qty }));
     assert.equal(disagreement(journal, paper, held), null);
     // What the API showed before the stop is what the journal holds (a bar may have filled more since).
-    for (const o of orders) assert.ok(journal.some((r) => r.clientOrderId === o.client_order_id), o.client_order_id);
+    for (const o of orders)
+      assert.ok(
+        journal.some((r) => r.clientOrderId === o.client_order_id),
+        o.client_order_id,
+      );
     assert.ok(positions.length > 0);
   } finally {
     await storage.close();

@@ -42,10 +42,14 @@ before(async () => {
   engine = await startEngine(config, { log: pino({ level: 'silent' }) });
   doc = await (await fetch(`${engine.url}/openapi.json`)).json();
   // Some orders and positions, so their item schemas are exercised too.
-  await until(async () => {
-    const r = (await (await fetch(`${engine.url}/live/status`)).json()) as { positions: unknown[]; open_orders: unknown[] };
-    return r.positions.length > 0 && r.open_orders.length > 0;
-  }, 'a position and a resting order', 30_000);
+  await until(
+    async () => {
+      const r = (await (await fetch(`${engine.url}/live/status`)).json()) as { positions: unknown[]; open_orders: unknown[] };
+      return r.positions.length > 0 && r.open_orders.length > 0;
+    },
+    'a position and a resting order',
+    30_000,
+  );
 });
 
 after(async () => {
@@ -147,14 +151,24 @@ test('every documented operation answers with a documented status and a body mat
     seen.push(`${where} ${res.status}`);
     if (path === '/backtests' && method === 'post') SAMPLE_PARAMS.id = (JSON.parse(lastBody) as { id: string }).id;
   }
-  assert.ok(seen.some((s) => s.startsWith('POST /actors/arbiter/crash 202')), seen.join('\n'));
-  assert.ok(seen.some((s) => s.startsWith('POST /backtests 202')), seen.join('\n'));
+  assert.ok(
+    seen.some((s) => s.startsWith('POST /actors/arbiter/crash 202')),
+    seen.join('\n'),
+  );
+  assert.ok(
+    seen.some((s) => s.startsWith('POST /backtests 202')),
+    seen.join('\n'),
+  );
   // The finished backtest's report matches its schema too (metrics, equity curve, trades).
   const schema = doc.paths['/backtests/{id}'].get.responses['200'].content['application/json'].schema;
-  const done = await until(async () => {
-    const r = (await (await fetch(`${engine.url}/backtests/${SAMPLE_PARAMS.id}`)).json()) as { state: string };
-    return r.state !== 'running' && r;
-  }, 'the backtest to finish', 60_000);
+  const done = await until(
+    async () => {
+      const r = (await (await fetch(`${engine.url}/backtests/${SAMPLE_PARAMS.id}`)).json()) as { state: string };
+      return r.state !== 'running' && r;
+    },
+    'the backtest to finish',
+    60_000,
+  );
   assert.equal((done as { state: string }).state, 'done', JSON.stringify(done).slice(0, 500));
   assert.equal(validate(schema, done), null);
   assert.ok((done as any).report.equity_curve.length > 0);

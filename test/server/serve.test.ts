@@ -5,7 +5,10 @@ import { serve, runCli, until } from '../helpers/serve.ts';
 test('a fresh start runs collector, arbiter and trader in three threads on the simulated market', async () => {
   await using app = await serve({ env: { BARKEEP_FAULTS: '1' } });
   const { body } = await app.get('/actors');
-  assert.deepEqual(body.actors.map((a: any) => a.name), ['collector', 'arbiter', 'trader']);
+  assert.deepEqual(
+    body.actors.map((a: any) => a.name),
+    ['collector', 'arbiter', 'trader'],
+  );
   assert.ok(body.actors.every((a: any) => a.state === 'running'));
   assert.equal(new Set(body.actors.map((a: any) => a.thread_id)).size, 3);
   const status = await until(async () => {
@@ -27,10 +30,14 @@ test('a crash drill on the arbiter is followed by the arbiter running again with
   const before = (await app.get('/actors')).body.actors.find((a: any) => a.name === 'arbiter');
   const crash = await app.post('/actors/arbiter/crash');
   assert.equal(crash.status, 202);
-  const after = await until(async () => {
-    const a = (await app.get('/actors')).body.actors.find((x: any) => x.name === 'arbiter');
-    return a.state === 'running' && a.restarts === 1 && a;
-  }, 'the arbiter to run again', 5_000);
+  const after = await until(
+    async () => {
+      const a = (await app.get('/actors')).body.actors.find((x: any) => x.name === 'arbiter');
+      return a.state === 'running' && a.restarts === 1 && a;
+    },
+    'the arbiter to run again',
+    5_000,
+  );
   assert.notEqual(after.thread_id, before.thread_id);
   assert.match(after.last_error, /drill/);
   assert.equal((await app.get('/health')).status, 200);

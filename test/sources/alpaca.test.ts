@@ -45,10 +45,7 @@ after(async () => {
   await Promise.all(fakes.map((f) => f.close()));
 });
 
-async function setup(
-  fakeOpts: Parameters<typeof startFakeAlpaca>[0] = {},
-  srcOpts: Partial<AlpacaSourceOptions> = {},
-): Promise<{ fake: FakeAlpaca; source: AlpacaSource; clock: ManualClock }> {
+async function setup(fakeOpts: Parameters<typeof startFakeAlpaca>[0] = {}, srcOpts: Partial<AlpacaSourceOptions> = {}): Promise<{ fake: FakeAlpaca; source: AlpacaSource; clock: ManualClock }> {
   const clock = new ManualClock(T0 + 600 * MIN);
   const fake = await startFakeAlpaca({ validKeys: [{ keyId: KEY_ID, secret: SECRET }], clock, ...fakeOpts });
   fakes.push(fake);
@@ -123,7 +120,10 @@ describe('AlpacaSource', () => {
     const bars = await driveClock(clock, [fake], source.fetchBars('AAPL', '1Min', T0, T0 + 8 * MIN));
     assert.equal(bars.length, 8);
     assert.equal(fake.requests, 8);
-    assert.ok(fake.log.every((r) => r.status === 200), 'no request was refused');
+    assert.ok(
+      fake.log.every((r) => r.status === 200),
+      'no request was refused',
+    );
     assert.equal(fake.maxInWindow, 3);
     assert.ok(clock.now() - started >= 2 * MIN);
     assert.equal(source.lastRateLimit?.limit, 3);

@@ -72,7 +72,13 @@ test('the simulated TWS fills a stop at the open of a gap, leaves a gapped stop-
   sim.tradeBar('MSFT', { open: 102.5, high: 105, low: 102, close: 104 });
   sim.tradeBar('MSFT', { open: 104, high: 104.2, low: 101, close: 101.5 });
   await until('two fills', () => execs.seen.length === 2);
-  assert.deepEqual(execs.seen.map(([e]) => [e.orderRef, e.price]), [['stp', 93], ['trail', 103]]);
+  assert.deepEqual(
+    execs.seen.map(([e]) => [e.orderRef, e.price]),
+    [
+      ['stp', 93],
+      ['trail', 103],
+    ],
+  );
   assert.equal(sim.orderById(101)?.status, 'Submitted', 'the stop-limit triggered on the gap but its limit was never reached');
   sim.tradeBar('AAPL', { open: 93.5, high: 94.2, low: 93.5, close: 94 });
   await until('stop-limit filled', () => execs.seen.length === 3);
@@ -92,10 +98,21 @@ test('a bracket is held until its last leg transmits; the children wait for the 
   await until('released', () => statuses.seen.some(([id]) => id === sl));
   assert.deepEqual(
     sim.placedOrders.map((p) => [p.orderRef, p.parentId, p.ocaGroup, p.transmit]),
-    [['g', 0, '', false], ['g-tp', parent, 'g', false], ['g-sl', parent, 'g', true]],
+    [
+      ['g', 0, '', false],
+      ['g-tp', parent, 'g', false],
+      ['g-sl', parent, 'g', true],
+    ],
   );
   const open = await orders.openOrders();
-  assert.deepEqual(open.map((o) => [o.clientOrderId, o.status, o.parentId]), [['g', 'Submitted', undefined], ['g-tp', 'PreSubmitted', parent], ['g-sl', 'PreSubmitted', parent]]);
+  assert.deepEqual(
+    open.map((o) => [o.clientOrderId, o.status, o.parentId]),
+    [
+      ['g', 'Submitted', undefined],
+      ['g-tp', 'PreSubmitted', parent],
+      ['g-sl', 'PreSubmitted', parent],
+    ],
+  );
 
   sim.tradeBar('AAPL', { open: 112, high: 113, low: 111, close: 112 });
   assert.equal(execs.seen.length, 0, 'the take-profit does not work before its parent fills');
@@ -104,7 +121,13 @@ test('a bracket is held until its last leg transmits; the children wait for the 
   sim.tradeBar('AAPL', { open: 108, high: 111, low: 107, close: 110 });
   await until('tp filled, sl cancelled', () => statuses.seen.some(([id, st]) => id === sl && st === 'Cancelled'));
   await until('two fills seen', () => execs.seen.length === 2);
-  assert.deepEqual(execs.seen.map(([e]) => [e.orderRef, e.price]), [['g', 100], ['g-tp', 110]]);
+  assert.deepEqual(
+    execs.seen.map(([e]) => [e.orderRef, e.price]),
+    [
+      ['g', 100],
+      ['g-tp', 110],
+    ],
+  );
 });
 
 test('cancelling a bracket parent cancels its waiting children at TWS', async () => {

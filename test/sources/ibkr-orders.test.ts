@@ -38,7 +38,10 @@ test('a market order is placed, acknowledged, filled, and its commission recorde
   await until('commission', () => commissions.seen.length > 0);
   await until('filled', () => statuses.seen.some(([oid, st]) => oid === id && st === 'Filled'));
 
-  assert.ok(statuses.seen.some(([oid, st]) => oid === id && st === 'Submitted'), 'acknowledged before the fill');
+  assert.ok(
+    statuses.seen.some(([oid, st]) => oid === id && st === 'Submitted'),
+    'acknowledged before the fill',
+  );
   const filled = statuses.seen.find(([oid, st]) => oid === id && st === 'Filled')!;
   assert.equal(filled[2], 300);
   assert.equal(filled[3], 0);

@@ -157,7 +157,11 @@ test('after the socket drops the feed reconnects, resubscribes once, and bars fl
   assert.equal(sim.realTimeSubscriptions('AAPL'), 1);
   assert.equal(sim.connections, 2);
   const starts = bars.seen.map(([b]) => b.start);
-  assert.deepEqual(starts, [...new Set(starts)].sort((a, b) => a - b), 'no bar twice, none out of order');
+  assert.deepEqual(
+    starts,
+    [...new Set(starts)].sort((a, b) => a - b),
+    'no bar twice, none out of order',
+  );
 });
 
 test('1101 (data lost) resubscribes everything; 1100 pauses without stall alarms; 1102 carries on', async () => {

@@ -45,10 +45,7 @@ after(async () => {
   await Promise.all(fakes.map((f) => f.close()));
 });
 
-async function setup(
-  fakeOpts: Parameters<typeof startFakeMassive>[0] = {},
-  srcOpts: Partial<MassiveSourceOptions> = {},
-): Promise<{ fake: FakeMassive; source: MassiveSource; clock: ManualClock }> {
+async function setup(fakeOpts: Parameters<typeof startFakeMassive>[0] = {}, srcOpts: Partial<MassiveSourceOptions> = {}): Promise<{ fake: FakeMassive; source: MassiveSource; clock: ManualClock }> {
   const clock = new ManualClock(T0 + 600 * MIN);
   const fake = await startFakeMassive({ validKeys: [KEY], clock, ...fakeOpts });
   fakes.push(fake);
@@ -166,7 +163,10 @@ describe('MassiveSource', () => {
     assert.equal(bars.length, 24);
     assert.equal(fake.requests, 12);
     assert.equal(fake.maxInWindow, 5);
-    assert.ok(fake.log.every((r) => r.status === 200), 'no request was refused');
+    assert.ok(
+      fake.log.every((r) => r.status === 200),
+      'no request was refused',
+    );
     assert.equal(source.stats().rateLimited, 0);
     // 12 requests at 5 per minute need two full windows of waiting.
     assert.ok(clock.now() - started >= 2 * MIN);
@@ -175,12 +175,11 @@ describe('MassiveSource', () => {
   test('concurrent fetches of one source share its limiter', async () => {
     const { fake, source, clock } = await setup({ pageSize: 2, rateLimit: { limit: 5 } }, { rateLimitPerMin: 5 });
     for (const s of ['AAA', 'BBB', 'CCC']) fake.setBars(s, minuteBars(s, T0, 6));
-    const results = await driveClock(
-      clock,
-      [fake],
-      Promise.all(['AAA', 'BBB', 'CCC'].map((s) => source.fetchBars(s, '1Min', T0, T0 + 6 * MIN))),
+    const results = await driveClock(clock, [fake], Promise.all(['AAA', 'BBB', 'CCC'].map((s) => source.fetchBars(s, '1Min', T0, T0 + 6 * MIN))));
+    assert.deepEqual(
+      results.map((r) => r.length),
+      [6, 6, 6],
     );
-    assert.deepEqual(results.map((r) => r.length), [6, 6, 6]);
     assert.equal(fake.requests, 9);
     assert.ok(fake.maxInWindow <= 5, `fake saw ${fake.maxInWindow} in one window`);
     assert.ok(fake.log.every((r) => r.status === 200));
@@ -338,7 +337,10 @@ describe('MassiveSource', () => {
   });
 
   test('refuses a missing key at construction', () => {
-    assert.throws(() => new MassiveSource({ apiKey: '', clock: new RealClock() }), (e: unknown) => e instanceof SourceError && e.code === 'AUTH');
+    assert.throws(
+      () => new MassiveSource({ apiKey: '', clock: new RealClock() }),
+      (e: unknown) => e instanceof SourceError && e.code === 'AUTH',
+    );
   });
 });
 

@@ -43,7 +43,7 @@ describe('RateLimiter', () => {
     const limiter = new RateLimiter({ limit: 5, windowMs: 200, clock });
     const started: number[] = [];
     let seed = 7;
-    const rand = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+    const rand = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
     for (let ms = 0; ms < 1500; ms++) {
       const burst = rand() < 0.1 ? Math.floor(rand() * 6) : 0;
       for (let i = 0; i < burst; i++) void limiter.acquire().then(() => started.push(clock.now()));

@@ -52,8 +52,14 @@ describe('SimMarket determinism', () => {
     const a = await market(7).fetchBars('QQQ', '5Min', from, to);
     const b = await market(8).fetchBars('QQQ', '5Min', from, to);
     const c = await market(7).fetchBars('SPY', '5Min', from, to);
-    assert.notDeepEqual(a.map((x) => x.close), b.map((x) => x.close));
-    assert.notDeepEqual(a.map((x) => x.close), c.map((x) => x.close));
+    assert.notDeepEqual(
+      a.map((x) => x.close),
+      b.map((x) => x.close),
+    );
+    assert.notDeepEqual(
+      a.map((x) => x.close),
+      c.map((x) => x.close),
+    );
   });
 
   for (const size of ['1Min', '5Min', '1Hour', '1Day'] as const) {
@@ -102,7 +108,10 @@ describe('SimMarket completeness', () => {
     clock.set(iso('2026-03-11T04:00:00Z'));
     const after = await m.fetchBars('QQQ', '1Day', from, LATE);
     assert.equal(after.at(-1)!.start, cal.dayStart('2026-03-10'));
-    assert.ok(after.every((b) => b.start === cal.dayStart(b.start)), 'daily bars start at New York midnight');
+    assert.ok(
+      after.every((b) => b.start === cal.dayStart(b.start)),
+      'daily bars start at New York midnight',
+    );
   });
 });
 
@@ -137,8 +146,16 @@ describe('SimMarket bars', () => {
         assert.equal(b.close, inside.at(-1)!.close, at);
         assert.equal(b.high, Math.max(...inside.map((x) => x.high)), at);
         assert.equal(b.low, Math.min(...inside.map((x) => x.low)), at);
-        assert.equal(b.volume, inside.reduce((s, x) => s + x.volume, 0), at);
-        assert.equal(b.trades, inside.reduce((s, x) => s + x.trades, 0), at);
+        assert.equal(
+          b.volume,
+          inside.reduce((s, x) => s + x.volume, 0),
+          at,
+        );
+        assert.equal(
+          b.trades,
+          inside.reduce((s, x) => s + x.trades, 0),
+          at,
+        );
         const vwap = inside.reduce((s, x) => s + x.vwap * x.volume, 0) / b.volume;
         assert.ok(Math.abs(b.vwap - vwap) <= 1e-4, `${at} vwap ${b.vwap} vs ${vwap}`);
       }
@@ -205,11 +222,17 @@ describe('SimMarket sessions', () => {
     const bars = await m.fetchBars('QQQ', '1Min', cal.dayStart('2026-11-25'), cal.dayStart('2026-11-30'));
     assert.ok(bars.length > 1000);
     assert.equal(bars.filter((b) => cal.dateOf(b.start) === '2026-11-26').length, 0);
-    assert.ok(bars.every((b) => cal.sessionAt(b.start) !== 'closed'), 'every bar is in a session');
+    assert.ok(
+      bars.every((b) => cal.sessionAt(b.start) !== 'closed'),
+      'every bar is in a session',
+    );
     const fri = bars.filter((b) => cal.dateOf(b.start) === '2026-11-27');
     assert.ok(fri.at(-1)!.start < iso('2026-11-27T22:00:00Z') && fri.at(-1)!.start >= iso('2026-11-27T21:50:00Z'));
     const daily = await m.fetchBars('QQQ', '1Day', cal.dayStart('2026-11-25'), cal.dayStart('2026-11-30'));
-    assert.deepEqual(daily.map((b) => cal.dateOf(b.start)), ['2026-11-25', '2026-11-27']);
+    assert.deepEqual(
+      daily.map((b) => cal.dateOf(b.start)),
+      ['2026-11-25', '2026-11-27'],
+    );
   });
 
   test("'always' trades at any hour, weekends and holidays included", async () => {
@@ -226,22 +249,34 @@ describe('SimPricePath five-second bars', () => {
       const minute = path.minuteBar('QQQ', t);
       const subs = path.fiveSecondBars('QQQ', t);
       assert.equal(subs.length, 12);
-      assert.deepEqual(subs.map((s) => s.start - t), Array.from({ length: 12 }, (_, k) => k * 5000));
+      assert.deepEqual(
+        subs.map((s) => s.start - t),
+        Array.from({ length: 12 }, (_, k) => k * 5000),
+      );
       for (const s of subs) {
         assert.ok(s.high >= Math.max(s.open, s.close) && s.low <= Math.min(s.open, s.close) && s.low > 0);
         assert.ok(s.vwap >= s.low && s.vwap <= s.high);
       }
       for (let k = 1; k < 12; k++) assert.equal(subs[k].open, subs[k - 1].close);
       if (!minute) {
-        assert.equal(subs.reduce((s, x) => s + x.volume, 0), 0);
+        assert.equal(
+          subs.reduce((s, x) => s + x.volume, 0),
+          0,
+        );
         continue;
       }
       assert.equal(subs[0].open, minute.open);
       assert.equal(subs[11].close, minute.close);
       assert.equal(Math.max(...subs.map((s) => s.high)), minute.high);
       assert.equal(Math.min(...subs.map((s) => s.low)), minute.low);
-      assert.equal(subs.reduce((s, x) => s + x.volume, 0), minute.volume);
-      assert.equal(subs.reduce((s, x) => s + x.trades, 0), minute.trades);
+      assert.equal(
+        subs.reduce((s, x) => s + x.volume, 0),
+        minute.volume,
+      );
+      assert.equal(
+        subs.reduce((s, x) => s + x.trades, 0),
+        minute.trades,
+      );
       const vwap = subs.reduce((s, x) => s + x.vwap * x.volume, 0) / minute.volume;
       assert.ok(Math.abs(vwap - minute.vwap) <= 5e-5);
       checked++;

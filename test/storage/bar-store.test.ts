@@ -93,9 +93,15 @@ describe('round trip and ordering', () => {
       s.bars.range('QQQ', '1Min', 0, Number.MAX_SAFE_INTEGER).map((b) => (b.start - T0) / MIN),
       [0, 2, 5, 7, 9],
     );
-    assert.deepEqual(s.bars.latestN('QQQ', '1Min', 10).map((b) => (b.start - T0) / MIN), [0, 2, 5, 7, 9]);
+    assert.deepEqual(
+      s.bars.latestN('QQQ', '1Min', 10).map((b) => (b.start - T0) / MIN),
+      [0, 2, 5, 7, 9],
+    );
     assert.equal(s.bars.latest('QQQ', '1Min')!.start, T0 + 9 * MIN);
-    assert.deepEqual(s.bars.range('QQ', '1Min', 0, Number.MAX_SAFE_INTEGER).map((b) => b.symbol), ['QQ']);
+    assert.deepEqual(
+      s.bars.range('QQ', '1Min', 0, Number.MAX_SAFE_INTEGER).map((b) => b.symbol),
+      ['QQ'],
+    );
     assert.deepEqual(s.bars.symbols(), ['QQ', 'QQQ', 'QQQA']);
     assert.deepEqual(s.bars.symbols('5Min'), ['QQQ']);
     assert.deepEqual(s.bars.symbols('1Hour'), []);
@@ -201,8 +207,14 @@ describe('ranges and latest-N at the edges', () => {
   test('one bar is the latest, the only one of latest-N, and in a range that includes its start', async () => {
     const s = tempStorage();
     await s.bars.put(bar());
-    assert.deepEqual(s.bars.latestN('QQQ', '1Min', 3).map((b) => b.start), [T0]);
-    assert.deepEqual(s.bars.range('QQQ', '1Min', T0, T0).map((b) => b.start), [T0]);
+    assert.deepEqual(
+      s.bars.latestN('QQQ', '1Min', 3).map((b) => b.start),
+      [T0],
+    );
+    assert.deepEqual(
+      s.bars.range('QQQ', '1Min', T0, T0).map((b) => b.start),
+      [T0],
+    );
     assert.deepEqual(s.bars.range('QQQ', '1Min', T0 + 1, T0 + MIN), []);
     assert.deepEqual(s.bars.range('QQQ', '1Min', T0 - MIN, T0 - 1), []);
     const cols = createBarColumns(3);
@@ -214,13 +226,25 @@ describe('ranges and latest-N at the edges', () => {
   test('latest-N with exactly N bars returns all of them, and N-1 drops the oldest', async () => {
     const s = tempStorage();
     await s.bars.putMany(minutes(5));
-    assert.deepEqual(s.bars.latestN('QQQ', '1Min', 5).map((b) => (b.start - T0) / MIN), [0, 1, 2, 3, 4]);
-    assert.deepEqual(s.bars.latestN('QQQ', '1Min', 4).map((b) => (b.start - T0) / MIN), [1, 2, 3, 4]);
+    assert.deepEqual(
+      s.bars.latestN('QQQ', '1Min', 5).map((b) => (b.start - T0) / MIN),
+      [0, 1, 2, 3, 4],
+    );
+    assert.deepEqual(
+      s.bars.latestN('QQQ', '1Min', 4).map((b) => (b.start - T0) / MIN),
+      [1, 2, 3, 4],
+    );
     assert.deepEqual(s.bars.latestN('QQQ', '1Min', 0), []);
     const cols = createBarColumns(5);
     assert.equal(s.bars.latestNInto('QQQ', '1Min', 5, cols), 5);
-    assert.deepEqual([...cols.start].map((t) => (t - T0) / MIN), [0, 1, 2, 3, 4]);
-    assert.deepEqual([...cols.close], [0, 1, 2, 3, 4].map((i) => 430 + i / 100));
+    assert.deepEqual(
+      [...cols.start].map((t) => (t - T0) / MIN),
+      [0, 1, 2, 3, 4],
+    );
+    assert.deepEqual(
+      [...cols.close],
+      [0, 1, 2, 3, 4].map((i) => 430 + i / 100),
+    );
   });
 
   test('latest-N into columns smaller than N fills the newest rows the columns can hold', async () => {
@@ -228,18 +252,36 @@ describe('ranges and latest-N at the edges', () => {
     await s.bars.putMany(minutes(6));
     const cols = createBarColumns(4);
     assert.equal(s.bars.latestNInto('QQQ', '1Min', 10, cols), 4);
-    assert.deepEqual([...cols.start].map((t) => (t - T0) / MIN), [2, 3, 4, 5]);
+    assert.deepEqual(
+      [...cols.start].map((t) => (t - T0) / MIN),
+      [2, 3, 4, 5],
+    );
     assert.equal(s.bars.rangeInto('QQQ', '1Min', T0 + MIN, T0 + 10 * MIN, cols), 4);
-    assert.deepEqual([...cols.start].map((t) => (t - T0) / MIN), [1, 2, 3, 4]);
+    assert.deepEqual(
+      [...cols.start].map((t) => (t - T0) / MIN),
+      [1, 2, 3, 4],
+    );
   });
 
   test('latest-N up to a time, and ranges with both ends inclusive and a limit', async () => {
     const s = tempStorage();
     await s.bars.putMany(minutes(10));
-    assert.deepEqual(s.bars.latestN('QQQ', '1Min', 3, T0 + 5 * MIN).map((b) => (b.start - T0) / MIN), [3, 4, 5]);
-    assert.deepEqual(s.bars.latestN('QQQ', '1Min', 3, T0 + 5 * MIN - 1).map((b) => (b.start - T0) / MIN), [2, 3, 4]);
-    assert.deepEqual(s.bars.range('QQQ', '1Min', T0 + 2 * MIN, T0 + 4 * MIN).map((b) => (b.start - T0) / MIN), [2, 3, 4]);
-    assert.deepEqual(s.bars.range('QQQ', '1Min', T0 + 2 * MIN, T0 + 8 * MIN, 2).map((b) => (b.start - T0) / MIN), [2, 3]);
+    assert.deepEqual(
+      s.bars.latestN('QQQ', '1Min', 3, T0 + 5 * MIN).map((b) => (b.start - T0) / MIN),
+      [3, 4, 5],
+    );
+    assert.deepEqual(
+      s.bars.latestN('QQQ', '1Min', 3, T0 + 5 * MIN - 1).map((b) => (b.start - T0) / MIN),
+      [2, 3, 4],
+    );
+    assert.deepEqual(
+      s.bars.range('QQQ', '1Min', T0 + 2 * MIN, T0 + 4 * MIN).map((b) => (b.start - T0) / MIN),
+      [2, 3, 4],
+    );
+    assert.deepEqual(
+      s.bars.range('QQQ', '1Min', T0 + 2 * MIN, T0 + 8 * MIN, 2).map((b) => (b.start - T0) / MIN),
+      [2, 3],
+    );
     assert.deepEqual(s.bars.range('QQQ', '1Min', T0 + 4 * MIN, T0 + 2 * MIN), []);
   });
 });
@@ -315,7 +357,10 @@ describe('retention', () => {
     ]);
     const now = T0 + 2 * DAY + 30_000; // cutoff T0 + 30 s: removes the T0 bars of 1Min only
     assert.equal(await s.bars.prune(now), 2);
-    assert.deepEqual(s.bars.range('QQQ', '1Min', 0, Number.MAX_SAFE_INTEGER).map((b) => b.start), [T0 + MIN, T0 + 2 * DAY]);
+    assert.deepEqual(
+      s.bars.range('QQQ', '1Min', 0, Number.MAX_SAFE_INTEGER).map((b) => b.start),
+      [T0 + MIN, T0 + 2 * DAY],
+    );
     assert.equal(s.bars.latest('SPY', '1Min'), undefined);
     assert.deepEqual(s.bars.symbols('1Min'), ['QQQ']);
     assert.ok(s.bars.get('QQQ', '5Min', T0));
@@ -331,7 +376,10 @@ describe('retention', () => {
     const handle = s.bars.startPruning(clock, 60_000);
     clock.advance(60_000);
     for (let i = 0; i < 200 && s.bars.stats().pruned < 2; i++) await new Promise((r) => setTimeout(r, 5));
-    assert.deepEqual(s.bars.range('QQQ', '1Min', 0, Number.MAX_SAFE_INTEGER).map((b) => (b.start - T0) / MIN), [2]);
+    assert.deepEqual(
+      s.bars.range('QQQ', '1Min', 0, Number.MAX_SAFE_INTEGER).map((b) => (b.start - T0) / MIN),
+      [2],
+    );
     assert.equal(clock.pending(), 1, 'the next round is scheduled');
     handle.cancel();
     assert.equal(clock.pending(), 0);
@@ -380,8 +428,14 @@ describe('checkpoints and the order journal', () => {
     await s.orders.put(order('a', 2, 'submitted'));
     await s.orders.put(order('c', 1, 'pending'));
     await s.orders.put({ ...order('c', 1, 'filled'), filledQty: 10, fills: [{ execId: 'e1', qty: 10, price: 430, time: 5, commission: 1 }] });
-    assert.deepEqual(s.orders.all().map((o) => o.clientOrderId), ['c', 'a', 'b']);
-    assert.deepEqual(s.orders.open().map((o) => o.clientOrderId), ['a', 'b']);
+    assert.deepEqual(
+      s.orders.all().map((o) => o.clientOrderId),
+      ['c', 'a', 'b'],
+    );
+    assert.deepEqual(
+      s.orders.open().map((o) => o.clientOrderId),
+      ['a', 'b'],
+    );
     assert.equal(s.orders.get('c')!.fills[0].execId, 'e1');
     assert.equal(s.orders.get('zzz'), undefined);
   });

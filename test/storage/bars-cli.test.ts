@@ -15,8 +15,19 @@ let dataDir: string;
 
 function bar(m: number, over: Partial<Bar> = {}): Bar {
   return {
-    symbol: 'QQQ', barSize: '1Min', start: T0 + m * MIN, open: 430 + m, high: 431 + m, low: 429.5 + m, close: 430.25 + m,
-    volume: 1000 + m, vwap: NaN, trades: -1, source: m % 2 ? 'alpaca' : 'massive', receivedAt: T0 + (m + 1) * MIN, ...over,
+    symbol: 'QQQ',
+    barSize: '1Min',
+    start: T0 + m * MIN,
+    open: 430 + m,
+    high: 431 + m,
+    low: 429.5 + m,
+    close: 430.25 + m,
+    volume: 1000 + m,
+    vwap: NaN,
+    trades: -1,
+    source: m % 2 ? 'alpaca' : 'massive',
+    receivedAt: T0 + (m + 1) * MIN,
+    ...over,
   };
 }
 
@@ -73,13 +84,19 @@ test('bars --json prints the HTTP shape with nulls for what the source did not g
 
 test('bars --from and --to select a range, in New York time unless an offset is given', async () => {
   const ny = JSON.parse((await run(['QQQ', '--json', '--from', '2024-03-04T09:35', '--to', '2024-03-04T09:37'])).out);
-  assert.deepEqual(ny.bars.map((b: { t: string }) => b.t), ['2024-03-04T14:35:00.000Z', '2024-03-04T14:36:00.000Z', '2024-03-04T14:37:00.000Z']);
+  assert.deepEqual(
+    ny.bars.map((b: { t: string }) => b.t),
+    ['2024-03-04T14:35:00.000Z', '2024-03-04T14:36:00.000Z', '2024-03-04T14:37:00.000Z'],
+  );
   const utc = JSON.parse((await run(['QQQ', '--json', '--from', '2024-03-04T14:58:00Z'])).out);
   assert.equal(utc.bars.length, 2);
   const day = JSON.parse((await run(['QQQ', '--json', '--from', '2024-03-04', '--to', '2024-03-04', '--limit', '100'])).out);
   assert.equal(day.bars.length, 30);
   const upTo = JSON.parse((await run(['QQQ', '--json', '--to', String(T0 + 4 * MIN), '--limit', '2'])).out);
-  assert.deepEqual(upTo.bars.map((b: { o: number }) => b.o), [433, 434]);
+  assert.deepEqual(
+    upTo.bars.map((b: { o: number }) => b.o),
+    [433, 434],
+  );
   const before = await run(['QQQ', '--to', '2024-03-01']);
   assert.equal(before.code, 0);
   assert.match(before.out, /no 1Min bars cached for QQQ in that range/);

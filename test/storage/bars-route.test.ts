@@ -17,8 +17,19 @@ let base: string;
 
 function bar(m: number, over: Partial<Bar> = {}): Bar {
   return {
-    symbol: 'QQQ', barSize: '1Min', start: T0 + m * MIN, open: 430 + m, high: 431 + m, low: 429 + m, close: 430.5 + m,
-    volume: 1000 + m, vwap: 430.2 + m, trades: 10 + m, source: 'massive', receivedAt: T0 + (m + 1) * MIN, ...over,
+    symbol: 'QQQ',
+    barSize: '1Min',
+    start: T0 + m * MIN,
+    open: 430 + m,
+    high: 431 + m,
+    low: 429 + m,
+    close: 430.5 + m,
+    volume: 1000 + m,
+    vwap: 430.2 + m,
+    trades: 10 + m,
+    source: 'massive',
+    receivedAt: T0 + (m + 1) * MIN,
+    ...over,
   };
 }
 
@@ -54,15 +65,30 @@ test('GET /bars/{symbol} returns the newest 100 bars by default, oldest first, w
 
 test('GET /bars/{symbol} honours limit, from and to (ISO or epoch ms)', async () => {
   const limited = await get('/bars/QQQ?bar_size=1Min&limit=3');
-  assert.deepEqual(limited.body.bars.map((b: { o: number }) => b.o), [577, 578, 579]);
+  assert.deepEqual(
+    limited.body.bars.map((b: { o: number }) => b.o),
+    [577, 578, 579],
+  );
   const from = await get(`/bars/QQQ?from=${new Date(T0 + 10 * MIN).toISOString()}&limit=2`);
-  assert.deepEqual(from.body.bars.map((b: { o: number }) => b.o), [440, 441]);
+  assert.deepEqual(
+    from.body.bars.map((b: { o: number }) => b.o),
+    [440, 441],
+  );
   const range = await get(`/bars/QQQ?from=${T0 + 10 * MIN}&to=${T0 + 12 * MIN}`);
-  assert.deepEqual(range.body.bars.map((b: { o: number }) => b.o), [440, 441, 442]);
+  assert.deepEqual(
+    range.body.bars.map((b: { o: number }) => b.o),
+    [440, 441, 442],
+  );
   const ny = await get('/bars/QQQ?from=2024-03-04T09:31&to=2024-03-04T09:31');
-  assert.deepEqual(ny.body.bars.map((b: { o: number }) => b.o), [431]);
+  assert.deepEqual(
+    ny.body.bars.map((b: { o: number }) => b.o),
+    [431],
+  );
   const to = await get(`/bars/QQQ?to=${T0 + 5 * MIN}&limit=2`);
-  assert.deepEqual(to.body.bars.map((b: { o: number }) => b.o), [434, 435]);
+  assert.deepEqual(
+    to.body.bars.map((b: { o: number }) => b.o),
+    [434, 435],
+  );
 });
 
 test('GET /bars/{symbol} for a symbol or size with no bars returns an empty list', async () => {

@@ -49,7 +49,10 @@ test('a writer killed with SIGKILL right after resolved writes leaves every ackn
     // The store is whole: series are readable end to end and still take writes.
     const all = storage.bars.range('QQQ', '1Min', 0, Number.MAX_SAFE_INTEGER);
     assert.ok(all.length >= acked.length);
-    assert.deepEqual(all.slice(0, acked.length).map((b) => b.start), acked);
+    assert.deepEqual(
+      all.slice(0, acked.length).map((b) => b.start),
+      acked,
+    );
     const last = all[all.length - 1].start + 60_000;
     await storage.bars.put({ ...all[0], start: last });
     assert.equal(storage.bars.latest('QQQ', '1Min')!.start, last);

@@ -81,7 +81,10 @@ test('pending orders put in the same turn are committed together with one fdatas
   t.after(() => j.close());
   await Promise.all(['a', 'b', 'c', 'd'].map((id, i) => j.put(order(id, i))));
   assert.equal(j.stats().syncs, 1);
-  assert.deepEqual(j.all().map((r) => r.clientOrderId), ['a', 'b', 'c', 'd']);
+  assert.deepEqual(
+    j.all().map((r) => r.clientOrderId),
+    ['a', 'b', 'c', 'd'],
+  );
 });
 
 test('a torn last frame (a write cut by a crash) is ignored by readers and cut off by the next writer', async (t) => {
@@ -94,7 +97,10 @@ test('a torn last frame (a write cut by a crash) is ignored by readers and cut o
   // The last frame loses its final bytes, as if the machine stopped mid-write.
   fs.truncateSync(file, whole - 5);
   const reader = new FileOrderJournal({ path: file });
-  assert.deepEqual(reader.all().map((r) => r.clientOrderId), ['a']);
+  assert.deepEqual(
+    reader.all().map((r) => r.clientOrderId),
+    ['a'],
+  );
   assert.equal(fs.statSync(file).size, whole - 5, 'a reader changes nothing');
 
   const writer = new FileOrderJournal({ path: file });
@@ -102,7 +108,10 @@ test('a torn last frame (a write cut by a crash) is ignored by readers and cut o
   assert.ok(writer.stats().truncatedBytes > 0);
   writer.close();
   const again = new FileOrderJournal({ path: file });
-  assert.deepEqual(again.all().map((r) => r.clientOrderId), ['a', 'c']);
+  assert.deepEqual(
+    again.all().map((r) => r.clientOrderId),
+    ['a', 'c'],
+  );
 });
 
 test('a frame whose checksum does not match ends the journal there', async (t) => {
@@ -114,7 +123,10 @@ test('a frame whose checksum does not match ends the journal there', async (t) =
   const data = fs.readFileSync(file);
   data[data.length - 3] ^= 0xff;
   fs.writeFileSync(file, data);
-  assert.deepEqual(new FileOrderJournal({ path: file }).all().map((r) => r.clientOrderId), ['a']);
+  assert.deepEqual(
+    new FileOrderJournal({ path: file }).all().map((r) => r.clientOrderId),
+    ['a'],
+  );
 });
 
 test('a reader in another thread sees what the writer appends, and the rewritten file after a compaction', async (t) => {
@@ -134,7 +146,13 @@ test('a reader in another thread sees what the writer appends, and the rewritten
   assert.equal(next.stats().rewritten, true);
   assert.equal(next.stats().frames, 2);
   next.close();
-  assert.deepEqual(reader.all().map((r) => [r.clientOrderId, r.updatedAt]), [['a', 1099], ['b', 2]]);
+  assert.deepEqual(
+    reader.all().map((r) => [r.clientOrderId, r.updatedAt]),
+    [
+      ['a', 1099],
+      ['b', 2],
+    ],
+  );
 });
 
 test('a file that is not an order journal stops the open with a clear error, and is left alone', async (t) => {
@@ -153,15 +171,24 @@ test('orders of a data directory from before the journal file are carried over f
   await env.close();
 
   const s = openStorage({ path: dir });
-  assert.deepEqual(s.orders.all().map((r) => r.clientOrderId), ['old-1', 'old-2']);
-  assert.deepEqual(s.orders.open().map((r) => r.clientOrderId), ['old-2']);
+  assert.deepEqual(
+    s.orders.all().map((r) => r.clientOrderId),
+    ['old-1', 'old-2'],
+  );
+  assert.deepEqual(
+    s.orders.open().map((r) => r.clientOrderId),
+    ['old-2'],
+  );
   await s.orders.put(order('new-1', 3));
   await s.close();
   assert.ok(fs.existsSync(path.join(dir, JOURNAL_FILE)));
 
   const again = openStorage({ path: dir });
   t.after(() => again.close());
-  assert.deepEqual(again.orders.all().map((r) => r.clientOrderId), ['old-1', 'old-2', 'new-1']);
+  assert.deepEqual(
+    again.orders.all().map((r) => r.clientOrderId),
+    ['old-1', 'old-2', 'new-1'],
+  );
   assert.equal(again.orders.get('old-1')?.fills[0].execId, 'e1');
 });
 

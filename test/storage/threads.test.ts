@@ -18,8 +18,19 @@ after(async () => {
 
 function bar(over: Partial<Bar> = {}): Bar {
   return {
-    symbol: 'QQQ', barSize: '1Min', start: T0, open: 430.1, high: 430.9, low: 429.8, close: 430.5,
-    volume: 1000, vwap: 430.4, trades: 10, source: 'massive', receivedAt: T0 + 61_000, ...over,
+    symbol: 'QQQ',
+    barSize: '1Min',
+    start: T0,
+    open: 430.1,
+    high: 430.9,
+    low: 429.8,
+    close: 430.5,
+    volume: 1000,
+    vwap: 430.4,
+    trades: 10,
+    source: 'massive',
+    receivedAt: T0 + 61_000,
+    ...over,
   };
 }
 

@@ -104,8 +104,7 @@ async function boot(t: TestContext, seed?: (s: Storage) => Promise<void>): Promi
   cleanup.push(() => engine.stop());
   const trader = engine.supervisor.handle<TraderRequests>('trader');
 
-  const warmupBars = async () =>
-    (await engine.supervisor.actorMetrics('trader')).find((m) => m.name === 'barkeep_trader_warmup_bars_total')?.value ?? 0;
+  const warmupBars = async () => (await engine.supervisor.actorMetrics('trader')).find((m) => m.name === 'barkeep_trader_warmup_bars_total')?.value ?? 0;
   const collector = engine.supervisor.handle<CollectorRequests>('collector');
   /**
    * Moves the clock to the collector's next cycle (one per minute, just after the bar closes). It
@@ -113,12 +112,18 @@ async function boot(t: TestContext, seed?: (s: Storage) => Promise<void>): Promi
    * successor's time would schedule that one later, and the step would bring no bar.
    */
   const runCollectorCycle = async () => {
-    const next = await until(async () => (await collector.call('status', {})).next_cycle_at, () => 'the collector to schedule its next cycle');
+    const next = await until(
+      async () => (await collector.call('status', {})).next_cycle_at,
+      () => 'the collector to schedule its next cycle',
+    );
     clock.set(Date.parse(next));
-    await until(async () => {
-      const after = (await collector.call('status', {})).next_cycle_at;
-      return after !== null && after > next;
-    }, () => `the collector's cycle at ${next} to finish`);
+    await until(
+      async () => {
+        const after = (await collector.call('status', {})).next_cycle_at;
+        return after !== null && after > next;
+      },
+      () => `the collector's cycle at ${next} to finish`,
+    );
   };
   const traderInfo = () => engine.supervisor.list().find((a) => a.name === 'trader')!;
 
@@ -148,13 +153,22 @@ async function boot(t: TestContext, seed?: (s: Storage) => Promise<void>): Promi
     async crashAndRestart() {
       const restarts = traderInfo().restarts;
       await engine.supervisor.crash('trader');
-      await until(() => traderInfo().state === 'running' && traderInfo().restarts === restarts + 1, () => 'the trader to run again');
+      await until(
+        () => traderInfo().state === 'running' && traderInfo().restarts === restarts + 1,
+        () => 'the trader to run again',
+      );
       // The new incarnation's warm-up proves the arbiter has its subscription: the next bar is live.
-      await until(async () => (await warmupBars()) > 0, () => 'the restarted trader to warm up');
+      await until(
+        async () => (await warmupBars()) > 0,
+        () => 'the restarted trader to warm up',
+      );
     },
   };
   await runCollectorCycle();
-  await until(async () => (await warmupBars()) > 0, () => 'the trader to warm up from the first collection');
+  await until(
+    async () => (await warmupBars()) > 0,
+    () => 'the trader to warm up from the first collection',
+  );
   // The first cycle (at T0) backfilled through the 14:59 bar; the one at 15:00:03 finds nothing
   // closed yet. From 15:01:03 on, each cycle brings exactly one new bar.
   await runCollectorCycle();
@@ -165,7 +179,11 @@ async function boot(t: TestContext, seed?: (s: Storage) => Promise<void>): Promi
 async function assertAgree(rig: Rig): Promise<void> {
   let last: string | null = null;
   const check = async () => disagreement(rig.journal(), rig.paper(), await rig.trader.call('positions', {}));
-  await until(async () => (last = await check()) === null, () => `agreement; last: ${last}`, 5_000);
+  await until(
+    async () => (last = await check()) === null,
+    () => `agreement; last: ${last}`,
+    5_000,
+  );
 }
 
 function pendingRecord(barStart: number, createdAt: number): OrderRecord {
@@ -200,13 +218,20 @@ test('a pending order journaled before a crash is sent exactly once by the resta
   assert.equal(await rig.submittedHere(), 1);
 
   await rig.step();
-  const filled = await until(async () => (await rig.status()).positions.find((p) => p.symbol === 'QQQ'), () => 'the fill');
+  const filled = await until(
+    async () => (await rig.status()).positions.find((p) => p.symbol === 'QQQ'),
+    () => 'the fill',
+  );
   assert.equal(filled.qty, QTY);
   await rig.crashAndRestart();
   await rig.step();
   await assertAgree(rig);
   assert.equal(await rig.submittedHere(), 0, 'the restarted trader sent nothing');
-  assert.deepEqual(rig.journal().map((r) => [r.clientOrderId, r.state]), [[record.clientOrderId, 'filled']], 'the met target sent nothing more');
+  assert.deepEqual(
+    rig.journal().map((r) => [r.clientOrderId, r.state]),
+    [[record.clientOrderId, 'filled']],
+    'the met target sent nothing more',
+  );
   assert.equal(rig.paper()!.accepted, 1);
   assert.equal(rig.paper()!.fills.length, 1);
 });
@@ -243,14 +268,21 @@ test('a trader crashed after sending an order does not send it again after its r
 
   await rig.crashAndRestart();
   const resumed = await rig.status();
-  assert.deepEqual(resumed.open_orders.map((o) => [o.client_order_id, o.state]), [[id, 'submitted']], 'the restarted trader knows its working order');
+  assert.deepEqual(
+    resumed.open_orders.map((o) => [o.client_order_id, o.state]),
+    [[id, 'submitted']],
+    'the restarted trader knows its working order',
+  );
   assert.equal(rig.paper()!.accepted, 1);
 
   await rig.step();
   await rig.step();
   await assertAgree(rig);
   assert.equal(await rig.submittedHere(), 0, 'the restarted trader sent nothing');
-  assert.deepEqual(rig.journal().map((r) => [r.clientOrderId, r.state, r.filledQty]), [[id, 'filled', QTY]]);
+  assert.deepEqual(
+    rig.journal().map((r) => [r.clientOrderId, r.state, r.filledQty]),
+    [[id, 'filled', QTY]],
+  );
   assert.equal(rig.paper()!.accepted, 1, 'one order accepted across the crash');
   assert.equal(rig.paper()!.fills.length, 1);
 });

@@ -41,7 +41,13 @@ test('a long entry gets a take-profit above and a stop below its reference price
 
 test("a short limit entry's exits are priced from its limit, mirrored, and a trailing stop-loss risks its trail", () => {
   const legs = bracketRecords(entry({ side: 'sell', type: 'limit', limitPrice: 200 }), { takeProfitPct: 5, trailingStopPct: 1.5 }, 100, 190);
-  assert.deepEqual(legs.slice(1).map((r) => [r.side, r.type, r.limitPrice, r.trailPercent]), [['buy', 'limit', 190, undefined], ['buy', 'trailing_stop', undefined, 1.5]]);
+  assert.deepEqual(
+    legs.slice(1).map((r) => [r.side, r.type, r.limitPrice, r.trailPercent]),
+    [
+      ['buy', 'limit', 190, undefined],
+      ['buy', 'trailing_stop', undefined, 1.5],
+    ],
+  );
   assert.equal(bracketWorstLoss(legs, 190), 300);
 });
 
@@ -68,7 +74,10 @@ test('open stop-losses put at risk the distance from the last price once filled,
     { ...entry({ clientOrderId: 'a-tp', side: 'sell', type: 'limit', limitPrice: 60 }), role: 'take_profit' as const, groupId: 'a' },
   ];
   const byId = new Map([filled, waiting].map((r) => [r.clientOrderId, r]));
-  assert.equal(openWorstLoss(open, (id) => byId.get(id), new Map([['QQQ', 48]])), 300 + 200);
+  assert.equal(
+    openWorstLoss(open, (id) => byId.get(id), new Map([['QQQ', 48]])),
+    300 + 200,
+  );
 });
 
 test('order and exit fields are refused with the name the caller used', () => {

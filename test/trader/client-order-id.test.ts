@@ -40,7 +40,10 @@ test('two long strategy names that share a prefix still get different ids', () =
 });
 
 test('bad inputs are refused with a code', () => {
-  assert.throws(() => clientOrderId('s', 'qqq lower', T0, 0), (e: ClientOrderIdError) => e.code === 'CLIENT_ORDER_ID_INPUT' && /symbol/.test(e.message));
+  assert.throws(
+    () => clientOrderId('s', 'qqq lower', T0, 0),
+    (e: ClientOrderIdError) => e.code === 'CLIENT_ORDER_ID_INPUT' && /symbol/.test(e.message),
+  );
   assert.throws(() => clientOrderId('s', 'QQQ', -1, 0), /barStart/);
   assert.throws(() => clientOrderId('s', 'QQQ', T0, 1.5), /index/);
   assert.throws(() => clientOrderId('', 'QQQ', T0, 0), /strategy/);

@@ -77,7 +77,21 @@ const at = (index: number) => ({ strategy: 't', barStart: START, index });
 const idOf = (index: number, symbol = 'AAPL') => clientOrderId('t', symbol, START, index);
 
 function pending(id: string, o: Pick<OrderRecord, 'symbol' | 'side' | 'qty' | 'type'> & { limitPrice?: number }, now: number): OrderRecord {
-  return { clientOrderId: id, strategy: 't', broker: 'ibkr', state: 'pending', filledQty: 0, avgFillPrice: 0, commission: 0, fills: [], barStart: START, reason: 'test', createdAt: now, updatedAt: now, ...o };
+  return {
+    clientOrderId: id,
+    strategy: 't',
+    broker: 'ibkr',
+    state: 'pending',
+    filledQty: 0,
+    avgFillPrice: 0,
+    commission: 0,
+    fills: [],
+    barStart: START,
+    reason: 'test',
+    createdAt: now,
+    updatedAt: now,
+    ...o,
+  };
 }
 
 function journaled(l: Life, id: string, state: OrderRecord['state']): Promise<OrderRecord> {
@@ -161,7 +175,7 @@ test('a resting limit order is listed as open, and cancel moves it to cancelled 
   assert.equal(sim.countRequests('CANCEL_ORDER'), 1, 'a final or unknown order is not cancelled again');
 });
 
-test('an order IB refuses is journaled as rejected with IB\'s reason', async (t) => {
+test("an order IB refuses is journaled as rejected with IB's reason", async (t) => {
   const onClose = closer(t);
   const sim = await simulator(onClose);
   sim.setMarketDataError('ZZZZ', 200);
@@ -240,7 +254,10 @@ test('after a crash at every point around sending, a fresh broker and order mana
   for (const r of [sentFilled, sentFilledWhileDown]) {
     const j = await journaled(second, r.clientOrderId, 'filled');
     const e = execs.get(r.clientOrderId)!;
-    assert.deepEqual(j.fills.map((f) => [f.execId, f.qty, f.price, f.commission]), [[e.execId, e.shares, e.price, e.commission]]);
+    assert.deepEqual(
+      j.fills.map((f) => [f.execId, f.qty, f.price, f.commission]),
+      [[e.execId, e.shares, e.price, e.commission]],
+    );
     assert.equal(j.brokerOrderId, String(e.orderId));
   }
   const adopted = await journaled(second, sentResting.clientOrderId, 'submitted');
@@ -290,8 +307,14 @@ test('after TWS drops the connection, the broker reconnects, calls onReconnect, 
   assert.equal(l.broker.stats().reconnects, 1);
   assert.deepEqual(placements(sim), { [idOf(0)]: 1, [idOf(1)]: 1 });
   const execs = new Map(sim.executions().map((e) => [e.orderRef, e]));
-  assert.deepEqual(filledWhileDown.fills.map((f) => [f.execId, f.price, f.commission]), [[execs.get(idOf(0))!.execId, 0.9, 1]]);
-  assert.deepEqual(sentAfter.fills.map((f) => [f.execId, f.commission]), [[execs.get(idOf(1))!.execId, 1]]);
+  assert.deepEqual(
+    filledWhileDown.fills.map((f) => [f.execId, f.price, f.commission]),
+    [[execs.get(idOf(0))!.execId, 0.9, 1]],
+  );
+  assert.deepEqual(
+    sentAfter.fills.map((f) => [f.execId, f.commission]),
+    [[execs.get(idOf(1))!.execId, 1]],
+  );
   assert.equal(l.orders.position('AAPL'), 100);
   assert.equal(simPosition(sim, 'AAPL'), 100);
 });

@@ -31,15 +31,25 @@ const fill = (execId: string, qty: number, price: number, commission = 1) => ({ 
 test('the legal transitions are exactly the ones the machine names', () => {
   const states: OrderState[] = ['pending', 'submitted', 'partially_filled', 'filled', 'cancelled', 'rejected'];
   const legal = new Set([
-    'pending>submitted', 'pending>rejected', 'pending>cancelled',
-    'submitted>partially_filled', 'submitted>filled', 'submitted>cancelled', 'submitted>rejected',
-    'partially_filled>partially_filled', 'partially_filled>filled', 'partially_filled>cancelled',
+    'pending>submitted',
+    'pending>rejected',
+    'pending>cancelled',
+    'submitted>partially_filled',
+    'submitted>filled',
+    'submitted>cancelled',
+    'submitted>rejected',
+    'partially_filled>partially_filled',
+    'partially_filled>filled',
+    'partially_filled>cancelled',
   ]);
   for (const from of states) for (const to of states) assert.equal(canTransition(from, to), legal.has(`${from}>${to}`), `${from}>${to}`);
 });
 
 test('an illegal transition throws ORDER_ILLEGAL_TRANSITION and names both states', () => {
-  assert.throws(() => transition(order('filled'), 'cancelled', T0), (e: OrderError) => e.code === 'ORDER_ILLEGAL_TRANSITION' && /from filled to cancelled/.test(e.message));
+  assert.throws(
+    () => transition(order('filled'), 'cancelled', T0),
+    (e: OrderError) => e.code === 'ORDER_ILLEGAL_TRANSITION' && /from filled to cancelled/.test(e.message),
+  );
   assert.throws(() => transition(order('pending'), 'filled', T0), OrderError);
   const moved = transition(order('pending'), 'submitted', T0 + 5, { brokerOrderId: 'paper-1' });
   assert.equal(moved.state, 'submitted');
@@ -78,7 +88,10 @@ test('a fill for a pending order implies it was submitted, and a late fill after
 });
 
 test('a fill with a non-positive quantity is refused with ORDER_BAD_FILL', () => {
-  assert.throws(() => applyFill(order('submitted'), fill('e1', 0, 10), T0), (e: OrderError) => e.code === 'ORDER_BAD_FILL');
+  assert.throws(
+    () => applyFill(order('submitted'), fill('e1', 0, 10), T0),
+    (e: OrderError) => e.code === 'ORDER_BAD_FILL',
+  );
 });
 
 test('a sell order has negative remaining quantity', () => {

@@ -48,12 +48,13 @@ test('a market buy fills at the next bar open plus slippage, pays the minimum co
   await broker.onBar(bar('QQQ', T0 + MIN, 101, { open: 100 }));
   assert.deepEqual(await broker.openOrders(), []);
   const fills = await broker.executions();
-  assert.deepEqual(fills, [
-    { execId: 'o1-f1', clientOrderId: 'o1', brokerOrderId: 'paper-1', symbol: 'QQQ', side: 'buy', qty: 100, price: 100.1, time: T0 + MIN, commission: 1 },
-  ]);
+  assert.deepEqual(fills, [{ execId: 'o1-f1', clientOrderId: 'o1', brokerOrderId: 'paper-1', symbol: 'QQQ', side: 'buy', qty: 100, price: 100.1, time: T0 + MIN, commission: 1 }]);
   assert.equal(broker.cash(), 100_000 - 10_010 - 1);
   assert.deepEqual(await broker.positions(), { QQQ: { qty: 100, avgPrice: 100.1 } });
-  assert.deepEqual(events.map((e) => e.type), ['accepted', 'fill']);
+  assert.deepEqual(
+    events.map((e) => e.type),
+    ['accepted', 'fill'],
+  );
 });
 
 test('a market sell fills below the open and pays commission per share above the minimum', async (t) => {
@@ -73,8 +74,15 @@ test('a limit buy rests until a bar trades through its limit, then fills at the 
   await broker.submit(order('l2', { type: 'limit', limitPrice: 102, qty: 10 }));
   await broker.onBar(bar('QQQ', T0 + MIN, 100, { open: 100, low: 99.5, high: 100.5 }));
   const first = await broker.executions();
-  assert.deepEqual(first.map((f) => [f.clientOrderId, f.price]), [['l2', 100.1]], 'l2 fills at the open plus slippage, under its limit');
-  assert.deepEqual((await broker.openOrders()).map((o) => o.clientOrderId), ['l1']);
+  assert.deepEqual(
+    first.map((f) => [f.clientOrderId, f.price]),
+    [['l2', 100.1]],
+    'l2 fills at the open plus slippage, under its limit',
+  );
+  assert.deepEqual(
+    (await broker.openOrders()).map((o) => o.clientOrderId),
+    ['l1'],
+  );
   await broker.onBar(bar('QQQ', T0 + 2 * MIN, 99.5, { open: 100, low: 98.9, high: 100 }));
   const l1 = (await broker.executions()).find((f) => f.clientOrderId === 'l1');
   assert.equal(l1?.price, 99);
@@ -99,7 +107,10 @@ test('a restarted paper broker resumes its working orders, cash, positions and f
 
   const second = setup(t, first.dir);
   assert.equal(second.broker.cash(), cash);
-  assert.deepEqual((await second.broker.openOrders()).map((o) => o.clientOrderId), ['b2']);
+  assert.deepEqual(
+    (await second.broker.openOrders()).map((o) => o.clientOrderId),
+    ['b2'],
+  );
   assert.equal((await second.broker.executions()).length, 1);
   assert.deepEqual(await second.broker.submit(order('b1')), { brokerOrderId: 'paper-1' }, 'an id seen before the restart is still one order');
   await second.broker.onBar(bar('QQQ', T0 + 2 * MIN, 11, { open: 11 }));
@@ -113,7 +124,10 @@ test('cancel removes a working order and announces it; cancelling an unknown ord
   await broker.cancel('c1');
   await broker.cancel('nope');
   assert.deepEqual(await broker.openOrders(), []);
-  assert.deepEqual(events.map((e) => e.type), ['accepted', 'cancelled']);
+  assert.deepEqual(
+    events.map((e) => e.type),
+    ['accepted', 'cancelled'],
+  );
   await broker.onBar(bar('QQQ', T0 + MIN, 10));
   assert.deepEqual(await broker.executions(), []);
 });

@@ -69,7 +69,10 @@ test('a stop that a bar trades through fills at the stop with slippage; a buy st
   await broker.submit(order('s1', { side: 'sell', type: 'stop', stopPrice: 95 }));
   await broker.submit(order('b1', { side: 'buy', type: 'stop', stopPrice: 98 }));
   await broker.onBar(bar('QQQ', T0 + MIN, 96, { open: 97, low: 94, high: 99 }));
-  assert.deepEqual(await fillsOf(broker), [['s1', 94.905], ['b1', 98.098]]);
+  assert.deepEqual(await fillsOf(broker), [
+    ['s1', 94.905],
+    ['b1', 98.098],
+  ]);
 });
 
 test('a stop-limit that triggers on a gap below its limit does not fill, stays working as a limit, and fills when a later bar reaches it', async (t) => {
@@ -81,7 +84,10 @@ test('a stop-limit that triggers on a gap below its limit does not fill, stays w
   // Above the stop again: a triggered stop-limit is a plain limit now, and this bar trades through it.
   await broker.onBar(bar('QQQ', T0 + 2 * MIN, 94.2, { open: 93.8, low: 93.6, high: 94.5 }));
   assert.deepEqual(await fillsOf(broker), [['sl1', 94]]);
-  assert.deepEqual(events.map((e) => e.type), ['accepted', 'fill']);
+  assert.deepEqual(
+    events.map((e) => e.type),
+    ['accepted', 'fill'],
+  );
 });
 
 test('a stop-limit triggered inside a bar fills at its stop when the stop is above its sell limit', async (t) => {
@@ -115,15 +121,25 @@ test('a percent trailing stop on a short trails the lowest low', async (t) => {
 test('a bracket whose take-profit fills has its stop-loss cancelled in the same step and the same durable write', async (t) => {
   const { broker, events, storage } = setup(t);
   const acks = await broker.submitGroup(bracket('g1', 105, 95));
-  assert.deepEqual(acks.map((a) => a.brokerOrderId), ['paper-1', 'paper-2', 'paper-3']);
+  assert.deepEqual(
+    acks.map((a) => a.brokerOrderId),
+    ['paper-1', 'paper-2', 'paper-3'],
+  );
   await broker.onBar(bar('QQQ', T0 + MIN, 101, { open: 100, low: 99.5, high: 104 }));
   assert.deepEqual(await fillsOf(broker), [['g1', 100.1]], 'the entry fills; the take-profit waits for the next bar');
   await broker.onBar(bar('QQQ', T0 + 2 * MIN, 104, { open: 101, low: 100.5, high: 106 }));
-  assert.deepEqual(await fillsOf(broker), [['g1', 100.1], ['g1-tp', 105]]);
+  assert.deepEqual(await fillsOf(broker), [
+    ['g1', 100.1],
+    ['g1-tp', 105],
+  ]);
   assert.deepEqual(await openIds(broker), []);
   assert.deepEqual(
     events.slice(3).map((e) => [e.type, e.clientOrderId]),
-    [['fill', 'g1'], ['fill', 'g1-tp'], ['cancelled', 'g1-sl']],
+    [
+      ['fill', 'g1'],
+      ['fill', 'g1-tp'],
+      ['cancelled', 'g1-sl'],
+    ],
   );
   const saved = storage.checkpoints.get<{ open: unknown[]; fills: unknown[] }>('paper-broker');
   assert.equal(saved?.open.length, 0, 'the fill and the cancel are one write');
@@ -136,7 +152,14 @@ test('exits do not work before their entry fills, and in the entry bar only the 
   await broker.onBar(bar('QQQ', T0 + MIN, 102, { open: 102, low: 101.5, high: 103 }));
   assert.deepEqual(await fillsOf(broker), [], 'the take-profit does not fill while its entry has not');
   await broker.onBar(bar('QQQ', T0 + 2 * MIN, 99, { open: 101, low: 98, high: 102 }));
-  assert.deepEqual(await fillsOf(broker), [['g2', 100], ['g2-sl', 98.901]], 'entry at its limit, then the worse exit');
+  assert.deepEqual(
+    await fillsOf(broker),
+    [
+      ['g2', 100],
+      ['g2-sl', 98.901],
+    ],
+    'entry at its limit, then the worse exit',
+  );
   assert.deepEqual(await openIds(broker), []);
 });
 
@@ -145,7 +168,10 @@ test('cancelling a bracket entry cancels its exits with it', async (t) => {
   await broker.submitGroup(bracket('g3', 105, 95, { type: 'limit', limitPrice: 90 }));
   await broker.cancel('g3');
   assert.deepEqual(await openIds(broker), []);
-  assert.deepEqual(events.filter((e) => e.type === 'cancelled').map((e) => e.clientOrderId), ['g3', 'g3-tp', 'g3-sl']);
+  assert.deepEqual(
+    events.filter((e) => e.type === 'cancelled').map((e) => e.clientOrderId),
+    ['g3', 'g3-tp', 'g3-sl'],
+  );
 });
 
 test('a restarted paper broker resumes a bracket intact: the exits still work and still cancel each other', async (t) => {
@@ -156,15 +182,28 @@ test('a restarted paper broker resumes a bracket intact: the exits still work an
 
   const second = setup(t, { dir: first.dir });
   assert.deepEqual(await openIds(second.broker), ['g4-tp', 'g4-sl']);
-  assert.deepEqual(await second.broker.submitGroup(bracket('g4', 105, 95)), [
-    { clientOrderId: 'g4', brokerOrderId: 'paper-1' },
-    { clientOrderId: 'g4-tp', brokerOrderId: 'paper-2' },
-    { clientOrderId: 'g4-sl', brokerOrderId: 'paper-3' },
-  ], 'sending the group again creates nothing');
+  assert.deepEqual(
+    await second.broker.submitGroup(bracket('g4', 105, 95)),
+    [
+      { clientOrderId: 'g4', brokerOrderId: 'paper-1' },
+      { clientOrderId: 'g4-tp', brokerOrderId: 'paper-2' },
+      { clientOrderId: 'g4-sl', brokerOrderId: 'paper-3' },
+    ],
+    'sending the group again creates nothing',
+  );
   await second.broker.onBar(bar('QQQ', T0 + 2 * MIN, 94, { open: 96, low: 93, high: 96 }));
-  assert.deepEqual(await fillsOf(second.broker), [['g4', 100.1], ['g4-sl', 94.905]]);
+  assert.deepEqual(await fillsOf(second.broker), [
+    ['g4', 100.1],
+    ['g4-sl', 94.905],
+  ]);
   assert.deepEqual(await openIds(second.broker), []);
-  assert.deepEqual(second.events.map((e) => [e.type, e.clientOrderId]), [['fill', 'g4-sl'], ['cancelled', 'g4-tp']]);
+  assert.deepEqual(
+    second.events.map((e) => [e.type, e.clientOrderId]),
+    [
+      ['fill', 'g4-sl'],
+      ['cancelled', 'g4-tp'],
+    ],
+  );
 });
 
 test('day orders are cancelled at an early close (13:00) by the calendar; gtc orders keep working', async (t) => {
@@ -203,7 +242,10 @@ test('an ioc limit that its first bar does not fill is cancelled', async (t) => 
   await broker.onBar(bar('QQQ', T0 + MIN, 100, { open: 100, low: 99, high: 101 }));
   assert.deepEqual(await fillsOf(broker), [['i2', 100.1]]);
   assert.deepEqual(await openIds(broker), []);
-  assert.deepEqual(events.filter((e) => e.type === 'cancelled').map((e) => e.clientOrderId), ['i1']);
+  assert.deepEqual(
+    events.filter((e) => e.type === 'cancelled').map((e) => e.clientOrderId),
+    ['i1'],
+  );
 });
 
 test('the paper broker refuses an order whose type fields are missing, naming the field', async (t) => {

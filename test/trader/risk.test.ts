@@ -111,7 +111,10 @@ test('the kill switch refuses every order but flattening ones until resumed', ()
 });
 
 test('bad risk config is refused with the field named, and session limits need a calendar', () => {
-  assert.throws(() => new RiskEngine({ ...LIMITS, maxOrderNotional: -1 }), (e: RiskConfigError) => e.code === 'RISK_CONFIG' && /"maxOrderNotional"/.test(e.message));
+  assert.throws(
+    () => new RiskEngine({ ...LIMITS, maxOrderNotional: -1 }),
+    (e: RiskConfigError) => e.code === 'RISK_CONFIG' && /"maxOrderNotional"/.test(e.message),
+  );
   assert.throws(() => new RiskEngine({ ...LIMITS, allowedSessions: ['lunch' as 'pre'] }), /"allowedSessions.0"/);
   assert.throws(() => new RiskEngine({ ...LIMITS, maxPostion: 3 } as RiskConfigInput), /"maxPostion"/);
   assert.throws(() => new RiskEngine({ ...LIMITS, allowedSessions: ['regular'] }), /needs a market calendar/);

@@ -27,7 +27,7 @@ const KILL_WINDOW_MS = 25;
 /** A seeded generator, so a failing run can be repeated (the seed is in the failure message). */
 function rng(seed: number): () => number {
   let s = seed >>> 0;
-  return () => ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 2 ** 32);
+  return () => (s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 2 ** 32;
 }
 
 test('a trader killed with SIGKILL 50 times during a burst of orders never loses a sent order and never sends one twice', async (t) => {

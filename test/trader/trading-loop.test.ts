@@ -14,7 +14,10 @@ test('bars become signals, orders fill at the next open with slippage and commis
   await r.feed(bars.slice(0, 5));
 
   const buyId = clientOrderId('sma-crossover', 'QQQ', bars[4].start, 0);
-  assert.deepEqual(r.loop.status().openOrders.map((o) => [o.clientOrderId, o.side, o.qty, o.state]), [[buyId, 'buy', 100, 'submitted']]);
+  assert.deepEqual(
+    r.loop.status().openOrders.map((o) => [o.clientOrderId, o.side, o.qty, o.state]),
+    [[buyId, 'buy', 100, 'submitted']],
+  );
   assert.equal(r.orders.position('QQQ'), 0, 'nothing fills on the signal bar');
 
   await r.feed(bars.slice(5, 6));
@@ -35,10 +38,13 @@ test('bars become signals, orders fill at the next open with slippage and commis
   assert.equal(status.counters.bars, CLOSES.length);
 
   const journal = r.storage.orders.all();
-  assert.deepEqual(journal.map((o) => [o.side, o.state, o.filledQty, o.avgFillPrice, o.commission]), [
-    ['buy', 'filled', 100, 12.012, 1],
-    ['sell', 'filled', 100, 7.992, 1],
-  ]);
+  assert.deepEqual(
+    journal.map((o) => [o.side, o.state, o.filledQty, o.avgFillPrice, o.commission]),
+    [
+      ['buy', 'filled', 100, 12.012, 1],
+      ['sell', 'filled', 100, 7.992, 1],
+    ],
+  );
   assert.equal(journal[0].fills[0].execId, `${buyId}-f1`);
   assert.equal(journal[0].fills[0].time, bars[5].start);
   assert.match(journal[0].reason, /fast SMA\(2\) 11\.0000 above slow SMA\(4\) 10\.5000/);
@@ -55,7 +61,10 @@ test('a strategy that throws for one symbol pauses that symbol and counts it, wh
   const s = r.loop.status();
   assert.equal(s.counters.strategyErrors, 1, 'the first throw pauses the symbol; later bars do not reach the strategy');
   assert.equal(s.counters.pausedBars, 5);
-  assert.deepEqual(s.pausedSymbols.map((p) => p.symbol), ['BAD']);
+  assert.deepEqual(
+    s.pausedSymbols.map((p) => p.symbol),
+    ['BAD'],
+  );
   assert.match(s.pausedSymbols[0].reason, /threw in onBar: no data model for BAD/);
   assert.ok(r.log.has('error', /strategy threw in onBar; symbol paused/));
   assert.ok(s.counters.orders.submitted >= 2, 'GOOD traded');
@@ -69,7 +78,13 @@ test('a strategy that throws for one symbol pauses that symbol and counts it, wh
 
 test('a malformed signal pauses its symbol and trades none of that bar', async (t) => {
   const script = new Map<number, Signal | Signal[]>([
-    [T0, [{ kind: 'target', symbol: 'QQQ', targetQty: 5, reason: 'ok' }, { kind: 'target', symbol: 'QQQ', targetQty: Number.NaN, reason: 'bug' }]],
+    [
+      T0,
+      [
+        { kind: 'target', symbol: 'QQQ', targetQty: 5, reason: 'ok' },
+        { kind: 'target', symbol: 'QQQ', targetQty: Number.NaN, reason: 'bug' },
+      ],
+    ],
   ]);
   const r = await rig(t, { strategy: scripted('scripted', script) });
   await r.feed([bar('QQQ', T0, 10)]);
@@ -151,7 +166,10 @@ test('kill with flatten closes every position with orders that pass the kill swi
   assert.equal(r.orders.position('SPY'), -20);
 
   const report = await r.orders.kill({ flatten: true });
-  assert.deepEqual(report.flatten.map((d) => d.action), ['submitted', 'submitted']);
+  assert.deepEqual(
+    report.flatten.map((d) => d.action),
+    ['submitted', 'submitted'],
+  );
   const flattens = r.storage.orders.all().filter((o) => o.strategy === 'flatten');
   assert.deepEqual(flattens.map((o) => [o.symbol, o.side, o.qty, o.reason]).sort(), [
     ['QQQ', 'sell', 30, 'kill switch: flatten'],

@@ -50,14 +50,9 @@ export interface BarRef {
   source: BarSource;
 }
 
-export type ArbiterToTrader =
-  | { type: 'warmup'; symbol: string; barSize: BarSize; starts: number[] }
-  | ({ type: 'bar' } & BarRef)
-  | { type: 'feed'; symbol: string; rung: Rung | null; reason: string };
+export type ArbiterToTrader = { type: 'warmup'; symbol: string; barSize: BarSize; starts: number[] } | ({ type: 'bar' } & BarRef) | { type: 'feed'; symbol: string; rung: Rung | null; reason: string };
 
-export type TraderToArbiter =
-  | { type: 'subscribe'; symbols: string[]; barSize: BarSize; after: Record<string, number>; warmup: boolean }
-  | { type: 'unsubscribe' };
+export type TraderToArbiter = { type: 'subscribe'; symbols: string[]; barSize: BarSize; after: Record<string, number>; warmup: boolean } | { type: 'unsubscribe' };
 
 /** Every code an arbiter error carries (see src/errors.ts). */
 export type ArbiterErrorCode = 'IBKR_ALREADY_BOUND'; // an IBKR feed was bound to a second arbiter

@@ -27,9 +27,7 @@ export function buildSources(cfg: CollectorConfig, clock: Clock, log: Logger, ca
   const sources: HistoricalBarSource[] = [];
   if (cfg.massive) {
     const m = cfg.massive;
-    sources.push(
-      new MassiveSource({ apiKey: m.apiKey, restUrl: m.restUrl, rateLimitPerMin: m.rateLimitPerMin, timeoutMs: m.timeoutMs, clock, logger: log }),
-    );
+    sources.push(new MassiveSource({ apiKey: m.apiKey, restUrl: m.restUrl, rateLimitPerMin: m.rateLimitPerMin, timeoutMs: m.timeoutMs, clock, logger: log }));
   }
   if (cfg.alpaca) {
     const a = cfg.alpaca;

@@ -376,9 +376,7 @@ export class Collector {
       source: this.source.name,
       preferred_source: this.o.sources[0].name,
       failover_reason: this.selector.failoverReason,
-      last_collection_times: Object.fromEntries(
-        Object.entries(this.lastCollection).map(([s, t]) => [s, new Date(t).toISOString()]),
-      ),
+      last_collection_times: Object.fromEntries(Object.entries(this.lastCollection).map(([s, t]) => [s, new Date(t).toISOString()])),
       is_trading_hours: this.o.alwaysOpen && this.source.name === 'sim' ? true : isTradingHours(now, this.o.calendar),
       next_cycle_at: this.nextAt === null ? null : new Date(this.nextAt).toISOString(),
       cycles: this.cycles,

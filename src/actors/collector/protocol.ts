@@ -20,9 +20,7 @@ export interface CollectorConfig {
   failoverAfterFailures: number;
   retryPreferredAfterMs: number;
   massive: { apiKey: string; restUrl: string; rateLimitPerMin: number; timeoutMs: number; websocket: boolean; wsUrl: string } | null;
-  alpaca:
-    | { keyId: string; secretKey: string; dataUrl: string; feed: string; rateLimitPerMin: number; timeoutMs: number; websocket: boolean; wsUrl: string }
-    | null;
+  alpaca: { keyId: string; secretKey: string; dataUrl: string; feed: string; rateLimitPerMin: number; timeoutMs: number; websocket: boolean; wsUrl: string } | null;
   sim: { seed: number; session: 'always' | 'nyse' };
 }
 

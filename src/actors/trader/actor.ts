@@ -65,10 +65,7 @@ export default defineActor<TraderRequests, TraderConfig>({
     const cfg = ctx.config;
     const storage = openStorage({ path: cfg.dataDir, sourcePrecedence: cfg.storage.sourcePrecedence as BarSource[] });
     const calendar = new MarketCalendar();
-    const risk = new RiskEngine(
-      { ...cfg.risk, allowedSessions: cfg.alwaysOpen ? ['always'] : cfg.risk.allowedSessions },
-      calendar,
-    );
+    const risk = new RiskEngine({ ...cfg.risk, allowedSessions: cfg.alwaysOpen ? ['always'] : cfg.risk.allowedSessions }, calendar);
     const arbiter = ctx.peer<TraderToArbiter, ArbiterToTrader>('arbiter');
     const managers = new Map<'paper' | 'ibkr', OrderManager>();
     const closers: Array<() => Promise<void> | void> = [];
@@ -175,7 +172,8 @@ export default defineActor<TraderRequests, TraderConfig>({
 
     function positions(): PositionView[] {
       if (!manager) return [];
-      return manager.positions()
+      return manager
+        .positions()
         .filter((p) => p.qty !== 0)
         .map((p) => {
           const last = manager!.lastPrice(p.symbol) ?? null;

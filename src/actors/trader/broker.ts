@@ -90,5 +90,4 @@ export interface Broker {
   cash?(): number;
 }
 
-
 export class BrokerError extends BarkeepError<BrokerErrorCode> {}

@@ -355,10 +355,7 @@ export class IbkrBroker implements Broker {
 
   private async sync(): Promise<void> {
     const epoch = this.epoch;
-    const [open, execs] = await Promise.all([
-      this.request('open orders', () => this.client.openOrders()),
-      this.request('executions', () => this.client.executions()),
-    ]);
+    const [open, execs] = await Promise.all([this.request('open orders', () => this.client.openOrders()), this.request('executions', () => this.client.executions())]);
     this.orders.learnOpen(open);
     this.orders.learnExecutions(execs, (execId, c) => this.commissions.learn(execId, c));
     // Sent on an earlier socket, never acknowledged, and TWS has neither it working nor a fill of
@@ -371,7 +368,6 @@ export class IbkrBroker implements Broker {
     }
     if (epoch === this.epoch && this.client.connection.isReady) this.synced = true;
   }
-
 }
 
 /**

@@ -358,7 +358,8 @@ export class OrderManager {
     this.counters.fills++;
     this.ledger.setNow(this.clock.now());
     this.ledger.applyFill(record.symbol, record.side, fill.qty, fill.price, fill.commission, fill.time);
-    if (result.anomaly) this.log.warn({ clientOrderId: record.clientOrderId, execId: fill.execId, anomaly: result.anomaly, state: record.state }, 'fill outside the order\'s normal life; recorded anyway');
+    if (result.anomaly)
+      this.log.warn({ clientOrderId: record.clientOrderId, execId: fill.execId, anomaly: result.anomaly, state: record.state }, "fill outside the order's normal life; recorded anyway");
     this.book.update(result.record);
     return true;
   }

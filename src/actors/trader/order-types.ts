@@ -88,7 +88,8 @@ export function orderSpecProblem(spec: Record<string, unknown>, prefix: string, 
   const amount = spec.trailAmount;
   const percent = spec.trailPercent;
   if (type === 'trailing_stop') {
-    if ((amount === undefined) === (percent === undefined)) return { field: name('trailAmount'), message: `a trailing_stop needs exactly one of ${name('trailAmount')} (dollars) or ${name('trailPercent')}` };
+    if ((amount === undefined) === (percent === undefined))
+      return { field: name('trailAmount'), message: `a trailing_stop needs exactly one of ${name('trailAmount')} (dollars) or ${name('trailPercent')}` };
     if (amount !== undefined && !isPrice(amount)) return { field: name('trailAmount'), message: `must be a positive number of dollars, got ${show(amount)}` };
     if (percent !== undefined && !(isPrice(percent) && percent < 100)) return { field: name('trailPercent'), message: `must be a percent above 0 and below 100, got ${show(percent)}` };
   } else {
@@ -116,7 +117,11 @@ export const EXIT_KEYS_SNAKE: Record<(typeof EXIT_KEYS)[number], string> = {
  * Why these exit settings are unusable, or undefined. Keys are `keys` (camelCase for signals,
  * EXIT_KEYS_SNAKE for HTTP and config). null or absent means "no such exit".
  */
-export function exitsProblem(exits: unknown, prefix: string, keys: Record<(typeof EXIT_KEYS)[number], string> = { stopLossPct: 'stopLossPct', takeProfitPct: 'takeProfitPct', trailingStopPct: 'trailingStopPct' }): FieldProblem | undefined {
+export function exitsProblem(
+  exits: unknown,
+  prefix: string,
+  keys: Record<(typeof EXIT_KEYS)[number], string> = { stopLossPct: 'stopLossPct', takeProfitPct: 'takeProfitPct', trailingStopPct: 'trailingStopPct' },
+): FieldProblem | undefined {
   if (exits === undefined || exits === null) return undefined;
   if (typeof exits !== 'object' || Array.isArray(exits)) return { field: prefix.replace(/\.$/, ''), message: 'must be an object' };
   const o = exits as Record<string, unknown>;

@@ -179,7 +179,8 @@ export class PaperBroker implements Broker {
         const entryWorking = this.state.open.some((o) => o.clientOrderId === order.groupId) || fresh.some((o) => o.clientOrderId === order.groupId);
         const entryFill = this.state.fills.find((f) => f.clientOrderId === order.groupId);
         if (entryWorking) activeFrom = false;
-        else if (entryFill) activeFrom = entryFill.time + 1; // works from the bar after its entry's
+        else if (entryFill)
+          activeFrom = entryFill.time + 1; // works from the bar after its entry's
         else throw new BrokerError('BROKER_REJECTED', `paper broker rejected ${order.clientOrderId}: its entry ${order.groupId} is not working and never filled`);
       }
       const brokerOrderId = `paper-${++seq}`;
@@ -305,7 +306,8 @@ export class PaperBroker implements Broker {
       } else {
         // The entry filled: its exits work from this bar (the stop-loss at once, the take-profit from the next bar).
         for (const child of [...open.values()]) {
-          if (child.groupId === next.clientOrderId && isExit(child.role) && child.activeFrom === false) open.set(child.clientOrderId, { ...child, activeFrom: bar.start, barStart: Math.min(child.barStart, bar.start - 1) });
+          if (child.groupId === next.clientOrderId && isExit(child.role) && child.activeFrom === false)
+            open.set(child.clientOrderId, { ...child, activeFrom: bar.start, barStart: Math.min(child.barStart, bar.start - 1) });
         }
       }
     }

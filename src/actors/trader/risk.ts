@@ -29,15 +29,7 @@ export interface SessionCalendar {
   sessionAt(ts: number): MarketSession;
 }
 
-export const RISK_RULES = [
-  'kill_switch',
-  'session',
-  'max_daily_loss',
-  'max_position',
-  'max_order_notional',
-  'max_gross_exposure',
-  'max_orders_per_minute',
-] as const;
+export const RISK_RULES = ['kill_switch', 'session', 'max_daily_loss', 'max_position', 'max_order_notional', 'max_gross_exposure', 'max_orders_per_minute'] as const;
 export type RiskRule = (typeof RISK_RULES)[number];
 
 export const riskConfigSchema = z
@@ -47,7 +39,10 @@ export const riskConfigSchema = z
     maxGrossExposure: z.number().positive().default(200_000),
     maxDailyLoss: z.number().positive().default(5_000),
     maxOrdersPerMinute: z.number().int().positive().max(100_000).default(30),
-    allowedSessions: z.array(z.enum(['pre', 'regular', 'post', 'always'])).min(1).default(['regular']),
+    allowedSessions: z
+      .array(z.enum(['pre', 'regular', 'post', 'always']))
+      .min(1)
+      .default(['regular']),
   })
   .strict();
 export type RiskConfig = z.output<typeof riskConfigSchema>;
@@ -233,10 +228,7 @@ export class RiskEngine {
       const mark = last ?? price ?? 0;
       const grossAfter = grossBefore - Math.abs(before) * (last ?? 0) + Math.abs(after) * mark;
       if (grossAfter > cfg.maxGrossExposure) {
-        return refuse(
-          'max_gross_exposure',
-          `${what} would take gross exposure from ${usd.format(grossBefore)} to ${usd.format(grossAfter)}, above the maximum of ${usd.format(cfg.maxGrossExposure)}`,
-        );
+        return refuse('max_gross_exposure', `${what} would take gross exposure from ${usd.format(grossBefore)} to ${usd.format(grossAfter)}, above the maximum of ${usd.format(cfg.maxGrossExposure)}`);
       }
     }
 
@@ -244,10 +236,7 @@ export class RiskEngine {
       // The ring holds the last maxOrdersPerMinute order times; if the oldest is inside the window, all are.
       const oldest = this.recent[this.recentNext];
       if (oldest > state.now - MINUTE) {
-        return refuse(
-          'max_orders_per_minute',
-          `${what} refused: ${cfg.maxOrdersPerMinute} orders were already sent in the last minute, the maximum is ${cfg.maxOrdersPerMinute} per minute`,
-        );
+        return refuse('max_orders_per_minute', `${what} refused: ${cfg.maxOrdersPerMinute} orders were already sent in the last minute, the maximum is ${cfg.maxOrdersPerMinute} per minute`);
       }
     }
     return OK;

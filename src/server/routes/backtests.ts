@@ -74,9 +74,7 @@ function summary(j: JobView) {
     progress: j.progress,
     request: j.request,
     error: j.error,
-    metrics: r
-      ? { final_equity: r.final_equity, total_return: r.total_return, sharpe: r.sharpe, max_drawdown: r.max_drawdown, trades: r.trades, digest: r.digest, params: r.params }
-      : null,
+    metrics: r ? { final_equity: r.final_equity, total_return: r.total_return, sharpe: r.sharpe, max_drawdown: r.max_drawdown, trades: r.trades, digest: r.digest, params: r.params } : null,
   };
 }
 

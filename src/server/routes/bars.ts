@@ -51,7 +51,9 @@ function badRequest(reply: FastifyReply, field: string, message: string) {
 
 export function registerBarsRoutes(app: FastifyInstance, deps: { bars: BarReader }): void {
   app.get<{ Params: { symbol: string }; Querystring: Record<string, unknown> }>('/bars/:symbol', async (request, reply) => {
-    const symbol = String(request.params.symbol ?? '').trim().toUpperCase();
+    const symbol = String(request.params.symbol ?? '')
+      .trim()
+      .toUpperCase();
     if (!isValidSymbol(symbol)) {
       return badRequest(reply, 'symbol', `${JSON.stringify(request.params.symbol)} is not a symbol (letters and digits, e.g. QQQ or BRK.B)`);
     }

@@ -93,7 +93,12 @@ export function registerDashboardRoutes(app: FastifyInstance, opts: DocOptions &
       let asset = cache.get(url);
       if (!asset) {
         // The page carries /dashboard/info, so it starts without asking.
-        asset = loadAsset(file, url === '/' ? (html) => html.replace('<script type="application/json" id="dashboard-info">{}</script>', `<script type="application/json" id="dashboard-info">${JSON.stringify(info)}</script>`) : undefined);
+        asset = loadAsset(
+          file,
+          url === '/'
+            ? (html) => html.replace('<script type="application/json" id="dashboard-info">{}</script>', `<script type="application/json" id="dashboard-info">${JSON.stringify(info)}</script>`)
+            : undefined,
+        );
         cache.set(url, asset);
       }
       return send(req, reply, asset);

@@ -14,7 +14,12 @@ export function registerEventRoutes(app: FastifyInstance, hub: EventHub): void {
     const q = parsed.data;
     let types: Set<string> | null = null;
     if (q.types !== undefined) {
-      types = new Set(q.types.split(',').map((t) => t.trim()).filter(Boolean));
+      types = new Set(
+        q.types
+          .split(',')
+          .map((t) => t.trim())
+          .filter(Boolean),
+      );
       for (const t of types) {
         if (!(EVENT_TYPES as readonly string[]).includes(t)) {
           return reply.code(400).send({ error: 'bad_request', field: 'types', message: `types: ${JSON.stringify(t)} is not one of ${EVENT_TYPES.join(', ')}` });

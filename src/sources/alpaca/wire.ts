@@ -37,14 +37,7 @@ export interface BarsPage {
  * `end` is inclusive); bars that are not sane are skipped and counted. Throws MALFORMED when the
  * envelope cannot be read.
  */
-export function parseBarsPage(
-  body: unknown,
-  symbol: string,
-  barSize: BarSize,
-  from: number,
-  to: number,
-  receivedAt: number,
-): BarsPage {
+export function parseBarsPage(body: unknown, symbol: string, barSize: BarSize, from: number, to: number, receivedAt: number): BarsPage {
   const env = body as { bars?: unknown; next_page_token?: unknown };
   const list = env.bars;
   if (list !== undefined && list !== null && !Array.isArray(list)) {

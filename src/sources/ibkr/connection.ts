@@ -183,10 +183,7 @@ export class IbkrConnection extends EventEmitter<IbkrConnectionEvents> {
         if (s === 'closed') finish(new IbkrError('IBKR_CLOSED', 'the IBKR connection is closed'));
       };
       const onAbort = () => finish(new IbkrError('IBKR_ABORTED', 'aborted while waiting for TWS'));
-      const timer = this.clock.setTimeout(
-        () => finish(new IbkrError('IBKR_DISCONNECTED', `not connected to TWS at ${this.host}:${this.port} after ${timeoutMs} ms`)),
-        timeoutMs,
-      );
+      const timer = this.clock.setTimeout(() => finish(new IbkrError('IBKR_DISCONNECTED', `not connected to TWS at ${this.host}:${this.port} after ${timeoutMs} ms`)), timeoutMs);
       this.on('ready', onReady);
       this.on('state', onState);
       if (signal?.aborted) onAbort();

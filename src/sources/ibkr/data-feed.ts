@@ -123,11 +123,7 @@ export class IbkrDataFeed extends EventEmitter<IbkrDataFeedEvents> {
   private readonly detach: () => void;
 
   /** A feed on its own connection to `endpoint` (closed with the feed). */
-  static create(
-    endpoint: IbkrEndpoint,
-    clock: Clock,
-    opts: Omit<IbkrDataFeedOptions, 'connection' | 'clock'> & { connectionOptions?: IbkrConnectionTuning } = {},
-  ): IbkrDataFeed {
+  static create(endpoint: IbkrEndpoint, clock: Clock, opts: Omit<IbkrDataFeedOptions, 'connection' | 'clock'> & { connectionOptions?: IbkrConnectionTuning } = {}): IbkrDataFeed {
     const { connectionOptions, ...feedOpts } = opts;
     const connection = new IbkrConnection({ ...connectionOptions, ...endpoint, clock });
     return new IbkrDataFeed({ ...feedOpts, connection, clock, ownsConnection: true });

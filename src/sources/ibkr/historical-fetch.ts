@@ -42,11 +42,7 @@ interface Row {
   wap: number | undefined;
 }
 
-type Outcome =
-  | { kind: 'rows'; rows: Row[] }
-  | { kind: 'error'; error: IbRequestError }
-  | { kind: 'disconnected' }
-  | { kind: 'timeout' };
+type Outcome = { kind: 'rows'; rows: Row[] } | { kind: 'error'; error: IbRequestError } | { kind: 'disconnected' } | { kind: 'timeout' };
 
 interface Pending {
   rows: Row[];
@@ -195,17 +191,7 @@ export class HistoricalFetcher {
       this.pending.set(reqId, { rows: [], settle: (o) => done(o) });
       if (signal?.aborted) return onAbort();
       signal?.addEventListener('abort', onAbort, { once: true });
-      this.connection.api.reqHistoricalData(
-        reqId,
-        stockContract(symbol),
-        endDateTime,
-        duration,
-        setting,
-        WhatToShow.TRADES,
-        this.opts.useRTH ? 1 : 0,
-        this.opts.formatDate,
-        false,
-      );
+      this.connection.api.reqHistoricalData(reqId, stockContract(symbol), endDateTime, duration, setting, WhatToShow.TRADES, this.opts.useRTH ? 1 : 0, this.opts.formatDate, false);
     });
   }
 

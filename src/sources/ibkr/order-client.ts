@@ -12,14 +12,7 @@
  *   are deduplicated by execId, and `executions()` joins commissions whenever they arrive.
  */
 import { EventEmitter } from 'node:events';
-import {
-  EventName,
-  type CommissionReport,
-  type Contract,
-  type Execution,
-  type Order,
-  type OrderState,
-} from '@stoqey/ib';
+import { EventName, type CommissionReport, type Contract, type Execution, type Order, type OrderState } from '@stoqey/ib';
 import { isValidSymbol } from '../../market/bar.ts';
 import type { Clock } from '../../market/clock.ts';
 import { IbkrConnection, type IbkrConnectionState, type IbkrConnectionTuning, type IbkrEndpoint, type IbRequestError } from './connection.ts';
@@ -107,11 +100,7 @@ export class IbkrOrderClient extends EventEmitter<IbkrOrderClientEvents> {
   private closed = false;
 
   /** An order client on its own connection to `endpoint` (closed with the client). */
-  static create(
-    endpoint: IbkrEndpoint,
-    clock: Clock,
-    opts: Omit<IbkrOrderClientOptions, 'connection' | 'clock'> & { connectionOptions?: IbkrConnectionTuning } = {},
-  ): IbkrOrderClient {
+  static create(endpoint: IbkrEndpoint, clock: Clock, opts: Omit<IbkrOrderClientOptions, 'connection' | 'clock'> & { connectionOptions?: IbkrConnectionTuning } = {}): IbkrOrderClient {
     const { connectionOptions, ...clientOpts } = opts;
     const connection = new IbkrConnection({ ...connectionOptions, ...endpoint, clock });
     return new IbkrOrderClient({ ...clientOpts, connection, clock, ownsConnection: true });

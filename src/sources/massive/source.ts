@@ -124,10 +124,7 @@ export class MassiveSource implements HistoricalBarSource {
       this.lastStatus = page.status;
       if (page.malformed > 0) {
         this.rest.countMalformed(page.malformed);
-        this.logger.warn(
-          { source: 'massive', symbol, barSize, skipped: page.malformed, problem: page.firstProblem },
-          'malformed bars skipped',
-        );
+        this.logger.warn({ source: 'massive', symbol, barSize, skipped: page.malformed, problem: page.firstProblem }, 'malformed bars skipped');
       }
       for (const b of page.bars) bars.push(b);
     }
@@ -152,11 +149,7 @@ export class MassiveSource implements HistoricalBarSource {
       throw new SourceError('massive', 'MALFORMED', 'massive: next_url is not a URL');
     }
     if (url.origin !== this.base.origin) {
-      throw new SourceError(
-        'massive',
-        'MALFORMED',
-        `massive: next_url points to ${url.origin}, not ${this.base.origin}; not followed, the key would go with it`,
-      );
+      throw new SourceError('massive', 'MALFORMED', `massive: next_url points to ${url.origin}, not ${this.base.origin}; not followed, the key would go with it`);
     }
     // The key travels in the header only; a key in the URL would end up in logs.
     url.searchParams.delete('apiKey');

@@ -34,14 +34,7 @@ export interface AggsPage {
  * inclusive); bars that are not sane are skipped and counted. Throws MALFORMED when the envelope
  * itself cannot be read.
  */
-export function parseAggsPage(
-  body: unknown,
-  symbol: string,
-  barSize: BarSize,
-  from: number,
-  to: number,
-  receivedAt: number,
-): AggsPage {
+export function parseAggsPage(body: unknown, symbol: string, barSize: BarSize, from: number, to: number, receivedAt: number): AggsPage {
   const env = body as { status?: unknown; results?: unknown; next_url?: unknown };
   const status = typeof env.status === 'string' ? env.status : '';
   const results = env.results;

@@ -6,12 +6,7 @@
  */
 import type { ManualClock } from '../../../src/market/clock.ts';
 
-export async function driveClock<T>(
-  clock: ManualClock,
-  fakes: Array<{ readonly inFlight: number }>,
-  work: Promise<T>,
-  stepMs = 250,
-): Promise<T> {
+export async function driveClock<T>(clock: ManualClock, fakes: Array<{ readonly inFlight: number }>, work: Promise<T>, stepMs = 250): Promise<T> {
   let done = false;
   const settled = work.finally(() => {
     done = true;

@@ -30,8 +30,7 @@ export function attachMassiveStream(server: http.Server, validKeys: Set<string>)
   const wss = new WebSocketServer({ server, path: '/stocks' });
   const clients = new Map<WebSocket, ClientState>();
   let authAttempts = 0;
-  const status = (ws: WebSocket, st: string, message: string) =>
-    ws.send(JSON.stringify([{ ev: 'status', status: st, message }]));
+  const status = (ws: WebSocket, st: string, message: string) => ws.send(JSON.stringify([{ ev: 'status', status: st, message }]));
 
   wss.on('connection', (ws) => {
     const state: ClientState = { authed: false, topics: new Set() };
@@ -58,7 +57,10 @@ export function attachMassiveStream(server: http.Server, validKeys: Set<string>)
         return;
       }
       if (!state.authed) return status(ws, 'error', 'not authorized');
-      const topics = params.split(',').map((s) => s.trim()).filter(Boolean);
+      const topics = params
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean);
       if (msg.action === 'subscribe') {
         for (const t of topics) {
           state.topics.add(t);

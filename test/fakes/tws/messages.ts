@@ -147,20 +147,7 @@ export interface SimExecution {
 
 /** ORDER_STATUS at sv >= 131: 12 fields, no version. */
 export function orderStatus(o: SimOrder): Field[] {
-  return [
-    IN.ORDER_STATUS,
-    o.orderId,
-    o.status,
-    num(o.filled),
-    num(o.remaining),
-    num(o.avgFillPrice),
-    o.permId,
-    o.parentId,
-    num(o.lastFillPrice),
-    o.clientId,
-    '',
-    0,
-  ];
+  return [IN.ORDER_STATUS, o.orderId, o.status, num(o.filled), num(o.remaining), num(o.avgFillPrice), o.permId, o.parentId, num(o.lastFillPrice), o.clientId, '', 0];
 }
 
 const optPrice = (x: number | undefined) => (x === undefined ? '' : num(x));

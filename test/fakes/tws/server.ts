@@ -40,15 +40,7 @@ import {
   type SimExecution,
   type SimOrder,
 } from './messages.ts';
-import {
-  formatConnectionTime,
-  formatNyDay,
-  formatNyTwoSpace,
-  formatNyWithZone,
-  formatUtcDash,
-  nyMidnight,
-  parseEndDateTime,
-} from './dates.ts';
+import { formatConnectionTime, formatNyDay, formatNyTwoSpace, formatNyWithZone, formatUtcDash, nyMidnight, parseEndDateTime } from './dates.ts';
 
 /** Client → server message ids the simulator handles (tws-protocol.md §9). */
 const OUT = {
@@ -83,7 +75,7 @@ export const ERROR_TEXT: Record<number, string> = {
   321: 'Error validating request.',
   326: 'Unable to connect as the client id is already in use. Retry with a unique client id.',
   354: 'Requested market data is not subscribed.Delayed market data is not available.',
-  420: 'Invalid Real-time Query:No market data permissions for NYSE STK. Requested market data requires additional subscription for API. See link in \'Market Data Connections\' dialog for more details.',
+  420: "Invalid Real-time Query:No market data permissions for NYSE STK. Requested market data requires additional subscription for API. See link in 'Market Data Connections' dialog for more details.",
   10168: 'Requested market data is not subscribed. Delayed market data is not enabled.',
   1100: 'Connectivity between IB and Trader Workstation has been lost.',
   1101: 'Connectivity between IB and Trader Workstation has been restored - data lost.',
@@ -750,7 +742,25 @@ export class TwsSimulator {
     const trailingPercent = parseNum(f[69 + tail]);
     const now = this.clock.now();
     this.log(s, 'PLACE_ORDER', f, orderId, symbol);
-    this.placedOrders.push({ orderId, clientId: s.clientId, symbol, action, totalQuantity, orderType, lmtPrice, auxPrice, tif, ocaGroup, transmit, parentId, outsideRth, trailStopPrice, trailingPercent, orderRef, at: now });
+    this.placedOrders.push({
+      orderId,
+      clientId: s.clientId,
+      symbol,
+      action,
+      totalQuantity,
+      orderType,
+      lmtPrice,
+      auxPrice,
+      tif,
+      ocaGroup,
+      transmit,
+      parentId,
+      outsideRth,
+      trailStopPrice,
+      trailingPercent,
+      orderRef,
+      at: now,
+    });
 
     const existing = this.orders.get(orderId);
     if (existing && !OPEN_STATUSES.has(existing.status)) {
@@ -831,7 +841,6 @@ export class TwsSimulator {
     const d = o.trailingPercent !== undefined ? (extreme * o.trailingPercent) / 100 : (o.auxPrice ?? 0);
     return Math.round((o.action === 'SELL' ? extreme - d : extreme + d) * 100) / 100;
   }
-
 
   private onCancelOrder(s: Session, f: string[]): void {
     const orderId = s.sv >= 192 ? Number(f[1]) : Number(f[2]);

@@ -20,10 +20,7 @@ export async function createStrategy(spec: StrategySpec): Promise<Strategy> {
   if (spec.module) return loadModuleStrategy(spec);
   const factory = BUILT_INS[spec.name];
   if (!factory) {
-    throw new StrategyError(
-      'STRATEGY_UNKNOWN',
-      `strategy "${spec.name}" is not built in (built in: ${BUILT_IN_STRATEGIES.join(', ')}); give a module path for your own`,
-    );
+    throw new StrategyError('STRATEGY_UNKNOWN', `strategy "${spec.name}" is not built in (built in: ${BUILT_IN_STRATEGIES.join(', ')}); give a module path for your own`);
   }
   return factory(spec.params ?? {});
 }
@@ -52,4 +49,3 @@ async function loadModuleStrategy(spec: StrategySpec): Promise<Strategy> {
   }
   return s as Strategy;
 }
-
