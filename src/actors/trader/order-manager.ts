@@ -33,6 +33,7 @@ import { reconcileOrders, type ReconcileHost, type ReconcileReport } from './rec
 import { type RiskEngine, type RiskOrder, type RiskRule, type RiskState, RISK_RULES } from './risk.ts';
 import { bracketRecords, bracketWorstLoss, exitsOf, isExitRole, openWorstLoss, protectedQty } from './brackets.ts';
 import type { ExitSettings } from './order-types.ts';
+import { TraderError } from './protocol.ts';
 import { sizeSignal } from './sizing.ts';
 import type { Signal } from './strategies/contract.ts';
 
@@ -97,7 +98,7 @@ export class OrderManager {
 
   /** Rebuilds positions from the journal, listens to the broker, restores the kill switch, and reconciles. */
   async start(): Promise<ReconcileReport> {
-    if (this.started) throw Object.assign(new Error('OrderManager.start() was already called'), { code: 'TRADER_WIRING' });
+    if (this.started) throw new TraderError('TRADER_WIRING', 'OrderManager.start() was already called');
     this.started = true;
     this.ledger.setNow(this.clock.now());
     // One journal serves every broker; this manager owns only its own broker's orders.
