@@ -9,7 +9,7 @@ import { test } from 'node:test';
 import type { Broker, BrokerEvent, BrokerFill, BrokerOrder, BrokerPosition } from '../../src/actors/trader/broker.ts';
 import { clientOrderId } from '../../src/actors/trader/client-order-id.ts';
 import type { PaperBroker } from '../../src/actors/trader/paper-broker.ts';
-import type { Signal } from '../../src/actors/trader/strategy.ts';
+import type { Signal } from '../../src/actors/trader/strategies/contract.ts';
 import type { Bar } from '../../src/market/bar.ts';
 import type { OrderRecord } from '../../src/storage/types.ts';
 import { bar, MIN, rig, scripted, T0 } from './support.ts';
@@ -142,4 +142,17 @@ test('exits journaled without their entry (a crash between the writes) are close
   assert.equal(second.report.closed, 1);
   assert.equal(second.broker.stats().submitCalls, 0);
   assert.match(second.storage.orders.get(`${ID}-sl`)?.rejectReason ?? '', /never reached the journal/);
+});
+
+test('the kill switch cancels a bracket whole and flattens the position it protected', async (t) => {
+  const r = await rig(t, { strategy: scripted('s', new Map([[T0, target(100)]])), exits: { takeProfitPct: 10, stopLossPct: 5 } });
+  await r.feed([bar('QQQ', T0, 100), bar('QQQ', T0 + MIN, 100)]);
+  assert.equal(r.orders.position('QQQ'), 100);
+  const report = await r.orders.kill({ flatten: true });
+  assert.deepEqual(report.errors, []);
+  assert.deepEqual(legs(r.storage.orders.all()).map((l) => [l[1], l[4]]), [['entry', 'filled'], ['take_profit', 'cancelled'], ['stop_loss', 'cancelled']]);
+  assert.equal(report.flatten[0]?.action, 'submitted');
+  await r.feed([bar('QQQ', T0 + 3 * MIN, 80, { open: 99, low: 80, high: 120 })]);
+  assert.equal(r.orders.position('QQQ'), 0, 'flattened once; no exit fired after the kill');
+  assert.equal((await r.broker.executions()).length, 2);
 });
