@@ -241,6 +241,20 @@ export class Supervisor {
     await this.guarded(rec, () => rec.remote!.crash());
   }
 
+  /**
+   * Operator's restart of an actor the supervisor gave up on: forgets its restart history and
+   * starts it again. False (nothing done) when the actor has not failed.
+   */
+  async revive(name: string): Promise<boolean> {
+    const rec = this.record(name);
+    if (rec.state !== 'failed' || this.stopping) return false;
+    rec.restartTimes = [];
+    rec.state = 'restarting';
+    this.log.warn({ actor: name, last_error: rec.lastError }, 'operator restarts a failed actor');
+    void this.restart(rec);
+    return true;
+  }
+
   /** Resolves when the actor is running again (or now, if it is). */
   whenRunning(name: string): Promise<void> {
     const rec = this.record(name);

@@ -16,6 +16,9 @@ import type { Logger } from '../runtime/log.ts';
 import { HttpError, fromZod, sendError } from './errors.ts';
 import { MetricsRegistry } from './metrics.ts';
 import { registerBarsRoutes } from './routes/bars.ts';
+import { LIMITS, clientErrorHandler, frameworkErrors, jsonShapeProblem, notFoundBody, serverFactory } from './limits.ts';
+import { offlineTrader } from './trader-offline.ts';
+import type { Storage } from '../storage/storage.ts';
 
 export interface ServerDeps {
   supervisor: Supervisor;
@@ -25,6 +28,10 @@ export interface ServerDeps {
   apiToken: string | null;
   /** Enables POST /actors/{name}/crash. */
   faults: boolean;
+  /** Whole-request deadline (headers and body), ms; default LIMITS.requestTimeoutMs. */
+  requestTimeoutMs?: number;
+  /** The journal and checkpoints, read when the trader actor is not running. */
+  storage?: Pick<Storage, 'orders' | 'checkpoints'>;
   defaults: {
     collector: { symbols: string[]; bar_size: (typeof BAR_SIZES)[number] };
     live: { symbols: string[]; bar_size: (typeof BAR_SIZES)[number]; strategy: string; strategy_params: Record<string, unknown>; broker: 'paper' | 'ibkr' };
@@ -54,7 +61,8 @@ function parseBody<T>(schema: z.ZodType<T>, body: unknown): T {
 }
 
 function tokenMatches(header: string | undefined, token: string): boolean {
-  const m = /^Bearer (.+)$/.exec(header ?? '');
+  // RFC 6750 / RFC 9110: the scheme name is case-insensitive ("bearer", "BEARER").
+  const m = /^Bearer +(\S+) *$/i.exec(header ?? '');
   if (!m) return false;
   const given = Buffer.from(m[1]);
   const want = Buffer.from(token);
@@ -66,15 +74,21 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
     loggerInstance: deps.log.child({ component: 'http' }) as FastifyBaseLogger,
     // Through logController: the top-level disableRequestLogging is deprecated and warns on every start.
     logController: new LogController({ disableRequestLogging: true }),
+    bodyLimit: LIMITS.bodyBytes,
+    routerOptions: { maxParamLength: LIMITS.maxParamLength },
+    frameworkErrors,
+    clientErrorHandler,
+    serverFactory: serverFactory(deps.requestTimeoutMs),
   });
   const sup = deps.supervisor;
   const collector = sup.handle<CollectorRequests>('collector');
   const arbiter = sup.handle<ArbiterRequests>('arbiter');
   const trader = sup.handle<TraderRequests>('trader');
   const metrics = new MetricsRegistry(sup);
+  const offline = deps.storage ? offlineTrader(deps.storage) : null;
 
   app.setErrorHandler((err, _req, reply) => sendError(reply, err));
-  app.setNotFoundHandler((req, reply) => reply.code(404).send({ error: 'not_found', message: `no route ${req.method} ${req.url}` }));
+  app.setNotFoundHandler((req, reply) => reply.code(404).send(notFoundBody(req.method, req.url)));
   // A POST with no body (curl -X POST) means "use the defaults".
   app.addContentTypeParser('application/json', { parseAs: 'string' }, (_req, text, done) => {
     const s = String(text);
@@ -82,7 +96,7 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
     try {
       done(null, JSON.parse(s));
     } catch (err) {
-      done(new HttpError(400, 'bad_request', `body is not valid JSON: ${(err as Error).message}`, 'body'), undefined);
+      done(new HttpError(400, 'bad_json', `body is not valid JSON: ${(err as Error).message.slice(0, 120)}`, 'body'), undefined);
     }
   });
 
@@ -94,7 +108,7 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
         return reply
           .code(401)
           .header('www-authenticate', 'Bearer')
-          .send({ error: 'unauthorized', message: 'this POST needs Authorization: Bearer <BARKEEP_API_TOKEN>' });
+          .send({ error: 'unauthorized', field: 'authorization', message: 'this POST needs Authorization: Bearer <BARKEEP_API_TOKEN>' });
       }
     });
   }
@@ -114,6 +128,14 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
     });
   }
 
+  // Revives an actor the supervisor gave up on (failed after too many restarts); behind the token.
+  app.post<{ Params: { name: string } }>('/actors/:name/restart', async (req, reply) => {
+    if (!sup.names().includes(req.params.name)) throw new HttpError(404, 'actor_not_found', `no actor named ${excerptName(req.params.name)}`, 'name');
+    const revived = await sup.revive(req.params.name);
+    if (!revived) throw new HttpError(409, 'actor_not_failed', `${req.params.name} has not failed; only a failed actor is restarted`, 'name');
+    return reply.code(202).send({ restarting: req.params.name });
+  });
+
   app.post('/data-collector/start', async (req) => {
     const body = parseBody(collectorStartBody, req.body);
     return collector.call('start', {
@@ -124,8 +146,10 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
   app.post('/data-collector/stop', async () => collector.call('stop', {}));
   app.get('/data-collector/status', async () => collector.call('status', {}));
 
-  app.post('/live/start', async (req) => {
+  app.post('/live/start', { bodyLimit: LIMITS.liveStartBodyBytes }, async (req) => {
     const body = parseBody(liveStartBody, req.body);
+    const shape = body.strategy_params && jsonShapeProblem(body.strategy_params, 'strategy_params');
+    if (shape) throw new HttpError(400, 'bad_request', shape[1], shape[0]);
     const d = deps.defaults.live;
     await trader.call('start', {
       symbols: body.symbols ?? d.symbols,
@@ -141,8 +165,15 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
     return liveStatus();
   });
   app.get('/live/status', async () => liveStatus());
-  app.post('/live/kill', async (req) => {
+  app.post('/live/kill', async (req, reply) => {
     const body = parseBody(killBody, req.body);
+    const down = traderDown();
+    if (down && offline) {
+      const r = await offline.kill(down);
+      // Latched either way; a 503 when open orders were left at the broker, listed by id.
+      if (r.could_not_cancel.length) return reply.code(503).send({ error: 'trader_unavailable', field: null, ...r });
+      return reply.code(202).send(r);
+    }
     await trader.call('kill', { flatten: body.flatten ?? false });
     return liveStatus();
   });
@@ -150,12 +181,28 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
     await trader.call('resume', {});
     return liveStatus();
   });
-  app.get('/orders', async () => ({ orders: await trader.call('orders', {}) }));
-  app.get('/positions', async () => ({ positions: await trader.call('positions', {}) }));
+  app.get('/orders', async () => {
+    const down = traderDown();
+    if (down && offline) return { orders: offline.orders(), trader: 'unavailable', trader_reason: down };
+    return { orders: await trader.call('orders', {}) };
+  });
+  app.get('/positions', async () => {
+    const down = traderDown();
+    if (down && offline) return { positions: offline.positions(), trader: 'unavailable', trader_reason: down };
+    return { positions: await trader.call('positions', {}) };
+  });
 
   registerBarsRoutes(app, { bars: deps.bars });
 
+  /** Why the trader cannot answer (failed, restarting...), or null while it runs. */
+  function traderDown(): string | null {
+    const info = sup.list().find((a) => a.name === 'trader');
+    return info && info.state !== 'running' ? `trader is ${info.state}` : null;
+  }
+
   async function liveStatus() {
+    const down = traderDown();
+    if (down && offline) return offline.status(down);
     const [t, a] = await Promise.all([trader.call('status', {}), arbiter.call('status', {}).catch(() => null)]);
     return {
       ...t,
@@ -168,4 +215,8 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
   }
 
   return app;
+}
+
+function excerptName(name: string): string {
+  return JSON.stringify(name.length > 40 ? `${name.slice(0, 40)}...` : name);
 }

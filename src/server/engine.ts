@@ -169,6 +169,8 @@ export async function startEngine(config: Config, opts: EngineOptions): Promise<
   const app = await buildServer({
     supervisor,
     bars: storage.bars,
+    storage,
+    requestTimeoutMs: config.server.request_timeout_ms,
     log,
     apiToken: config.server.api_token,
     faults: config.runtime.faults,

@@ -3,6 +3,7 @@ import type { FastifyReply } from 'fastify';
 import type { ZodError } from 'zod';
 import { ActorCallError } from '../runtime/supervisor.ts';
 import { RuntimeError } from '../runtime/protocol.ts';
+import { fastifyErrorBody } from './limits.ts';
 
 export class HttpError extends Error {
   constructor(
@@ -29,23 +30,24 @@ export function fromZod(err: ZodError, prefix = ''): HttpError {
   return badRequest(field, message);
 }
 
-/** Maps anything thrown in a handler to a reply; validation errors from actors keep their field. */
+/**
+ * Maps anything thrown in a handler to a reply in the one shape `{ error, field, message }`
+ * (see limits.ts); validation errors from actors keep their field. A 4xx always names a field.
+ */
 export function sendError(reply: FastifyReply, err: unknown): FastifyReply {
   if (err instanceof HttpError) {
-    return reply.code(err.status).send({ error: err.error, message: err.message, ...(err.field ? { field: err.field } : {}) });
+    return reply.code(err.status).send({ error: err.error, field: err.field ?? (err.status < 500 ? 'body' : null), message: err.message });
   }
   if (err instanceof ActorCallError) {
-    if (err.field) return reply.code(400).send({ error: 'bad_request', message: err.message, field: err.field });
-    if (err.code === 'CONFLICT') return reply.code(409).send({ error: 'conflict', message: err.message });
-    return reply.code(500).send({ error: err.code.toLowerCase(), message: err.message });
+    if (err.field) return reply.code(400).send({ error: 'bad_request', field: err.field, message: err.message });
+    if (err.code === 'CONFLICT') return reply.code(409).send({ error: 'conflict', field: 'body', message: err.message });
+    return reply.code(500).send({ error: err.code.toLowerCase(), field: null, message: err.message });
   }
   if (err instanceof RuntimeError) {
-    const status = err.code === 'ACTOR_NOT_FOUND' ? 404 : 503;
-    return reply.code(status).send({ error: err.code.toLowerCase(), message: err.message });
+    if (err.code === 'ACTOR_NOT_FOUND') return reply.code(404).send({ error: 'actor_not_found', field: 'name', message: err.message });
+    return reply.code(503).send({ error: err.code.toLowerCase(), field: null, message: err.message });
   }
-  const e = err as { statusCode?: number; message?: string; validation?: unknown };
-  if (e?.statusCode && e.statusCode >= 400 && e.statusCode < 500) {
-    return reply.code(e.statusCode).send({ error: 'bad_request', message: e.message ?? 'bad request', field: 'body' });
-  }
-  return reply.code(500).send({ error: 'internal', message: (err as Error)?.message ?? String(err) });
+  const mapped = fastifyErrorBody(err);
+  if (mapped) return reply.code(mapped.status).send(mapped.body);
+  return reply.code(500).send({ error: 'internal', field: null, message: (err as Error)?.message ?? String(err) });
 }

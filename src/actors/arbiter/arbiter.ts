@@ -33,6 +33,7 @@ import type { MetricSample } from '../../runtime/protocol.ts';
 import type { BarStore } from '../../storage/bar-store.ts';
 import type { BarView, CheckpointStore } from '../../storage/types.ts';
 import { FeedLadder, type Switch } from './ladder.ts';
+import { warmUpEdge, warmUpLimit } from './warm-up.ts';
 import type { ArbiterStatus, ArbiterToTrader, FeedState, Rung } from './protocol.ts';
 
 const CHECKPOINT_KEY = 'arbiter';
@@ -79,6 +80,12 @@ interface SymbolFeed {
   /** lastDelivered moved since the last checkpoint write. */
   dirty: boolean;
   checkpointKey: string;
+  /**
+   * The trader's own last bar when it subscribes with one (a trader restart): warm-up is taken at or
+   * before it and every later bar is live, so a bar that reached the cache while the trader was down
+   * gets its decision (see warm-up.ts).
+   */
+  traderAfter?: number;
 }
 
 /** The subscription; each symbol's position is under its own key (lastDeliveredKey). */
@@ -165,6 +172,7 @@ export class Arbiter {
         historicalFailedAt: null,
         dirty: false,
         checkpointKey: lastDeliveredKey(barSize, symbol),
+        ...(warmup && Number.isFinite(after[symbol]) ? { traderAfter: after[symbol] } : {}),
       };
       this.feeds.set(symbol, feed);
       // Written now even when unknown, so a stale position of an older subscription cannot resume.
@@ -193,13 +201,14 @@ export class Arbiter {
     if (want === 0) {
       // No warm-up asked for: live delivery starts after what the cache holds now.
       const newest = this.o.store.latestInto(symbol, size, this.view) ? this.view.start : this.o.clock.now() - 2 * this.sizeMs;
-      feed.lastDelivered = Math.max(feed.lastDelivered, newest);
+      feed.lastDelivered = warmUpEdge(feed.lastDelivered, newest, feed.traderAfter);
       feed.warmedUp = true;
       this.markDirty(feed);
       this.afterWarmUp(symbol, feed, null);
       return;
     }
-    let bars = this.o.store.latestN(symbol, size, want);
+    const upTo = warmUpLimit(feed.traderAfter);
+    let bars = this.o.store.latestN(symbol, size, want, upTo);
     if (bars.length < want && this.o.ibkr?.connected()) {
       try {
         const now = this.o.clock.now();
@@ -207,7 +216,7 @@ export class Arbiter {
         const sizeMs = this.sizeMs;
         const history = (await this.o.ibkr.fetchHistorical(symbol, size, now - want * sizeMs * 3, now)).filter((b) => b.start + sizeMs <= now);
         if (history.length) await this.o.store.putMany(history);
-        bars = this.o.store.latestN(symbol, size, want);
+        bars = this.o.store.latestN(symbol, size, want, upTo);
       } catch (err) {
         this.o.log.warn({ symbol, err: (err as Error).message }, 'IBKR history for the warm-up failed; using the cache');
       }
@@ -217,9 +226,9 @@ export class Arbiter {
       feed.ladder.reason = 'waiting for history to warm up from';
       return;
     }
-    // Bars the trader already had (after a trader restart) are warm-up, not news.
+    // Bars the trader already had (after a trader restart) are warm-up; what came after them is news.
     const newest = bars[bars.length - 1].start;
-    feed.lastDelivered = Math.max(feed.lastDelivered, newest);
+    feed.lastDelivered = warmUpEdge(feed.lastDelivered, newest, feed.traderAfter);
     feed.warmedUp = true;
     this.markDirty(feed);
     this.o.send({ type: 'warmup', symbol, barSize: size, starts: bars.map((b) => b.start) });

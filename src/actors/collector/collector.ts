@@ -61,6 +61,8 @@ export interface CollectorOptions {
   refetchWindowMs?: number;
   /** The simulated 24/7 market: every minute is collected as in regular hours. */
   alwaysOpen: boolean;
+  /** A cycle still running after this long (clock ms) is aborted and counted as overrun; default 10 min. */
+  cycleDeadlineMs?: number;
   /** Told after every write which keys are in the cache now. */
   onWritten(barSize: BarSize, symbol: string, starts: number[]): void;
 }
@@ -104,6 +106,8 @@ export class Collector {
   private backfillAbort: AbortController | null = null;
   private backfilling: Promise<void> | null = null;
   private cycles = 0;
+  private cyclesOverrun = 0;
+  private cycleStartedAt: number | null = null;
   private barsWritten = 0;
   private invalidBars = 0;
   private readonly writtenBySource: Record<string, number> = {};
@@ -220,13 +224,26 @@ export class Collector {
     if (this.cycling) return this.cycling;
     const abort = new AbortController();
     this.cycleAbort = abort;
+    // A total deadline per cycle: whatever a source does (a drip-fed body, a stall), the cycle ends,
+    // is counted as overrun and shown, and the schedule goes on.
+    const deadlineMs = this.o.cycleDeadlineMs ?? 10 * 60_000;
+    const overrun = new SourceError(this.source.name, 'TIMEOUT', `${this.source.name}: collection cycle overran its ${deadlineMs} ms deadline`);
+    const deadline = this.o.clock.setTimeout(() => abort.abort(overrun), deadlineMs);
+    this.cycleStartedAt = this.o.clock.now();
     this.cycling = this.cycle(abort.signal)
       .catch((err: unknown) => {
-        this.recordError(this.source.name, err);
+        if (abort.signal.reason !== overrun) this.recordError(this.source.name, err);
       })
       .finally(() => {
+        deadline.cancel();
+        if (abort.signal.reason === overrun) {
+          this.cyclesOverrun++;
+          this.recordError(this.source.name, overrun);
+          this.o.log.warn({ deadline_ms: deadlineMs }, 'collection cycle overran its deadline; aborted');
+        }
         this.cycling = null;
         this.cycleAbort = null;
+        this.cycleStartedAt = null;
       });
     return this.cycling;
   }
@@ -484,6 +501,8 @@ export class Collector {
       is_trading_hours: this.o.alwaysOpen && this.source.name === 'sim' ? true : isTradingHours(now, this.o.calendar),
       next_cycle_at: this.nextAt === null ? null : new Date(this.nextAt).toISOString(),
       cycles: this.cycles,
+      cycles_overrun: this.cyclesOverrun,
+      cycle_started_at: this.cycleStartedAt === null ? null : new Date(this.cycleStartedAt).toISOString(),
       bars_written: this.barsWritten,
       errors: this.errors,
       sources,
@@ -493,6 +512,7 @@ export class Collector {
   metrics(): MetricSample[] {
     const out: MetricSample[] = [
       { name: 'barkeep_collector_cycles_total', help: 'Collection cycles run', type: 'counter', labels: {}, value: this.cycles },
+      { name: 'barkeep_collector_cycles_overrun_total', help: 'Cycles aborted at their deadline', type: 'counter', labels: {}, value: this.cyclesOverrun },
       { name: 'barkeep_collector_failovers_total', help: 'Switches between sources', type: 'counter', labels: {}, value: this.failovers },
       { name: 'barkeep_collector_invalid_bars_total', help: 'Bars a source returned that the cache would refuse, skipped', type: 'counter', labels: {}, value: this.invalidBars },
     ];

@@ -68,16 +68,18 @@ export interface StrategySpec {
   module?: string;
 }
 
-const BUILT_INS: Record<string, StrategyFactory> = {
-  'sma-crossover': (params) => new SmaCrossover(params),
-  'mean-reversion': (params) => new MeanReversion(params),
-};
+// A Map, not an object literal: a name from input ("constructor", "toString", "__proto__") must
+// never find something on a prototype.
+const BUILT_INS = new Map<string, StrategyFactory>([
+  ['sma-crossover', (params) => new SmaCrossover(params)],
+  ['mean-reversion', (params) => new MeanReversion(params)],
+]);
 
-export const BUILT_IN_STRATEGIES = Object.keys(BUILT_INS);
+export const BUILT_IN_STRATEGIES = [...BUILT_INS.keys()];
 
 export async function createStrategy(spec: StrategySpec): Promise<Strategy> {
   if (spec.module) return loadModuleStrategy(spec);
-  const factory = BUILT_INS[spec.name];
+  const factory = BUILT_INS.get(spec.name);
   if (!factory) {
     throw new StrategyError(
       'STRATEGY_UNKNOWN',

@@ -67,6 +67,10 @@ export interface FakeMassive {
   slowNext(n: number, ms: number): void;
   /** Next n requests get a 200 whose body is not JSON. */
   malformedNext(n: number): void;
+  /** Next n requests get a 500 whose error text echoes the Authorization header it was sent, past `pad` characters. */
+  echoKeyNext(n: number, pad?: number): void;
+  /** Next n requests get a 200 that drips one byte every `everyMs` (real time) and never finishes. */
+  dripNext(n: number, everyMs: number): void;
   /** Answer 403 NOT_AUTHORIZED for every aggregates request (plan does not cover it). */
   setForbidden(on: boolean): void;
   /** Make next_url point at another origin (a leak test). */
@@ -117,6 +121,8 @@ export async function startFakeMassive(opts: FakeMassiveOptions = {}): Promise<F
   const failures: Array<{ status: number; body?: unknown }> = [];
   let drops = 0;
   let malformed = 0;
+  const echoes: number[] = [];
+  const drips: number[] = [];
   const slows: number[] = [];
   const timers = new Set<NodeJS.Timeout>();
   const log: FakeRequest[] = [];
@@ -160,6 +166,26 @@ export async function startFakeMassive(opts: FakeMassiveOptions = {}): Promise<F
     if (!validKeys.has(key)) return send(res, 401, errorBody(401));
     if (window.current() > window.limit) return send(res, 429, errorBody(429));
 
+    const pad = echoes.shift();
+    if (pad !== undefined) {
+      return send(res, 500, { status: 'ERROR', request_id: requestId(), error: `${'x'.repeat(pad)} Authorization=${auth}` });
+    }
+    const drip = drips.shift();
+    if (drip !== undefined) {
+      res.writeHead(200, { 'content-type': 'application/json', 'content-length': 1_000_000 });
+      const text = '{"ticker":"X","status":"OK","results":[' + '{"v":1},'.repeat(100_000);
+      let i = 0;
+      const t = setInterval(() => {
+        if (res.destroyed || i >= text.length) {
+          clearInterval(t);
+          timers.delete(t as unknown as NodeJS.Timeout);
+          return;
+        }
+        res.write(text[i++]);
+      }, drip);
+      timers.add(t as unknown as NodeJS.Timeout);
+      return;
+    }
     const failure = failures.shift();
     if (failure) return send(res, failure.status, failure.body ?? errorBody(failure.status));
     if (drops > 0) {
@@ -268,7 +294,10 @@ export async function startFakeMassive(opts: FakeMassiveOptions = {}): Promise<F
       return window.maxInWindow;
     },
     async close() {
-      for (const t of timers) clearTimeout(t);
+      for (const t of timers) {
+        clearTimeout(t);
+        clearInterval(t);
+      }
       timers.clear();
       await stream.close();
       server.closeAllConnections();
@@ -310,6 +339,12 @@ export async function startFakeMassive(opts: FakeMassiveOptions = {}): Promise<F
     },
     malformedNext(n) {
       malformed += n;
+    },
+    echoKeyNext(n, pad = 400) {
+      for (let i = 0; i < n; i++) echoes.push(pad);
+    },
+    dripNext(n, everyMs) {
+      for (let i = 0; i < n; i++) drips.push(everyMs);
     },
     setForbidden(on) {
       forbidden = on;
