@@ -13,7 +13,7 @@ import { MIN, TempStore, makeCollector, until } from '../collector/support.ts';
 /** A vendor that accepts the request and never answers (until the request is aborted). */
 class StallingSource implements HistoricalBarSource {
   readonly name = 'massive' as const;
-  readonly apiType = 'rest' as const;
+  readonly apiType = 'Massive API' as const;
   calls = 0;
   waiting = 0;
   fetchBars(_symbol: string, _size: unknown, _from: number, _to: number, signal?: AbortSignal): Promise<Bar[]> {
