@@ -147,10 +147,22 @@ export class Supervisor {
 
   /** Starts every actor, in the order given, and waits until all run. */
   async start(): Promise<void> {
-    for (const rec of this.records.values()) {
-      rec.state = 'starting';
-      const loaded = await this.load(rec.spec);
-      await this.activate(rec, loaded, 0);
+    // Every worker loads its modules at once (the slow part of a cold start); they are then
+    // activated one by one, in the order given.
+    const records = [...this.records.values()];
+    const loading = records.map((rec) => this.load(rec.spec));
+    for (const l of loading) l.catch(() => undefined);
+    try {
+      for (const [i, rec] of records.entries()) {
+        rec.state = 'starting';
+        await this.activate(rec, await loading[i], 0);
+      }
+    } catch (err) {
+      // Workers loaded for actors that will never be activated must not keep the process alive.
+      for (const [i, rec] of records.entries()) {
+        if (rec.state === 'stopped') loading[i].then((l) => l.worker.terminate(), () => undefined);
+      }
+      throw err;
     }
     if (this.policy.warmSpares) for (const rec of this.records.values()) this.prepareSpare(rec);
   }

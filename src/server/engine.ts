@@ -15,10 +15,12 @@ import { openStorage, type Storage } from '../storage/storage.ts';
 import { lockDataDir } from '../storage/data-dir-lock.ts';
 import { buildServer } from './app.ts';
 
+/** .ts when running the sources (tsx), .js when running the build in dist/. */
+const EXT = import.meta.url.endsWith('.ts') ? '.ts' : '.js';
 const ACTORS = {
-  collector: new URL('../actors/collector/actor.ts', import.meta.url),
-  arbiter: new URL('../actors/arbiter/actor.ts', import.meta.url),
-  trader: new URL('../actors/trader/actor.ts', import.meta.url),
+  collector: new URL(`../actors/collector/actor${EXT}`, import.meta.url),
+  arbiter: new URL(`../actors/arbiter/actor${EXT}`, import.meta.url),
+  trader: new URL(`../actors/trader/actor${EXT}`, import.meta.url),
 };
 
 export interface EngineOptions {
