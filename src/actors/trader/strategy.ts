@@ -18,6 +18,7 @@ import type { OrderSide, OrderType } from '../../storage/types.ts';
 import { MeanReversion } from './strategies/mean-reversion.ts';
 import { SmaCrossover } from './strategies/sma-crossover.ts';
 import { StrategyError } from './strategies/strategy-error.ts';
+import { ensureTypeScriptLoader } from './ts-loader.ts';
 
 export { StrategyError };
 export type { StrategyErrorCode } from './strategies/strategy-error.ts';
@@ -93,6 +94,7 @@ async function loadModuleStrategy(spec: StrategySpec): Promise<Strategy> {
   const path = isAbsolute(spec.module!) ? spec.module! : resolve(process.cwd(), spec.module!);
   let mod: { default?: unknown };
   try {
+    await ensureTypeScriptLoader(path);
     mod = await import(pathToFileURL(path).href);
   } catch (err) {
     throw new StrategyError('STRATEGY_MODULE', `strategy module "${spec.module}" could not be loaded: ${(err as Error).message}`, { cause: err });
