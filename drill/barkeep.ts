@@ -52,7 +52,10 @@ export async function startBarkeep(opts: StartOptions): Promise<Barkeep> {
   child.stderr!.on('data', (d) => (stderr += d));
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`barkeep did not serve within ${opts.timeoutMs ?? 60_000} ms: ${stderr}`)), opts.timeoutMs ?? 60_000);
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`barkeep did not serve within ${opts.timeoutMs ?? 180_000} ms: ${stderr}`));
+    }, opts.timeoutMs ?? 180_000);
     child.stdout!.on('data', (d) => {
       buf += d;
       let i: number;

@@ -80,7 +80,7 @@ export async function crashDrill(opts: CrashOptions): Promise<CrashFigures> {
     from = await until(async () => {
       const s = (await b.get('/live/status')).json;
       return s?.last_bar_time && Date.parse(s.last_bar_time);
-    }, 'the first live bar', 60_000);
+    }, 'the first live bar', 180_000);
     while (crashes < opts.crashes && Date.now() - t0 < opts.timeLimitMs) {
       await new Promise((res) => setTimeout(res, r.int(opts.maxGapMs ?? 1500)));
       const roll = r.int(10);
@@ -93,7 +93,7 @@ export async function crashDrill(opts: CrashOptions): Promise<CrashFigures> {
       await until(async () => {
         const a = (await b.get('/actors')).json.actors.find((x: any) => x.name === actor);
         return a.state === 'running' && a.restarts > before;
-      }, `${actor} running again`, 60_000, 20);
+      }, `${actor} running again`, 120_000, 20);
     }
     // Let the trader catch up with what the cache got during the last restart.
     const speed = opts.speed ?? 20;

@@ -70,7 +70,7 @@ export async function sigkillDrill(opts: SigkillOptions): Promise<SigkillFigures
     from = await until(async () => {
       const s = (await first.get('/live/status')).json;
       return s?.last_bar_time && Date.parse(s.last_bar_time);
-    }, 'the first live bar', 60_000);
+    }, 'the first live bar', 180_000);
     while (f.kills < opts.kills && Date.now() - t0 < opts.timeLimitMs) {
       await new Promise((res) => setTimeout(res, 300 + r.int(opts.maxGapMs ?? 2500)));
       const before = await snapshot(bk);

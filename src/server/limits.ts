@@ -123,12 +123,12 @@ export function clientErrorHandler(err: NodeJS.ErrnoException, socket: import('n
 export function serverFactory(requestTimeoutMs: number = LIMITS.requestTimeoutMs) {
   return (handler: (req: IncomingMessage, res: ServerResponse) => void) =>
     createServer(
-    {
-      requestTimeout: requestTimeoutMs,
-      headersTimeout: Math.min(LIMITS.headersTimeoutMs, requestTimeoutMs),
-      keepAliveTimeout: LIMITS.keepAliveTimeoutMs,
-      connectionsCheckingInterval: LIMITS.connectionsCheckingIntervalMs,
-    },
-    handler,
-  );
+      {
+        requestTimeout: requestTimeoutMs,
+        headersTimeout: Math.min(LIMITS.headersTimeoutMs, requestTimeoutMs),
+        keepAliveTimeout: LIMITS.keepAliveTimeoutMs,
+        connectionsCheckingInterval: LIMITS.connectionsCheckingIntervalMs,
+      },
+      handler,
+    );
 }

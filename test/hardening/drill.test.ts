@@ -10,9 +10,10 @@ import { fuzz } from '../../drill/fuzz.ts';
 import { sigkillDrill } from '../../drill/sigkill.ts';
 import { FAULTS, vendorDrill } from '../../drill/vendor.ts';
 
-describe('the drills, small', { concurrency: true }, () => {
+// One after another: each starts its own barkeep, and the suite runs beside them.
+describe('the drills, small', () => {
   test('the HTTP fuzz over every route and body shape: no 5xx, every 4xx names its field, no wrong token accepted', async () => {
-    const f = await fuzz({ requests: 300, unknownSymbols: 100, timeLimitMs: 60_000, seed: 3 });
+    const f = await fuzz({ requests: 300, unknownSymbols: 100, timeLimitMs: 120_000, seed: 3 });
     assert.ok(f.requests >= 400, `${f.requests} requests`);
     assert.deepEqual(f.examples, []);
     assert.equal(f.server_errors, 0);
@@ -23,7 +24,7 @@ describe('the drills, small', { concurrency: true }, () => {
   });
 
   test('actor crashes at random moments while trading: the oracle finds no missed or doubled decision and no lost bar', async () => {
-    const c = await crashDrill({ crashes: 3, timeLimitMs: 60_000, maxGapMs: 800, seed: 5 });
+    const c = await crashDrill({ crashes: 3, timeLimitMs: 120_000, maxGapMs: 800, seed: 5 });
     assert.equal(c.crashes, 3);
     assert.deepEqual(c.examples, []);
     assert.ok(c.bars_judged > 0, 'some bars were judged');
@@ -36,7 +37,7 @@ describe('the drills, small', { concurrency: true }, () => {
   });
 
   test('SIGKILL of the whole process and a restart on the same data: orders, fills, positions and bars as before', async () => {
-    const k = await sigkillDrill({ kills: 1, timeLimitMs: 60_000, maxGapMs: 1000, seed: 9 });
+    const k = await sigkillDrill({ kills: 1, timeLimitMs: 120_000, maxGapMs: 1000, seed: 9 });
     assert.equal(k.kills, 1);
     assert.deepEqual(k.examples, []);
     assert.equal(k.orders_lost, 0);
@@ -49,7 +50,7 @@ describe('the drills, small', { concurrency: true }, () => {
   });
 
   test('every vendor fault once against the Massive stand-in: no rate-limit violation, no bad bar, gaps filled, no key leaked', async () => {
-    const v = await vendorDrill({ rounds: 1, timeLimitMs: 60_000 });
+    const v = await vendorDrill({ rounds: 1, timeLimitMs: 120_000 });
     assert.equal(v.faults_injected, FAULTS.length);
     assert.deepEqual(v.examples, []);
     assert.equal(v.rate_limit_violations, 0);

@@ -20,7 +20,7 @@ supervisor:
 `;
 
 test('a failed trader leaves the operator blind: reads come from the journal, kill latches, restart revives', async () => {
-  await using app = await serve({ env: { BARKEEP_API_TOKEN: TOKEN, BARKEEP_FAULTS: '1' }, yaml: YAML });
+  await using app = await serve({ env: { BARKEEP_API_TOKEN: TOKEN, BARKEEP_FAULTS: '1' }, yaml: YAML, timeoutMs: 120_000 });
   const auth = { authorization: `Bearer ${TOKEN}` };
   const live = await until(async () => {
     const s = (await app.get('/live/status')).body;

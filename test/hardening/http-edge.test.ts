@@ -15,6 +15,7 @@ before(async () => {
   app = await serve({
     env: { BARKEEP_API_TOKEN: TOKEN, BARKEEP_FAULTS: '1' },
     yaml: 'server:\n  request_timeout_ms: 1500\ncollector:\n  autostart: false\ntrader:\n  autostart: false\n',
+    timeoutMs: 120_000,
   });
 });
 after(async () => {
