@@ -21,11 +21,14 @@ export const SYMBOLS = ['QQQ', 'SPY'];
 export const QTY = 10;
 const MIN = 60_000;
 
-export function tradingYaml(speed: number): string {
+export const CLOCK_START = Date.parse('2026-01-05T15:00:00Z');
+
+/** The trading config; `clockStart` moves the accelerated clock on after a restart. */
+export function tradingYaml(speed: number, clockStart = CLOCK_START): string {
   return `runtime:
   clock: accelerated
   clock_speed: ${speed}
-  clock_start: "2026-01-05T15:00:00Z"
+  clock_start: "${new Date(clockStart).toISOString()}"
   faults: true
 supervisor:
   max_restarts: 100000

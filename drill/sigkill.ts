@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import type { Bar } from '../src/market/bar.ts';
 import { openStorage } from '../src/storage/storage.ts';
 import { type Barkeep, startBarkeep, until } from './barkeep.ts';
-import { QTY, SYMBOLS, tradingYaml } from './crash.ts';
+import { CLOCK_START, QTY, SYMBOLS, tradingYaml } from './crash.ts';
 import { type OracleResult, judge } from './oracle.ts';
 import { rng } from './random.ts';
 
@@ -58,14 +58,22 @@ export async function sigkillDrill(opts: SigkillOptions): Promise<SigkillFigures
   const dir = mkdtempSync(join(tmpdir(), 'barkeep-drill-kill-'));
   const t0 = Date.now();
   const r = rng(opts.seed ?? 11);
-  const yaml = tradingYaml(opts.speed ?? 20);
+  const speed = opts.speed ?? 20;
+  // The accelerated clock starts at clock_start in every process: each restart starts it where the
+  // killed process had got to, as the real clock would be.
+  let clockStart = CLOCK_START;
+  let spawnedAt = Date.now();
+  const start = async () => {
+    spawnedAt = Date.now();
+    return startBarkeep({ dir, yaml: tradingYaml(speed, clockStart) });
+  };
   const f = { kills: 0, orders_lost: 0, fills_lost: 0, bars_changed: 0, position_disagreements: 0 };
   const restartMs: number[] = [];
   const examples: string[] = [];
   let bk: Barkeep | undefined;
   let from = 0;
   try {
-    bk = await startBarkeep({ dir, yaml });
+    bk = await start();
     const first = bk;
     from = await until(async () => {
       const s = (await first.get('/live/status')).json;
@@ -76,8 +84,9 @@ export async function sigkillDrill(opts: SigkillOptions): Promise<SigkillFigures
       const before = await snapshot(bk);
       await bk.kill('SIGKILL');
       f.kills++;
+      clockStart += (Date.now() - spawnedAt) * speed;
       const t = Date.now();
-      bk = await startBarkeep({ dir, yaml });
+      bk = await start();
       restartMs.push(Date.now() - t);
       const after = await snapshot(bk);
       for (const [id, o] of before.orders) {
@@ -109,7 +118,7 @@ export async function sigkillDrill(opts: SigkillOptions): Promise<SigkillFigures
         }
       }
     }
-    await new Promise((res) => setTimeout(res, (2 * MIN) / (opts.speed ?? 20) + 500));
+    await new Promise((res) => setTimeout(res, (2 * MIN) / speed + 500));
     const through = Date.parse((await bk.get('/live/status')).json.last_bar_time);
     await bk.kill('SIGTERM');
     bk = undefined;
