@@ -106,16 +106,24 @@ export async function sigkillDrill(opts: SigkillOptions): Promise<SigkillFigures
           if (examples.length < 10) examples.push(`bar ${key} changed: ${bar} -> ${a}`);
         }
       }
-      // Positions agree with the journal's fills.
-      const orders = (await bk.get('/orders')).json.orders as any[];
-      const positions = (await bk.get('/positions')).json.positions as any[];
-      for (const s of SYMBOLS) {
-        const fromFills = orders.filter((o) => o.symbol === s).reduce((n, o) => n + (o.side === 'buy' ? o.filled_qty : -o.filled_qty), 0);
-        const shown = positions.find((p) => p.symbol === s)?.qty ?? 0;
-        if (fromFills !== shown) {
-          f.position_disagreements++;
-          if (examples.length < 10) examples.push(`${s}: position ${shown}, fills say ${fromFills}`);
+      // Positions agree with the journal's fills. The trader may be handling a bar between the two
+      // reads (a fill moves both): a disagreement counts only when it persists over five reads.
+      let disagreement = '';
+      for (let attempt = 0; attempt < 5; attempt++) {
+        const orders = (await bk.get('/orders')).json.orders as any[];
+        const positions = (await bk.get('/positions')).json.positions as any[];
+        disagreement = '';
+        for (const s of SYMBOLS) {
+          const fromFills = orders.filter((o) => o.symbol === s).reduce((n, o) => n + (o.side === 'buy' ? o.filled_qty : -o.filled_qty), 0);
+          const shown = positions.find((p) => p.symbol === s)?.qty ?? 0;
+          if (fromFills !== shown) disagreement = `${s}: position ${shown}, fills say ${fromFills}`;
         }
+        if (!disagreement) break;
+        await new Promise((res) => setTimeout(res, 200));
+      }
+      if (disagreement) {
+        f.position_disagreements++;
+        if (examples.length < 10) examples.push(disagreement);
       }
     }
     await new Promise((res) => setTimeout(res, (2 * MIN) / speed + 500));
