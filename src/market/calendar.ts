@@ -26,6 +26,7 @@ import {
   weekday,
   yearRules,
 } from './calendar-data.ts';
+import { BarkeepError } from '../errors.ts';
 
 export const MARKET_ZONE = 'America/New_York';
 export { FIRST_MODELLED_YEAR };
@@ -52,14 +53,7 @@ export interface SessionBounds {
 
 export type CalendarErrorCode = 'CALENDAR_BAD_DATE' | 'CALENDAR_BAD_TIME' | 'CALENDAR_OUT_OF_RANGE';
 
-export class CalendarError extends Error {
-  readonly code: CalendarErrorCode;
-  constructor(code: CalendarErrorCode, message: string) {
-    super(message);
-    this.name = 'CalendarError';
-    this.code = code;
-  }
-}
+export class CalendarError extends BarkeepError<CalendarErrorCode> {}
 
 const MINUTE = 60_000;
 const HOUR = 60 * MINUTE;

@@ -1,20 +1,45 @@
-/** HTTP errors: one shape for every refusal, `{ error, message, field? }`, with its status. */
+/**
+ * HTTP errors: one shape for every refusal, `{ error, field, message }`, with its status. Errors
+ * are mapped to a status by their class and code (src/errors.ts), never by their text.
+ */
 import type { FastifyReply } from 'fastify';
 import type { ZodError } from 'zod';
-import { ActorCallError } from '../runtime/supervisor.ts';
-import { RuntimeError } from '../runtime/protocol.ts';
+import type { ArbiterErrorCode } from '../actors/arbiter/protocol.ts';
+import type { CollectorErrorCode } from '../actors/collector/protocol.ts';
+import type { TraderErrorCode } from '../actors/trader/protocol.ts';
+import { BarkeepError } from '../errors.ts';
+import { ActorCallError, RuntimeError, type RuntimeErrorCode } from '../runtime/protocol.ts';
 import { fastifyErrorBody } from './limits.ts';
 
-export class HttpError extends Error {
+/** A refusal decided in the server itself, with its status and snake_case `error`. */
+export class HttpError extends BarkeepError {
   constructor(
     readonly status: number,
     readonly error: string,
     message: string,
-    readonly field?: string,
+    field?: string,
   ) {
-    super(message);
+    super(error, message, field === undefined ? {} : { field });
   }
 }
+
+type ActorErrorCode = CollectorErrorCode | ArbiterErrorCode | TraderErrorCode;
+
+/** Actor error codes that are the caller's doing; any other actor error is a 500 named by its code. */
+const ACTOR_STATUS: Partial<Record<ActorErrorCode, { status: number; error: string }>> = {
+  BAD_REQUEST: { status: 400, error: 'bad_request' },
+  CONFLICT: { status: 409, error: 'conflict' },
+};
+
+/** Delivery failures: no such actor, or it cannot answer now. */
+const RUNTIME_STATUS: Record<RuntimeErrorCode, number> = {
+  ACTOR_NOT_FOUND: 404,
+  ACTOR_UNAVAILABLE: 503,
+  ACTOR_CALL_FAILED: 503,
+  ACTOR_START_FAILED: 503,
+  ACTOR_UNKNOWN_MESSAGE: 503,
+  ACTOR_BAD_MESSAGE: 503,
+};
 
 export function badRequest(field: string, message: string): HttpError {
   return new HttpError(400, 'bad_request', message, field);
@@ -30,24 +55,27 @@ export function fromZod(err: ZodError, prefix = ''): HttpError {
   return badRequest(field, message);
 }
 
-/**
- * Maps anything thrown in a handler to a reply in the one shape `{ error, field, message }`
- * (see limits.ts); validation errors from actors keep their field. A 4xx always names a field.
- */
+/** The one shape `{ error, field, message }` (see limits.ts): a 4xx always names a field, a 5xx has null. */
+function send(reply: FastifyReply, status: number, error: string, message: string, field?: string): FastifyReply {
+  return reply.code(status).send({ error, field: field ?? (status < 500 ? 'body' : null), message });
+}
+
+/** Maps anything thrown in a handler to a reply; validation errors from actors keep their field. */
 export function sendError(reply: FastifyReply, err: unknown): FastifyReply {
-  if (err instanceof HttpError) {
-    return reply.code(err.status).send({ error: err.error, field: err.field ?? (err.status < 500 ? 'body' : null), message: err.message });
-  }
+  if (err instanceof HttpError) return send(reply, err.status, err.error, err.message, err.field);
   if (err instanceof ActorCallError) {
-    if (err.field) return reply.code(400).send({ error: 'bad_request', field: err.field, message: err.message });
-    if (err.code === 'CONFLICT') return reply.code(409).send({ error: 'conflict', field: 'body', message: err.message });
-    return reply.code(500).send({ error: err.code.toLowerCase(), field: null, message: err.message });
+    // An actor's error naming a field is a refusal of the request's input, whatever its code.
+    if (err.field) return send(reply, 400, 'bad_request', err.message, err.field);
+    const known = ACTOR_STATUS[err.code as ActorErrorCode];
+    if (known) return send(reply, known.status, known.error, err.message);
+    return send(reply, 500, err.code.toLowerCase(), err.message);
   }
   if (err instanceof RuntimeError) {
-    if (err.code === 'ACTOR_NOT_FOUND') return reply.code(404).send({ error: 'actor_not_found', field: 'name', message: err.message });
-    return reply.code(503).send({ error: err.code.toLowerCase(), field: null, message: err.message });
+    if (err.code === 'ACTOR_NOT_FOUND') return send(reply, 404, 'actor_not_found', err.message, 'name');
+    return send(reply, RUNTIME_STATUS[err.code], err.code.toLowerCase(), err.message);
   }
+  // fastify's own refusals (a body too large, a content type it does not take...), by their code.
   const mapped = fastifyErrorBody(err);
   if (mapped) return reply.code(mapped.status).send(mapped.body);
-  return reply.code(500).send({ error: 'internal', field: null, message: (err as Error)?.message ?? String(err) });
+  return send(reply, 500, 'internal', (err as Error)?.message ?? String(err));
 }
