@@ -26,7 +26,13 @@ try {
 }
 const t0 = Date.now();
 rmSync(dist, { recursive: true, force: true });
-execFileSync(process.execPath, [tsgo, '-p', join(root, 'tsconfig.build.json')], { stdio: 'inherit', cwd: root });
+try {
+  execFileSync(process.execPath, [tsgo, '-p', join(root, 'tsconfig.build.json')], { stdio: 'inherit', cwd: root });
+} catch {
+  // No stamp is written, so barkeep runs from src/ through tsx; an install or a start never fails here.
+  process.stderr.write('barkeep build: the compile failed (see above); barkeep will run from src/ through tsx\n');
+  process.exit(process.argv.includes('--if-stale') ? 0 : 1);
+}
 for (const file of sourceFiles(root)) {
   if (!file.endsWith('.mjs')) continue;
   const to = join(dist, relative(join(root, 'src'), file));
