@@ -4,7 +4,7 @@
  * to do at every bar, and check the journal against it.
  */
 import type { Bar } from '../src/market/bar.ts';
-import type { Signal, Strategy } from '../src/actors/trader/strategy.ts';
+import type { Signal, Strategy } from '../src/actors/trader/strategies/contract.ts';
 
 export function flipTarget(bar: Pick<Bar, 'open' | 'close'>, qty: number): number {
   return bar.close >= bar.open ? qty : -qty;
