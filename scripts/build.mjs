@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // Compiles src/ to dist/ (JavaScript, relative imports rewritten from .ts to .js) so `barkeep` starts
-// without compiling TypeScript at run time; copies the plain .mjs worker entries beside it and
+// without compiling TypeScript at run time; copies every other file (the .mjs worker entries, the dashboard's src/ui) beside it and
 // writes dist/.build-stamp last (bin/barkeep.mjs runs dist/ only while it is newer than every
 // source file). `npm run build` runs it; `npm start` and `npm install` run it when dist/ is stale.
 //   node scripts/build.mjs [--if-stale]
@@ -34,7 +34,8 @@ try {
   process.exit(process.argv.includes('--if-stale') ? 0 : 1);
 }
 for (const file of sourceFiles(root)) {
-  if (!file.endsWith('.mjs')) continue;
+  // Everything that is not TypeScript goes as it is: the workers' .mjs entries, the dashboard (src/ui).
+  if (file.endsWith('.ts')) continue;
   const to = join(dist, relative(join(root, 'src'), file));
   mkdirSync(dirname(to), { recursive: true });
   copyFileSync(file, to);
