@@ -15,6 +15,7 @@ import type { BackfillJob, CollectorConfig, CollectorRequests, CollectorStatus }
 import type { Config } from '../config/schema.ts';
 import { BAR_SIZES, type BarSize } from '../market/bar-size.ts';
 import { RealClock } from '../market/clock.ts';
+import { FIRST_MODELLED_YEAR } from '../market/calendar.ts';
 import { createLogger } from '../runtime/log.ts';
 import { type ActorHandle, Supervisor } from '../runtime/supervisor.ts';
 import { actorConfigs } from '../config/actor-configs.ts';
@@ -26,6 +27,8 @@ export interface BackfillCommandIo {
   out: NodeJS.WritableStream;
   err: NodeJS.WritableStream;
 }
+
+const FIRST_MODELLED_MS = Date.UTC(FIRST_MODELLED_YEAR, 0, 1, 5);
 
 const USAGE = `usage: barkeep backfill SYMBOL --from TIME [--to TIME] [--bar-size ${BAR_SIZES.join('|')}] [--verbose]
   --from      start of the span to fill (required); TIME is ${TIME_BOUND_HELP}
@@ -77,6 +80,7 @@ function parse(argv: string[], now: number): Request | 'help' {
     // A date's bound is its last millisecond; the span's end is exclusive.
     to = Math.min(/^\d{4}-\d{2}-\d{2}$/.test(values.to.trim()) ? bound + 1 : bound, now);
   }
+  if (from < FIRST_MODELLED_MS) throw new UsageError(`--from: ${new Date(from).toISOString()} is before ${FIRST_MODELLED_YEAR}, the first year the NYSE calendar is modelled for`);
   if (from >= now) throw new UsageError(`--from: ${new Date(from).toISOString()} is not in the past`);
   if (from >= to) throw new UsageError(`--from: it is not before --to (${new Date(from).toISOString()} >= ${new Date(to).toISOString()})`);
   return { symbol, barSize, from, to, verbose: values.verbose ?? false };

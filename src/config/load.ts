@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parse as parseYaml } from 'yaml';
 import { configSchema, type Config } from './schema.ts';
+import { checkConfigValues, checkFileValues } from './checks.ts';
 import { BarkeepError } from '../errors.ts';
 
 export const DEFAULT_CONFIG_PATH = fileURLToPath(new URL('../../config/default.yaml', import.meta.url));
@@ -26,11 +27,16 @@ function isPlain(v: unknown): v is Plain {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
-/** Lays `over` onto `base`: objects merge key by key, anything else replaces. */
+/**
+ * Lays `over` onto `base`: objects merge key by key, anything else replaces. Keys are set as own
+ * properties, so a YAML `__proto__:` stays a key (and is refused as unknown) instead of vanishing
+ * into the prototype.
+ */
 function overlay(base: Plain, over: Plain): Plain {
   const out: Plain = { ...base };
   for (const [k, v] of Object.entries(over)) {
-    out[k] = isPlain(v) && isPlain(out[k]) ? overlay(out[k] as Plain, v) : v;
+    const cur = Object.hasOwn(out, k) ? out[k] : undefined;
+    Object.defineProperty(out, k, { value: isPlain(v) && isPlain(cur) ? overlay(cur, v) : v, enumerable: true, writable: true, configurable: true });
   }
   return out;
 }
@@ -106,6 +112,7 @@ export function loadConfig(opts: LoadOptions = {}): Config {
   const env = opts.env ?? process.env;
   let doc = foldPolygonAlias(readYaml(opts.defaultsPath ?? DEFAULT_CONFIG_PATH, 'default config'));
   if (env.BARKEEP_CONFIG) doc = overlay(doc, foldPolygonAlias(readYaml(env.BARKEEP_CONFIG, 'BARKEEP_CONFIG file')));
+  checkFileValues(doc);
   doc = overlay(doc, fromEnv(env));
   if (opts.overrides) doc = overlay(doc, foldPolygonAlias(opts.overrides));
   const parsed = configSchema.safeParse(doc);
@@ -122,6 +129,7 @@ export function loadConfig(opts: LoadOptions = {}): Config {
   }
   const config = parsed.data;
   checkCrossField(config);
+  checkConfigValues(config);
   return config;
 }
 

@@ -37,6 +37,7 @@ export const configSchema = z
         host: z.string().min(1),
         port,
         api_token: secret,
+        request_timeout_ms: positiveInt,
       })
       .strict(),
     log: z

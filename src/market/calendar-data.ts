@@ -5,9 +5,20 @@
  * Dates here are civil days with no time zone: a day number counts days since 1970-01-01, and a
  * date string is `YYYY-MM-DD`. MarketCalendar (calendar.ts) ties them to America/New_York.
  *
- * Footgun: the rules are today's. Juneteenth starts in 2022 as it did at the NYSE; other history
- * (MLK Day before 1998, ad-hoc closures before 2001) is not modelled.
+ * Range: exact (against exchange_calendars' XNYS) from 2001 on. Juneteenth starts in 2022 and the
+ * Wednesday July 3 early close in 2013, as they did at the NYSE; before 2013 a Thursday July 4 gave
+ * an early close on Friday July 5 instead. Earlier history (MLK Day before 1998, other Christmas
+ * Eve and Thanksgiving rules, ad-hoc closures before 2001) is not modelled: MarketCalendar
+ * refuses dates before FIRST_MODELLED_YEAR rather than answering wrongly.
  */
+
+/** The first year the rules and tables here are exact for. */
+export const FIRST_MODELLED_YEAR = 2001;
+
+/** One-off 13:00 closes no rule produces. */
+export const UNSCHEDULED_EARLY_CLOSES: Readonly<Record<string, string>> = {
+  '2003-12-26': 'Friday after Christmas (one-off early close)',
+};
 
 /**
  * Closures announced at short notice (days of mourning, emergencies). Add new ones here, or pass
@@ -147,8 +158,19 @@ export function yearRules(year: number): YearRules {
   const thanksgiving = nthWeekday(year, 11, THU, 4);
   holidays.set(thanksgiving, 'Thanksgiving Day');
   fixed(12, 25, 'Christmas Day');
-  // Jul 3 and Dec 24 close early only Mon-Thu; on a Friday they are the observed holiday anyway.
+  // Dec 24 closes early only Mon-Thu (on a Friday it is the observed holiday anyway). Jul 3 closes
+  // early on Mon, Tue and Thu, and on a Wednesday only since 2013; before 2013 a Thursday Jul 4
+  // gave the early close to Friday Jul 5 instead.
   const monToThu = (d: number) => weekday(d) >= MON && weekday(d) <= THU;
-  const earlyCandidates = [daysFromCivil(year, 7, 3), thanksgiving + 1, daysFromCivil(year, 12, 24)].filter((d) => d === thanksgiving + 1 || monToThu(d));
+  const jul3 = daysFromCivil(year, 7, 3);
+  const jul3Early = monToThu(jul3) && (weekday(jul3) !== 3 || year >= 2013);
+  const jul5 = daysFromCivil(year, 7, 5);
+  const jul5Early = year < 2013 && weekday(jul5) === 5;
+  const earlyCandidates = [...(jul3Early ? [jul3] : []), ...(jul5Early ? [jul5] : []), thanksgiving + 1];
+  if (monToThu(daysFromCivil(year, 12, 24))) earlyCandidates.push(daysFromCivil(year, 12, 24));
+  for (const date of Object.keys(UNSCHEDULED_EARLY_CLOSES)) {
+    const d = parseDay(date)!;
+    if (civilFromDays(d)[0] === year) earlyCandidates.push(d);
+  }
   return { holidays, earlyCandidates };
 }

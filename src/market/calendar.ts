@@ -16,10 +16,21 @@
  * Everything else (overnight, weekends, holidays) is 'closed'.
  */
 import { IANAZone } from 'luxon';
-import { UNSCHEDULED_CLOSURES, civilFromDays, daysFromCivil, formatDay, parseDay, weekday, yearRules } from './calendar-data.ts';
+import {
+  FIRST_MODELLED_YEAR,
+  UNSCHEDULED_CLOSURES,
+  civilFromDays,
+  daysFromCivil,
+  formatDay,
+  parseDay,
+  weekday,
+  yearRules,
+} from './calendar-data.ts';
 import { BarkeepError } from '../errors.ts';
 
 export const MARKET_ZONE = 'America/New_York';
+export { FIRST_MODELLED_YEAR };
+const FIRST_MODELLED_DAY = daysFromCivil(FIRST_MODELLED_YEAR, 1, 1);
 
 export type Session = 'pre' | 'regular' | 'post' | 'closed';
 
@@ -36,9 +47,11 @@ export interface SessionBounds {
   /** After-hours end, 20:00 (17:00 on an early-close day). */
   postClose: number;
   earlyClose: boolean;
+  /** Present (false) on a date before FIRST_MODELLED_YEAR: computed by today's rules, not exact. */
+  modelled?: false;
 }
 
-export type CalendarErrorCode = 'CALENDAR_BAD_DATE' | 'CALENDAR_BAD_TIME';
+export type CalendarErrorCode = 'CALENDAR_BAD_DATE' | 'CALENDAR_BAD_TIME' | 'CALENDAR_OUT_OF_RANGE';
 
 export class CalendarError extends BarkeepError<CalendarErrorCode> {}
 
@@ -172,9 +185,31 @@ export class MarketCalendar {
 
   /** Full-day closures of a year, by date: rule holidays and unscheduled closures. */
   holidays(year: number): { date: string; name: string }[] {
+    if (year < FIRST_MODELLED_YEAR) this.assertModelled(daysFromCivil(year, 12, 31));
     const out = new Map(this.rules(year).holidays);
     for (const [days, name] of this.closures) if (civilFromDays(days)[0] === year && !out.has(days)) out.set(days, name);
     return [...out.entries()].sort((a, b) => a[0] - b[0]).map(([days, name]) => ({ date: formatDay(days), name }));
+  }
+
+  /**
+   * False for dates before FIRST_MODELLED_YEAR, whose holiday rules differed (MLK Day before 1998,
+   * other Christmas Eve and Thanksgiving rules): the answers for them follow today's rules, and
+   * sessionBounds flags them with `modelled: false`. Callers that take a date from a person refuse
+   * it with assertModelled.
+   */
+  isModelled(date: string | number): boolean {
+    return this.toDay(date) >= FIRST_MODELLED_DAY;
+  }
+
+  /** Throws CALENDAR_OUT_OF_RANGE for a date before FIRST_MODELLED_YEAR. */
+  assertModelled(date: string | number): void {
+    const days = this.toDay(date);
+    if (days < FIRST_MODELLED_DAY) {
+      throw new CalendarError(
+        'CALENDAR_OUT_OF_RANGE',
+        `the NYSE calendar is modelled from ${FIRST_MODELLED_YEAR} on; ${formatDay(days)} is before it (its holiday rules differed)`,
+      );
+    }
   }
 
   /** True on a trading day whose regular session ends at 13:00. */
@@ -264,6 +299,7 @@ export class MarketCalendar {
   private record(days: number): DayRecord {
     let r = this.dayCache.get(days);
     if (r) return r;
+
     const rules = this.rules(civilFromDays(days)[0]);
     const wd = weekday(days);
     const closureName = rules.holidays.get(days) ?? this.closures.get(days);
@@ -279,6 +315,7 @@ export class MarketCalendar {
         close: localToUtc(days, earlyClose ? 13 * 60 : 16 * 60),
         postClose: localToUtc(days, earlyClose ? 17 * 60 : 20 * 60),
         earlyClose,
+        ...(days < FIRST_MODELLED_DAY ? { modelled: false } : {}),
       });
     }
     // Bounded so a long-running process scanning years of history does not grow without limit.

@@ -128,10 +128,22 @@ export class Supervisor {
 
   /** Starts every actor, in the order given, and waits until all run. */
   async start(): Promise<void> {
-    for (const rec of this.records.values()) {
-      rec.state = 'starting';
-      const loaded = await loadWorker(rec.spec);
-      await this.activate(rec, loaded, 0);
+    // Every worker loads its modules at once (the slow part of a cold start); they are then
+    // activated one by one, in the order given.
+    const records = [...this.records.values()];
+    const loading = records.map((rec) => loadWorker(rec.spec));
+    for (const l of loading) l.catch(() => undefined);
+    try {
+      for (const [i, rec] of records.entries()) {
+        rec.state = 'starting';
+        await this.activate(rec, await loading[i], 0);
+      }
+    } catch (err) {
+      // Workers loaded for actors that will never be activated must not keep the process alive.
+      for (const [i, rec] of records.entries()) {
+        if (rec.state === 'stopped') loading[i].then((l) => l.worker.terminate(), () => undefined);
+      }
+      throw err;
     }
     if (this.policy.warmSpares) for (const rec of this.records.values()) this.prepareSpare(rec);
   }
@@ -220,6 +232,20 @@ export class Supervisor {
     if (!this.opts.faults) throw new RuntimeError('ACTOR_UNAVAILABLE', 'crash drills need BARKEEP_FAULTS=1');
     if (rec.state !== 'running' || !rec.remote) throw new RuntimeError('ACTOR_UNAVAILABLE', `${name} is ${rec.state}`);
     await this.guarded(rec, () => rec.remote!.crash());
+  }
+
+  /**
+   * Operator's restart of an actor the supervisor gave up on: forgets its restart history and
+   * starts it again. False (nothing done) when the actor has not failed.
+   */
+  async revive(name: string): Promise<boolean> {
+    const rec = this.record(name);
+    if (rec.state !== 'failed' || this.stopping) return false;
+    rec.restartTimes = [];
+    rec.state = 'restarting';
+    this.log.warn({ actor: name, last_error: rec.lastError }, 'operator restarts a failed actor');
+    void this.restart(rec);
+    return true;
   }
 
   /** Resolves when the actor is running again (or now, if it is). */

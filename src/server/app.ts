@@ -15,6 +15,9 @@ import { HttpError, fromZod, sendError } from './errors.ts';
 import { MetricsRegistry } from './metrics.ts';
 import { registerBacktestRoutes, type BacktestRouteDeps } from './routes/backtests.ts';
 import { registerBarsRoutes } from './routes/bars.ts';
+import { LIMITS, clientErrorHandler, frameworkErrors, jsonShapeProblem, notFoundBody, serverFactory } from './limits.ts';
+import { offlineTrader } from './trader-offline.ts';
+import type { Storage } from '../storage/storage.ts';
 import { registerDashboardRoutes } from './routes/dashboard.ts';
 import { registerEventRoutes } from './routes/events.ts';
 import type { EventHub } from './event-hub.ts';
@@ -29,6 +32,10 @@ export interface ServerDeps {
   apiToken: string | null;
   /** Enables POST /actors/{name}/crash. */
   faults: boolean;
+  /** Whole-request deadline (headers and body), ms; default LIMITS.requestTimeoutMs. */
+  requestTimeoutMs?: number;
+  /** The journal and checkpoints, read when the trader actor is not running. */
+  storage?: Pick<Storage, 'orders' | 'checkpoints'>;
   /** The address the server binds: reads need the token too unless it is a loopback address. */
   host?: string;
   /** The actors' events, streamed on GET /events (the engine wires the supervisor into it). */
@@ -56,15 +63,21 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
     loggerInstance: deps.log.child({ component: 'http' }) as FastifyBaseLogger,
     // Through logController: the top-level disableRequestLogging is deprecated and warns on every start.
     logController: new LogController({ disableRequestLogging: true }),
+    bodyLimit: LIMITS.bodyBytes,
+    routerOptions: { maxParamLength: LIMITS.maxParamLength },
+    frameworkErrors,
+    clientErrorHandler,
+    serverFactory: serverFactory(deps.requestTimeoutMs),
   });
   const sup = deps.supervisor;
   const collector = sup.handle<CollectorRequests>('collector');
   const arbiter = sup.handle<ArbiterRequests>('arbiter');
   const trader = sup.handle<TraderRequests>('trader');
   const metrics = new MetricsRegistry(sup);
+  const offline = deps.storage ? offlineTrader(deps.storage) : null;
 
   app.setErrorHandler((err, _req, reply) => sendError(reply, err));
-  app.setNotFoundHandler((req, reply) => reply.code(404).send({ error: 'not_found', message: `no route ${req.method} ${req.url}` }));
+  app.setNotFoundHandler((req, reply) => reply.code(404).send(notFoundBody(req.method, req.url)));
   // A POST with no body (curl -X POST) means "use the defaults".
   app.addContentTypeParser('application/json', { parseAs: 'string' }, (_req, text, done) => {
     const s = String(text);
@@ -72,7 +85,7 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
     try {
       done(null, JSON.parse(s));
     } catch (err) {
-      done(new HttpError(400, 'bad_request', `body is not valid JSON: ${(err as Error).message}`, 'body'), undefined);
+      done(new HttpError(400, 'bad_json', `body is not valid JSON: ${(err as Error).message.slice(0, 120)}`, 'body'), undefined);
     }
   });
 
@@ -98,7 +111,10 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
         .header('www-authenticate', 'Bearer')
         .send({
           error: 'unauthorized',
-          message: isPost ? 'this POST needs Authorization: Bearer <BARKEEP_API_TOKEN>' : 'on a non-loopback address every request needs Authorization: Bearer <BARKEEP_API_TOKEN>',
+          field: 'authorization',
+          message: isPost
+            ? 'this POST needs Authorization: Bearer <BARKEEP_API_TOKEN>'
+            : 'on a non-loopback address every request needs Authorization: Bearer <BARKEEP_API_TOKEN>',
         });
     });
   }
@@ -113,10 +129,21 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
   if (deps.faults) {
     app.post<{ Params: { name: string } }>('/actors/:name/crash', async (req, reply) => {
       if (!sup.names().includes(req.params.name)) throw new HttpError(404, 'not_found', `no actor named ${req.params.name}`, 'name');
-      await sup.crash(req.params.name);
+      // The actor may die before it answers: that is the drill working, not a failure.
+      await sup.crash(req.params.name).catch((err: unknown) => {
+        if (sup.list().find((x) => x.name === req.params.name)?.state === 'running') throw err;
+      });
       return reply.code(202).send({ crashing: req.params.name });
     });
   }
+
+  // Revives an actor the supervisor gave up on (failed after too many restarts); behind the token.
+  app.post<{ Params: { name: string } }>('/actors/:name/restart', async (req, reply) => {
+    if (!sup.names().includes(req.params.name)) throw new HttpError(404, 'actor_not_found', `no actor named ${excerptName(req.params.name)}`, 'name');
+    const revived = await sup.revive(req.params.name);
+    if (!revived) throw new HttpError(409, 'actor_not_failed', `${req.params.name} has not failed; only a failed actor is restarted`, 'name');
+    return reply.code(202).send({ restarting: req.params.name });
+  });
 
   app.post('/data-collector/start', async (req) => {
     const body = parseBody(collectorStartBody, req.body);
@@ -128,8 +155,10 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
   app.post('/data-collector/stop', async () => collector.call('stop', {}));
   app.get('/data-collector/status', async () => collector.call('status', {}));
 
-  app.post('/live/start', async (req) => {
+  app.post('/live/start', { bodyLimit: LIMITS.liveStartBodyBytes }, async (req) => {
     const body = parseBody(liveStartBody, req.body);
+    const shape = body.strategy_params && jsonShapeProblem(body.strategy_params, 'strategy_params');
+    if (shape) throw new HttpError(400, 'bad_request', shape[1], shape[0]);
     const d = deps.defaults.live;
     await trader.call('start', {
       symbols: body.symbols ?? d.symbols,
@@ -147,8 +176,15 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
     return liveStatus();
   });
   app.get('/live/status', async () => liveStatus());
-  app.post('/live/kill', async (req) => {
+  app.post('/live/kill', async (req, reply) => {
     const body = parseBody(killBody, req.body);
+    const down = traderDown();
+    if (down && offline) {
+      const r = await offline.kill(down);
+      // Latched either way; a 503 when open orders were left at the broker, listed by id.
+      if (r.could_not_cancel.length) return reply.code(503).send({ error: 'trader_unavailable', field: null, ...r });
+      return reply.code(202).send(r);
+    }
     await trader.call('kill', { flatten: body.flatten ?? false });
     return liveStatus();
   });
@@ -156,8 +192,16 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
     await trader.call('resume', {});
     return liveStatus();
   });
-  app.get('/orders', async () => ({ orders: await trader.call('orders', {}) }));
-  app.get('/positions', async () => ({ positions: await trader.call('positions', {}) }));
+  app.get('/orders', async () => {
+    const down = traderDown();
+    if (down && offline) return { orders: offline.orders(), trader: 'unavailable', trader_reason: down };
+    return { orders: await trader.call('orders', {}) };
+  });
+  app.get('/positions', async () => {
+    const down = traderDown();
+    if (down && offline) return { positions: offline.positions(), trader: 'unavailable', trader_reason: down };
+    return { positions: await trader.call('positions', {}) };
+  });
 
   registerBarsRoutes(app, { bars: deps.bars });
   if (deps.events) registerEventRoutes(app, deps.events);
@@ -170,7 +214,15 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
   });
   if (deps.backtests) registerBacktestRoutes(app, deps.backtests);
 
+  /** Why the trader cannot answer (failed, restarting...), or null while it runs. */
+  function traderDown(): string | null {
+    const info = sup.list().find((a) => a.name === 'trader');
+    return info && info.state !== 'running' ? `trader is ${info.state}` : null;
+  }
+
   async function liveStatus() {
+    const down = traderDown();
+    if (down && offline) return offline.status(down);
     const [t, a] = await Promise.all([trader.call('status', {}), arbiter.call('status', {}).catch(() => null)]);
     return {
       ...t,
@@ -181,4 +233,8 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
   }
 
   return app;
+}
+
+function excerptName(name: string): string {
+  return JSON.stringify(name.length > 40 ? `${name.slice(0, 40)}...` : name);
 }

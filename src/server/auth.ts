@@ -3,7 +3,8 @@ import { timingSafeEqual } from 'node:crypto';
 import { isIP } from 'node:net';
 
 export function tokenMatches(header: string | undefined, token: string): boolean {
-  const m = /^Bearer (.+)$/.exec(header ?? '');
+  // RFC 6750 / RFC 9110: the scheme name is case-insensitive ("bearer", "BEARER").
+  const m = /^Bearer +(\S+) *$/i.exec(header ?? '');
   if (!m) return false;
   const given = Buffer.from(m[1]);
   const want = Buffer.from(token);

@@ -16,10 +16,12 @@ import { EventHub } from './event-hub.ts';
 import { BacktestJobs } from './backtest-jobs.ts';
 import { defaultsFrom } from '../backtest/spec.ts';
 
+/** .ts when running the sources (tsx), .js when running the build in dist/. */
+const EXT = import.meta.url.endsWith('.ts') ? '.ts' : '.js';
 const ACTORS = {
-  collector: new URL('../actors/collector/actor.ts', import.meta.url),
-  arbiter: new URL('../actors/arbiter/actor.ts', import.meta.url),
-  trader: new URL('../actors/trader/actor.ts', import.meta.url),
+  collector: new URL(`../actors/collector/actor${EXT}`, import.meta.url),
+  arbiter: new URL(`../actors/arbiter/actor${EXT}`, import.meta.url),
+  trader: new URL(`../actors/trader/actor${EXT}`, import.meta.url),
 };
 
 export interface EngineOptions {
@@ -93,6 +95,8 @@ export async function startEngine(config: Config, opts: EngineOptions): Promise<
     app = await buildServer({
       supervisor,
       bars: storage.bars,
+      storage,
+      requestTimeoutMs: config.server.request_timeout_ms,
       log,
       apiToken: config.server.api_token,
       faults: config.runtime.faults,

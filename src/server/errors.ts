@@ -1,5 +1,5 @@
 /**
- * HTTP errors: one shape for every refusal, `{ error, message, field? }`, with its status. Errors
+ * HTTP errors: one shape for every refusal, `{ error, field, message }`, with its status. Errors
  * are mapped to a status by their class and code (src/errors.ts), never by their text.
  */
 import type { FastifyReply } from 'fastify';
@@ -9,6 +9,7 @@ import type { CollectorErrorCode } from '../actors/collector/protocol.ts';
 import type { TraderErrorCode } from '../actors/trader/protocol.ts';
 import { BarkeepError } from '../errors.ts';
 import { ActorCallError, RuntimeError, type RuntimeErrorCode } from '../runtime/protocol.ts';
+import { fastifyErrorBody } from './limits.ts';
 
 /** A refusal decided in the server itself, with its status and snake_case `error`. */
 export class HttpError extends BarkeepError {
@@ -54,8 +55,9 @@ export function fromZod(err: ZodError, prefix = ''): HttpError {
   return badRequest(field, message);
 }
 
+/** The one shape `{ error, field, message }` (see limits.ts): a 4xx always names a field, a 5xx has null. */
 function send(reply: FastifyReply, status: number, error: string, message: string, field?: string): FastifyReply {
-  return reply.code(status).send({ error, message, ...(field ? { field } : {}) });
+  return reply.code(status).send({ error, field: field ?? (status < 500 ? 'body' : null), message });
 }
 
 /** Maps anything thrown in a handler to a reply; validation errors from actors keep their field. */
@@ -68,11 +70,12 @@ export function sendError(reply: FastifyReply, err: unknown): FastifyReply {
     if (known) return send(reply, known.status, known.error, err.message);
     return send(reply, 500, err.code.toLowerCase(), err.message);
   }
-  if (err instanceof RuntimeError) return send(reply, RUNTIME_STATUS[err.code], err.code.toLowerCase(), err.message);
-  // fastify's own refusals (a body it cannot parse, a content type it does not take) carry a 4xx statusCode.
-  const e = err as { statusCode?: number; message?: string };
-  if (e?.statusCode && e.statusCode >= 400 && e.statusCode < 500) {
-    return send(reply, e.statusCode, 'bad_request', e.message ?? 'bad request', 'body');
+  if (err instanceof RuntimeError) {
+    if (err.code === 'ACTOR_NOT_FOUND') return send(reply, 404, 'actor_not_found', err.message, 'name');
+    return send(reply, RUNTIME_STATUS[err.code], err.code.toLowerCase(), err.message);
   }
+  // fastify's own refusals (a body too large, a content type it does not take...), by their code.
+  const mapped = fastifyErrorBody(err);
+  if (mapped) return reply.code(mapped.status).send(mapped.body);
   return send(reply, 500, 'internal', (err as Error)?.message ?? String(err));
 }

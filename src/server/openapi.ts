@@ -19,6 +19,7 @@ import {
   collectorStartBody,
   collectorStatusSchema,
   crashSchema,
+  restartSchema,
   dashboardInfoSchema,
   errorSchema,
   eventsQuery,
@@ -85,6 +86,18 @@ export const ROUTES: RouteDoc[] = [
     params: actorNameParams,
     faultsOnly: true,
     responses: { 202: json('The actor is crashing; the supervisor restarts it', crashSchema), 404: json('No actor of that name', errorSchema) },
+  },
+  {
+    method: 'POST',
+    path: '/actors/:name/restart',
+    tag: 'runtime',
+    summary: 'Start again an actor the supervisor gave up on (failed after too many restarts)',
+    params: actorNameParams,
+    responses: {
+      202: json('The actor is starting again', restartSchema),
+      404: json('No actor of that name', errorSchema),
+      409: json('The actor has not failed', errorSchema),
+    },
   },
   {
     method: 'POST',

@@ -59,7 +59,7 @@ export const errorSchema = z
   .object({
     error: z.string().meta({ description: 'bad_request, unauthorized, not_found, conflict, actor_unavailable, internal, ...' }),
     message: z.string(),
-    field: z.string().optional().meta({ description: 'The request field at fault (symbols.1, bar_size, body)' }),
+    field: z.string().nullable().meta({ description: 'The request field at fault (symbols.1, bar_size, body, path, authorization); always set on a 4xx, null on a 5xx' }),
   })
   .meta({ id: 'Error' });
 
@@ -81,6 +81,7 @@ export const actorInfoSchema = z
 export const actorsSchema = z.object({ actors: z.array(actorInfoSchema) });
 
 export const crashSchema = z.object({ crashing: z.string() });
+export const restartSchema = z.object({ restarting: z.string() });
 
 const sourceName = z.enum(['massive', 'alpaca', 'sim']);
 const sourceStatsSchema = z.object({
@@ -114,6 +115,8 @@ export const collectorStatusSchema = z
     is_trading_hours: z.boolean(),
     next_cycle_at: isoOrNull,
     cycles: z.number().int(),
+    cycles_overrun: z.number().int().meta({ description: 'Cycles aborted at their total deadline (a source that stalled or drip-fed)' }),
+    cycle_started_at: isoOrNull.meta({ description: 'When the cycle under way started; null between cycles' }),
     bars_written: z.number().int(),
     errors: z.array(
       z.object({

@@ -66,6 +66,7 @@ export interface VendorRestOptions {
 }
 
 const MAX_BACKOFF_MS = 30_000;
+const DEADLINE_CODE = 'BARKEEP_REQUEST_DEADLINE';
 const MAX_RESPONSE_BYTES = 128 * 1024 * 1024;
 
 export class VendorRest {
@@ -173,15 +174,29 @@ export class VendorRest {
     await this.agent.close();
   }
 
+  /**
+   * One GET with a total deadline of 2 x timeoutMs from the first byte sent to the last received:
+   * undici's timeouts bound only idle time, so a peer dripping a byte every few seconds would hold
+   * the request (and the collector's cycle) for ever.
+   */
   private async send(url: URL, signal?: AbortSignal): Promise<VendorReply> {
-    const res = await request(url, {
-      method: 'GET',
-      headers: { accept: 'application/json', ...this.opts.headers },
-      dispatcher: this.agent,
-      signal,
-    });
-    const text = await res.body.text();
-    return { status: res.statusCode, headers: res.headers, text };
+    const deadline = new AbortController();
+    const timer = setTimeout(() => deadline.abort(Object.assign(new Error('request deadline'), { code: DEADLINE_CODE })), this.opts.timeoutMs * 2);
+    try {
+      const res = await request(url, {
+        method: 'GET',
+        headers: { accept: 'application/json', ...this.opts.headers },
+        dispatcher: this.agent,
+        signal: signal ? AbortSignal.any([signal, deadline.signal]) : deadline.signal,
+      });
+      const text = await res.body.text();
+      return { status: res.statusCode, headers: res.headers, text };
+    } catch (err) {
+      if (deadline.signal.aborted && !signal?.aborted) throw deadline.signal.reason;
+      throw err;
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   /** The parsed body on success, or the SourceError the reply stands for. */
@@ -208,9 +223,10 @@ export class VendorRest {
     return { ok: false, error: this.scrub(policy.classifyError(reply, parsed ? body : undefined, url)) };
   }
 
+  /** Redacts, then cuts: never the other way round (a cut key would escape the redaction). */
   private scrub(err: SourceError): SourceError {
-    const message = this.redact(err.message);
-    const vendorMessage = err.vendorMessage === undefined ? undefined : this.redact(err.vendorMessage);
+    const message = cutText(this.redact(err.message), VENDOR_TEXT_MAX + 200);
+    const vendorMessage = err.vendorMessage === undefined ? undefined : cutText(this.redact(err.vendorMessage));
     if (message === err.message && vendorMessage === err.vendorMessage) return err;
     return new SourceError(err.source, err.code, message, { status: err.status, vendorMessage, retryable: err.retryable });
   }
@@ -219,6 +235,9 @@ export class VendorRest {
     const { source } = this.opts;
     const code = (err as { code?: string } | null)?.code ?? '';
     const what = `${source}: GET ${url.pathname}`;
+    if (code === DEADLINE_CODE) {
+      return new SourceError(source, 'TIMEOUT', `${what}: the whole answer did not arrive within ${this.opts.timeoutMs * 2} ms (a slow drip)`, { cause: err });
+    }
     if (code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT' || code === 'UND_ERR_CONNECT_TIMEOUT') {
       return new SourceError(source, 'TIMEOUT', `${what}: no answer within ${this.opts.timeoutMs} ms (${code})`, { cause: err });
     }
@@ -257,12 +276,24 @@ export function codeForStatus(status: number): SourceErrorCode {
   return 'BAD_REQUEST';
 }
 
-/** A vendor's error text cut to a readable length; undefined when there is none. */
+/** Longest vendor text kept in an error, after redaction. */
+export const VENDOR_TEXT_MAX = 300;
+
+/**
+ * A vendor's error text, whole (bounded only against absurd sizes); undefined when there is none.
+ * It is NOT cut to a readable length here: a key echoed past the cut would survive in part. The
+ * REST plumbing redacts the secrets first, then cuts (cutText).
+ */
 export function vendorText(value: unknown): string | undefined {
   if (typeof value !== 'string') return undefined;
   const text = value.trim();
   if (!text) return undefined;
-  return text.length > 300 ? `${text.slice(0, 300)}…` : text;
+  return text.length > 64 * 1024 ? text.slice(0, 64 * 1024) : text;
+}
+
+/** Cuts already-redacted text to `max` characters. */
+export function cutText(text: string, max = VENDOR_TEXT_MAX): string {
+  return text.length > max ? `${text.slice(0, max)}…` : text;
 }
 
 /** First header value as a string. */

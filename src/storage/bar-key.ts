@@ -88,10 +88,18 @@ export function withStart(key: Buffer, start: number): Buffer {
 
 /**
  * Reusable key buffers per (symbol, size), for reads: a Map lookup instead of an allocation per
- * read. The map only ever holds series whose symbol passed validation.
+ * read. The map only ever holds series whose symbol passed validation, and at most `maxSymbols`
+ * symbols: past that the oldest entry is dropped (a read of a dropped symbol re-creates its keys),
+ * so reads of many distinct symbols (e.g. GET /bars for symbols nobody collects) keep no memory.
  */
 export class KeyBuffers {
   private readonly bySymbol = new Map<string, (SeriesKeys | undefined)[]>();
+  constructor(readonly maxSymbols = 1024) {}
+
+  /** Symbols currently holding key buffers (bounded by maxSymbols). */
+  get size(): number {
+    return this.bySymbol.size;
+  }
 
   get(symbol: string, size: BarSize): SeriesKeys | undefined {
     const bySize = this.bySymbol.get(symbol);
@@ -102,6 +110,7 @@ export class KeyBuffers {
   add(symbol: string, size: BarSize): SeriesKeys {
     let bySize = this.bySymbol.get(symbol);
     if (bySize === undefined) {
+      if (this.bySymbol.size >= this.maxSymbols) this.bySymbol.delete(this.bySymbol.keys().next().value!);
       bySize = [];
       this.bySymbol.set(symbol, bySize);
     }

@@ -73,7 +73,11 @@ export async function serve(opts: ServeOptions = {}): Promise<Served> {
   let stderr = '';
   child.stderr!.on('data', (d) => (stderr += d));
   const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`barkeep did not start in time; stderr: ${stderr}\n${lines.slice(-5).join('\n')}`)), opts.timeoutMs ?? 30_000);
+    const timer = setTimeout(() => {
+      // A child left running would keep the test process (and the suite) waiting on its pipes.
+      child.kill('SIGKILL');
+      reject(new Error(`barkeep did not start in time; stderr: ${stderr}\n${lines.slice(-5).join('\n')}`));
+    }, opts.timeoutMs ?? 30_000);
     child.stdout!.on('data', (d) => {
       buf += d;
       let i: number;

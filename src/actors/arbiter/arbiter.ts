@@ -150,6 +150,7 @@ export class Arbiter {
         historicalFailedAt: null,
         dirty: false,
         checkpointKey: lastDeliveredKey(barSize, symbol),
+        ...(warmup && Number.isFinite(after[symbol]) ? { traderAfter: after[symbol] } : {}),
       };
       this.feeds.set(symbol, feed);
       // Written now even when unknown, so a stale position of an older subscription cannot resume.

@@ -25,4 +25,10 @@ export interface SymbolFeed {
   /** lastDelivered moved since the last checkpoint write. */
   dirty: boolean;
   checkpointKey: string;
+  /**
+   * The trader's own last bar when it subscribes with one (a trader restart): warm-up is taken at or
+   * before it and every later bar is live, so a bar that reached the cache while the trader was down
+   * gets its decision (see warm-up-edge.ts).
+   */
+  traderAfter?: number;
 }

@@ -11,6 +11,7 @@ import type { BarView } from '../../storage/types.ts';
 import type { IbkrFeedPort, SymbolFeed } from './feed-state.ts';
 import type { Switch } from './ladder.ts';
 import type { ArbiterToTrader, Rung } from './protocol.ts';
+import { warmUpEdge, warmUpLimit } from './warm-up-edge.ts';
 
 /** What the warm-up and the poller use of the arbiter. */
 export interface HistoryHost {
@@ -52,13 +53,14 @@ async function warmUpOnce(h: HistoryHost, symbol: string, feed: SymbolFeed): Pro
   if (want === 0) {
     // No warm-up asked for: live delivery starts after what the cache holds now.
     const newest = h.store.latestInto(symbol, size, h.view) ? h.view.start : h.clock.now() - 2 * h.sizeMs();
-    feed.lastDelivered = Math.max(feed.lastDelivered, newest);
+    feed.lastDelivered = warmUpEdge(feed.lastDelivered, newest, feed.traderAfter);
     feed.warmedUp = true;
     h.markDirty(feed);
     h.afterWarmUp(symbol, feed, null);
     return;
   }
-  let bars = h.store.latestN(symbol, size, want);
+  const upTo = warmUpLimit(feed.traderAfter);
+  let bars = h.store.latestN(symbol, size, want, upTo);
   if (bars.length < want && h.ibkr?.connected()) {
     try {
       const now = h.clock.now();
@@ -66,7 +68,7 @@ async function warmUpOnce(h: HistoryHost, symbol: string, feed: SymbolFeed): Pro
       const sizeMs = h.sizeMs();
       const history = (await h.ibkr.fetchHistorical(symbol, size, now - want * sizeMs * 3, now)).filter((b) => b.start + sizeMs <= now);
       if (history.length) await h.store.putMany(history);
-      bars = h.store.latestN(symbol, size, want);
+      bars = h.store.latestN(symbol, size, want, upTo);
     } catch (err) {
       h.log.warn({ symbol, err: (err as Error).message }, 'IBKR history for the warm-up failed; using the cache');
     }
@@ -76,9 +78,9 @@ async function warmUpOnce(h: HistoryHost, symbol: string, feed: SymbolFeed): Pro
     feed.ladder.reason = 'waiting for history to warm up from';
     return;
   }
-  // Bars the trader already had (after a trader restart) are warm-up, not news.
+  // Bars the trader already had (after a trader restart) are warm-up; what came after them is news.
   const newest = bars[bars.length - 1].start;
-  feed.lastDelivered = Math.max(feed.lastDelivered, newest);
+  feed.lastDelivered = warmUpEdge(feed.lastDelivered, newest, feed.traderAfter);
   feed.warmedUp = true;
   h.markDirty(feed);
   h.send({ type: 'warmup', symbol, barSize: size, starts: bars.map((b) => b.start) });

@@ -5,6 +5,7 @@ import type { HistoricalBarSource } from '../../sources/types.ts';
 
 export interface CollectorCounts {
   cycles: number;
+  cyclesOverrun: number;
   failovers: number;
   invalidBars: number;
   receivedBySource: Record<string, number>;
@@ -14,6 +15,7 @@ export interface CollectorCounts {
 export function collectorMetrics(c: CollectorCounts, sources: readonly HistoricalBarSource[], cache: BarStore): MetricSample[] {
   const out: MetricSample[] = [
     { name: 'barkeep_collector_cycles_total', help: 'Collection cycles run', type: 'counter', labels: {}, value: c.cycles },
+    { name: 'barkeep_collector_cycles_overrun_total', help: 'Cycles aborted at their deadline', type: 'counter', labels: {}, value: c.cyclesOverrun },
     { name: 'barkeep_collector_failovers_total', help: 'Switches between sources', type: 'counter', labels: {}, value: c.failovers },
     { name: 'barkeep_collector_invalid_bars_total', help: 'Bars a source returned that the cache would refuse, skipped', type: 'counter', labels: {}, value: c.invalidBars },
   ];

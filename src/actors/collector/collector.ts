@@ -61,6 +61,8 @@ export interface CollectorOptions {
   refetchWindowMs?: number;
   /** The simulated 24/7 market: every minute is collected as in regular hours. */
   alwaysOpen: boolean;
+  /** A cycle still running after this long (clock ms) is aborted and counted as overrun; default 10 min. */
+  cycleDeadlineMs?: number;
   /** Told after every write which keys are in the cache now. */
   onWritten(barSize: BarSize, symbol: string, starts: number[]): void;
   /** Told after every collection cycle, with the status then (the dashboard's `collector` events). */
@@ -95,6 +97,8 @@ export class Collector {
   private readonly backfiller = new Backfiller();
   private readonly writer: BarWriter;
   private cycles = 0;
+  private cyclesOverrun = 0;
+  private cycleStartedAt: number | null = null;
   private readonly errorsByCode: Record<string, number> = {};
   private errors: CollectorStatus['errors'] = [];
   private readonly refetchWindowMs: number;
@@ -209,13 +213,26 @@ export class Collector {
     if (this.cycling) return this.cycling;
     const abort = new AbortController();
     this.cycleAbort = abort;
+    // A total deadline per cycle: whatever a source does (a drip-fed body, a stall), the cycle ends,
+    // is counted as overrun and shown, and the schedule goes on.
+    const deadlineMs = this.o.cycleDeadlineMs ?? 10 * 60_000;
+    const overrun = new SourceError(this.source.name, 'TIMEOUT', `${this.source.name}: collection cycle overran its ${deadlineMs} ms deadline`);
+    const deadline = this.o.clock.setTimeout(() => abort.abort(overrun), deadlineMs);
+    this.cycleStartedAt = this.o.clock.now();
     this.cycling = this.cycle(abort.signal)
       .catch((err: unknown) => {
-        this.recordError(this.source.name, err);
+        if (abort.signal.reason !== overrun) this.recordError(this.source.name, err);
       })
       .finally(() => {
+        deadline.cancel();
+        if (abort.signal.reason === overrun) {
+          this.cyclesOverrun++;
+          this.recordError(this.source.name, overrun);
+          this.o.log.warn({ deadline_ms: deadlineMs }, 'collection cycle overran its deadline; aborted');
+        }
         this.cycling = null;
         this.cycleAbort = null;
+        this.cycleStartedAt = null;
         this.o.onCycle?.(this.status());
       });
     return this.cycling;
@@ -380,6 +397,8 @@ export class Collector {
       is_trading_hours: this.o.alwaysOpen && this.source.name === 'sim' ? true : isTradingHours(now, this.o.calendar),
       next_cycle_at: this.nextAt === null ? null : new Date(this.nextAt).toISOString(),
       cycles: this.cycles,
+      cycles_overrun: this.cyclesOverrun,
+      cycle_started_at: this.cycleStartedAt === null ? null : new Date(this.cycleStartedAt).toISOString(),
       bars_written: this.writer.barsWritten,
       errors: this.errors,
       sources,
@@ -390,6 +409,7 @@ export class Collector {
     return collectorMetrics(
       {
         cycles: this.cycles,
+        cyclesOverrun: this.cyclesOverrun,
         failovers: this.selector.failovers,
         invalidBars: this.writer.invalidBars,
         receivedBySource: this.writer.receivedBySource,

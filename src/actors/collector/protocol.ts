@@ -39,6 +39,10 @@ export interface CollectorStatus {
   is_trading_hours: boolean;
   next_cycle_at: string | null;
   cycles: number;
+  /** Cycles aborted at their total deadline (a source that stalled or drip-fed). */
+  cycles_overrun: number;
+  /** When the cycle under way started; null between cycles. */
+  cycle_started_at: string | null;
   bars_written: number;
   /** Most recent errors, newest first (no secrets). */
   errors: Array<{ at: string; source: SourceName; symbol?: string; code: string; status?: number; message: string }>;

@@ -104,12 +104,15 @@ export default defineActor<TraderRequests, TraderConfig>({
     let warmupBars = 0;
     let saving = false;
 
+    // The checkpointed position per symbol is the last bar whose decision is done (journaled), not
+    // the last bar received: a crash in between must get that bar again after the restart.
+    const handled: Record<string, number> = { ...session.lastSeen };
     const saveSession = () => {
       if (saving) return;
       saving = true;
       queueMicrotask(() => {
         saving = false;
-        void storage.checkpoints.put(SESSION_KEY, session);
+        void storage.checkpoints.put(SESSION_KEY, { ...session, lastSeen: { ...handled } });
       });
     };
 
@@ -130,11 +133,14 @@ export default defineActor<TraderRequests, TraderConfig>({
         return;
       }
       session.lastSeen[m.symbol] = m.start;
-      saveSession();
+      const symbol = m.symbol;
+      const start = m.start;
       // Counted once handled, so a status that shows this bar also shows the orders it led to.
       void loop.onBar(bar).then(() => {
         barsCollected++;
-        lastBarTime = Math.max(lastBarTime ?? -Infinity, m.start);
+        lastBarTime = Math.max(lastBarTime ?? -Infinity, start);
+        if (start > (handled[symbol] ?? -Infinity)) handled[symbol] = start;
+        saveSession();
       });
     });
     arbiter.on('feed', (m) => ctx.log.debug({ symbol: m.symbol, rung: m.rung, reason: m.reason }, 'feed changed'));
@@ -154,7 +160,10 @@ export default defineActor<TraderRequests, TraderConfig>({
       const exits = exitsFromSnake(live.exits === undefined ? cfg.exits : live.exits);
       loop = new TradingLoop({ strategy, risk, orders: manager, clock: ctx.clock, log: ctx.log, ...(exits ? { exits } : {}) });
       const sameFeed = resumed || (session.live?.bar_size === live.bar_size && session.running);
-      if (!sameFeed) session.lastSeen = {};
+      if (!sameFeed) {
+        session.lastSeen = {};
+        for (const k of Object.keys(handled)) delete handled[k];
+      }
       session.running = true;
       session.live = live;
       await storage.checkpoints.put(SESSION_KEY, session);

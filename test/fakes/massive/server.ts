@@ -67,6 +67,18 @@ export interface FakeMassive {
   slowNext(n: number, ms: number): void;
   /** Next n requests get a 200 whose body is not JSON. */
   malformedNext(n: number): void;
+  /** Next n requests get a 500 whose error text echoes the Authorization header it was sent, past `pad` characters. */
+  echoKeyNext(n: number, pad?: number): void;
+  /** Next n requests get a 200 that drips one byte every `everyMs` (real time) and never finishes. */
+  dripNext(n: number, everyMs: number): void;
+  /** Next n requests get this status with a raw body (an HTML 502 from a proxy, garbage). */
+  rawNext(n: number, status: number, contentType: string, text: string): void;
+  /** Next n requests have their connection reset before any answer. */
+  resetNext(n: number): void;
+  /** Next n aggregates pages carry a next_url pointing at themselves (a loop). */
+  loopNext(n: number): void;
+  /** Next n aggregates requests get an empty page whose next_url leads to the real one. */
+  emptyPageNext(n: number): void;
   /** Answer 403 NOT_AUTHORIZED for every aggregates request (plan does not cover it). */
   setForbidden(on: boolean): void;
   /** Make next_url point at another origin (a leak test). */
@@ -117,6 +129,12 @@ export async function startFakeMassive(opts: FakeMassiveOptions = {}): Promise<F
   const failures: Array<{ status: number; body?: unknown }> = [];
   let drops = 0;
   let malformed = 0;
+  const echoes: number[] = [];
+  const drips: number[] = [];
+  const raws: Array<{ status: number; contentType: string; text: string }> = [];
+  let resets = 0;
+  let loops = 0;
+  let empties = 0;
   const slows: number[] = [];
   const timers = new Set<NodeJS.Timeout>();
   const log: FakeRequest[] = [];
@@ -160,6 +178,36 @@ export async function startFakeMassive(opts: FakeMassiveOptions = {}): Promise<F
     if (!validKeys.has(key)) return send(res, 401, errorBody(401));
     if (window.current() > window.limit) return send(res, 429, errorBody(429));
 
+    const pad = echoes.shift();
+    if (pad !== undefined) {
+      return send(res, 500, { status: 'ERROR', request_id: requestId(), error: `${'x'.repeat(pad)} Authorization=${auth}` });
+    }
+    const raw = raws.shift();
+    if (raw) {
+      res.writeHead(raw.status, { 'content-type': raw.contentType, 'content-length': Buffer.byteLength(raw.text) });
+      return res.end(raw.text);
+    }
+    if (resets > 0) {
+      resets--;
+      req.socket.resetAndDestroy();
+      return;
+    }
+    const drip = drips.shift();
+    if (drip !== undefined) {
+      res.writeHead(200, { 'content-type': 'application/json', 'content-length': 1_000_000 });
+      const text = '{"ticker":"X","status":"OK","results":[' + '{"v":1},'.repeat(100_000);
+      let i = 0;
+      const t = setInterval(() => {
+        if (res.destroyed || i >= text.length) {
+          clearInterval(t);
+          timers.delete(t as unknown as NodeJS.Timeout);
+          return;
+        }
+        res.write(text[i++]);
+      }, drip);
+      timers.add(t as unknown as NodeJS.Timeout);
+      return;
+    }
     const failure = failures.shift();
     if (failure) return send(res, failure.status, failure.body ?? errorBody(failure.status));
     if (drops > 0) {
@@ -197,6 +245,12 @@ export async function startFakeMassive(opts: FakeMassiveOptions = {}): Promise<F
     const limit = Math.min(50_000, Number(options.get('limit') ?? 5000) || 5000);
     const adjusted = options.get('adjusted') !== 'false';
 
+    if (empties > 0 && !url.searchParams.has('after_empty')) {
+      empties--;
+      const again = new URL(url.pathname + url.search, origin);
+      again.searchParams.set('after_empty', '1');
+      return send(res, 200, { ticker: symbol, queryCount: 0, resultsCount: 0, adjusted, status, request_id: requestId(), next_url: again.href });
+    }
     let all: unknown[];
     const set = barSize ? wireBars.get(`${symbol}|${barSize}`) : undefined;
     if (set) all = set.filter((r) => !isTimed(r) || (r.t >= from && r.t <= to));
@@ -216,6 +270,11 @@ export async function startFakeMassive(opts: FakeMassiveOptions = {}): Promise<F
     if (page.length > 0) {
       body.results = page;
       body.count = page.length;
+    }
+    if (loops > 0) {
+      loops--;
+      body.next_url = new URL(url.pathname + url.search, origin).href;
+      return send(res, 200, body);
     }
     const next = rest.find(isTimed);
     if (rest.length > 0 && next) {
@@ -268,7 +327,10 @@ export async function startFakeMassive(opts: FakeMassiveOptions = {}): Promise<F
       return window.maxInWindow;
     },
     async close() {
-      for (const t of timers) clearTimeout(t);
+      for (const t of timers) {
+        clearTimeout(t);
+        clearInterval(t);
+      }
       timers.clear();
       await stream.close();
       server.closeAllConnections();
@@ -310,6 +372,24 @@ export async function startFakeMassive(opts: FakeMassiveOptions = {}): Promise<F
     },
     malformedNext(n) {
       malformed += n;
+    },
+    echoKeyNext(n, pad = 400) {
+      for (let i = 0; i < n; i++) echoes.push(pad);
+    },
+    dripNext(n, everyMs) {
+      for (let i = 0; i < n; i++) drips.push(everyMs);
+    },
+    rawNext(n, status, contentType, text) {
+      for (let i = 0; i < n; i++) raws.push({ status, contentType, text });
+    },
+    resetNext(n) {
+      resets += n;
+    },
+    loopNext(n) {
+      loops += n;
+    },
+    emptyPageNext(n) {
+      empties += n;
     },
     setForbidden(on) {
       forbidden = on;

@@ -8,17 +8,20 @@ import type { Strategy, StrategyFactory, StrategySpec } from './contract.ts';
 import { MeanReversion } from './mean-reversion.ts';
 import { SmaCrossover } from './sma-crossover.ts';
 import { StrategyError } from './strategy-error.ts';
+import { ensureTypeScriptLoader } from '../ts-loader.ts';
 
-const BUILT_INS: Record<string, StrategyFactory> = {
-  'sma-crossover': (params) => new SmaCrossover(params),
-  'mean-reversion': (params) => new MeanReversion(params),
-};
+// A Map, not an object literal: a name from input ("constructor", "toString", "__proto__") must
+// never find something on a prototype.
+const BUILT_INS = new Map<string, StrategyFactory>([
+  ['sma-crossover', (params) => new SmaCrossover(params)],
+  ['mean-reversion', (params) => new MeanReversion(params)],
+]);
 
-export const BUILT_IN_STRATEGIES = Object.keys(BUILT_INS);
+export const BUILT_IN_STRATEGIES = [...BUILT_INS.keys()];
 
 export async function createStrategy(spec: StrategySpec): Promise<Strategy> {
   if (spec.module) return loadModuleStrategy(spec);
-  const factory = BUILT_INS[spec.name];
+  const factory = BUILT_INS.get(spec.name);
   if (!factory) {
     throw new StrategyError('STRATEGY_UNKNOWN', `strategy "${spec.name}" is not built in (built in: ${BUILT_IN_STRATEGIES.join(', ')}); give a module path for your own`);
   }
@@ -29,6 +32,7 @@ async function loadModuleStrategy(spec: StrategySpec): Promise<Strategy> {
   const path = isAbsolute(spec.module!) ? spec.module! : resolve(process.cwd(), spec.module!);
   let mod: { default?: unknown };
   try {
+    await ensureTypeScriptLoader(path);
     mod = await import(pathToFileURL(path).href);
   } catch (err) {
     throw new StrategyError('STRATEGY_MODULE', `strategy module "${spec.module}" could not be loaded: ${(err as Error).message}`, { cause: err });
