@@ -137,7 +137,9 @@ export function actorConfigs(config: Config): { collector: CollectorConfig; arbi
 
 export async function startEngine(config: Config, opts: EngineOptions): Promise<Engine> {
   const log = opts.log;
-  log.info({ config: redactConfig(config) }, 'starting barkeep');
+  log.info({ data_dir: config.data_dir, server: `${config.server.host}:${config.server.port}` }, 'starting barkeep');
+  // The whole effective config only at debug, and never with its secrets.
+  log.debug({ config: redactConfig(config) }, 'effective config');
   const cfg = actorConfigs(config);
   const storage = openStorage({ path: config.data_dir, sourcePrecedence: config.storage.source_precedence });
   const supervisor = new Supervisor({

@@ -11,7 +11,7 @@ export class MetricsRegistry {
   readonly registry = new client.Registry();
 
   constructor(private readonly sup: Supervisor) {
-    client.collectDefaultMetrics({ register: this.registry, prefix: 'barkeep_process_' });
+    client.collectDefaultMetrics({ register: this.registry, prefix: 'barkeep_' });
     const names = () => sup.names();
     const gauge = (name: string, help: string, labelNames: string[], read: (g: client.Gauge) => void) =>
       new client.Gauge({
