@@ -16,6 +16,10 @@ import type { Logger } from '../runtime/log.ts';
 import { HttpError, fromZod, sendError } from './errors.ts';
 import { MetricsRegistry } from './metrics.ts';
 import { registerBarsRoutes } from './routes/bars.ts';
+import { completeLiveStart, ensureCollected, registerOpsRoutes, wireCollectorStatus } from './routes/ops.ts';
+import type { OrderJournal } from '../storage/types.ts';
+import type { Setting } from '../config/sources.ts';
+import type { LiveStart } from '../actors/trader/protocol.ts';
 
 export interface ServerDeps {
   supervisor: Supervisor;
@@ -27,11 +31,19 @@ export interface ServerDeps {
   faults: boolean;
   defaults: {
     collector: { symbols: string[]; bar_size: (typeof BAR_SIZES)[number] };
-    live: { symbols: string[]; bar_size: (typeof BAR_SIZES)[number]; strategy: string; strategy_params: Record<string, unknown>; broker: 'paper' | 'ibkr' };
+    live: LiveStart;
   };
+  /** The order journal, read directly for GET /orders and /fills. */
+  journal: OrderJournal;
+  /** Every setting with its source, for GET /config. */
+  settings?: Setting[];
+  dataDir?: string;
 }
 
-const symbol = z.string().refine(isValidSymbol, 'not a ticker symbol (e.g. QQQ, BRK.B)');
+const symbol = z
+  .string()
+  .transform((s) => s.toUpperCase())
+  .refine(isValidSymbol, 'not a ticker symbol (e.g. QQQ, BRK.B)');
 const symbols = z.array(symbol).min(1, 'needs at least one symbol').max(500, 'at most 500 symbols');
 const barSize = z.enum(BAR_SIZES);
 
@@ -43,6 +55,7 @@ const liveStartBody = z
     strategy: z.string().min(1).optional(),
     strategy_params: z.record(z.string(), z.unknown()).optional(),
     broker: z.enum(['paper', 'ibkr']).optional(),
+    strategy_module: z.string().min(1).nullable().optional(),
   })
   .strict();
 const killBody = z.object({ flatten: z.boolean().optional() }).strict();
@@ -116,29 +129,36 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
 
   app.post('/data-collector/start', async (req) => {
     const body = parseBody(collectorStartBody, req.body);
-    return collector.call('start', {
-      symbols: body.symbols ?? deps.defaults.collector.symbols,
-      bar_size: body.bar_size ?? deps.defaults.collector.bar_size,
-    });
+    const symbols = body.symbols ?? deps.defaults.collector.symbols;
+    const barSize = body.bar_size ?? deps.defaults.collector.bar_size;
+    // What the trading loop trades stays collected: dropping it would starve the loop.
+    const t = await trader.call('status', {}).catch(() => null);
+    if (t?.is_running && t.bar_size && t.bar_size !== barSize) {
+      throw new HttpError(409, 'conflict', `bar_size: the trading loop trades ${t.bar_size} bars from the collector; stop it first (POST /live/stop) or collect ${t.bar_size}`, 'bar_size');
+    }
+    const kept = t?.is_running ? t.symbols.filter((s) => !symbols.includes(s)) : [];
+    const status = wireCollectorStatus(await collector.call('start', { symbols: [...symbols, ...kept], bar_size: barSize }));
+    return kept.length > 0 ? { ...status, kept_for_trading: kept } : status;
   });
   app.post('/data-collector/stop', async () => collector.call('stop', {}));
-  app.get('/data-collector/status', async () => collector.call('status', {}));
+  app.get('/data-collector/status', async () => wireCollectorStatus(await collector.call('status', {})));
 
   app.post('/live/start', async (req) => {
     const body = parseBody(liveStartBody, req.body);
-    const d = deps.defaults.live;
-    await trader.call('start', {
-      symbols: body.symbols ?? d.symbols,
-      bar_size: body.bar_size ?? d.bar_size,
-      strategy: body.strategy ?? d.strategy,
-      strategy_params: body.strategy_params ?? (body.strategy ? {} : d.strategy_params),
-      broker: body.broker ?? d.broker,
-    });
-    return liveStatus();
+    const t = await trader.call('status', {});
+    const current: LiveStart | null =
+      t.is_running && t.bar_size && t.broker
+        ? { symbols: t.symbols, bar_size: t.bar_size, strategy: t.strategy ?? deps.defaults.live.strategy, strategy_params: t.strategy_params, broker: t.broker, strategy_module: t.strategy_module }
+        : null;
+    const live = completeLiveStart({ ...body, symbols: body.symbols?.map((s) => s.toUpperCase()) }, current, deps.defaults.live);
+    const collecting = await ensureCollected(collector, live);
+    await trader.call('start', live);
+    const status = await liveStatus();
+    return collecting.length > 0 ? { ...status, collecting_added: collecting } : status;
   });
   app.post('/live/stop', async () => {
-    await trader.call('stop', {});
-    return liveStatus();
+    const stopped = await trader.call('stop', {});
+    return { ...(await liveStatus()), cancelled_orders: stopped.cancelled_orders ?? [], cancel_errors: stopped.cancel_errors ?? [] };
   });
   app.get('/live/status', async () => liveStatus());
   app.post('/live/kill', async (req) => {
@@ -150,7 +170,7 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
     await trader.call('resume', {});
     return liveStatus();
   });
-  app.get('/orders', async () => ({ orders: await trader.call('orders', {}) }));
+  registerOpsRoutes(app, { journal: deps.journal, settings: deps.settings ?? [], trader, collector, liveDefaults: deps.defaults.live });
   app.get('/positions', async () => ({ positions: await trader.call('positions', {}) }));
 
   registerBarsRoutes(app, { bars: deps.bars });

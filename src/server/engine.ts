@@ -13,6 +13,9 @@ import type { ArbiterConfig } from '../actors/arbiter/protocol.ts';
 import type { TraderConfig } from '../actors/trader/protocol.ts';
 import { openStorage, type Storage } from '../storage/storage.ts';
 import { buildServer } from './app.ts';
+import { createNotifier } from '../notify/webhook.ts';
+import { notifyConfig, watchActors } from '../notify/watch.ts';
+import type { Setting } from '../config/sources.ts';
 
 const ACTORS = {
   collector: new URL('../actors/collector/actor.ts', import.meta.url),
@@ -25,6 +28,8 @@ export interface EngineOptions {
   /** Replaces the clock the config asks for (tests drive a shared manual clock). */
   clock?: ClockSpec;
   policy?: Partial<SupervisorPolicy>;
+  /** Every setting with where it came from (GET /config, barkeep config show). */
+  settings?: Setting[];
 }
 
 export interface Engine {
@@ -90,6 +95,7 @@ export function actorConfigs(config: Config): { collector: CollectorConfig; arbi
             }
           : null,
       sim: { seed: config.sim.seed, session: config.sim.session },
+      notify: notifyConfig(config),
     },
     arbiter: {
       dataDir,
@@ -112,6 +118,7 @@ export function actorConfigs(config: Config): { collector: CollectorConfig; arbi
             strategy: config.trader.strategy,
             strategy_params: config.trader.strategy_params,
             broker: config.trader.broker,
+            strategy_module: config.trader.strategy_module,
           }
         : null,
       strategyModule: config.trader.strategy_module,
@@ -131,6 +138,7 @@ export function actorConfigs(config: Config): { collector: CollectorConfig; arbi
       },
       alwaysOpen: noVendor && config.sim.session === 'always',
       ibkr: ibkrConn(config, config.ibkr.order_client_id),
+      notify: notifyConfig(config),
     },
   };
 }
@@ -182,9 +190,14 @@ export async function startEngine(config: Config, opts: EngineOptions): Promise<
         strategy: config.trader.strategy,
         strategy_params: config.trader.strategy_params,
         broker: config.trader.broker,
+        strategy_module: config.trader.strategy_module,
       },
     },
+    journal: storage.orders,
+    settings: opts.settings,
+    dataDir: config.data_dir,
   });
+  const watcher = watchActors(supervisor, createNotifier(notifyConfig(config), log));
   const url = await app.listen({ host: config.server.host, port: config.server.port });
   log.info({ url }, 'barkeep serving');
   let stopped: Promise<void> | undefined;
@@ -195,6 +208,7 @@ export async function startEngine(config: Config, opts: EngineOptions): Promise<
     url,
     stop() {
       stopped ??= (async () => {
+        await watcher.close();
         await app.close();
         await supervisor.stop();
         await storage.close();

@@ -5,7 +5,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-const BIN = fileURLToPath(new URL('../../bin/barkeep.mjs', import.meta.url));
+/** The command line the server runs with (after `node`, from the repository): Dockerfile and systemd use the same. */
+export const SERVE_ARGS = ['bin/barkeep.mjs', 'serve'] as const;
+const BIN = fileURLToPath(new URL(`../../${SERVE_ARGS[0]}`, import.meta.url));
 
 export interface Served {
   url: string;
@@ -67,13 +69,17 @@ export async function serve(opts: ServeOptions = {}): Promise<Served> {
     writeFileSync(join(dir, 'local.yaml'), opts.yaml);
     env.BARKEEP_CONFIG = join(dir, 'local.yaml');
   }
-  const child = spawn(process.execPath, [BIN, 'serve'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [BIN, ...SERVE_ARGS.slice(1)], { env, stdio: ['ignore', 'pipe', 'pipe'] });
   const lines: string[] = [];
   let buf = '';
   let stderr = '';
   child.stderr!.on('data', (d) => (stderr += d));
   const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`barkeep did not start in time; stderr: ${stderr}\n${lines.slice(-5).join('\n')}`)), opts.timeoutMs ?? 30_000);
+    const timer = setTimeout(() => {
+      // A server that did not come up in time must not outlive the test.
+      child.kill('SIGKILL');
+      reject(new Error(`barkeep did not start in time; stderr: ${stderr}\n${lines.slice(-5).join('\n')}`));
+    }, opts.timeoutMs ?? 30_000);
     child.stdout!.on('data', (d) => {
       buf += d;
       let i: number;

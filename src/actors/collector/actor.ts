@@ -15,6 +15,7 @@ import type { HistoricalBarSource } from '../../sources/types.ts';
 import { openStorage } from '../../storage/storage.ts';
 import type { BarSource } from '../../market/bar.ts';
 import { Collector } from './collector.ts';
+import { createNotifier } from '../../notify/webhook.ts';
 import type { CollectorConfig, CollectorRequests, CollectorToArbiter } from './protocol.ts';
 
 function invalid(field: string, message: string): Error {
@@ -61,6 +62,7 @@ export default defineActor<CollectorRequests, CollectorConfig>({
     const calendar = new MarketCalendar();
     const sources = buildSources(cfg, ctx.clock, ctx.log, calendar);
     const arbiter = ctx.peer<CollectorToArbiter, never>('arbiter');
+    const notifier = createNotifier(cfg.notify, ctx.log);
     const collector = new Collector({
       sources,
       store: storage.bars,
@@ -74,8 +76,10 @@ export default defineActor<CollectorRequests, CollectorConfig>({
       retryPreferredAfterMs: cfg.retryPreferredAfterMs,
       alwaysOpen: cfg.sim.session === 'always',
       onWritten: (barSize, symbol, starts) => arbiter.send({ type: 'bars-written', barSize, symbol, starts }),
+      onFailure: (f) => notifier.send('collection_failed', f),
     });
-    if (cfg.resume !== false) await collector.resume(cfg.autostart);
+    // Config wins at a process start (incarnation 0); an actor restart resumes where it was.
+    if (cfg.resume !== false) await collector.resume(cfg.autostart, ctx.incarnation === 0);
     return {
       handlers: {
         start({ symbols, bar_size }) {
@@ -103,6 +107,7 @@ export default defineActor<CollectorRequests, CollectorConfig>({
         pruning.cancel();
         await collector.shutdown();
         await Promise.all(sources.map((s) => s.close?.()));
+        await notifier.close();
         await storage.close();
       },
       metrics: () => collector.metrics(),

@@ -63,6 +63,8 @@ export interface CollectorOptions {
   alwaysOpen: boolean;
   /** Told after every write which keys are in the cache now. */
   onWritten(barSize: BarSize, symbol: string, starts: number[]): void;
+  /** Told of every failed collection (webhook notifications). */
+  onFailure?(f: { source: SourceName; symbol?: string; code: string; status?: number }): void;
 }
 
 interface Checkpoint {
@@ -122,7 +124,7 @@ export class Collector {
   }
 
   /** Takes the state back from the checkpoint and resumes collecting if it was running. */
-  async resume(autostart: { symbols: string[]; barSize: BarSize } | null): Promise<void> {
+  async resume(autostart: { symbols: string[]; barSize: BarSize } | null, configWins = false): Promise<void> {
     this.attached = true;
     const cp = this.o.checkpoints.get<Checkpoint>(CHECKPOINT_KEY);
     if (cp) {
@@ -133,6 +135,13 @@ export class Collector {
       // Set before start(): a start with another bar size drops the coverage.
       this.symbols = cp.symbols;
       this.barSize = cp.barSize;
+      // At a process start the config wins over the saved symbols and bar size (coverage is kept).
+      if (configWins && autostart) {
+        const same = cp.barSize === autostart.barSize && cp.symbols.join() === autostart.symbols.join();
+        if (!same) this.o.log.info({ saved: { symbols: cp.symbols, bar_size: cp.barSize } }, 'the config wins over the saved collector settings');
+        await this.start(autostart.symbols, autostart.barSize);
+        return;
+      }
       if (cp.running) await this.start(cp.symbols, cp.barSize);
       return;
     }
@@ -395,6 +404,7 @@ export class Collector {
     });
     this.errors.length = Math.min(this.errors.length, MAX_ERRORS);
     this.o.log.warn({ source, symbol, code, status: e?.status, message }, 'collection failed');
+    this.o.onFailure?.({ source, ...(symbol ? { symbol } : {}), code, ...(e?.status ? { status: e.status } : {}) });
   }
 
   /**

@@ -23,6 +23,8 @@ export interface CollectorConfig {
     | { keyId: string; secretKey: string; dataUrl: string; feed: string; rateLimitPerMin: number; timeoutMs: number; websocket: boolean; wsUrl: string }
     | null;
   sim: { seed: number; session: 'always' | 'nyse' };
+  /** Webhooks for collection failures (null: none). */
+  notify?: import('../../notify/webhook.ts').NotifyConfig | null;
 }
 
 export interface CollectorStatus {

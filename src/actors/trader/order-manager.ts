@@ -39,6 +39,8 @@ export interface OrderManagerOptions {
   checkpoints?: CheckpointStore;
   /** Checkpoint key of the kill switch; default 'trader-kill-switch'. */
   killSwitchKey?: string;
+  /** Called once per new fill, after it is applied (notifications). Must not throw or block. */
+  onFill?: (record: OrderRecord, fill: OrderFill) => void;
 }
 
 export type Decision =
@@ -92,6 +94,8 @@ export interface OrderCounters {
 }
 
 const NO_ORDER: Decision = Object.freeze({ action: 'none' });
+/** The strategy name the kill switch's flatten orders carry. */
+const FLATTEN = 'flatten';
 const RECENT_REFUSALS = 50;
 const FINAL_KEPT = 10_000;
 
@@ -103,6 +107,7 @@ export class OrderManager {
   private readonly log: TraderLog;
   private readonly checkpoints?: CheckpointStore;
   private readonly killSwitchKey: string;
+  private readonly onFill?: (record: OrderRecord, fill: OrderFill) => void;
 
   private readonly ledger = new PositionLedger();
   /** Orders not final, by client order id. */
@@ -136,6 +141,7 @@ export class OrderManager {
     this.log = opts.log;
     this.checkpoints = opts.checkpoints;
     this.killSwitchKey = opts.killSwitchKey ?? 'trader-kill-switch';
+    this.onFill = opts.onFill;
     this.riskState = { positions: this.ledger.quantities, openQty: this.openQty, prices: this.prices, pnlToday: 0, now: 0 };
   }
 
@@ -215,11 +221,12 @@ export class OrderManager {
     const now = this.clock.now();
     this.risk.kill(now);
     if (this.checkpoints) await this.checkpoints.put(this.killSwitchKey, { at: now });
-    this.log.warn({ flatten: opts.flatten === true }, 'kill switch engaged');
     // Orders already on their way are let through first, so none slips past the cancel below.
     await Promise.allSettled([...this.sending]);
     const report: KillReport = { cancelled: [], flatten: [], errors: [] };
     for (const record of [...this.open.values()]) {
+      // A second kill must not cancel the first one's flatten orders (that left positions open).
+      if (record.strategy === FLATTEN) continue;
       try {
         await this.broker.cancel(record.clientOrderId);
         // A pending order may never have reached the broker, which then has nothing to cancel or announce.
@@ -235,7 +242,11 @@ export class OrderManager {
     }
     if (opts.flatten) {
       const at = this.clock.now();
-      for (const [symbol, qty] of [...this.ledger.quantities]) {
+      for (const [symbol, held] of [...this.ledger.quantities]) {
+        // What working flatten orders already close is not sent again.
+        let qty = held;
+        for (const r of this.open.values()) if (r.symbol === symbol && r.strategy === FLATTEN) qty += signedRemaining(r);
+        if (qty === 0) continue;
         const order: RiskOrder = { symbol, side: qty > 0 ? 'sell' : 'buy', qty: Math.abs(qty), type: 'market', flatten: true };
         const id = clientOrderId('flatten', symbol, at, 0);
         if (this.known(id)) {
@@ -382,6 +393,10 @@ export class OrderManager {
     }
     this.counters.submitted++;
     this.markSubmitted(id, brokerOrderId);
+    this.log.info(
+      { event: 'order', client_order_id: id, broker_order_id: brokerOrderId, symbol: record.symbol, side: record.side, qty: record.qty, type: record.type, strategy: record.strategy },
+      `order ${record.side} ${record.qty} ${record.symbol} ${record.type}${record.limitPrice !== undefined ? ` ${record.limitPrice}` : ''} sent (${record.reason})`,
+    );
     return { action: 'submitted', clientOrderId: id, brokerOrderId };
   }
 
@@ -464,6 +479,15 @@ export class OrderManager {
     this.ledger.applyFill(record.symbol, record.side, fill.qty, fill.price, fill.commission, fill.time);
     if (result.anomaly) this.log.warn({ clientOrderId: record.clientOrderId, execId: fill.execId, anomaly: result.anomaly, state: record.state }, 'fill outside the order\'s normal life; recorded anyway');
     this.update(result.record);
+    this.log.info(
+      { event: 'fill', client_order_id: record.clientOrderId, exec_id: fill.execId, symbol: record.symbol, side: record.side, qty: fill.qty, price: fill.price, commission: fill.commission, position: this.ledger.qty(record.symbol) },
+      `fill ${record.side} ${fill.qty} ${record.symbol} @ ${fill.price}`,
+    );
+    try {
+      this.onFill?.(result.record, fill);
+    } catch {
+      /* notifications never hold up the trader */
+    }
     return true;
   }
 

@@ -4,6 +4,7 @@
  */
 import type { BarSize } from '../../market/bar-size.ts';
 import type { OrderRecord } from '../../storage/types.ts';
+import type { NotifyConfig } from '../../notify/webhook.ts';
 
 export interface TraderConfig {
   dataDir: string;
@@ -22,6 +23,8 @@ export interface TraderConfig {
   /** The simulated 24/7 market: every minute counts as the regular session. */
   alwaysOpen: boolean;
   ibkr: { host: string; port: number; clientId: number; reconnectInitialMs: number; reconnectMaxMs: number } | null;
+  /** Webhooks for fills and the kill switch (null: none). */
+  notify?: NotifyConfig | null;
 }
 
 export interface LiveStart {
@@ -30,6 +33,8 @@ export interface LiveStart {
   strategy: string;
   strategy_params?: Record<string, unknown>;
   broker: 'paper' | 'ibkr';
+  /** Path of a user's strategy module; when set, it is the strategy (`strategy` is then its label). */
+  strategy_module?: string | null;
 }
 
 export interface PositionView {
@@ -45,7 +50,12 @@ export interface TraderStatus {
   is_running: boolean;
   symbols: string[];
   bar_size: BarSize | null;
+  /** The running strategy's name, as its orders carry it (a module's own name). */
   strategy: string | null;
+  strategy_module: string | null;
+  strategy_params: Record<string, unknown>;
+  /** config | resumed | request (POST /live/start); null when not running. */
+  started_by: 'config' | 'resumed' | 'request' | null;
   broker: 'paper' | 'ibkr' | null;
   last_bar_time: string | null;
   bars_collected: number;
@@ -57,6 +67,11 @@ export interface TraderStatus {
   risk: { killed: boolean; refusals: Record<string, number>; last_refusal: string | null };
   paused_symbols: Record<string, string>;
   strategy_errors: number;
+  /** Per symbol: the strategy's last signal, its reason, and what came of it. */
+  last_signals: Record<string, { bar_start: string | null; signal: string; reason: string; action: string }>;
+  /** POST /live/stop only: the working orders it cancelled, and those it could not. */
+  cancelled_orders?: string[];
+  cancel_errors?: string[];
 }
 
 export interface OrderView {

@@ -1,0 +1,195 @@
+/**
+ * Routes for operating barkeep day to day: GET /orders (filtered), GET /fills, GET /config, and the
+ * rules that keep the collector and the trading loop consistent:
+ *
+ * - POST /live/start with part of a body keeps the running session's other settings (strategy,
+ *   params, module, bar size, broker); with none running, the config's.
+ * - The loop only starts on what is collected: a symbol the collector does not collect is added to
+ *   its symbols; a bar size it cannot serve answers 409 naming what is missing.
+ * - POST /data-collector/start keeps collecting the symbols being traded (and refuses to change the
+ *   bar size under a running loop).
+ *
+ * Orders and fills are read from the order journal in LMDB directly (not through the trader), so
+ * they answer even while the trader restarts.
+ */
+import type { FastifyInstance } from 'fastify';
+import { z } from 'zod';
+import type { ActorHandle } from '../../runtime/supervisor.ts';
+import type { CollectorRequests } from '../../actors/collector/protocol.ts';
+import type { LiveStart, TraderRequests, TraderStatus } from '../../actors/trader/protocol.ts';
+import { orderView } from '../../actors/trader/actor.ts';
+import type { OrderJournal, OrderRecord } from '../../storage/types.ts';
+import type { Setting } from '../../config/sources.ts';
+import type { BarSize } from '../../market/bar-size.ts';
+import { HttpError, fromZod } from '../errors.ts';
+
+const ORDER_STATES = ['pending', 'submitted', 'partially_filled', 'filled', 'cancelled', 'rejected', 'open', 'final'] as const;
+
+const timeParam = z
+  .string()
+  .refine((s) => /^\d+$/.test(s) || !Number.isNaN(Date.parse(s)), 'not a time (ISO 8601 or epoch ms)')
+  .transform((s) => (/^\d+$/.test(s) ? Number(s) : Date.parse(s)));
+const symbolParam = z
+  .string()
+  .min(1)
+  .max(20)
+  .transform((s) => s.toUpperCase());
+const ordersQuery = z
+  .object({
+    symbol: symbolParam.optional(),
+    since: timeParam.optional(),
+    state: z.enum(ORDER_STATES).optional(),
+    limit: z.coerce.number().int().min(1).max(10_000).optional(),
+  })
+  .strict();
+const fillsQuery = z.object({ symbol: symbolParam.optional(), since: timeParam.optional(), limit: z.coerce.number().int().min(1).max(10_000).optional() }).strict();
+
+const OPEN = new Set(['pending', 'submitted', 'partially_filled']);
+
+function parseQuery<T>(schema: z.ZodType<T>, q: unknown): T {
+  const parsed = schema.safeParse(q ?? {});
+  if (!parsed.success) throw fromZod(parsed.error);
+  return parsed.data;
+}
+
+export function filterOrders(all: OrderRecord[], q: z.output<typeof ordersQuery>): OrderRecord[] {
+  let out = all.filter(
+    (r) =>
+      (!q.symbol || r.symbol === q.symbol) &&
+      (q.since === undefined || r.updatedAt >= q.since) &&
+      (!q.state || (q.state === 'open' ? OPEN.has(r.state) : q.state === 'final' ? !OPEN.has(r.state) : r.state === q.state)),
+  );
+  const limit = q.limit ?? 1000;
+  if (out.length > limit) out = out.slice(-limit);
+  return out;
+}
+
+export interface FillView {
+  exec_id: string;
+  client_order_id: string;
+  strategy: string;
+  symbol: string;
+  side: 'buy' | 'sell';
+  qty: number;
+  price: number;
+  commission: number;
+  time: string;
+}
+
+export function fillsOf(all: OrderRecord[], q: z.output<typeof fillsQuery>): FillView[] {
+  const out: FillView[] = [];
+  for (const r of all) {
+    if (q.symbol && r.symbol !== q.symbol) continue;
+    for (const f of r.fills) {
+      if (q.since !== undefined && f.time < q.since) continue;
+      out.push({
+        exec_id: f.execId,
+        client_order_id: r.clientOrderId,
+        strategy: r.strategy,
+        symbol: r.symbol,
+        side: r.side,
+        qty: f.qty,
+        price: f.price,
+        commission: f.commission,
+        time: new Date(f.time).toISOString(),
+      });
+    }
+  }
+  out.sort((a, b) => (a.time < b.time ? -1 : a.time > b.time ? 1 : a.exec_id < b.exec_id ? -1 : 1));
+  const limit = q.limit ?? 1000;
+  return out.length > limit ? out.slice(-limit) : out;
+}
+
+/** Bar sizes the loop can trade from bars collected at `collected`: the same size only (see README). */
+function servable(collected: BarSize, traded: BarSize): boolean {
+  return collected === traded;
+}
+
+export interface OpsDeps {
+  journal: OrderJournal;
+  settings: Setting[];
+  trader: ActorHandle<TraderRequests>;
+  collector: ActorHandle<CollectorRequests>;
+  liveDefaults: LiveStart;
+}
+
+/** A partial POST /live/start body completed from the running session, else from the config. */
+export function completeLiveStart(
+  body: Partial<LiveStart>,
+  current: LiveStart | null,
+  defaults: LiveStart,
+): LiveStart {
+  const base = current ?? defaults;
+  const strategyChanged = body.strategy !== undefined && body.strategy !== base.strategy;
+  const moduleChanged = body.strategy_module !== undefined && body.strategy_module !== (base.strategy_module ?? null);
+  const fresh = strategyChanged || moduleChanged;
+  return {
+    symbols: body.symbols ?? base.symbols,
+    bar_size: body.bar_size ?? base.bar_size,
+    strategy: body.strategy ?? (body.strategy_module ? 'module' : base.strategy),
+    // Params belong to their strategy: a new strategy starts from its own defaults, not the old one's params.
+    strategy_params: body.strategy_params ?? (fresh ? {} : (base.strategy_params ?? {})),
+    broker: body.broker ?? base.broker,
+    strategy_module: body.strategy_module !== undefined ? body.strategy_module : strategyChanged && body.strategy !== 'module' ? null : (base.strategy_module ?? null),
+  };
+}
+
+/** Makes sure the collector feeds what the loop needs: adds missing symbols, or 409 naming what is missing. */
+export async function ensureCollected(collector: ActorHandle<CollectorRequests>, live: LiveStart): Promise<string[]> {
+  const c = await collector.call('status', {});
+  if (!servable(c.bar_size, live.bar_size) && (c.is_running || c.symbols.length > 0)) {
+    throw new HttpError(
+      409,
+      'conflict',
+      `bar_size: the collector collects ${c.bar_size} bars and the loop would trade ${live.bar_size}; start the collector on ${live.bar_size} (POST /data-collector/start {"bar_size": "${live.bar_size}"}) or trade ${c.bar_size}`,
+      'bar_size',
+    );
+  }
+  const missing = live.symbols.filter((s) => !c.symbols.includes(s));
+  if (missing.length === 0 && c.is_running) return [];
+  await collector.call('start', { symbols: [...c.symbols.filter((s) => c.is_running || live.symbols.includes(s)), ...missing], bar_size: live.bar_size });
+  return missing;
+}
+
+export function registerOpsRoutes(app: FastifyInstance, deps: OpsDeps): void {
+  app.get('/orders', async (req) => {
+    const q = parseQuery(ordersQuery, req.query);
+    return { orders: filterOrders(deps.journal.all(), q).map(orderView) };
+  });
+  app.get('/fills', async (req) => {
+    const q = parseQuery(fillsQuery, req.query);
+    return { fills: fillsOf(deps.journal.all(), q) };
+  });
+  app.get('/config', async () => {
+    const t = await deps.trader.call('status', {}).catch(() => null);
+    return { settings: withSession(deps.settings, t) };
+  });
+}
+
+/** The config's settings, with the trader's running session laid over them where it differs. */
+export function withSession(settings: Setting[], t: TraderStatus | null): Setting[] {
+  if (!t || !t.is_running || t.started_by === 'config' || !t.started_by) return settings;
+  const source = t.started_by === 'resumed' ? 'resumed (saved session)' : 'POST /live/start';
+  const live: Record<string, unknown> = {
+    'trader.symbols': t.symbols,
+    'trader.bar_size': t.bar_size,
+    'trader.strategy_params': t.strategy_params,
+    'trader.strategy_module': t.strategy_module,
+    'trader.broker': t.broker,
+  };
+  return settings.map((s) => (s.key in live ? { ...s, value: live[s.key], source } : s));
+}
+
+const snake = (k: string) => k.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
+
+/** Object keys in snake_case, recursively (JSON field names are snake_case, as the README promises). */
+export function snakeCaseKeys<T>(v: T): T {
+  if (Array.isArray(v)) return v.map(snakeCaseKeys) as T;
+  if (typeof v !== 'object' || v === null) return v;
+  return Object.fromEntries(Object.entries(v).map(([k, x]) => [snake(k), snakeCaseKeys(x)])) as T;
+}
+
+/** The collector's status as the HTTP API sends it: per-source figures in snake_case. */
+export function wireCollectorStatus<T extends { sources?: unknown }>(s: T): T {
+  return s && typeof s === 'object' && 'sources' in s ? { ...s, sources: snakeCaseKeys(s.sources) } : s;
+}
