@@ -12,6 +12,7 @@ import type { CollectorConfig } from '../actors/collector/protocol.ts';
 import type { ArbiterConfig } from '../actors/arbiter/protocol.ts';
 import type { TraderConfig } from '../actors/trader/protocol.ts';
 import { openStorage, type Storage } from '../storage/storage.ts';
+import { lockDataDir } from '../storage/data-dir-lock.ts';
 import { buildServer } from './app.ts';
 import { createNotifier } from '../notify/webhook.ts';
 import { notifyConfig, watchActors } from '../notify/watch.ts';
@@ -149,56 +150,71 @@ export async function startEngine(config: Config, opts: EngineOptions): Promise<
   // The whole effective config only at debug, and never with its secrets.
   log.debug({ config: redactConfig(config) }, 'effective config');
   const cfg = actorConfigs(config);
-  const storage = openStorage({ path: config.data_dir, sourcePrecedence: config.storage.source_precedence });
-  const supervisor = new Supervisor({
-    actors: [
-      { name: 'collector', module: ACTORS.collector, config: cfg.collector, peers: ['arbiter'] },
-      { name: 'arbiter', module: ACTORS.arbiter, config: cfg.arbiter, peers: ['collector', 'trader'] },
-      { name: 'trader', module: ACTORS.trader, config: cfg.trader, peers: ['arbiter'] },
-    ],
-    clock: opts.clock ?? clockSpecFor(config),
-    log,
-    logLevel: config.log.level,
-    faults: config.runtime.faults,
-    policy: {
-      backoffInitialMs: config.supervisor.backoff_initial_ms,
-      backoffMaxMs: config.supervisor.backoff_max_ms,
-      maxRestarts: config.supervisor.max_restarts,
-      restartWindowMs: config.supervisor.restart_window_ms,
-      shutdownTimeoutMs: config.supervisor.shutdown_timeout_ms,
-      ...opts.policy,
-    },
-  });
+  // Before anything opens the journal: one process per data directory (a second one would trade
+  // the same account from the same journal and double every order).
+  const lock = await lockDataDir(config.data_dir);
+  let storage: Storage | undefined;
+  let app: FastifyInstance | undefined;
+  let supervisor: Supervisor | undefined;
+  const undo = async () => {
+    await app?.close().catch(() => undefined);
+    await supervisor?.stop().catch(() => undefined);
+    await storage?.close().catch(() => undefined);
+    await lock.release();
+  };
+  let url: string;
   try {
+    storage = openStorage({ path: config.data_dir, sourcePrecedence: config.storage.source_precedence });
+    supervisor = new Supervisor({
+      actors: [
+        { name: 'collector', module: ACTORS.collector, config: cfg.collector, peers: ['arbiter'] },
+        { name: 'arbiter', module: ACTORS.arbiter, config: cfg.arbiter, peers: ['collector', 'trader'] },
+        { name: 'trader', module: ACTORS.trader, config: cfg.trader, peers: ['arbiter'] },
+      ],
+      clock: opts.clock ?? clockSpecFor(config),
+      log,
+      logLevel: config.log.level,
+      faults: config.runtime.faults,
+      policy: {
+        backoffInitialMs: config.supervisor.backoff_initial_ms,
+        backoffMaxMs: config.supervisor.backoff_max_ms,
+        maxRestarts: config.supervisor.max_restarts,
+        restartWindowMs: config.supervisor.restart_window_ms,
+        shutdownTimeoutMs: config.supervisor.shutdown_timeout_ms,
+        ...opts.policy,
+      },
+    });
+    app = await buildServer({
+      supervisor,
+      bars: storage.bars,
+      log,
+      apiToken: config.server.api_token,
+      faults: config.runtime.faults,
+      defaults: {
+        collector: { symbols: config.collector.symbols, bar_size: config.collector.bar_size },
+        live: {
+          symbols: config.trader.symbols,
+          bar_size: config.trader.bar_size,
+          strategy: config.trader.strategy,
+          strategy_params: config.trader.strategy_params,
+          broker: config.trader.broker,
+          strategy_module: config.trader.strategy_module,
+        },
+      },
+      journal: storage.orders,
+      settings: opts.settings,
+      dataDir: config.data_dir,
+    });
+    // The port is bound before any actor runs: a port in use stops the start before a collector,
+    // order manager or trading loop has done anything. Until the actors run, /health answers 503.
+    url = await app.listen({ host: config.server.host, port: config.server.port });
+    lock.setUrl(url);
     await supervisor.start();
   } catch (err) {
-    await supervisor.stop().catch(() => undefined);
-    await storage.close();
+    await undo();
     throw err;
   }
-  const app = await buildServer({
-    supervisor,
-    bars: storage.bars,
-    log,
-    apiToken: config.server.api_token,
-    faults: config.runtime.faults,
-    defaults: {
-      collector: { symbols: config.collector.symbols, bar_size: config.collector.bar_size },
-      live: {
-        symbols: config.trader.symbols,
-        bar_size: config.trader.bar_size,
-        strategy: config.trader.strategy,
-        strategy_params: config.trader.strategy_params,
-        broker: config.trader.broker,
-        strategy_module: config.trader.strategy_module,
-      },
-    },
-    journal: storage.orders,
-    settings: opts.settings,
-    dataDir: config.data_dir,
-  });
-  const watcher = watchActors(supervisor, createNotifier(notifyConfig(config), log));
-  const url = await app.listen({ host: config.server.host, port: config.server.port });
+  const watcher = watchActors(supervisor!, createNotifier(notifyConfig(config), log));
   log.info({ url }, 'barkeep serving');
   let stopped: Promise<void> | undefined;
   return {
@@ -209,9 +225,10 @@ export async function startEngine(config: Config, opts: EngineOptions): Promise<
     stop() {
       stopped ??= (async () => {
         await watcher.close();
-        await app.close();
-        await supervisor.stop();
-        await storage.close();
+        await app!.close();
+        await supervisor!.stop();
+        await storage!.close();
+        await lock.release();
       })();
       return stopped;
     },

@@ -47,8 +47,8 @@ export function openStorage(opts: StorageOptions): Storage {
   if (typeof opts?.path !== 'string' || opts.path.length === 0) {
     throw Object.assign(new TypeError('openStorage: path must be a non-empty string'), { code: 'BAD_STORAGE_PATH' });
   }
-  // noSubdir: false, always: lmdb-js otherwise takes a dot in the last component (bk.v2,
-  // barkeep.data) for a file name and opens or creates a file instead of a directory.
+  // noSubdir: false, always: lmdb-js otherwise takes a last path component with a dot
+  // (`./bk.v2`, `./barkeep.data`) for a file name and fails or creates a file.
   const env: RootDatabase = open({ path: opts.path, maxDbs: 16, noSubdir: false });
   try {
     const bars = new BarStore(env, { retentionDays: opts.retentionDays, sourcePrecedence: opts.sourcePrecedence });
