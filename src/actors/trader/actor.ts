@@ -19,7 +19,7 @@ import { OrderManager } from './order-manager.ts';
 import { PaperBroker } from './paper-broker.ts';
 import type { LiveStart, OrderView, PositionView, TraderConfig, TraderRequests, TraderStatus } from './protocol.ts';
 import { RiskEngine } from './risk.ts';
-import { createStrategy } from './strategy.ts';
+import { createStrategy } from './strategies/registry.ts';
 import { TradingLoop } from './trading-loop.ts';
 import { cancelWorking, displayMoney, displayPrice, portfolioGauges, resumeRule, type StartedBy } from './session.ts';
 import { createNotifier } from '../../notify/webhook.ts';
