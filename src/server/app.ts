@@ -5,6 +5,7 @@
 import { timingSafeEqual } from 'node:crypto';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import { z } from 'zod';
+import { exitsSchema } from '../config/schema.ts';
 import { BAR_SIZES } from '../market/bar-size.ts';
 import { isValidSymbol } from '../market/bar.ts';
 import type { Supervisor } from '../runtime/supervisor.ts';
@@ -56,6 +57,7 @@ const liveStartBody = z
     strategy_params: z.record(z.string(), z.unknown()).optional(),
     broker: z.enum(['paper', 'ibkr']).optional(),
     strategy_module: z.string().min(1).nullable().optional(),
+    exits: exitsSchema.nullable().optional(),
   })
   .strict();
 const killBody = z.object({ flatten: z.boolean().optional() }).strict();
@@ -150,9 +152,11 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
       t.is_running && t.bar_size && t.broker
         ? { symbols: t.symbols, bar_size: t.bar_size, strategy: t.strategy ?? deps.defaults.live.strategy, strategy_params: t.strategy_params, broker: t.broker, strategy_module: t.strategy_module }
         : null;
-    const live = completeLiveStart({ ...body, symbols: body.symbols?.map((s) => s.toUpperCase()) }, current, deps.defaults.live);
+    const { exits, ...rest } = body;
+    const live = completeLiveStart({ ...rest, symbols: rest.symbols?.map((s) => s.toUpperCase()) }, current, deps.defaults.live);
     const collecting = await ensureCollected(collector, live);
-    await trader.call('start', live);
+    // exits absent: the configured exits; null: none for this session.
+    await trader.call('start', { ...live, ...(exits !== undefined ? { exits } : {}) });
     const status = await liveStatus();
     return collecting.length > 0 ? { ...status, collecting_added: collecting } : status;
   });
