@@ -43,7 +43,7 @@ async function receiver(failFirst: number) {
 test('a session is followed and controlled from the terminal: partial start, collector, stop, kill twice, orders, fills, webhooks', async () => {
   const hook = await receiver(2);
   const notify = `notify:\n  webhooks: [${JSON.stringify(hook.url)}]\n  retry_initial_ms: 50\n`;
-  await using app = await serve({ yaml: holdYaml({ qty: 10, restingLimit: true }, notify), env: { BARKEEP_API_TOKEN: TOKEN } });
+  await using app = await serve({ yaml: holdYaml({ qty: 10, restingLimit: true }, notify), env: { BARKEEP_API_TOKEN: TOKEN }, timeoutMs: 60_000 });
   const cli = (args: string[]) => runCli(args, { env: { BARKEEP_URL: app.url, BARKEEP_API_TOKEN: TOKEN } });
 
   const holding = await until(async () => {
@@ -128,7 +128,8 @@ test('a session is followed and controlled from the terminal: partial start, col
   assert.equal(stopped.status, 200);
   assert.ok(stopped.body.cancelled_orders.length >= 1, JSON.stringify(stopped.body));
   assert.deepEqual(stopped.body.cancel_errors, []);
-  assert.equal((await app.get('/orders?state=open')).body.orders.length, 0);
+  const stillOpen = (await app.get('/orders?state=open')).body.orders;
+  assert.equal(stillOpen.length, 0, JSON.stringify(stillOpen));
   const after = await status(app);
   assert.equal(after.is_running, false);
   assert.ok(after.positions.length > 0);
@@ -178,7 +179,7 @@ test('the config wins over a saved session at start; without autostart the saved
     );
     const env = { BARKEEP_DATA_DIR: join(dir, 'data') };
     {
-      await using app = await serve({ yaml: holdYaml({ qty: 10 }), env });
+      await using app = await serve({ yaml: holdYaml({ qty: 10 }), env, timeoutMs: 60_000 });
       await until(async () => qtyOf(await status(app), 'QQQ') === 10 && true, '10 QQQ from the config strategy', 30_000);
       const started = await app.post('/live/start', { strategy_module: outside, strategy_params: { qty: 4 } });
       assert.equal(started.status, 200, JSON.stringify(started.body));
@@ -189,7 +190,7 @@ test('the config wins over a saved session at start; without autostart the saved
     }
     {
       // trader.autostart false: the session started over HTTP resumes, and says so.
-      await using app = await serve({ yaml: holdYaml({ qty: 10 }, '  autostart: false\n'), env });
+      await using app = await serve({ yaml: holdYaml({ qty: 10 }, '  autostart: false\n'), env, timeoutMs: 60_000 });
       const s = await status(app);
       assert.equal(s.is_running, true);
       assert.equal(s.strategy, 'mine-outside');
@@ -202,7 +203,7 @@ test('the config wins over a saved session at start; without autostart the saved
     }
     {
       // trader.autostart true: the config's strategy and params win; the position is still there.
-      await using app = await serve({ yaml: holdYaml({ qty: 10 }), env });
+      await using app = await serve({ yaml: holdYaml({ qty: 10 }), env, timeoutMs: 60_000 });
       const s = await status(app);
       assert.equal(s.strategy, 'hold');
       assert.equal(s.started_by, 'config');

@@ -22,6 +22,7 @@ import type { LiveStart, OrderView, PositionView, TraderConfig, TraderRequests, 
 import { RiskEngine } from './risk.ts';
 import { createStrategy } from './strategies/registry.ts';
 import { TradingLoop } from './trading-loop.ts';
+import { fillsOf, filterOrders } from './order-queries.ts';
 import { cancelWorking, displayMoney, displayPrice, portfolioGauges, resumeRule, type StartedBy } from './session.ts';
 import { createNotifier } from '../../notify/webhook.ts';
 
@@ -296,15 +297,19 @@ export default defineActor<TraderRequests, TraderConfig>({
         async stop() {
           arbiter.send({ type: 'unsubscribe' });
           session.running = false;
+          const stopping = loop;
           loop = null;
           await storage.checkpoints.put(SESSION_KEY, session);
+          // Bars already handed in finish deciding first, so no order is sent after the cancel below.
+          await stopping?.idle();
           // Working orders would fill later under whatever runs next: cancel them (not the kill switch's flatten orders).
           const cancelled = manager ? await cancelWorking(manager) : { cancelled: [], errors: [] };
           ctx.log.info({ event: 'stop', cancelled: cancelled.cancelled, errors: cancelled.errors }, `trading loop stopped; ${cancelled.cancelled.length} working order(s) cancelled`);
           return { ...status(), cancelled_orders: cancelled.cancelled, cancel_errors: cancelled.errors };
         },
         status: () => status(),
-        orders: () => storage.orders.all().slice(-1000).map(orderView),
+        orders: (q) => filterOrders(storage.orders.all(), q ?? {}).map(orderView),
+        fills: (q) => fillsOf(storage.orders.all(), q ?? {}),
         positions: () => positions(),
         async kill({ flatten }) {
           if (!manager) manager = await managerFor(session.live?.broker ?? 'paper');

@@ -5,6 +5,7 @@
 import type { BarSize } from '../../market/bar-size.ts';
 import type { OrderRecord, OrderRole, OrderType, TimeInForce } from '../../storage/types.ts';
 import type { NotifyConfig } from '../../notify/webhook.ts';
+import type { FillView, FillsQuery, OrdersQuery } from './order-queries.ts';
 
 export interface TraderConfig {
   dataDir: string;
@@ -117,7 +118,10 @@ export type TraderRequests = {
   start: { req: LiveStart; res: TraderStatus };
   stop: { req: {}; res: TraderStatus };
   status: { req: {}; res: TraderStatus };
-  orders: { req: {}; res: OrderView[] };
+  /** Orders from the journal, filtered (all fields optional), oldest first. */
+  orders: { req: OrdersQuery; res: OrderView[] };
+  /** Fills from the journal, filtered, oldest first. */
+  fills: { req: FillsQuery; res: FillView[] };
   positions: { req: {}; res: PositionView[] };
   kill: { req: { flatten: boolean }; res: TraderStatus };
   resume: { req: {}; res: TraderStatus };

@@ -142,6 +142,11 @@ export class TradingLoop {
     return run;
   }
 
+  /** Resolves once every bar handed in so far is handled (its orders decided). */
+  idle(): Promise<void> {
+    return this.queue;
+  }
+
   pause(symbol: string, reason: string): void {
     if (!this.paused.has(symbol)) this.paused.set(symbol, { symbol, reason, since: this.clock.now() });
   }

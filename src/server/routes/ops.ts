@@ -18,7 +18,9 @@ import type { ActorHandle } from '../../runtime/supervisor.ts';
 import type { CollectorRequests } from '../../actors/collector/protocol.ts';
 import type { LiveStart, TraderRequests, TraderStatus } from '../../actors/trader/protocol.ts';
 import { orderView } from '../../actors/trader/actor.ts';
-import type { OrderJournal, OrderRecord } from '../../storage/types.ts';
+import type { OrderJournal } from '../../storage/types.ts';
+import { fillsOf, filterOrders } from '../../actors/trader/order-queries.ts';
+import { RuntimeError } from '../../runtime/protocol.ts';
 import type { Setting } from '../../config/sources.ts';
 import type { BarSize } from '../../market/bar-size.ts';
 import { HttpError, fromZod } from '../errors.ts';
@@ -44,60 +46,10 @@ const ordersQuery = z
   .strict();
 const fillsQuery = z.object({ symbol: symbolParam.optional(), since: timeParam.optional(), limit: z.coerce.number().int().min(1).max(10_000).optional() }).strict();
 
-const OPEN = new Set(['pending', 'submitted', 'partially_filled']);
-
 function parseQuery<T>(schema: z.ZodType<T>, q: unknown): T {
   const parsed = schema.safeParse(q ?? {});
   if (!parsed.success) throw fromZod(parsed.error);
   return parsed.data;
-}
-
-export function filterOrders(all: OrderRecord[], q: z.output<typeof ordersQuery>): OrderRecord[] {
-  let out = all.filter(
-    (r) =>
-      (!q.symbol || r.symbol === q.symbol) &&
-      (q.since === undefined || r.updatedAt >= q.since) &&
-      (!q.state || (q.state === 'open' ? OPEN.has(r.state) : q.state === 'final' ? !OPEN.has(r.state) : r.state === q.state)),
-  );
-  const limit = q.limit ?? 1000;
-  if (out.length > limit) out = out.slice(-limit);
-  return out;
-}
-
-export interface FillView {
-  exec_id: string;
-  client_order_id: string;
-  strategy: string;
-  symbol: string;
-  side: 'buy' | 'sell';
-  qty: number;
-  price: number;
-  commission: number;
-  time: string;
-}
-
-export function fillsOf(all: OrderRecord[], q: z.output<typeof fillsQuery>): FillView[] {
-  const out: FillView[] = [];
-  for (const r of all) {
-    if (q.symbol && r.symbol !== q.symbol) continue;
-    for (const f of r.fills) {
-      if (q.since !== undefined && f.time < q.since) continue;
-      out.push({
-        exec_id: f.execId,
-        client_order_id: r.clientOrderId,
-        strategy: r.strategy,
-        symbol: r.symbol,
-        side: r.side,
-        qty: f.qty,
-        price: f.price,
-        commission: f.commission,
-        time: new Date(f.time).toISOString(),
-      });
-    }
-  }
-  out.sort((a, b) => (a.time < b.time ? -1 : a.time > b.time ? 1 : a.exec_id < b.exec_id ? -1 : 1));
-  const limit = q.limit ?? 1000;
-  return out.length > limit ? out.slice(-limit) : out;
 }
 
 /** Bar sizes the loop can trade from bars collected at `collected`: the same size only (see README). */
@@ -152,13 +104,24 @@ export async function ensureCollected(collector: ActorHandle<CollectorRequests>,
 }
 
 export function registerOpsRoutes(app: FastifyInstance, deps: OpsDeps): void {
+  // Asked of the trader, whose thread has just written what it decided; read from the journal
+  // here when the trader cannot answer (restarting, failed), so the operator is never blind.
+  const actorDown = (err: unknown) => err instanceof RuntimeError;
   app.get('/orders', async (req) => {
     const q = parseQuery(ordersQuery, req.query);
-    return { orders: filterOrders(deps.journal.all(), q).map(orderView) };
+    const orders = await deps.trader.call('orders', q).catch((err) => {
+      if (!actorDown(err)) throw err;
+      return filterOrders(deps.journal.all(), q).map(orderView);
+    });
+    return { orders };
   });
   app.get('/fills', async (req) => {
     const q = parseQuery(fillsQuery, req.query);
-    return { fills: fillsOf(deps.journal.all(), q) };
+    const fills = await deps.trader.call('fills', q).catch((err) => {
+      if (!actorDown(err)) throw err;
+      return fillsOf(deps.journal.all(), q);
+    });
+    return { fills };
   });
   app.get('/config', async () => {
     const t = await deps.trader.call('status', {}).catch(() => null);
