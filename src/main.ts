@@ -28,6 +28,7 @@ commands:
                                           fill the cache from the configured source
   backtest --from T [--to T] [--symbols QQQ,SPY] [--strategy sma-crossover] [--param k=v] [--grid k=a:b:s]
                                           run a strategy (or a sweep) over cached bars, as live
+  replay --from T [--to T]                the bars the live trader was handed, and why it did what it did
 
 options everywhere: --help, --version. Server commands take --url (else BARKEEP_URL, else the
 configured server.host:port) and send BARKEEP_API_TOKEN with POSTs.
@@ -160,6 +161,11 @@ async function main(argv: string[]): Promise<number> {
       const config = loadConfig();
       const { backtestCommand } = await import('./cli/backtest.ts');
       return backtestCommand(rest, { config, out: process.stdout, err: process.stderr });
+    }
+    case 'replay': {
+      const config = loadConfig();
+      const { replayCommand } = await import('./cli/replay.ts');
+      return replayCommand(rest, { config, out: process.stdout, err: process.stderr });
     }
     case 'help':
     case '--help':

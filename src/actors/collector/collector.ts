@@ -26,6 +26,7 @@
  *   again from the next source in the same cycle.
  * - stop and shutdown abort the requests under way (a rate-limit wait can be a minute long).
  */
+import { wireSourceStats } from './wire-stats.ts';
 import type { Bar } from '../../market/bar.ts';
 import { barSizeMs, floorToBar, type BarSize } from '../../market/bar-size.ts';
 import type { MarketCalendar } from '../../market/calendar.ts';
@@ -38,7 +39,7 @@ import type { MetricSample } from '../../runtime/protocol.ts';
 import { Backfiller } from './backfill.ts';
 import { BarWriter } from './bar-writer.ts';
 import { collectorMetrics } from './collector-metrics.ts';
-import type { BackfillJob, CollectorStatus } from './protocol.ts';
+import { CollectorError, type BackfillJob, type CollectorStatus } from './protocol.ts';
 import { isTradingHours, nextCycleAt, validateScheduleConfig, type ScheduleConfig } from './schedule.ts';
 import { SourceSelector, type Pass } from './source-selector.ts';
 
@@ -65,6 +66,8 @@ export interface CollectorOptions {
   onWritten(barSize: BarSize, symbol: string, starts: number[]): void;
   /** Told of every failed collection (webhook notifications). */
   onFailure?(f: { source: SourceName; symbol?: string; code: string; status?: number }): void;
+  /** Told after every collection cycle, with the status then (the dashboard's `collector` events). */
+  onCycle?(status: CollectorStatus): void;
 }
 
 interface Checkpoint {
@@ -223,6 +226,7 @@ export class Collector {
       .finally(() => {
         this.cycling = null;
         this.cycleAbort = null;
+        this.o.onCycle?.(this.status());
       });
     return this.cycling;
   }
@@ -314,7 +318,7 @@ export class Collector {
   /** Writes what is new or changed; returns how many bars the store wrote. */
   private write(source: SourceName, symbol: string, barSize: BarSize, bars: Bar[]): Promise<number> {
     return this.writer.write(symbol, barSize, bars, (invalid, problem) =>
-      this.recordError(source, Object.assign(new Error(`${invalid} bar(s) skipped as invalid (first: ${problem})`), { code: 'INVALID_BAR' }), symbol),
+      this.recordError(source, new CollectorError('INVALID_BAR', `${invalid} bar(s) skipped as invalid (first: ${problem})`), symbol),
     );
   }
 
@@ -374,7 +378,7 @@ export class Collector {
   status(): CollectorStatus {
     const now = this.o.clock.now();
     const sources: CollectorStatus['sources'] = {};
-    for (const s of this.o.sources) sources[s.name] = s.stats();
+    for (const s of this.o.sources) sources[s.name] = wireSourceStats(s.stats());
     return {
       is_running: this.running,
       symbols: this.symbols,

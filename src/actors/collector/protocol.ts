@@ -2,8 +2,10 @@
  * The collector's contract. Control (main thread -> collector): start, stop, status, backfill.
  * Data (collector -> arbiter, on their peer port): which bar keys it just wrote to the cache.
  */
+import type { WireSourceStats } from './wire-stats.ts';
 import type { BarSize } from '../../market/bar-size.ts';
-import type { ApiType, SourceName, SourceStats } from '../../sources/types.ts';
+import { BarkeepError } from '../../errors.ts';
+import type { ApiType, SourceName } from '../../sources/types.ts';
 
 export interface CollectorConfig {
   dataDir: string;
@@ -46,7 +48,7 @@ export interface CollectorStatus {
   /** Most recent errors, newest first (no secrets). */
   errors: Array<{ at: string; source: SourceName; symbol?: string; code: string; status?: number; message: string }>;
   /** Per configured source: request counts and rate-limit state. */
-  sources: Partial<Record<SourceName, SourceStats>>;
+  sources: Partial<Record<SourceName, WireSourceStats>>;
 }
 
 export type CollectorRequests = {
@@ -75,3 +77,12 @@ export interface BackfillJob {
 
 /** Collector -> arbiter: these bars are in the cache now. */
 export type CollectorToArbiter = { type: 'bars-written'; barSize: BarSize; symbol: string; starts: number[] };
+
+/** Every code a collector error carries (see src/errors.ts). */
+export type CollectorErrorCode =
+  | 'BAD_REQUEST' // a control request's body is invalid; `field` names the key
+  | 'CONFLICT' // a backfill is already running
+  | 'INVALID_BAR' // a source returned bars the cache would refuse (skipped and recorded)
+  | 'SCHEDULE_BAD_CONFIG'; // schedule settings the collector cannot run on
+
+export class CollectorError extends BarkeepError<CollectorErrorCode> {}

@@ -19,7 +19,8 @@ import type { CollectorRequests } from '../../actors/collector/protocol.ts';
 import type { LiveStart, TraderRequests, TraderStatus } from '../../actors/trader/protocol.ts';
 import { orderView } from '../../actors/trader/actor.ts';
 import type { OrderJournal } from '../../storage/types.ts';
-import { fillsOf, filterOrders } from '../../actors/trader/order-queries.ts';
+import { fillsOf, filterOrders, type FillsQuery, type OrdersQuery } from '../../actors/trader/order-queries.ts';
+import { fillsQuery, ordersQuery } from '../schemas.ts';
 import { RuntimeError } from '../../runtime/protocol.ts';
 import type { Setting } from '../../config/sources.ts';
 import type { BarSize } from '../../market/bar-size.ts';
@@ -27,24 +28,20 @@ import { HttpError, fromZod } from '../errors.ts';
 
 const ORDER_STATES = ['pending', 'submitted', 'partially_filled', 'filled', 'cancelled', 'rejected', 'open', 'final'] as const;
 
-const timeParam = z
-  .string()
-  .refine((s) => /^\d+$/.test(s) || !Number.isNaN(Date.parse(s)), 'not a time (ISO 8601 or epoch ms)')
-  .transform((s) => (/^\d+$/.test(s) ? Number(s) : Date.parse(s)));
-const symbolParam = z
-  .string()
-  .min(1)
-  .max(20)
-  .transform((s) => s.toUpperCase());
-const ordersQuery = z
-  .object({
-    symbol: symbolParam.optional(),
-    since: timeParam.optional(),
-    state: z.enum(ORDER_STATES).optional(),
-    limit: z.coerce.number().int().min(1).max(10_000).optional(),
-  })
-  .strict();
-const fillsQuery = z.object({ symbol: symbolParam.optional(), since: timeParam.optional(), limit: z.coerce.number().int().min(1).max(10_000).optional() }).strict();
+/** `since` as epoch ms, or a 400 naming it. */
+function sinceMs(text: string | undefined): number | undefined {
+  if (text === undefined) return undefined;
+  const ms = /^\d+$/.test(text) ? Number(text) : Date.parse(text);
+  if (!Number.isFinite(ms)) throw new HttpError(400, 'bad_request', `since: ${JSON.stringify(text)} is not a time (ISO-8601 or epoch ms)`, 'since');
+  return ms;
+}
+
+function limitOf(text: string | undefined): number | undefined {
+  if (text === undefined) return undefined;
+  const n = Number(text);
+  if (!(n >= 1 && n <= 10_000)) throw new HttpError(400, 'bad_request', `limit: ${text} is not from 1 to 10000`, 'limit');
+  return n;
+}
 
 function parseQuery<T>(schema: z.ZodType<T>, q: unknown): T {
   const parsed = schema.safeParse(q ?? {});
@@ -108,7 +105,8 @@ export function registerOpsRoutes(app: FastifyInstance, deps: OpsDeps): void {
   // here when the trader cannot answer (restarting, failed), so the operator is never blind.
   const actorDown = (err: unknown) => err instanceof RuntimeError;
   app.get('/orders', async (req) => {
-    const q = parseQuery(ordersQuery, req.query);
+    const raw = parseQuery(ordersQuery, req.query);
+    const q: OrdersQuery = { symbol: raw.symbol?.toUpperCase(), since: sinceMs(raw.since), state: raw.state, limit: limitOf(raw.limit) };
     const orders = await deps.trader.call('orders', q).catch((err) => {
       if (!actorDown(err)) throw err;
       return filterOrders(deps.journal.all(), q).map(orderView);
@@ -116,7 +114,8 @@ export function registerOpsRoutes(app: FastifyInstance, deps: OpsDeps): void {
     return { orders };
   });
   app.get('/fills', async (req) => {
-    const q = parseQuery(fillsQuery, req.query);
+    const raw = parseQuery(fillsQuery, req.query);
+    const q: FillsQuery = { symbol: raw.symbol?.toUpperCase(), since: sinceMs(raw.since), limit: limitOf(raw.limit) };
     const fills = await deps.trader.call('fills', q).catch((err) => {
       if (!actorDown(err)) throw err;
       return fillsOf(deps.journal.all(), q);
@@ -143,16 +142,3 @@ export function withSession(settings: Setting[], t: TraderStatus | null): Settin
   return settings.map((s) => (s.key in live ? { ...s, value: live[s.key], source } : s));
 }
 
-const snake = (k: string) => k.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
-
-/** Object keys in snake_case, recursively (JSON field names are snake_case, as the README promises). */
-export function snakeCaseKeys<T>(v: T): T {
-  if (Array.isArray(v)) return v.map(snakeCaseKeys) as T;
-  if (typeof v !== 'object' || v === null) return v;
-  return Object.fromEntries(Object.entries(v).map(([k, x]) => [snake(k), snakeCaseKeys(x)])) as T;
-}
-
-/** The collector's status as the HTTP API sends it: per-source figures in snake_case. */
-export function wireCollectorStatus<T extends { sources?: unknown }>(s: T): T {
-  return s && typeof s === 'object' && 'sources' in s ? { ...s, sources: snakeCaseKeys(s.sources) } : s;
-}
