@@ -7,7 +7,7 @@
  * - the IBKR live-trading ports (TWS 7496, IB Gateway 4001) need `ibkr.live: true`: real money is
  *   never traded by a port number typed by mistake.
  */
-import { createStrategy } from '../actors/trader/strategy.ts';
+import { createStrategy } from '../actors/trader/strategies/registry.ts';
 import { ConfigError } from './load.ts';
 import type { Config } from './schema.ts';
 
