@@ -15,6 +15,10 @@
  *
  * Each side runs in its own child process, so peak RSS is per side. Run alone:
  *   node --import tsx bench/storage.ts [--quick]
+ *
+ * better-sqlite3 is not in barkeep's install (compiling it took most of `npm ci`'s time). Without
+ * it the SQLite side is skipped and the LMDB figures are printed alone; to compare, install it
+ * beside the lockfile first: `npm install --no-save better-sqlite3 && npm run bench -- storage`.
  */
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
@@ -22,12 +26,37 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
-import Database from 'better-sqlite3';
 import type { Bar } from '../src/market/bar.ts';
 import { createBarColumns, createBarView } from '../src/storage/bar-codec.ts';
 import { openStorage, type Storage } from '../src/storage/storage.ts';
 
 type Side = 'lmdb' | 'sqlite';
+
+/** The part of better-sqlite3's API this benchmark uses (it is an optional, on-demand package). */
+interface SqliteStatement {
+  run(params: unknown): unknown;
+  get(...params: unknown[]): unknown;
+  all(...params: unknown[]): unknown[];
+}
+interface SqliteDb {
+  pragma(s: string): unknown;
+  exec(s: string): unknown;
+  prepare(s: string): SqliteStatement;
+  transaction<A extends unknown[]>(fn: (...a: A) => void): (...a: A) => void;
+  close(): void;
+}
+let Database: new (file: string, opts?: { readonly?: boolean }) => SqliteDb;
+
+/** Loads better-sqlite3 when it is installed; false when it is not. */
+async function loadSqlite(): Promise<boolean> {
+  const name = 'better-sqlite3';
+  try {
+    Database = ((await import(name)) as { default: typeof Database }).default;
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 interface Plan {
   symbols: number;
@@ -304,6 +333,7 @@ function du(dir: string): { size: number; allocated: number } {
 }
 
 async function runSide(side: Side, plan: Plan, dir: string): Promise<SideResult> {
+  if (side === 'sqlite' && !(await loadSqlite())) throw new Error('better-sqlite3 is not installed');
   const writer = side === 'lmdb' ? openLmdbWriter(dir) : openSqliteWriter(dir);
   const t = performance.now();
   const batchLat = await writer.insert(plan, 0, plan.minutes);
@@ -349,6 +379,7 @@ async function runSide(side: Side, plan: Plan, dir: string): Promise<SideResult>
 async function readerThread(): Promise<void> {
   const { side, dir, plan, stop } = workerData as { side: Side; dir: string; plan: Plan; stop: SharedArrayBuffer };
   const flag = new Int32Array(stop);
+  if (side === 'sqlite') await loadSqlite();
   const reader = side === 'lmdb' ? openLmdbReader(dir) : openSqliteReader(dir);
   parentPort!.postMessage({ ready: true });
   // Give the writer a moment to start, then read under its load.
@@ -441,9 +472,32 @@ function report(plan: Plan, s: SideResult, l: SideResult): Record<string, unknow
 
 export async function run(opts: { quick?: boolean } = {}): Promise<Record<string, unknown>> {
   const plan = opts.quick ? QUICK : FULL;
+  if (!(await loadSqlite())) {
+    console.log('better-sqlite3 is not installed (not part of the default install): the SQLite comparison is skipped.');
+    console.log('To compare: npm install --no-save better-sqlite3 && npm run bench -- storage');
+    return reportLmdbOnly(plan, await runChild('lmdb', plan));
+  }
   const sqlite = await runChild('sqlite', plan);
   const lmdb = await runChild('lmdb', plan);
   return report(plan, sqlite, lmdb);
+}
+
+function reportLmdbOnly(plan: Plan, l: SideResult): Record<string, unknown> {
+  const rows: [string, Stats][] = [
+    ['insert batch (µs/batch)', l.insert.batch],
+    ['live batch, durable (µs)', l.live],
+    ['point read (µs)', l.reads.point],
+    [`latest ${plan.latestN} (µs)`, l.reads.latest],
+    [`latest ${plan.latestN}, 2nd thread (µs)`, l.concurrent.reads.latest],
+    ['point read, 2nd thread (µs)', l.concurrent.reads.point],
+    ['write batch beside reader (µs)', l.concurrent.writeBatch],
+  ];
+  const lines = [`bar cache (lmdb only): ${plan.symbols} symbols x ${plan.minutes} minutes, node ${process.version}`];
+  lines.push('operation                          |   lmdb p50 |    lmdb p99 |  lmdb p99.9');
+  for (const [name, b] of rows) lines.push(`${name.padEnd(35)}| ${fmt(b.p50).padStart(10)} | ${fmt(b.p99).padStart(11)} | ${fmt(b.p999).padStart(11)}`);
+  lines.push(`insert total: ${fmt(l.insert.totalMs, 0)} ms (${fmt(l.insert.barsPerSec, 0)} bars/s); peak RSS ${fmt(l.peakRssMb)} MB; misses (must be 0): ${l.reads.misses + l.concurrent.reads.misses}`);
+  console.log(lines.join('\n'));
+  return { plan, sqlite: null, sqlite_skipped: 'better-sqlite3 not installed', lmdb: l };
 }
 
 // ---- entry points ---------------------------------------------------------------------------------

@@ -1,13 +1,25 @@
 /**
- * The `barkeep` command: serve (what `npm start` runs), check, bars, backfill.
+ * The `barkeep` command: serve (what `npm start` runs), check, bars, backfill, and the commands
+ * that talk to a running server (status, orders, fills, kill, resume, config show).
+ * Exit codes: 0 done, 1 failed, 2 bad usage (or a bad config).
  */
-import { loadConfig, ConfigError } from './config/load.ts';
+import { readFileSync } from 'node:fs';
+import { loadConfig, loadConfigFrom, configLayers, ConfigError } from './config/load.ts';
+import { configWarnings, settingsWithSources } from './config/sources.ts';
 import { createLogger } from './runtime/log.ts';
+import { resolveFormat, setLogOutput, startLogRotation } from './runtime/log-output.ts';
 
-const USAGE = `usage: barkeep <command> [options]
+const USAGE = `usage: barkeep <command> [options]     (barkeep <command> --help for its options)
 
 commands:
   serve                                   run the engine and its HTTP API (npm start)
+  status [--url URL]                      the running server: loop, positions, P&L, feed, last signals
+  orders [--symbol S] [--since T] [--state S] [--csv]
+                                          orders from the journal
+  fills [--symbol S] [--since T] [--csv]  every fill
+  kill [--flatten]                        engage the kill switch (--flatten closes every position)
+  resume                                  release the kill switch
+  config show [--local]                   every effective setting and where it came from
   check massive|alpaca [--symbol QQQ] [--duration 30]
                                           prove a vendor key works: connection, history, real-time
   bars SYMBOL [--bar-size 1Min] [--limit 20] [--from T] [--to T] [--json]
@@ -18,16 +30,48 @@ commands:
                                           run a strategy (or a sweep) over cached bars, as live
   replay --from T [--to T]                the bars the live trader was handed, and why it did what it did
 
-configuration: config/default.yaml, then the file BARKEEP_CONFIG names, then the environment
-(see README.md).`;
+options everywhere: --help, --version. Server commands take --url (else BARKEEP_URL, else the
+configured server.host:port) and send BARKEEP_API_TOKEN with POSTs.
+configuration: config/default.yaml, then config/local.yaml (or the file BARKEEP_CONFIG names),
+then the environment (see README.md).`;
 
-async function serve(): Promise<number> {
-  const config = loadConfig();
+const SERVE_USAGE = `usage: barkeep serve
+  runs the collector, feed arbiter and trading loop, and the HTTP API on server.host:server.port.
+  Run it as \`node bin/barkeep.mjs serve\` under a service manager (systemd, docker): SIGTERM then
+  reaches barkeep itself, which flushes and exits 0. \`barkeep config show --local\` prints the
+  settings it would use.`;
+
+function version(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
+  return `barkeep ${pkg.version} (node ${process.version})`;
+}
+
+async function serve(args: string[]): Promise<number> {
+  if (args.includes('--help') || args.includes('-h')) {
+    process.stdout.write(`${SERVE_USAGE}\n`);
+    return 0;
+  }
+  if (args.length > 0) {
+    process.stderr.write(`barkeep serve: unexpected argument ${JSON.stringify(args[0])}\n${SERVE_USAGE}\n`);
+    return 2;
+  }
+  const layers = configLayers();
+  const config = loadConfigFrom(layers);
+  const { checkIbkrLive, checkStrategy } = await import('./config/startup.ts');
+  const live = checkIbkrLive(config);
+  await checkStrategy(config);
+  setLogOutput({ format: resolveFormat(config.log.format, Boolean(process.stdout.isTTY)), file: config.log.file });
+  const rotation = config.log.file ? startLogRotation(config.log.file, config.log.rotate_size_mb * 2 ** 20, config.log.rotate_keep) : null;
   const log = createLogger({ level: config.log.level });
+  for (const w of configWarnings(config, process.env)) log.warn({ event: 'config_warning' }, w);
+  if (live) log.warn({ event: 'ibkr_live', port: config.ibkr.port }, live);
+  const settings = settingsWithSources(config, layers);
+  const notDefault = settings.filter((s) => s.source !== 'default');
+  log.info({ settings: Object.fromEntries(notDefault.map((s) => [s.key, s.source])) }, `${notDefault.length} setting(s) not from the defaults (barkeep config show lists them all)`);
   const { startEngine } = await import('./server/engine.ts');
   let engine: Awaited<ReturnType<typeof startEngine>>;
   try {
-    engine = await startEngine(config, { log });
+    engine = await startEngine(config, { log, settings });
   } catch (err) {
     log.fatal({ err }, 'barkeep could not start');
     log.flush();
@@ -53,6 +97,7 @@ async function serve(): Promise<number> {
           clearTimeout(hard);
           log.info('stopped');
           log.flush();
+          rotation?.stop();
           resolve(0);
         },
         (err) => {
@@ -69,15 +114,40 @@ async function serve(): Promise<number> {
 
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
+  if (argv.includes('--version')) {
+    process.stdout.write(`${version()}\n`);
+    return 0;
+  }
   switch (command) {
     case 'serve':
+      return serve(rest);
     case undefined:
-      return serve();
+      // Bare `barkeep` explains itself rather than starting an engine that trades.
+      process.stdout.write(`${USAGE}\n`);
+      return 0;
+    case '--version':
+    case '-v':
+    case 'version':
+      process.stdout.write(`${version()}\n`);
+      return 0;
+    case 'status':
+    case 'orders':
+    case 'fills':
+    case 'kill':
+    case 'resume':
+    case 'config': {
+      const { clientCommand } = await import('./cli/client.ts');
+      return clientCommand(command, rest, { env: process.env, out: process.stdout, err: process.stderr });
+    }
     case 'check': {
       const { checkCommand } = await import('./cli/check.ts');
       return checkCommand(rest, { env: process.env, out: process.stdout });
     }
     case 'bars': {
+      if (rest.includes('--help') || rest.includes('-h')) {
+        const { barsCommand } = await import('./cli/bars.ts');
+        return barsCommand(['--help'], { dataDir: '.', out: process.stdout, err: process.stderr });
+      }
       const config = loadConfig();
       const { barsCommand } = await import('./cli/bars.ts');
       return barsCommand(rest, { dataDir: config.data_dir, out: process.stdout, err: process.stderr });

@@ -105,7 +105,8 @@ export async function barsCommand(argv: string[], io: BarsCommandIo): Promise<nu
   } else {
     io.out.write(formatTable(q.symbol, q.barSize, bars));
   }
-  return 0;
+  // No bars is a failure a script can test for (the message or the empty list says which).
+  return bars.length === 0 ? 1 : 0;
 }
 
 function num(x: number): string {

@@ -110,7 +110,12 @@ export async function checkCommand(argv: string[], io: CheckIo): Promise<number>
     opts = parse(argv);
   } catch (err) {
     if (!(err instanceof UsageError)) throw err;
-    if (err.message) write(`barkeep check: ${err.message}`);
+    // --help (the only usage error without a message) is a success.
+    if (!err.message) {
+      write(USAGE);
+      return 0;
+    }
+    write(`barkeep check: ${err.message}`);
     write(USAGE);
     return 2;
   }
@@ -134,6 +139,7 @@ export async function checkCommand(argv: string[], io: CheckIo): Promise<number>
   const probe = makeProbe(opts, config, clock, print);
   if (!probe) {
     for (const name of ['connection', 'history', 'real-time']) print({ ok: 'skip', name, detail: 'skipped: no key' });
+    write(`FAILED: 0/${lines.length} checks passed`);
     return 1;
   }
   try {

@@ -2,6 +2,7 @@
  * Each actor's slice of the configuration: plain data, cloned into the actor's thread. The server
  * (engine.ts) and the CLI (backfill) both build actors from it.
  */
+import { notifyConfig } from '../notify/watch.ts';
 import type { ArbiterConfig } from '../actors/arbiter/protocol.ts';
 import type { CollectorConfig } from '../actors/collector/protocol.ts';
 import type { TraderConfig } from '../actors/trader/protocol.ts';
@@ -51,6 +52,7 @@ export function actorConfigs(config: Config): { collector: CollectorConfig; arbi
             }
           : null,
       sim: { seed: config.sim.seed, session: config.sim.session },
+      notify: notifyConfig(config),
     },
     arbiter: {
       dataDir,
@@ -73,6 +75,7 @@ export function actorConfigs(config: Config): { collector: CollectorConfig; arbi
             strategy: config.trader.strategy,
             strategy_params: config.trader.strategy_params,
             broker: config.trader.broker,
+            strategy_module: config.trader.strategy_module,
           }
         : null,
       strategyModule: config.trader.strategy_module,
@@ -93,6 +96,7 @@ export function actorConfigs(config: Config): { collector: CollectorConfig; arbi
       },
       alwaysOpen: noVendor && config.sim.session === 'always',
       ibkr: ibkrConn(config, config.ibkr.order_client_id),
+      notify: notifyConfig(config),
     },
   };
 }

@@ -1,9 +1,11 @@
 /**
- * Loads the configuration: config/default.yaml, then the YAML file BARKEEP_CONFIG names, then the
- * environment. The result is checked against one schema; any problem refuses the start with a
+ * Loads the configuration: config/default.yaml, then config/local.yaml when it exists (or instead
+ * the YAML file BARKEEP_CONFIG names), then the environment. Where each setting came from is kept
+ * (sources.ts) for the start-up log and `barkeep config show`. The result is checked against one schema; any problem refuses the start with a
  * ConfigError naming the key's path.
  */
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse as parseYaml } from 'yaml';
 import { configSchema, type Config } from './schema.ts';
@@ -32,13 +34,36 @@ function isPlain(v: unknown): v is Plain {
  * properties, so a YAML `__proto__:` stays a key (and is refused as unknown) instead of vanishing
  * into the prototype.
  */
-function overlay(base: Plain, over: Plain): Plain {
+function overlay(base: Plain, over: Plain, path = ''): Plain {
   const out: Plain = { ...base };
   for (const [k, v] of Object.entries(over)) {
+    const here = path ? `${path}.${k}` : k;
     const cur = Object.hasOwn(out, k) ? out[k] : undefined;
-    Object.defineProperty(out, k, { value: isPlain(v) && isPlain(cur) ? overlay(cur, v) : v, enumerable: true, writable: true, configurable: true });
+    const value = isPlain(v) && isPlain(cur) && !REPLACED_WHOLE.has(here) ? overlay(cur, v, here) : v;
+    Object.defineProperty(out, k, { value, enumerable: true, writable: true, configurable: true });
   }
   return out;
+}
+
+/**
+ * Mappings a layer replaces rather than merges into: a strategy's params belong to that strategy,
+ * so the default strategy's params never leak into another strategy's (or a module's).
+ */
+const REPLACED_WHOLE = new Set(['trader.strategy_params']);
+
+/** A layer that names another strategy (or module) without params starts from none. */
+function resetParamsOnStrategyChange(doc: Plain): Plain {
+  const t = doc.trader;
+  if (!isPlain(t) || 'strategy_params' in t) return doc;
+  if (!('strategy' in t) && !('strategy_module' in t)) return doc;
+  return { ...doc, trader: { ...t, strategy_params: {} } };
+}
+
+/** The YAML file laid over the defaults: BARKEEP_CONFIG's, else config/local.yaml beside the defaults when present. */
+export function configFilePath(env: NodeJS.ProcessEnv, defaultsPath: string = DEFAULT_CONFIG_PATH): string | null {
+  if (env.BARKEEP_CONFIG) return env.BARKEEP_CONFIG;
+  const local = join(dirname(defaultsPath), 'local.yaml');
+  return existsSync(local) ? local : null;
 }
 
 function readYaml(path: string, what: string): Plain {
@@ -73,7 +98,7 @@ function intFromEnv(name: string, value: string, key: string): number {
 }
 
 /** Environment variables (design.md's names) as a partial config to lay over the files. */
-function fromEnv(env: NodeJS.ProcessEnv): Plain {
+export function fromEnv(env: NodeJS.ProcessEnv): Plain {
   const out: Plain = {};
   const set = (path: string, value: unknown) => {
     const parts = path.split('.');
@@ -108,13 +133,39 @@ export interface LoadOptions {
   overrides?: Plain;
 }
 
-export function loadConfig(opts: LoadOptions = {}): Config {
+/** One source of settings, in the order they are laid over each other. */
+export interface ConfigLayer {
+  kind: 'default' | 'file' | 'environment' | 'override';
+  /** What `config show` prints as the source: `default`, `file config/local.yaml`, `environment`. */
+  label: string;
+  doc: Plain;
+}
+
+export function configLayers(opts: LoadOptions = {}): ConfigLayer[] {
   const env = opts.env ?? process.env;
-  let doc = foldPolygonAlias(readYaml(opts.defaultsPath ?? DEFAULT_CONFIG_PATH, 'default config'));
-  if (env.BARKEEP_CONFIG) doc = overlay(doc, foldPolygonAlias(readYaml(env.BARKEEP_CONFIG, 'BARKEEP_CONFIG file')));
-  checkFileValues(doc);
-  doc = overlay(doc, fromEnv(env));
-  if (opts.overrides) doc = overlay(doc, foldPolygonAlias(opts.overrides));
+  const defaultsPath = opts.defaultsPath ?? DEFAULT_CONFIG_PATH;
+  const layers: ConfigLayer[] = [{ kind: 'default', label: 'default', doc: foldPolygonAlias(readYaml(defaultsPath, 'default config')) }];
+  const file = configFilePath(env, defaultsPath);
+  if (file) {
+    const what = env.BARKEEP_CONFIG ? 'BARKEEP_CONFIG file' : 'config file';
+    layers.push({ kind: 'file', label: `file ${file}`, doc: resetParamsOnStrategyChange(foldPolygonAlias(readYaml(file, what))) });
+  }
+  layers.push({ kind: 'environment', label: 'environment', doc: fromEnv(env) });
+  if (opts.overrides) layers.push({ kind: 'override', label: 'override', doc: resetParamsOnStrategyChange(foldPolygonAlias(opts.overrides)) });
+  return layers;
+}
+
+export function loadConfig(opts: LoadOptions = {}): Config {
+  return loadConfigFrom(configLayers(opts));
+}
+
+export function loadConfigFrom(layers: ConfigLayer[]): Config {
+  let doc: Plain = {};
+  for (const layer of layers) {
+    // A bad value in a file is reported even when the environment overrides it.
+    if (layer.kind === 'environment') checkFileValues(doc);
+    doc = overlay(doc, layer.doc);
+  }
   const parsed = configSchema.safeParse(doc);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];

@@ -13,7 +13,8 @@ const positiveInt = z.number().int().positive();
 const nonNegative = z.number().min(0);
 const url = z.string().url();
 const barSize = z.enum(BAR_SIZES);
-const symbol = z.string().regex(/^[A-Z][A-Z0-9]{0,9}(?:[.-][A-Z0-9]{1,4})?$/, 'not a ticker symbol (e.g. QQQ, BRK.B)');
+// Symbols are upper case everywhere; `qqq` in a file is read as QQQ, as the CLI reads it.
+const symbol = z.string().transform((s) => s.trim().toUpperCase()).pipe(z.string().regex(/^[A-Z][A-Z0-9]{0,9}(?:[.-][A-Z0-9]{1,4})?$/, 'not a ticker symbol (e.g. QQQ, BRK.B)'));
 const session = z.enum(['pre', 'regular', 'post', 'always']);
 const percent = z.number().gt(0, 'must be a percent above 0').lt(100, 'must be a percent below 100');
 /** Protective exits attached to every entry as a bracket (src/actors/trader/order-types.ts). */
@@ -43,8 +44,23 @@ export const configSchema = z
     log: z
       .object({
         level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
+        /** auto: pretty when stdout is a terminal, JSON otherwise. */
+        format: z.enum(['auto', 'json', 'pretty']).default('auto'),
+        /** Also write JSON lines to this file, rotated (null: stdout only). */
+        file: z.string().min(1).nullable().default(null),
+        rotate_size_mb: z.number().positive().default(50),
+        rotate_keep: z.number().int().min(1).max(100).default(5),
       })
       .strict(),
+    notify: z
+      .object({
+        webhooks: z.array(z.string().url().refine((u) => /^https?:\/\//.test(u), 'must be an http(s) URL')).default([]),
+        max_attempts: positiveInt.default(5),
+        retry_initial_ms: positiveInt.default(1000),
+        timeout_ms: positiveInt.default(5000),
+      })
+      .strict()
+      .default({ webhooks: [], max_attempts: 5, retry_initial_ms: 1000, timeout_ms: 5000 }),
     runtime: z
       .object({
         clock: z.enum(['real', 'accelerated']),
@@ -129,6 +145,8 @@ export const configSchema = z
         order_client_id: z.number().int().min(0),
         reconnect_initial_ms: positiveInt,
         reconnect_max_ms: positiveInt,
+        /** Must be true to connect to a live-trading port (TWS 7496, IB Gateway 4001). */
+        live: z.boolean().default(false),
       })
       .strict(),
     trader: z

@@ -3,6 +3,7 @@
  * removed by redact paths, wherever they appear in a logged object, never by hand.
  */
 import pino, { type Logger } from 'pino';
+import { logDestination } from './log-output.ts';
 
 export type { Logger };
 
@@ -36,7 +37,7 @@ export interface LogOptions {
 }
 
 export function createLogger(opts: LogOptions = {}): Logger {
-  const dest = opts.destination ?? pino.destination({ dest: 1, sync: false });
+  const dest = opts.destination ?? logDestination();
   return pino(
     {
       level: opts.level ?? 'info',

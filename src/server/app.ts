@@ -18,6 +18,10 @@ import { registerBarsRoutes } from './routes/bars.ts';
 import { LIMITS, clientErrorHandler, frameworkErrors, jsonShapeProblem, notFoundBody, serverFactory } from './limits.ts';
 import { offlineTrader } from './trader-offline.ts';
 import type { Storage } from '../storage/storage.ts';
+import { completeLiveStart, ensureCollected, registerOpsRoutes } from './routes/ops.ts';
+import type { OrderJournal } from '../storage/types.ts';
+import type { Setting } from '../config/sources.ts';
+import type { LiveStart } from '../actors/trader/protocol.ts';
 import { registerDashboardRoutes } from './routes/dashboard.ts';
 import { registerEventRoutes } from './routes/events.ts';
 import type { EventHub } from './event-hub.ts';
@@ -45,8 +49,13 @@ export interface ServerDeps {
   backtests?: BacktestRouteDeps;
   defaults: {
     collector: { symbols: string[]; bar_size: (typeof BAR_SIZES)[number] };
-    live: { symbols: string[]; bar_size: (typeof BAR_SIZES)[number]; strategy: string; strategy_params: Record<string, unknown>; broker: 'paper' | 'ibkr' };
+    live: LiveStart;
   };
+  /** The order journal, read directly for GET /orders and /fills. */
+  journal: OrderJournal;
+  /** Every setting with its source, for GET /config. */
+  settings?: Setting[];
+  dataDir?: string;
 }
 
 function parseBody<T>(schema: z.ZodType<T>, body: unknown): T {
@@ -147,10 +156,16 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
 
   app.post('/data-collector/start', async (req) => {
     const body = parseBody(collectorStartBody, req.body);
-    return collector.call('start', {
-      symbols: body.symbols ?? deps.defaults.collector.symbols,
-      bar_size: body.bar_size ?? deps.defaults.collector.bar_size,
-    });
+    const symbols = body.symbols ?? deps.defaults.collector.symbols;
+    const barSize = body.bar_size ?? deps.defaults.collector.bar_size;
+    // What the trading loop trades stays collected: dropping it would starve the loop.
+    const t = await trader.call('status', {}).catch(() => null);
+    if (t?.is_running && t.bar_size && t.bar_size !== barSize) {
+      throw new HttpError(409, 'conflict', `bar_size: the trading loop trades ${t.bar_size} bars from the collector; stop it first (POST /live/stop) or collect ${t.bar_size}`, 'bar_size');
+    }
+    const kept = t?.is_running ? t.symbols.filter((s) => !symbols.includes(s)) : [];
+    const status = await collector.call('start', { symbols: [...symbols, ...kept], bar_size: barSize });
+    return kept.length > 0 ? { ...status, kept_for_trading: kept } : status;
   });
   app.post('/data-collector/stop', async () => collector.call('stop', {}));
   app.get('/data-collector/status', async () => collector.call('status', {}));
@@ -159,21 +174,22 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
     const body = parseBody(liveStartBody, req.body);
     const shape = body.strategy_params && jsonShapeProblem(body.strategy_params, 'strategy_params');
     if (shape) throw new HttpError(400, 'bad_request', shape[1], shape[0]);
-    const d = deps.defaults.live;
-    await trader.call('start', {
-      symbols: body.symbols ?? d.symbols,
-      bar_size: body.bar_size ?? d.bar_size,
-      strategy: body.strategy ?? d.strategy,
-      strategy_params: body.strategy_params ?? (body.strategy ? {} : d.strategy_params),
-      broker: body.broker ?? d.broker,
-      // Absent: the configured exits; null: none for this session.
-      ...(body.exits !== undefined ? { exits: body.exits } : {}),
-    });
-    return liveStatus();
+    const t = await trader.call('status', {});
+    const current: LiveStart | null =
+      t.is_running && t.bar_size && t.broker
+        ? { symbols: t.symbols, bar_size: t.bar_size, strategy: t.strategy ?? deps.defaults.live.strategy, strategy_params: t.strategy_params, broker: t.broker, strategy_module: t.strategy_module }
+        : null;
+    const { exits, ...rest } = body;
+    const live = completeLiveStart({ ...rest, symbols: rest.symbols?.map((s) => s.toUpperCase()) }, current, deps.defaults.live);
+    const collecting = await ensureCollected(collector, live);
+    // exits absent: the configured exits; null: none for this session.
+    await trader.call('start', { ...live, ...(exits !== undefined ? { exits } : {}) });
+    const status = await liveStatus();
+    return collecting.length > 0 ? { ...status, collecting_added: collecting } : status;
   });
   app.post('/live/stop', async () => {
-    await trader.call('stop', {});
-    return liveStatus();
+    const stopped = await trader.call('stop', {});
+    return { ...(await liveStatus()), cancelled_orders: stopped.cancelled_orders ?? [], cancel_errors: stopped.cancel_errors ?? [] };
   });
   app.get('/live/status', async () => liveStatus());
   app.post('/live/kill', async (req, reply) => {
@@ -192,11 +208,7 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
     await trader.call('resume', {});
     return liveStatus();
   });
-  app.get('/orders', async () => {
-    const down = traderDown();
-    if (down && offline) return { orders: offline.orders(), trader: 'unavailable', trader_reason: down };
-    return { orders: await trader.call('orders', {}) };
-  });
+  registerOpsRoutes(app, { journal: deps.journal, settings: deps.settings ?? [], trader, collector, liveDefaults: deps.defaults.live });
   app.get('/positions', async () => {
     const down = traderDown();
     if (down && offline) return { positions: offline.positions(), trader: 'unavailable', trader_reason: down };

@@ -12,6 +12,9 @@ import { Supervisor, type SupervisorPolicy } from '../runtime/supervisor.ts';
 import { openStorage, type Storage } from '../storage/storage.ts';
 import { lockDataDir } from '../storage/data-dir-lock.ts';
 import { buildServer } from './app.ts';
+import { createNotifier } from '../notify/webhook.ts';
+import { notifyConfig, watchActors } from '../notify/watch.ts';
+import type { Setting } from '../config/sources.ts';
 import { EventHub } from './event-hub.ts';
 import { BacktestJobs } from './backtest-jobs.ts';
 import { defaultsFrom } from '../backtest/spec.ts';
@@ -29,6 +32,8 @@ export interface EngineOptions {
   /** Replaces the clock the config asks for (tests drive a shared manual clock). */
   clock?: ClockSpec;
   policy?: Partial<SupervisorPolicy>;
+  /** Every setting with where it came from (GET /config, barkeep config show). */
+  settings?: Setting[];
 }
 
 export interface Engine {
@@ -48,7 +53,9 @@ export function clockSpecFor(config: Config): ClockSpec {
 
 export async function startEngine(config: Config, opts: EngineOptions): Promise<Engine> {
   const log = opts.log;
-  log.info({ config: redactConfig(config) }, 'starting barkeep');
+  log.info({ data_dir: config.data_dir, server: `${config.server.host}:${config.server.port}` }, 'starting barkeep');
+  // The whole effective config only at debug, and never with its secrets.
+  log.debug({ config: redactConfig(config) }, 'effective config');
   const cfg = actorConfigs(config);
   // Before anything opens the journal: one process per data directory (a second one would trade
   // the same account from the same journal and double every order).
@@ -111,8 +118,12 @@ export async function startEngine(config: Config, opts: EngineOptions): Promise<
           strategy: config.trader.strategy,
           strategy_params: config.trader.strategy_params,
           broker: config.trader.broker,
+          strategy_module: config.trader.strategy_module,
         },
       },
+      journal: storage.orders,
+      settings: opts.settings,
+      dataDir: config.data_dir,
     });
     // The port is bound before any actor runs: a port in use stops the start before a collector,
     // order manager or trading loop has done anything. Until the actors run, /health answers 503.
@@ -123,6 +134,7 @@ export async function startEngine(config: Config, opts: EngineOptions): Promise<
     await undo();
     throw err;
   }
+  const watcher = watchActors(supervisor!, createNotifier(notifyConfig(config), log));
   log.info({ url }, 'barkeep serving');
   let stopped: Promise<void> | undefined;
   return {
@@ -132,6 +144,7 @@ export async function startEngine(config: Config, opts: EngineOptions): Promise<
     url,
     stop() {
       stopped ??= (async () => {
+        await watcher.close();
         await app!.close();
         await backtests.close();
         await supervisor!.stop();

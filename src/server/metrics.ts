@@ -14,7 +14,7 @@ export class MetricsRegistry {
   readonly registry = new client.Registry();
 
   constructor(private readonly sup: Supervisor) {
-    client.collectDefaultMetrics({ register: this.registry, prefix: 'barkeep_process_' });
+    client.collectDefaultMetrics({ register: this.registry, prefix: 'barkeep_' });
     const names = () => sup.names();
     const registers = [this.registry];
     // Each reads its figures when scraped: reset, then the supervisor's current values.

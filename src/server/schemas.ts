@@ -18,6 +18,8 @@ import type { JobView } from './backtest-jobs.ts';
 
 export const symbolSchema = z
   .string()
+  // Read in upper case, as the config and the CLI read symbols (qqq is QQQ).
+  .transform((s) => s.toUpperCase())
   .refine(isValidSymbol, 'not a ticker symbol (e.g. QQQ, BRK.B)')
   .meta({ description: 'A ticker symbol: capital letters and digits, an optional .class suffix (QQQ, BRK.B)', example: 'QQQ' });
 export const symbolsSchema = z.array(symbolSchema).min(1, 'needs at least one symbol').max(500, 'at most 500 symbols');
@@ -35,10 +37,19 @@ export const liveStartBody = z
     strategy: z.string().min(1).optional().meta({ description: 'sma-crossover, mean-reversion, or module (trader.strategy_module)' }),
     strategy_params: z.record(z.string(), z.unknown()).optional(),
     broker: z.enum(['paper', 'ibkr']).optional(),
-    exits: exitsSchema.nullable().optional().meta({ description: 'Protective exits for this session (absent: the configured ones; null: none)' }),
+    strategy_module: z
+      .string()
+      .min(1)
+      .nullable()
+      .optional()
+      .meta({ description: 'Path of your own strategy module (.ts or .js, anywhere); when set it is the strategy' }),
+    exits: exitsSchema
+      .nullable()
+      .optional()
+      .meta({ description: 'Protective exits for this session (absent: the configured ones; null: none)' }),
   })
   .strict()
-  .meta({ description: 'All optional: the configured trader settings.' });
+  .meta({ description: 'All optional: what is left out is kept from the running session, else the configured trader settings.' });
 
 export const killBody = z.object({ flatten: z.boolean().optional().meta({ description: 'Also close every position at market' }) }).strict();
 
@@ -88,11 +99,11 @@ const sourceStatsSchema = z.object({
   requests: z.number(),
   errors: z.number(),
   retries: z.number(),
-  rateLimited: z.number(),
+  rate_limited: z.number(),
   malformed: z.number(),
-  rateLimitRemaining: z.number(),
-  rateLimitPerMin: z.number(),
-  lastError: z
+  rate_limit_remaining: z.number(),
+  rate_limit_per_min: z.number(),
+  last_error: z
     .object({
       code: z.enum(['AUTH', 'FORBIDDEN', 'BAD_REQUEST', 'RATE_LIMITED', 'UNAVAILABLE', 'TIMEOUT', 'MALFORMED', 'ABORTED']),
       message: z.string(),
@@ -179,7 +190,13 @@ export const traderStatusSchema = z.object({
   is_running: z.boolean(),
   symbols: z.array(z.string()),
   bar_size: barSizeSchema.nullable(),
-  strategy: z.string().nullable(),
+  strategy: z.string().nullable().meta({ description: "The running strategy's name, as its orders carry it (a module's own name)" }),
+  strategy_module: z.string().nullable(),
+  strategy_params: z.record(z.string(), z.unknown()),
+  started_by: z
+    .enum(['config', 'resumed', 'request'])
+    .nullable()
+    .meta({ description: 'Where the running settings came from: the config at start, the saved session, or POST /live/start' }),
   broker: z.enum(['paper', 'ibkr']).nullable(),
   last_bar_time: isoOrNull,
   bars_collected: z.number().int(),
@@ -195,6 +212,11 @@ export const traderStatusSchema = z.object({
     .record(z.string(), z.number())
     .nullable()
     .meta({ description: 'The protective exits attached to entries in this session (stop_loss_pct, take_profit_pct, trailing_stop_pct); null: none' }),
+  last_signals: z
+    .record(z.string(), z.object({ bar_start: isoOrNull, signal: z.string(), reason: z.string(), action: z.string() }))
+    .meta({ description: "symbol -> the strategy's last signal, its reason, and what came of it" }),
+  cancelled_orders: z.array(z.string()).optional().meta({ description: 'POST /live/stop: the working orders it cancelled' }),
+  cancel_errors: z.array(z.string()).optional().meta({ description: 'POST /live/stop: orders it could not cancel, and why' }),
 });
 
 export const liveStatusSchema = traderStatusSchema
@@ -214,6 +236,50 @@ export const liveStatusSchema = traderStatusSchema
   .meta({ id: 'LiveStatus' });
 
 export const ordersSchema = z.object({ orders: z.array(orderSchema) });
+
+const timeText = z.string().meta({ description: 'ISO-8601 time or epoch ms', example: '2026-01-05T14:30:00Z' });
+const limitText = z.string().regex(/^\d+$/, 'a whole number from 1 to 10000').meta({ description: 'At most this many, newest kept (1 to 10000, default 1000)' });
+export const ordersQuery = z
+  .object({
+    symbol: z.string().min(1).max(20).optional().meta({ description: 'Only this symbol (any case)' }),
+    since: timeText.optional().meta({ description: 'Only orders updated at or after this time (ISO-8601 or epoch ms)' }),
+    state: z
+      .enum(['pending', 'submitted', 'partially_filled', 'filled', 'cancelled', 'rejected', 'open', 'final'])
+      .optional()
+      .meta({ description: 'One state, or open (not final) or final' }),
+    limit: limitText.optional(),
+  })
+  .strict();
+export const fillsQuery = z
+  .object({
+    symbol: z.string().min(1).max(20).optional().meta({ description: 'Only this symbol (any case)' }),
+    since: timeText.optional().meta({ description: 'Only fills at or after this time (ISO-8601 or epoch ms)' }),
+    limit: limitText.optional(),
+  })
+  .strict();
+export const fillSchema = z
+  .object({
+    exec_id: z.string(),
+    client_order_id: z.string(),
+    strategy: z.string(),
+    symbol: z.string(),
+    side: z.enum(['buy', 'sell']),
+    qty: z.number(),
+    price: z.number(),
+    commission: z.number(),
+    time: iso,
+  })
+  .meta({ id: 'Fill' });
+export const fillsSchema = z.object({ fills: z.array(fillSchema) });
+export const settingsSchema = z.object({
+  settings: z.array(
+    z.object({
+      key: z.string().meta({ example: 'collector.symbols' }),
+      value: z.unknown(),
+      source: z.string().meta({ description: 'default, file <path>, environment <VAR>, resumed (saved session), POST /live/start' }),
+    }),
+  ),
+});
 export const positionsSchema = z.object({ positions: z.array(positionSchema) });
 
 export const wireBarSchema = z

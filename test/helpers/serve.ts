@@ -5,7 +5,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-const BIN = fileURLToPath(new URL('../../bin/barkeep.mjs', import.meta.url));
+/** The command line the server runs with (after `node`, from the repository): Dockerfile and systemd use the same. */
+export const SERVE_ARGS = ['bin/barkeep.mjs', 'serve'] as const;
+const BIN = fileURLToPath(new URL(`../../${SERVE_ARGS[0]}`, import.meta.url));
 
 export interface Served {
   url: string;
@@ -67,7 +69,7 @@ export async function serve(opts: ServeOptions = {}): Promise<Served> {
     writeFileSync(join(dir, 'local.yaml'), opts.yaml);
     env.BARKEEP_CONFIG = join(dir, 'local.yaml');
   }
-  const child = spawn(process.execPath, [BIN, 'serve'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [BIN, ...SERVE_ARGS.slice(1)], { env, stdio: ['ignore', 'pipe', 'pipe'] });
   const lines: string[] = [];
   let buf = '';
   let stderr = '';

@@ -127,8 +127,8 @@ test('POST /live/start with a bad body gets a 400 naming the field, and the runn
     [{ broker: 'ibkr' }, 'broker'], // ibkr is not enabled in the config
     [{ strategy: 'no-such-strategy' }, 'strategy'],
     [{ strategy: 'module' }, 'strategy'], // no trader.strategy_module configured
-    [{ strategy: 'sma-crossover', strategy_params: { fast: 0 } }, 'strategy_params'],
-    [{ strategy: 'sma-crossover', strategy_params: { speed: 3 } }, 'strategy_params'],
+    [{ strategy: 'sma-crossover', strategy_params: { fast: 0 } }, 'strategy_params.fast'],
+    [{ strategy: 'sma-crossover', strategy_params: { speed: 3 } }, 'strategy_params.speed'],
     [{ strategy_params: 'fast' }, 'strategy_params'],
     [{ symbols: ['QQQ'], leverage: 10 }, 'leverage'],
   ];
@@ -148,7 +148,9 @@ test('POST /live/start with a bad body gets a 400 naming the field, and the runn
   const ok = await app.post('/live/start', { symbols: ['SPY'], strategy: 'mean-reversion', bar_size: '1Min', broker: 'paper' });
   assert.equal(ok.status, 200);
   assert.equal(ok.body.is_running, true);
-  assert.deepEqual(ok.body.symbols, ['SPY']);
+  // Symbols that hold a position stay in the loop (issue 16: a start must not orphan positions).
+  assert.equal(ok.body.symbols[0], 'SPY');
+  for (const extra of ok.body.symbols.slice(1)) assert.notEqual(qtyOf(ok.body.positions, extra), 0, `${extra} kept: it holds a position`);
   assert.equal(ok.body.strategy, 'mean-reversion');
   await barsAfter(app, ok.body.bars_collected, 'bars for the new session');
 });
@@ -251,7 +253,7 @@ test('a user strategy that throws for one symbol pauses that symbol while the ot
   assert.deepEqual(Object.keys(s.paused_symbols), ['SPY']);
   assert.ok(s.strategy_errors >= 1);
   assert.equal(s.is_running, true);
-  assert.equal(s.strategy, 'module');
+  assert.equal(s.strategy, 'hold', "the status names the module's strategy as its orders do");
   const orders = (await app.get('/orders')).body.orders;
   assert.ok(orders.some((o: any) => o.symbol === 'QQQ' && o.state === 'filled'));
   assert.ok(!orders.some((o: any) => o.symbol === 'SPY'), 'nothing traded for the paused symbol');

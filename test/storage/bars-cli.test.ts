@@ -98,7 +98,7 @@ test('bars --from and --to select a range, in New York time unless an offset is 
     [433, 434],
   );
   const before = await run(['QQQ', '--to', '2024-03-01']);
-  assert.equal(before.code, 0);
+  assert.equal(before.code, 1, 'no bars is exit 1, so a script can tell');
   assert.match(before.out, /no 1Min bars cached for QQQ in that range/);
 });
 
@@ -127,7 +127,7 @@ test('bars on a data directory with no store says there are no bars and creates 
   const empty = fs.mkdtempSync(path.join(os.tmpdir(), 'barkeep-cli-empty-'));
   try {
     const { code, out } = await run(['QQQ'], empty);
-    assert.equal(code, 0);
+    assert.equal(code, 1, 'no bars is exit 1');
     assert.match(out, /no 1Min bars cached for QQQ/);
     assert.deepEqual(fs.readdirSync(empty), []);
     const json = JSON.parse((await run(['QQQ', '--json'], empty)).out);

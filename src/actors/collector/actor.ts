@@ -15,6 +15,7 @@ import type { HistoricalBarSource } from '../../sources/types.ts';
 import { openStorage } from '../../storage/storage.ts';
 import type { BarSource } from '../../market/bar.ts';
 import { Collector } from './collector.ts';
+import { createNotifier } from '../../notify/webhook.ts';
 import { cycleEvent, writtenEvent } from './collector-events.ts';
 import { CollectorError, type CollectorConfig, type CollectorRequests, type CollectorToArbiter } from './protocol.ts';
 
@@ -60,6 +61,7 @@ export default defineActor<CollectorRequests, CollectorConfig>({
     const calendar = new MarketCalendar();
     const sources = buildSources(cfg, ctx.clock, ctx.log, calendar);
     const arbiter = ctx.peer<CollectorToArbiter, never>('arbiter');
+    const notifier = createNotifier(cfg.notify, ctx.log);
     const collector = new Collector({
       sources,
       store: storage.bars,
@@ -77,8 +79,10 @@ export default defineActor<CollectorRequests, CollectorConfig>({
         ctx.emit('collector', writtenEvent(barSize, symbol, starts));
       },
       onCycle: (status) => ctx.emit('collector', cycleEvent(status)),
+      onFailure: (f) => notifier.send('collection_failed', f),
     });
-    if (cfg.resume !== false) await collector.resume(cfg.autostart);
+    // Config wins at a process start (incarnation 0); an actor restart resumes where it was.
+    if (cfg.resume !== false) await collector.resume(cfg.autostart, ctx.incarnation === 0);
     return {
       handlers: {
         start({ symbols, bar_size }) {
@@ -106,6 +110,7 @@ export default defineActor<CollectorRequests, CollectorConfig>({
         pruning.cancel();
         await collector.shutdown();
         await Promise.all(sources.map((s) => s.close?.()));
+        await notifier.close();
         await storage.close();
       },
       metrics: () => collector.metrics(),

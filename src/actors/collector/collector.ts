@@ -26,6 +26,7 @@
  *   again from the next source in the same cycle.
  * - stop and shutdown abort the requests under way (a rate-limit wait can be a minute long).
  */
+import { wireSourceStats } from './wire-stats.ts';
 import type { Bar } from '../../market/bar.ts';
 import { barSizeMs, floorToBar, type BarSize } from '../../market/bar-size.ts';
 import type { MarketCalendar } from '../../market/calendar.ts';
@@ -65,6 +66,8 @@ export interface CollectorOptions {
   cycleDeadlineMs?: number;
   /** Told after every write which keys are in the cache now. */
   onWritten(barSize: BarSize, symbol: string, starts: number[]): void;
+  /** Told of every failed collection (webhook notifications). */
+  onFailure?(f: { source: SourceName; symbol?: string; code: string; status?: number }): void;
   /** Told after every collection cycle, with the status then (the dashboard's `collector` events). */
   onCycle?(status: CollectorStatus): void;
 }
@@ -117,7 +120,7 @@ export class Collector {
   }
 
   /** Takes the state back from the checkpoint and resumes collecting if it was running. */
-  async resume(autostart: { symbols: string[]; barSize: BarSize } | null): Promise<void> {
+  async resume(autostart: { symbols: string[]; barSize: BarSize } | null, configWins = false): Promise<void> {
     this.attached = true;
     const cp = this.o.checkpoints.get<Checkpoint>(CHECKPOINT_KEY);
     if (cp) {
@@ -127,6 +130,13 @@ export class Collector {
       // Set before start(): a start with another bar size drops the coverage.
       this.symbols = cp.symbols;
       this.barSize = cp.barSize;
+      // At a process start the config wins over the saved symbols and bar size (coverage is kept).
+      if (configWins && autostart) {
+        const same = cp.barSize === autostart.barSize && cp.symbols.join() === autostart.symbols.join();
+        if (!same) this.o.log.info({ saved: { symbols: cp.symbols, bar_size: cp.barSize } }, 'the config wins over the saved collector settings');
+        await this.start(autostart.symbols, autostart.barSize);
+        return;
+      }
       if (cp.running) await this.start(cp.symbols, cp.barSize);
       return;
     }
@@ -344,6 +354,7 @@ export class Collector {
     });
     this.errors.length = Math.min(this.errors.length, MAX_ERRORS);
     this.o.log.warn({ source, symbol, code, status: e?.status, message }, 'collection failed');
+    this.o.onFailure?.({ source, ...(symbol ? { symbol } : {}), code, ...(e?.status ? { status: e.status } : {}) });
   }
 
   /**
@@ -384,7 +395,7 @@ export class Collector {
   status(): CollectorStatus {
     const now = this.o.clock.now();
     const sources: CollectorStatus['sources'] = {};
-    for (const s of this.o.sources) sources[s.name] = s.stats();
+    for (const s of this.o.sources) sources[s.name] = wireSourceStats(s.stats());
     return {
       is_running: this.running,
       symbols: this.symbols,

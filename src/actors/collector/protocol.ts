@@ -2,9 +2,10 @@
  * The collector's contract. Control (main thread -> collector): start, stop, status, backfill.
  * Data (collector -> arbiter, on their peer port): which bar keys it just wrote to the cache.
  */
+import type { WireSourceStats } from './wire-stats.ts';
 import type { BarSize } from '../../market/bar-size.ts';
 import { BarkeepError } from '../../errors.ts';
-import type { ApiType, SourceName, SourceStats } from '../../sources/types.ts';
+import type { ApiType, SourceName } from '../../sources/types.ts';
 
 export interface CollectorConfig {
   dataDir: string;
@@ -22,6 +23,8 @@ export interface CollectorConfig {
   massive: { apiKey: string; restUrl: string; rateLimitPerMin: number; timeoutMs: number; websocket: boolean; wsUrl: string } | null;
   alpaca: { keyId: string; secretKey: string; dataUrl: string; feed: string; rateLimitPerMin: number; timeoutMs: number; websocket: boolean; wsUrl: string } | null;
   sim: { seed: number; session: 'always' | 'nyse' };
+  /** Webhooks for collection failures (null: none). */
+  notify?: import('../../notify/webhook.ts').NotifyConfig | null;
 }
 
 export interface CollectorStatus {
@@ -47,7 +50,7 @@ export interface CollectorStatus {
   /** Most recent errors, newest first (no secrets). */
   errors: Array<{ at: string; source: SourceName; symbol?: string; code: string; status?: number; message: string }>;
   /** Per configured source: request counts and rate-limit state. */
-  sources: Partial<Record<SourceName, SourceStats>>;
+  sources: Partial<Record<SourceName, WireSourceStats>>;
 }
 
 export type CollectorRequests = {

@@ -23,6 +23,9 @@ import { TraderError, type LiveStart, type OrderView, type PositionView, type Tr
 import { RiskEngine } from './risk.ts';
 import { createStrategy } from './strategies/registry.ts';
 import { TradingLoop } from './trading-loop.ts';
+import { fillsOf, filterOrders } from './order-queries.ts';
+import { cancelWorking, displayMoney, displayPrice, portfolioGauges, resumeRule, type StartedBy } from './session.ts';
+import { createNotifier } from '../../notify/webhook.ts';
 
 const SESSION_KEY = 'trader';
 
@@ -30,6 +33,8 @@ interface Session {
   running: boolean;
   live: LiveStart | null;
   lastSeen: Record<string, number>;
+  /** Who chose the running settings: the config at start, a saved session resumed, or POST /live/start. */
+  startedBy?: StartedBy;
 }
 
 function invalid(field: string, message: string): Error {
@@ -68,6 +73,7 @@ export default defineActor<TraderRequests, TraderConfig>({
     const risk = new RiskEngine({ ...cfg.risk, allowedSessions: cfg.alwaysOpen ? ['always'] : cfg.risk.allowedSessions }, calendar);
     const arbiter = ctx.peer<TraderToArbiter, ArbiterToTrader>('arbiter');
     const managers = new Map<'paper' | 'ibkr', OrderManager>();
+    const notifier = createNotifier(cfg.notify, ctx.log);
     const closers: Array<() => Promise<void> | void> = [];
 
     async function managerFor(kind: 'paper' | 'ibkr'): Promise<OrderManager> {
@@ -86,7 +92,26 @@ export default defineActor<TraderRequests, TraderConfig>({
         onReconnect = (cb) => ib.onReconnect(cb);
         broker = ib;
       }
-      const manager = new OrderManager({ journal: reportingJournal(storage.orders, ctx.emit, orderView), broker, risk, clock: ctx.clock, log: ctx.log, checkpoints: storage.checkpoints });
+      const manager = new OrderManager({
+        journal: reportingJournal(storage.orders, ctx.emit, orderView),
+        broker,
+        risk,
+        clock: ctx.clock,
+        log: ctx.log,
+        checkpoints: storage.checkpoints,
+        onFill: (r, f) =>
+          notifier.send('fill', {
+            client_order_id: r.clientOrderId,
+            strategy: r.strategy,
+            symbol: r.symbol,
+            side: r.side,
+            qty: f.qty,
+            price: f.price,
+            commission: f.commission,
+            time: f.time,
+            order_state: r.state,
+          }),
+      });
       const report = await manager.start();
       // Orders settled at TWS while the connection was down are reconciled as soon as it is back.
       onReconnect?.(() => void manager.reconcile().catch((err) => ctx.log.warn({ err }, 'reconcile after reconnect failed')));
@@ -97,6 +122,7 @@ export default defineActor<TraderRequests, TraderConfig>({
 
     const session: Session = storage.checkpoints.get<Session>(SESSION_KEY) ?? { running: false, live: null, lastSeen: {} };
     let loop: TradingLoop | null = null;
+    let strategyName: string | null = null;
     let manager: OrderManager | null = null;
     let barsCollected = 0;
     // A restarted trader shows the last bar it had until a new one is handled.
@@ -143,14 +169,19 @@ export default defineActor<TraderRequests, TraderConfig>({
         saveSession();
       });
     });
-    arbiter.on('feed', (m) => ctx.log.debug({ symbol: m.symbol, rung: m.rung, reason: m.reason }, 'feed changed'));
+    arbiter.on('feed', (m) => {
+      // The arbiter logs the switch itself ("feed switched"); this thread only notifies.
+      ctx.log.debug({ symbol: m.symbol, rung: m.rung, reason: m.reason }, 'feed changed');
+      notifier.send('feed_switch', { symbol: m.symbol, rung: m.rung, reason: m.reason });
+    });
 
     /** Everything that can refuse the request happens before the running loop is touched. */
-    async function begin(live: LiveStart, resumed: boolean): Promise<void> {
+    async function begin(live: LiveStart, resumed: boolean, startedBy: StartedBy): Promise<void> {
+      const module = live.strategy_module ?? (live.strategy === 'module' ? cfg.strategyModule : null);
       const strategy = await createStrategy({
         name: live.strategy,
         params: live.strategy_params ?? {},
-        ...(cfg.strategyModule && live.strategy === 'module' ? { module: cfg.strategyModule } : {}),
+        ...(module ? { module } : {}),
       }).catch((err) => {
         throw Object.assign(err, { field: err.field ?? (err.code === 'STRATEGY_PARAMS' ? 'strategy_params' : 'strategy') });
       });
@@ -159,16 +190,21 @@ export default defineActor<TraderRequests, TraderConfig>({
       manager = next;
       const exits = exitsFromSnake(live.exits === undefined ? cfg.exits : live.exits);
       loop = new TradingLoop({ strategy, risk, orders: manager, clock: ctx.clock, log: ctx.log, ...(exits ? { exits } : {}) });
+      strategyName = strategy.name;
       const sameFeed = resumed || (session.live?.bar_size === live.bar_size && session.running);
       if (!sameFeed) {
         session.lastSeen = {};
         for (const k of Object.keys(handled)) delete handled[k];
       }
       session.running = true;
-      session.live = live;
+      session.live = { ...live, strategy_module: module ?? null };
+      session.startedBy = startedBy;
       await storage.checkpoints.put(SESSION_KEY, session);
       arbiter.send({ type: 'subscribe', symbols: live.symbols, barSize: live.bar_size, after: session.lastSeen, warmup: true });
-      ctx.log.info({ ...live, resumed }, 'trading loop started');
+      ctx.log.info(
+        { ...live, strategy_module: module ?? null, running_strategy: strategy.name, started_by: startedBy, resumed },
+        `trading loop started (${startedBy === 'config' ? 'settings from the config' : startedBy === 'resumed' ? 'settings resumed from the saved session' : 'settings from POST /live/start'})`,
+      );
     }
 
     function validate(live: LiveStart): LiveStart {
@@ -180,7 +216,10 @@ export default defineActor<TraderRequests, TraderConfig>({
       if (live.broker !== 'paper' && live.broker !== 'ibkr') throw invalid('broker', 'broker: must be paper or ibkr');
       const exitsBad = exitsProblem(live.exits, 'exits.', EXIT_KEYS_SNAKE);
       if (exitsBad) throw invalid(exitsBad.field, `${exitsBad.field}: ${exitsBad.message}`);
-      return { ...live, symbols: [...new Set(live.symbols)], bar_size: live.bar_size as BarSize };
+      if (live.strategy_module !== undefined && live.strategy_module !== null && (typeof live.strategy_module !== 'string' || live.strategy_module === '')) {
+        throw invalid('strategy_module', 'strategy_module: must be a path to a module');
+      }
+      return { ...live, symbols: [...new Set(live.symbols.map((s) => s.toUpperCase()))], bar_size: live.bar_size as BarSize };
     }
 
     function positions(): PositionView[] {
@@ -189,20 +228,29 @@ export default defineActor<TraderRequests, TraderConfig>({
         .positions()
         .filter((p) => p.qty !== 0)
         .map((p) => {
-          const last = manager!.lastPrice(p.symbol) ?? null;
+          // After a restart, before the first new bar, the newest cached close stands in.
+          const last = manager!.lastPrice(p.symbol) ?? cachedClose(p.symbol);
           return {
             symbol: p.symbol,
             qty: p.qty,
-            avg_price: p.avgPrice,
-            last_price: last,
-            market_value: last === null ? null : last * p.qty,
-            unrealized_pnl: last === null ? null : (last - p.avgPrice) * p.qty,
+            avg_price: displayPrice(p.avgPrice),
+            last_price: last === null ? null : displayPrice(last),
+            market_value: last === null ? null : displayMoney(last * p.qty),
+            unrealized_pnl: last === null ? null : displayMoney((last - p.avgPrice) * p.qty),
           };
         });
     }
 
+    function cachedClose(symbol: string): number | null {
+      const size = session.live?.bar_size ?? cfg.autostart?.bar_size ?? '1Min';
+      return storage.bars.latest(symbol, size)?.close ?? null;
+    }
+
     function status(): TraderStatus {
       const st = loop?.status();
+      // P&L and cash come from the order manager and the broker, running or not.
+      const pnl = st?.pnl ?? manager?.pnlTodayParts();
+      const cash = st?.cash ?? manager?.broker.cash?.();
       const refusals: Record<string, number> = {};
       if (manager) for (const [rule, n] of Object.entries(manager.counters.refused)) if (n) refusals[rule] = n;
       const recent = st?.risk.recentRefusals ?? [];
@@ -210,15 +258,24 @@ export default defineActor<TraderRequests, TraderConfig>({
         is_running: session.running && loop !== null,
         symbols: session.live?.symbols ?? [],
         bar_size: session.live?.bar_size ?? null,
-        strategy: session.live?.strategy ?? null,
+        // The name the orders carry (a module's own name, not "module").
+        strategy: (session.running && strategyName) || session.live?.strategy || null,
+        strategy_module: session.live?.strategy_module ?? null,
+        strategy_params: session.live?.strategy_params ?? {},
+        started_by: session.running ? (session.startedBy ?? null) : null,
         broker: session.live?.broker ?? null,
         last_bar_time: iso(lastBarTime),
         bars_collected: barsCollected,
         signals: st?.counters.signals ?? 0,
         positions: positions(),
         open_orders: (manager?.openOrders() ?? []).map(orderView),
-        pnl_today: st ? { realized: st.pnl.realized, unrealized: st.pnl.unrealized, total: st.pnl.total } : { realized: 0, unrealized: 0, total: 0 },
-        cash: st?.cash ?? null,
+        pnl_today: pnl
+          ? { realized: displayMoney(pnl.realized), unrealized: displayMoney(pnl.unrealized), total: displayMoney(pnl.total) }
+          : { realized: 0, unrealized: 0, total: 0 },
+        cash: cash === undefined ? null : displayMoney(cash),
+        last_signals: Object.fromEntries(
+          Object.entries(st?.lastSignals ?? {}).map(([sym, s]) => [sym, { bar_start: iso(s.barStart), signal: s.signal, reason: s.reason, action: s.action }]),
+        ),
         risk: { killed: risk.killed, refusals, last_refusal: recent.length ? recent[recent.length - 1].reason : null },
         paused_symbols: Object.fromEntries((st?.pausedSymbols ?? []).map((p) => [p.symbol, p.reason])),
         strategy_errors: st?.counters.strategyErrors ?? 0,
@@ -226,10 +283,12 @@ export default defineActor<TraderRequests, TraderConfig>({
       };
     }
 
-    if (session.running && session.live) {
-      await begin(session.live, true);
-    } else if (!storage.checkpoints.get<Session>(SESSION_KEY) && cfg.autostart) {
-      await begin(validate(cfg.autostart), false);
+    const rule = resumeRule({ incarnation: ctx.incarnation, saved: session.running ? session.live : null, autostart: cfg.autostart });
+    if (rule.replaced) ctx.log.info({ saved: rule.replaced, config: cfg.autostart }, 'the config wins over the saved session settings (positions and orders resume)');
+    if (rule.start === 'resumed' && session.live) {
+      await begin(session.live, true, ctx.incarnation > 0 ? (session.startedBy ?? 'resumed') : 'resumed');
+    } else if (rule.start === 'config' && cfg.autostart) {
+      await begin(validate({ ...cfg.autostart }), false, 'config');
     } else {
       // Reconcile the default broker's orders even when not trading.
       manager = await managerFor('paper');
@@ -239,30 +298,45 @@ export default defineActor<TraderRequests, TraderConfig>({
       handlers: {
         async start(req) {
           const live = validate({ ...req });
-          await begin(live, false);
+          // Symbols that hold a position stay in the loop, so its strategy can still close them.
+          const held = (managers.get(live.broker)?.positions() ?? []).filter((p) => p.qty !== 0 && !live.symbols.includes(p.symbol));
+          if (held.length > 0) {
+            live.symbols = [...live.symbols, ...held.map((p) => p.symbol)];
+            ctx.log.info({ kept: held.map((p) => ({ symbol: p.symbol, qty: p.qty })) }, `kept ${held.map((p) => p.symbol).join(', ')} in the loop: open positions`);
+          }
+          await begin(live, false, 'request');
           return status();
         },
         async stop() {
           arbiter.send({ type: 'unsubscribe' });
           session.running = false;
+          const stopping = loop;
           loop = null;
           await storage.checkpoints.put(SESSION_KEY, session);
-          ctx.log.info('trading loop stopped');
-          return status();
+          // Bars already handed in finish deciding first, so no order is sent after the cancel below.
+          await stopping?.idle();
+          // Working orders would fill later under whatever runs next: cancel them (not the kill switch's flatten orders).
+          const cancelled = manager ? await cancelWorking(manager) : { cancelled: [], errors: [] };
+          ctx.log.info({ event: 'stop', cancelled: cancelled.cancelled, errors: cancelled.errors }, `trading loop stopped; ${cancelled.cancelled.length} working order(s) cancelled`);
+          return { ...status(), cancelled_orders: cancelled.cancelled, cancel_errors: cancelled.errors };
         },
         status: () => status(),
-        orders: () => storage.orders.all().slice(-1000).map(orderView),
+        orders: (q) => filterOrders(storage.orders.all(), q ?? {}).map(orderView),
+        fills: (q) => fillsOf(storage.orders.all(), q ?? {}),
         positions: () => positions(),
         async kill({ flatten }) {
           if (!manager) manager = await managerFor(session.live?.broker ?? 'paper');
           const report = await manager.kill({ flatten: Boolean(flatten) });
-          ctx.log.warn({ flatten, cancelled: report.cancelled.length, errors: report.errors }, 'kill switch engaged');
+          ctx.log.warn(
+            { event: 'kill', flatten, cancelled: report.cancelled.length, flatten_orders: report.flatten.map((d) => d.action), errors: report.errors },
+            'kill switch engaged',
+          );
+          notifier.send('kill_switch', { flatten: Boolean(flatten), cancelled: report.cancelled.length, flatten_orders: report.flatten.length, errors: report.errors });
           return status();
         },
         async resume() {
           if (manager) await manager.resume();
           else risk.resume();
-          ctx.log.info('kill switch released');
           return status();
         },
       },
@@ -270,6 +344,7 @@ export default defineActor<TraderRequests, TraderConfig>({
         for (const m of managers.values()) await m.idle();
         await storage.checkpoints.put(SESSION_KEY, session);
         for (const close of closers) await close();
+        await notifier.close();
         await storage.close();
       },
       metrics(): MetricSample[] {
@@ -280,6 +355,7 @@ export default defineActor<TraderRequests, TraderConfig>({
           { name: 'barkeep_trader_signals_total', help: 'Signals from strategies', type: 'counter', labels: {}, value: st?.counters.signals ?? 0 },
           { name: 'barkeep_trader_strategy_errors_total', help: 'Strategy calls that threw', type: 'counter', labels: {}, value: st?.counters.strategyErrors ?? 0 },
           { name: 'barkeep_trader_killed', help: '1 while the kill switch is engaged', type: 'gauge', labels: {}, value: risk.killed ? 1 : 0 },
+          ...portfolioGauges(manager, positions()),
         ];
         for (const [kind, m] of managers) {
           const c = m.counters;

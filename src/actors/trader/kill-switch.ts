@@ -23,10 +23,10 @@ export class KillSwitch {
     }
   }
 
-  async engage(now: number, flatten: boolean): Promise<void> {
+  async engage(now: number, _flatten: boolean): Promise<void> {
     this.risk.kill(now);
     if (this.checkpoints) await this.checkpoints.put(this.key, { at: now });
-    this.log.warn({ flatten }, 'kill switch engaged');
+    // The trader actor logs the one "kill switch engaged" line, with what was cancelled and sent.
   }
 
   async release(): Promise<void> {

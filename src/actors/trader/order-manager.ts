@@ -28,7 +28,7 @@ import { PositionLedger, type LedgerPosition, type PnlToday } from './ledger.ts'
 import type { Decision, KillReport, OrderCounters, Refusal } from './decisions.ts';
 import { KillSwitch, flattenOrders } from './kill-switch.ts';
 import { OrderBook } from './order-book.ts';
-import { applyFill, isFinal, transition, type TraderLog } from './orders.ts';
+import { applyFill, isFinal, signedRemaining, transition, type TraderLog } from './orders.ts';
 import { reconcileOrders, type ReconcileHost, type ReconcileReport } from './reconcile.ts';
 import { type RiskEngine, type RiskOrder, type RiskRule, type RiskState, RISK_RULES } from './risk.ts';
 import { bracketRecords, bracketWorstLoss, exitsOf, isExitRole, openWorstLoss, protectedQty } from './brackets.ts';
@@ -50,6 +50,8 @@ export interface OrderManagerOptions {
   checkpoints?: CheckpointStore;
   /** Checkpoint key of the kill switch; default 'trader-kill-switch'. */
   killSwitchKey?: string;
+  /** Called once per new fill, after it is applied (notifications). Must not throw or block. */
+  onFill?: (record: OrderRecord, fill: OrderFill) => void;
 }
 
 const NO_ORDER: Decision = Object.freeze({ action: 'none' });
@@ -62,6 +64,7 @@ export class OrderManager {
   private readonly clock: Clock;
   private readonly log: TraderLog;
   private readonly killSwitch: KillSwitch;
+  private readonly onFill?: (record: OrderRecord, fill: OrderFill) => void;
 
   private readonly ledger = new PositionLedger();
   private readonly book: OrderBook;
@@ -88,6 +91,7 @@ export class OrderManager {
     this.risk = opts.risk;
     this.clock = opts.clock;
     this.log = opts.log;
+    this.onFill = opts.onFill;
     this.killSwitch = new KillSwitch(opts.risk, opts.log, opts.checkpoints, opts.killSwitchKey ?? 'trader-kill-switch');
     this.book = new OrderBook(opts.journal, (clientOrderId, err) => {
       this.counters.journalErrors++;
@@ -168,6 +172,8 @@ export class OrderManager {
     await Promise.allSettled([...this.sending]);
     const report: KillReport = { cancelled: [], flatten: [], errors: [] };
     for (const record of [...this.book.open.values()]) {
+      // A second kill must not cancel the first one's flatten orders (that left positions open).
+      if (record.strategy === 'flatten') continue;
       try {
         await this.broker.cancel(record.clientOrderId);
         // A pending order may never have reached the broker, which then has nothing to cancel or announce.
@@ -183,7 +189,7 @@ export class OrderManager {
     }
     if (opts.flatten) {
       const at = this.clock.now();
-      for (const order of flattenOrders(this.ledger.quantities)) {
+      for (const order of flattenOrders(this.remainingToFlatten())) {
         const symbol = order.symbol;
         const id = clientOrderId('flatten', symbol, at, 0);
         if (this.book.known(id)) {
@@ -330,6 +336,10 @@ export class OrderManager {
     }
     this.counters.submitted++;
     this.markSubmitted(id, brokerOrderId);
+    this.log.info(
+      { event: 'order', client_order_id: id, broker_order_id: brokerOrderId, symbol: record.symbol, side: record.side, qty: record.qty, type: record.type, strategy: record.strategy },
+      `order ${record.side} ${record.qty} ${record.symbol} ${record.type}${record.limitPrice !== undefined ? ` ${record.limitPrice}` : ''} sent (${record.reason})`,
+    );
     return { action: 'submitted', clientOrderId: id, brokerOrderId };
   }
 
@@ -469,7 +479,27 @@ export class OrderManager {
     if (result.anomaly)
       this.log.warn({ clientOrderId: record.clientOrderId, execId: fill.execId, anomaly: result.anomaly, state: record.state }, "fill outside the order's normal life; recorded anyway");
     this.book.update(result.record);
+    this.log.info(
+      { event: 'fill', client_order_id: record.clientOrderId, exec_id: fill.execId, symbol: record.symbol, side: record.side, qty: fill.qty, price: fill.price, commission: fill.commission, position: this.ledger.qty(record.symbol) },
+      `fill ${record.side} ${fill.qty} ${record.symbol} @ ${fill.price}`,
+    );
+    try {
+      this.onFill?.(result.record, fill);
+    } catch {
+      /* notifications never hold up the trader */
+    }
     return true;
+  }
+
+  /** Signed shares per symbol that working flatten orders do not already close. */
+  private remainingToFlatten(): Array<[string, number]> {
+    const out: Array<[string, number]> = [];
+    for (const [symbol, held] of this.ledger.quantities) {
+      let qty = held;
+      for (const r of this.book.open.values()) if (r.symbol === symbol && r.strategy === 'flatten') qty += signedRemaining(r);
+      if (qty !== 0) out.push([symbol, qty]);
+    }
+    return out;
   }
 
   private reconcileHost(): ReconcileHost {

@@ -4,6 +4,8 @@
  */
 import type { BarSize } from '../../market/bar-size.ts';
 import type { OrderRecord, OrderRole, OrderType, TimeInForce } from '../../storage/types.ts';
+import type { NotifyConfig } from '../../notify/webhook.ts';
+import type { FillView, FillsQuery, OrdersQuery } from './order-queries.ts';
 import { BarkeepError } from '../../errors.ts';
 
 export interface TraderConfig {
@@ -25,6 +27,8 @@ export interface TraderConfig {
   /** The simulated 24/7 market: every minute counts as the regular session. */
   alwaysOpen: boolean;
   ibkr: { host: string; port: number; clientId: number; reconnectInitialMs: number; reconnectMaxMs: number } | null;
+  /** Webhooks for fills and the kill switch (null: none). */
+  notify?: NotifyConfig | null;
 }
 
 export interface LiveStart {
@@ -33,6 +37,8 @@ export interface LiveStart {
   strategy: string;
   strategy_params?: Record<string, unknown>;
   broker: 'paper' | 'ibkr';
+  /** Path of a user's strategy module; when set, it is the strategy (`strategy` is then its label). */
+  strategy_module?: string | null;
   /** Protective exits for this session; absent: the configured trader.exits; null: none. */
   exits?: ExitsBody | null;
 }
@@ -57,7 +63,12 @@ export interface TraderStatus {
   is_running: boolean;
   symbols: string[];
   bar_size: BarSize | null;
+  /** The running strategy's name, as its orders carry it (a module's own name). */
   strategy: string | null;
+  strategy_module: string | null;
+  strategy_params: Record<string, unknown>;
+  /** config | resumed | request (POST /live/start); null when not running. */
+  started_by: 'config' | 'resumed' | 'request' | null;
   broker: 'paper' | 'ibkr' | null;
   last_bar_time: string | null;
   bars_collected: number;
@@ -71,6 +82,11 @@ export interface TraderStatus {
   strategy_errors: number;
   /** The protective exits attached to entries in this session (null: none). */
   exits: Record<string, number> | null;
+  /** Per symbol: the strategy's last signal, its reason, and what came of it. */
+  last_signals: Record<string, { bar_start: string | null; signal: string; reason: string; action: string }>;
+  /** POST /live/stop only: the working orders it cancelled, and those it could not. */
+  cancelled_orders?: string[];
+  cancel_errors?: string[];
 }
 
 export interface OrderView {
@@ -105,7 +121,10 @@ export type TraderRequests = {
   start: { req: LiveStart; res: TraderStatus };
   stop: { req: {}; res: TraderStatus };
   status: { req: {}; res: TraderStatus };
-  orders: { req: {}; res: OrderView[] };
+  /** Orders from the journal, filtered (all fields optional), oldest first. */
+  orders: { req: OrdersQuery; res: OrderView[] };
+  /** Fills from the journal, filtered, oldest first. */
+  fills: { req: FillsQuery; res: FillView[] };
   positions: { req: {}; res: PositionView[] };
   kill: { req: { flatten: boolean }; res: TraderStatus };
   resume: { req: {}; res: TraderStatus };

@@ -74,7 +74,23 @@ export interface TradingStatus {
   risk: RiskSnapshot & { recentRefusals: Refusal[] };
   pausedSymbols: PausedSymbol[];
   lastDecisions: Record<string, LastDecision>;
+  /** Per symbol, the strategy's last signal, its reason, and what came of it. */
+  lastSignals: Record<string, LastSignal>;
   counters: TradingCounters & { orders: OrderCounters };
+}
+
+export interface LastSignal {
+  barStart: number;
+  /** `target 10`, `buy 5 limit 101.5`. */
+  signal: string;
+  reason: string;
+  /** none | duplicate | refused | submitted | rejected | unsent | error */
+  action: string;
+}
+
+function describeSignal(s: Signal): string {
+  if (s.kind === 'target') return `target ${s.targetQty}`;
+  return `${s.side} ${s.qty} ${s.type}${s.type === 'limit' ? ` ${s.limitPrice}` : ''}`;
 }
 
 export class TradingLoop {
@@ -87,6 +103,7 @@ export class TradingLoop {
   private readonly lastStart = new Map<string, number>();
   private readonly paused = new Map<string, PausedSymbol>();
   private readonly lastDecisions = new Map<string, LastDecision>();
+  private readonly lastSignals = new Map<string, LastSignal>();
   private readonly ctx: StrategyContext = { position: 0, cash: NaN, now: 0 };
   private queue: Promise<void> = Promise.resolve();
   private lastBarTime: number | undefined;
@@ -131,6 +148,11 @@ export class TradingLoop {
     return run;
   }
 
+  /** Resolves once every bar handed in so far is handled (its orders decided). */
+  idle(): Promise<void> {
+    return this.queue;
+  }
+
   pause(symbol: string, reason: string): void {
     if (!this.paused.has(symbol)) this.paused.set(symbol, { symbol, reason, since: this.clock.now() });
   }
@@ -159,6 +181,7 @@ export class TradingLoop {
       risk: { ...this.risk.snapshot(this.clock.now()), recentRefusals: this.orders.recentRefusals() },
       pausedSymbols: [...this.paused.values()],
       lastDecisions: Object.fromEntries(this.lastDecisions),
+      lastSignals: Object.fromEntries(this.lastSignals),
       counters: { ...this.counters, orders: { ...this.orders.counters, refused: { ...this.orders.counters.refused } } },
     };
   }
@@ -216,15 +239,22 @@ export class TradingLoop {
       d = await this.orders.decide(signal, { strategy: this.strategy.name, barStart: bar.start, index, ...(this.exits ? { exits: this.exits } : {}) });
     } catch (err) {
       this.counters.decisionErrors++;
+      this.lastSignals.set(signal.symbol, { barStart: bar.start, signal: describeSignal(signal), reason: signal.reason, action: 'error' });
       this.log.error({ symbol: signal.symbol, barStart: bar.start, err }, 'order decision failed');
       return;
     }
+    this.lastSignals.set(signal.symbol, { barStart: bar.start, signal: describeSignal(signal), reason: signal.reason, action: d.action });
+    // One line per signal a person can follow: what the strategy wanted, why, and what came of it.
+    this.log.info(
+      { event: 'signal', symbol: signal.symbol, strategy: this.strategy.name, bar_start: new Date(bar.start).toISOString(), signal: describeSignal(signal), action: d.action, ...('clientOrderId' in d ? { client_order_id: d.clientOrderId } : {}) },
+      `signal ${signal.symbol} ${describeSignal(signal)}: ${signal.reason} -> ${d.action}`,
+    );
     if (d.action === 'none') return;
     const entry: LastDecision = { barStart: bar.start, action: d.action, clientOrderId: d.clientOrderId };
     if (d.action === 'refused') entry.detail = `${d.rule}: ${d.reason}`;
     else if (d.action === 'rejected' || d.action === 'unsent') entry.detail = d.reason;
     this.lastDecisions.set(signal.symbol, entry);
-    if (d.action === 'refused') this.log.info({ symbol: signal.symbol, rule: d.rule, clientOrderId: d.clientOrderId }, d.reason);
+    if (d.action === 'refused') this.log.info({ event: 'refusal', symbol: signal.symbol, rule: d.rule, client_order_id: d.clientOrderId }, `refused ${signal.symbol}: ${d.reason}`);
   }
 
   private rejectSignals(symbol: string, problem: string): void {

@@ -4,11 +4,11 @@
  */
 import { isAbsolute, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { tsImport } from 'tsx/esm/api';
 import type { Strategy, StrategyFactory, StrategySpec } from './contract.ts';
 import { MeanReversion } from './mean-reversion.ts';
 import { SmaCrossover } from './sma-crossover.ts';
 import { StrategyError } from './strategy-error.ts';
-import { ensureTypeScriptLoader } from '../ts-loader.ts';
 
 // A Map, not an object literal: a name from input ("constructor", "toString", "__proto__") must
 // never find something on a prototype.
@@ -32,8 +32,12 @@ async function loadModuleStrategy(spec: StrategySpec): Promise<Strategy> {
   const path = isAbsolute(spec.module!) ? spec.module! : resolve(process.cwd(), spec.module!);
   let mod: { default?: unknown };
   try {
-    await ensureTypeScriptLoader(path);
-    mod = await import(pathToFileURL(path).href);
+    // A .ts module anywhere (outside this repository too, with no package.json saying "module") is
+    // loaded through tsx's own loader; plain import() of it fails in a worker thread.
+    mod = /\.[cm]?ts$/.test(path) ? await tsImport(pathToFileURL(path).href, import.meta.url) : await import(pathToFileURL(path).href);
+    // Compiled as CommonJS, the module's default export arrives one level down.
+    const inner = (mod.default as { default?: unknown } | undefined)?.default;
+    if (typeof mod.default !== 'function' && typeof inner === 'function') mod = { default: inner };
   } catch (err) {
     throw new StrategyError('STRATEGY_MODULE', `strategy module "${spec.module}" could not be loaded: ${(err as Error).message}`, { cause: err });
   }

@@ -1,0 +1,44 @@
+/**
+ * Checks made when `barkeep serve` has read its config and before any actor starts, each refusing
+ * the start with one `config: <key>: ...` line:
+ *
+ * - the autostarted strategy is built once here, so a bad param (`fats: 3`, `fast > slow`) or a
+ *   module that does not load is refused before the collector runs, naming the param;
+ * - the IBKR live-trading ports (TWS 7496, IB Gateway 4001) need `ibkr.live: true`: real money is
+ *   never traded by a port number typed by mistake.
+ */
+import { createStrategy } from '../actors/trader/strategies/registry.ts';
+import { ConfigError } from './load.ts';
+import type { Config } from './schema.ts';
+
+export const IBKR_LIVE_PORTS: ReadonlyMap<number, string> = new Map([
+  [7496, 'TWS live trading'],
+  [4001, 'IB Gateway live trading'],
+]);
+
+export function checkIbkrLive(config: Config): string | null {
+  const i = config.ibkr;
+  if (!i.enabled) return null;
+  const what = IBKR_LIVE_PORTS.get(i.port);
+  if (!what) return null;
+  if (!i.live) {
+    throw new ConfigError(
+      'ibkr.live',
+      `ibkr.port ${i.port} is ${what} (real money); set ibkr.live: true to trade on it, or use the paper port (7497 TWS, 4002 Gateway)`,
+    );
+  }
+  return `IBKR LIVE: port ${i.port} is ${what}; orders through broker: ibkr trade real money (the account is logged when TWS names it)`;
+}
+
+export async function checkStrategy(config: Config): Promise<void> {
+  const t = config.trader;
+  if (!t.autostart) return;
+  const module = t.strategy_module ?? undefined;
+  try {
+    await createStrategy({ name: t.strategy, params: t.strategy_params, ...(module ? { module } : {}) });
+  } catch (err) {
+    const e = err as Error & { code?: string; field?: string };
+    const key = e.code === 'STRATEGY_PARAMS' ? `trader.${e.field ?? 'strategy_params'}` : e.code === 'STRATEGY_MODULE' ? 'trader.strategy_module' : 'trader.strategy';
+    throw new ConfigError(key, e.message.split('\n')[0]);
+  }
+}
