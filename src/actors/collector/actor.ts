@@ -15,6 +15,7 @@ import type { HistoricalBarSource } from '../../sources/types.ts';
 import { openStorage } from '../../storage/storage.ts';
 import type { BarSource } from '../../market/bar.ts';
 import { Collector } from './collector.ts';
+import { buildStreams } from './streams.ts';
 import type { CollectorConfig, CollectorRequests, CollectorToArbiter } from './protocol.ts';
 
 function invalid(field: string, message: string): Error {
@@ -74,6 +75,9 @@ export default defineActor<CollectorRequests, CollectorConfig>({
       retryPreferredAfterMs: cfg.retryPreferredAfterMs,
       alwaysOpen: cfg.sim.session === 'always',
       onWritten: (barSize, symbol, starts) => arbiter.send({ type: 'bars-written', barSize, symbol, starts }),
+      streams: buildStreams(cfg, ctx.clock, ctx.log),
+      reconcileIntervalMs: cfg.reconcileIntervalMs,
+      streamStallMs: cfg.streamStallMs,
     });
     if (cfg.resume !== false) await collector.resume(cfg.autostart);
     return {

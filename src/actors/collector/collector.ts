@@ -38,6 +38,10 @@ import type { CheckpointStore } from '../../storage/types.ts';
 import type { Logger } from '../../runtime/log.ts';
 import type { MetricSample } from '../../runtime/protocol.ts';
 import type { BackfillJob, CollectorStatus } from './protocol.ts';
+import { rateBudget, type RateBudget } from './rate-budget.ts';
+import { StreamIngest } from './stream-ingest.ts';
+import type { BarStream } from '../../sources/massive/bar-stream.ts';
+import { ALPACA_SYMBOLS_PER_REQUEST } from '../../sources/alpaca/multi-bars.ts';
 import { isTradingHours, nextCycleAt, validateScheduleConfig, type ScheduleConfig } from './schedule.ts';
 
 const CHECKPOINT_KEY = 'collector';
@@ -63,6 +67,21 @@ export interface CollectorOptions {
   alwaysOpen: boolean;
   /** Told after every write which keys are in the cache now. */
   onWritten(barSize: BarSize, symbol: string, starts: number[]): void;
+  /** A stream client per source whose `websocket` is on (stream-ingest.ts); none: REST only. */
+  streams?: Partial<Record<SourceName, () => BarStream>>;
+  /** While a stream is live, REST only reconciles at this cadence; default 5 minutes. */
+  reconcileIntervalMs?: number;
+  /** A live stream silent this long inside the session is stalled; default 3 bar intervals. */
+  streamStallMs?: number;
+}
+
+/** A source that serves many symbols per request (Alpaca's `/v2/stocks/bars?symbols=`). */
+interface MultiSymbolSource extends HistoricalBarSource {
+  fetchBarsMulti(symbols: string[], barSize: BarSize, from: number, to: number, signal?: AbortSignal): Promise<Map<string, Bar[]>>;
+}
+
+function isMulti(s: HistoricalBarSource): s is MultiSymbolSource {
+  return typeof (s as Partial<MultiSymbolSource>).fetchBarsMulti === 'function';
 }
 
 interface Checkpoint {
@@ -113,12 +132,28 @@ export class Collector {
   private backfillJob: BackfillJob | null = null;
   private readonly refetchWindowMs: number;
   private readonly stored = createBarView();
+  private readonly ingest: StreamIngest;
+  private readonly reconcileMs: number;
+  private lastCycleStartedAt = -Infinity;
 
   constructor(private readonly o: CollectorOptions) {
     if (o.sources.length === 0) throw new Error('the collector needs at least one source');
     // Refused here, at the actor's start, rather than in a timer where it would crash the thread.
     validateScheduleConfig(o.schedule);
     this.refetchWindowMs = o.refetchWindowMs ?? 15 * 60_000;
+    this.reconcileMs = o.reconcileIntervalMs ?? 5 * 60_000;
+    this.ingest = new StreamIngest({
+      clock: o.clock,
+      log: o.log,
+      calendar: o.calendar,
+      streams: o.streams ?? {},
+      stallAfterMs: o.streamStallMs,
+      write: (source, bars) => this.writeStreamed(source, bars),
+      fill: (since) => this.fillBefore(since),
+      refused: (source, err) => this.streamRefused(source, err),
+      report: (source, err) => this.recordError(source, err),
+      modeChanged: () => this.reschedule(),
+    });
   }
 
   /** Takes the state back from the checkpoint and resumes collecting if it was running. */
@@ -148,6 +183,8 @@ export class Collector {
     this.running = true;
     await this.checkpoint();
     this.o.log.info({ symbols: this.symbols, bar_size: barSize, source: this.source.name }, 'collector started');
+    this.ingest.follow(this.source.name, this.symbols, barSize);
+    this.logRateBudget();
     // The first cycle runs at once: it backfills what the cache lacks.
     this.schedule(this.o.clock.now());
     return this.status();
@@ -158,6 +195,7 @@ export class Collector {
     this.cancelTimer();
     this.cycleAbort?.abort(new SourceError(this.source.name, 'ABORTED', 'collector stopped'));
     await this.cycling;
+    await this.ingest.pause();
     await this.checkpoint();
     this.o.log.info('collector stopped');
     return this.status();
@@ -171,7 +209,7 @@ export class Collector {
     const why = new SourceError(this.source.name, 'ABORTED', 'collector shutting down');
     this.cycleAbort?.abort(why);
     this.backfillAbort?.abort(why);
-    await Promise.all([this.cycling, this.backfilling]);
+    await Promise.all([this.cycling, this.backfilling, this.ingest.close()]);
     this.running = wasRunning;
     await this.checkpoint();
     this.running = false;
@@ -212,7 +250,73 @@ export class Collector {
 
   private nextCycle(): number {
     const alwaysOpen = this.o.alwaysOpen && this.source.name === 'sim';
-    return nextCycleAt(this.o.clock.now(), this.o.calendar, this.o.schedule, { alwaysOpen }).at;
+    const now = this.o.clock.now();
+    const next = (t: number) => nextCycleAt(t, this.o.calendar, this.o.schedule, { alwaysOpen }).at;
+    // A live stream brings the bars: REST only reconciles, on its slower cadence.
+    if (this.ingest.mode === 'stream') return next(Math.max(now, this.lastCycleStartedAt + this.reconcileMs - this.o.schedule.marketHoursIntervalMs));
+    const at = next(now);
+    const budget = this.rateBudget();
+    // More symbols than the plan's requests per minute: cycles spaced so each one fits.
+    if (budget?.stretched) return next(Math.max(now, this.lastCycleStartedAt + budget.interval_ms - this.o.schedule.marketHoursIntervalMs));
+    return at;
+  }
+
+  /** The schedule changed (the stream came up or went down): the next REST cycle moves. */
+  private reschedule(): void {
+    if (this.running && this.timer) this.schedule(this.nextCycle());
+  }
+
+  /** What the REST cadence costs on the active source against its rate limit (null: the simulated market). */
+  private rateBudget(): RateBudget | null {
+    const source = this.source;
+    if (source.name === 'sim') return null;
+    const limit = source.stats().rateLimitPerMin;
+    if (!Number.isFinite(limit)) return null;
+    return rateBudget({
+      symbols: this.symbols.length,
+      symbolsPerRequest: isMulti(source) ? ALPACA_SYMBOLS_PER_REQUEST : 1,
+      rateLimitPerMin: limit,
+      intervalMs: this.ingest.mode === 'stream' ? this.reconcileMs : this.o.schedule.marketHoursIntervalMs,
+    });
+  }
+
+  private logRateBudget(): void {
+    const b = this.rateBudget();
+    if (!b) return;
+    const fields = { source: this.source.name, symbols: this.symbols.length, needed_per_min: b.needed, available_per_min: b.available, interval_ms: b.interval_ms };
+    if (b.stretched) {
+      this.o.log.warn(
+        fields,
+        `rate budget: ${this.symbols.length} symbols need ${b.needed} requests/min, the plan allows ${b.available}; REST cycles run every ${b.interval_ms / 60_000} min`,
+      );
+    } else this.o.log.info(fields, 'rate budget');
+  }
+
+  /** Streamed bars, through the same checks and the same message to the arbiter as REST bars. */
+  private async writeStreamed(source: SourceName, bars: Bar[]): Promise<void> {
+    if (!this.running || source !== this.source.name) return;
+    const bySymbol = new Map<string, Bar[]>();
+    for (const b of bars) {
+      const list = bySymbol.get(b.symbol);
+      if (list) list.push(b);
+      else bySymbol.set(b.symbol, [b]);
+    }
+    await Promise.all([...bySymbol].map(([symbol, list]) => this.write(source, symbol, list[0].barSize, list)));
+  }
+
+  /** A stream came up at `since`: a REST cycle that started before its bar fills the gap. */
+  private async fillBefore(since: number): Promise<void> {
+    await this.cycling;
+    if (!this.running) return;
+    if (this.lastCycleStartedAt < this.barOpenAt(since)) await this.runCycle();
+  }
+
+  /** The stream refused the key: fail over exactly as a REST refusal does. */
+  private streamRefused(source: SourceName, err: SourceError): void {
+    this.recordError(source, err);
+    if (source !== this.source.name || this.active >= this.o.sources.length - 1) return;
+    this.switchTo(this.active + 1, `${source} refused the credentials on its stream (${err.vendorMessage ?? err.message})`);
+    if (this.running) this.schedule(this.o.clock.now());
   }
 
   /** Never rejects: a cycle's failure is logged, and the schedule goes on. */
@@ -233,6 +337,7 @@ export class Collector {
 
   private async cycle(signal: AbortSignal): Promise<void> {
     if (this.symbols.length === 0) return;
+    this.lastCycleStartedAt = this.o.clock.now();
     await this.maybeReturnToPreferred(signal);
     for (;;) {
       const source = this.source;
@@ -258,6 +363,7 @@ export class Collector {
   private async collectAll(source: HistoricalBarSource, signal: AbortSignal): Promise<Pass> {
     const now = this.o.clock.now();
     const pass: Pass = { ok: 0, aborted: false };
+    if (isMulti(source)) return this.collectMulti(source, now, signal, pass);
     for (const symbol of this.symbols) {
       if (signal.aborted) {
         pass.aborted = true;
@@ -284,6 +390,58 @@ export class Collector {
     return pass;
   }
 
+  /**
+   * One request for many symbols: symbols whose spans start within the refetch window of each other
+   * share a request (a symbol new to the cache, backfilling days, gets its own), at most
+   * ALPACA_SYMBOLS_PER_REQUEST per request.
+   */
+  private async collectMulti(source: MultiSymbolSource, now: number, signal: AbortSignal, pass: Pass): Promise<Pass> {
+    const open = this.barOpenAt(now);
+    const spans = this.symbols.map((symbol) => {
+      const covered = this.coveredUntil[symbol] ?? this.initialCoverage(symbol, now);
+      return { symbol, covered, from: Math.max(covered - this.refetchWindowMs, now - this.o.backfillDays * DAY_MS) };
+    });
+    spans.sort((a, b) => a.from - b.from);
+    const groups: (typeof spans)[] = [];
+    for (const s of spans) {
+      const g = groups[groups.length - 1];
+      if (g && s.from - g[0].from <= this.refetchWindowMs && g.length < ALPACA_SYMBOLS_PER_REQUEST) g.push(s);
+      else groups.push([s]);
+    }
+    for (const g of groups) {
+      if (signal.aborted) {
+        pass.aborted = true;
+        break;
+      }
+      const from = g[0].from;
+      try {
+        const got = from < open ? await source.fetchBarsMulti(g.map((s) => s.symbol), this.barSize, from, open, signal) : new Map<string, Bar[]>();
+        for (const s of g) {
+          const bars = got.get(s.symbol) ?? [];
+          this.ingest.observeRest(source.name, bars);
+          await this.write(source.name, s.symbol, this.barSize, bars);
+          this.coveredUntil[s.symbol] = Math.max(s.covered, open);
+          this.lastCollection[s.symbol] = this.o.clock.now();
+        }
+        pass.ok += g.length;
+      } catch (err) {
+        if (signal.aborted) {
+          pass.aborted = true;
+          break;
+        }
+        pass.lastError = err;
+        this.recordError(source.name, err, g.length === 1 ? g[0].symbol : undefined);
+        const code = (err as SourceError)?.code;
+        if (err instanceof SourceError && (code === 'AUTH' || code === 'FORBIDDEN')) {
+          pass.refused = err;
+          break;
+        }
+        if (err instanceof SourceError && SOURCE_DOWN.has(code)) break;
+      }
+    }
+    return pass;
+  }
+
   private switchTo(index: number, reason: string): void {
     const from = this.source.name;
     this.active = index;
@@ -291,6 +449,7 @@ export class Collector {
     this.failovers++;
     this.failoverReason = index === 0 ? null : reason;
     this.lastPreferredProbe = this.o.clock.now();
+    if (this.running) this.ingest.follow(this.source.name, this.symbols, this.barSize);
     this.o.log.warn({ from, to: this.source.name, reason }, index === 0 ? 'collector back on its preferred source' : 'collector failed over');
   }
 
@@ -321,6 +480,7 @@ export class Collector {
     const covered = this.coveredUntil[symbol] ?? this.initialCoverage(symbol, now);
     const from = Math.max(covered - this.refetchWindowMs, now - this.o.backfillDays * DAY_MS);
     const bars = from < open ? await source.fetchBars(symbol, this.barSize, from, open, signal) : [];
+    this.ingest.observeRest(source.name, bars);
     await this.write(source.name, symbol, this.barSize, bars);
     this.coveredUntil[symbol] = Math.max(covered, open);
     this.lastCollection[symbol] = this.o.clock.now();
@@ -487,6 +647,9 @@ export class Collector {
       bars_written: this.barsWritten,
       errors: this.errors,
       sources,
+      mode: this.ingest.mode,
+      streams: this.ingest.health(),
+      rate_budget: this.rateBudget(),
     };
   }
 
@@ -513,6 +676,7 @@ export class Collector {
         { name: 'barkeep_source_rate_limit_remaining', help: 'Requests the limiter allows now', type: 'gauge', labels, value: st.rateLimitRemaining },
       );
     }
+    out.push(...this.ingest.metrics());
     const store = this.o.store.stats();
     out.push(
       { name: 'barkeep_cache_writes_total', help: 'Bars written to the cache by the collector', type: 'counter', labels: {}, value: store.writes },

@@ -25,6 +25,10 @@ export interface FakeMassiveStream {
   setMaxConnectionsPerKey(n: number): void;
   /** The next n auth messages get no answer; `auth_timeout` and a close follow after `ms` (real time). */
   timeoutNextAuth(n: number, ms?: number): void;
+  /** While on, new connections are cut at once (an outage the client keeps retrying into). */
+  refuseConnections(on: boolean): void;
+  /** While set, every auth is answered auth_failed with this message (e.g. a plan without WebSockets). */
+  refuseAuth(message: string | null): void;
   /** Sends `[{"ev":"status","status":...,"message":...}]` to every open connection. */
   sendStatus(status: string, message: string): void;
   /** Sends a raw text frame to every authenticated connection (malformed-message tests). */
@@ -56,10 +60,16 @@ export function attachMassiveStream(server: http.Server, validKeys: Set<string>,
   let maxPerKey = opts.maxConnectionsPerKey ?? Infinity;
   const authTimeouts: number[] = [];
   const timers = new Set<NodeJS.Timeout>();
+  let refusing = false;
+  let authRefusal: string | null = null;
   const status = (ws: WebSocket, st: string, message: string) =>
     ws.send(JSON.stringify([{ ev: 'status', status: st, message }]));
 
   wss.on('connection', (ws) => {
+    if (refusing) {
+      ws.terminate();
+      return;
+    }
     const state: ClientState = { authed: false, topics: new Set() };
     clients.set(ws, state);
     ws.on('close', () => clients.delete(ws));
@@ -86,7 +96,7 @@ export function attachMassiveStream(server: http.Server, validKeys: Set<string>,
           timers.add(t);
           return;
         }
-        if (validKeys.has(params)) {
+        if (validKeys.has(params) && authRefusal === null) {
           state.authed = true;
           state.key = params;
           status(ws, 'auth_success', 'authenticated');
@@ -99,7 +109,7 @@ export function attachMassiveStream(server: http.Server, validKeys: Set<string>,
           }
           return;
         }
-        status(ws, 'auth_failed', 'authentication failed');
+        status(ws, 'auth_failed', authRefusal ?? 'authentication failed');
         ws.close(1008, 'authentication failed');
         return;
       }
@@ -124,6 +134,12 @@ export function attachMassiveStream(server: http.Server, validKeys: Set<string>,
   return {
     setGreeting(g) {
       greeting = g;
+    },
+    refuseConnections(on) {
+      refusing = on;
+    },
+    refuseAuth(message) {
+      authRefusal = message;
     },
     setMaxConnectionsPerKey(n) {
       maxPerKey = n;
