@@ -14,6 +14,8 @@ commands:
                                           print cached bars
   backfill SYMBOL --from YYYY-MM-DD [--to YYYY-MM-DD] [--bar-size 1Min]
                                           fill the cache from the configured source
+  backtest --from T [--to T] [--symbols QQQ,SPY] [--strategy sma-crossover] [--param k=v] [--grid k=a:b:s]
+                                          run a strategy (or a sweep) over cached bars, as live
 
 configuration: config/default.yaml, then the file BARKEEP_CONFIG names, then the environment
 (see README.md).`;
@@ -28,6 +30,9 @@ async function serve(): Promise<number> {
   } catch (err) {
     log.fatal({ err }, 'barkeep could not start');
     log.flush();
+    // A refusal the user must act on gets one plain line, whatever the log format.
+    const code = (err as { code?: unknown }).code;
+    if (code === 'DATA_DIR_IN_USE' || code === 'EADDRINUSE') process.stderr.write(`barkeep: ${(err as Error).message}\n`);
     return 1;
   }
   return new Promise<number>((resolve) => {
@@ -80,6 +85,11 @@ async function main(argv: string[]): Promise<number> {
       const config = loadConfig();
       const { backfillCommand } = await import('./cli/backfill.ts');
       return backfillCommand(rest, { config, out: process.stdout, err: process.stderr });
+    }
+    case 'backtest': {
+      const config = loadConfig();
+      const { backtestCommand } = await import('./cli/backtest.ts');
+      return backtestCommand(rest, { config, out: process.stdout, err: process.stderr });
     }
     case 'help':
     case '--help':
