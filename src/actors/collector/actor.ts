@@ -16,10 +16,11 @@ import { openStorage } from '../../storage/storage.ts';
 import type { BarSource } from '../../market/bar.ts';
 import { Collector } from './collector.ts';
 import { buildStreams } from './streams.ts';
-import type { CollectorConfig, CollectorRequests, CollectorToArbiter } from './protocol.ts';
+import { cycleEvent, writtenEvent } from './collector-events.ts';
+import { CollectorError, type CollectorConfig, type CollectorRequests, type CollectorToArbiter } from './protocol.ts';
 
 function invalid(field: string, message: string): Error {
-  return Object.assign(new Error(message), { code: 'BAD_REQUEST', field });
+  return new CollectorError('BAD_REQUEST', message, { field });
 }
 
 /** Massive, else Alpaca, else the simulated market; both vendors when both are configured. */
@@ -74,7 +75,11 @@ export default defineActor<CollectorRequests, CollectorConfig>({
       failoverAfterFailures: cfg.failoverAfterFailures,
       retryPreferredAfterMs: cfg.retryPreferredAfterMs,
       alwaysOpen: cfg.sim.session === 'always',
-      onWritten: (barSize, symbol, starts) => arbiter.send({ type: 'bars-written', barSize, symbol, starts }),
+      onWritten: (barSize, symbol, starts) => {
+        arbiter.send({ type: 'bars-written', barSize, symbol, starts });
+        ctx.emit('collector', writtenEvent(barSize, symbol, starts));
+      },
+      onCycle: (status) => ctx.emit('collector', cycleEvent(status)),
       streams: buildStreams(cfg, ctx.clock, ctx.log),
       reconcileIntervalMs: cfg.reconcileIntervalMs,
       streamStallMs: cfg.streamStallMs,

@@ -38,7 +38,7 @@ import type { MetricSample } from '../../runtime/protocol.ts';
 import { Backfiller } from './backfill.ts';
 import { BarWriter } from './bar-writer.ts';
 import { collectorMetrics } from './collector-metrics.ts';
-import type { BackfillJob, CollectorStatus } from './protocol.ts';
+import { CollectorError, type BackfillJob, type CollectorStatus } from './protocol.ts';
 import { isTradingHours, nextCycleAt, validateScheduleConfig, type ScheduleConfig } from './schedule.ts';
 import { SourceSelector, type Pass } from './source-selector.ts';
 import { groupSpans, isMultiSymbol, symbolsPerRequest, type MultiSymbolSource } from './multi-symbol.ts';
@@ -73,6 +73,8 @@ export interface CollectorOptions {
   reconcileIntervalMs?: number;
   /** A live stream silent this long inside the session is stalled; default 3 minutes. */
   streamStallMs?: number;
+  /** Told after every collection cycle, with the status then (the dashboard's `collector` events). */
+  onCycle?(status: CollectorStatus): void;
 }
 
 interface Checkpoint {
@@ -308,6 +310,7 @@ export class Collector {
       .finally(() => {
         this.cycling = null;
         this.cycleAbort = null;
+        this.o.onCycle?.(this.status());
       });
     return this.cycling;
   }
@@ -445,7 +448,7 @@ export class Collector {
   /** Writes what is new or changed; returns how many bars the store wrote. */
   private write(source: SourceName, symbol: string, barSize: BarSize, bars: Bar[]): Promise<number> {
     return this.writer.write(symbol, barSize, bars, (invalid, problem) =>
-      this.recordError(source, Object.assign(new Error(`${invalid} bar(s) skipped as invalid (first: ${problem})`), { code: 'INVALID_BAR' }), symbol),
+      this.recordError(source, new CollectorError('INVALID_BAR', `${invalid} bar(s) skipped as invalid (first: ${problem})`), symbol),
     );
   }
 
