@@ -229,9 +229,9 @@ export async function streamPath(
     let st = await collectorStatus(r);
     for (const end = Date.now() + 300_000; !(st.mode === 'stream' && st.cycles >= 1) && Date.now() < end; st = await collectorStatus(r)) await sleep(50);
     if (st.mode !== 'stream') throw new Error(`the collector's stream never came up: ${JSON.stringify(st.streams)}`);
-    const first = Math.floor(r.now() / MIN) * MIN + MIN;
     for (let m = 0; m <= minutes; m++) {
-      const close = first + m * MIN;
+      // The next close from now: a slow minute (machine load) must not leave the rest behind.
+      const close = Math.floor(r.now() / MIN) * MIN + MIN;
       const start = close - MIN;
       while (r.now() < close) await sleep(Math.max(1, Math.min(50, (close - r.now()) / opts.speed)));
       const times = new Map<string, number>();
@@ -239,7 +239,11 @@ export async function streamPath(
         times.set(s, wallMs());
         r.fake.stream.pushMinuteBar(s, bar(s, start, opts.generate));
       }
-      const all = await waitFor(() => symbols.every((s) => probe.seen.has(key(s, start))), 60_000);
+      const all = await waitFor(() => symbols.every((s) => probe.seen.has(key(s, start))), 20_000);
+      if (!all) {
+        const missing = symbols.filter((s) => !probe.seen.has(key(s, start)));
+        console.log(`stream: minute ${m}: ${missing.length} of ${symbols.length} not at onBar after 20 s; collector: ${JSON.stringify((await collectorStatus(r)).streams.massive)}`);
+      }
       if (process.env.BENCH_DEBUG) console.log('stream minute', m, all, JSON.stringify((await collectorStatus(r)).streams.massive));
       if (m > 0) {
         // Minute 0 warms up the path.
@@ -253,7 +257,6 @@ export async function streamPath(
           const fl = floor.seen.get(key(s, start));
           if (fl !== undefined) floorLat.push(fl - times.get(s)!);
         }
-        if (!all) console.log(`stream: minute ${m} incomplete`);
       }
       for (const s of symbols) {
         probe.seen.delete(key(s, start));
