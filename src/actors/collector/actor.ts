@@ -16,6 +16,7 @@ import { openStorage } from '../../storage/storage.ts';
 import type { BarSource } from '../../market/bar.ts';
 import { Collector } from './collector.ts';
 import { createNotifier } from '../../notify/webhook.ts';
+import { buildStreams } from './streams.ts';
 import { cycleEvent, writtenEvent } from './collector-events.ts';
 import { CollectorError, type CollectorConfig, type CollectorRequests, type CollectorToArbiter } from './protocol.ts';
 
@@ -80,6 +81,9 @@ export default defineActor<CollectorRequests, CollectorConfig>({
       },
       onCycle: (status) => ctx.emit('collector', cycleEvent(status)),
       onFailure: (f) => notifier.send('collection_failed', f),
+      streams: buildStreams(cfg, ctx.clock, ctx.log),
+      reconcileIntervalMs: cfg.reconcileIntervalMs,
+      streamStallMs: cfg.streamStallMs,
     });
     // Config wins at a process start (incarnation 0); an actor restart resumes where it was.
     if (cfg.resume !== false) await collector.resume(cfg.autostart, ctx.incarnation === 0);
