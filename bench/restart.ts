@@ -61,14 +61,19 @@ export async function run(opts: { quick?: boolean } = {}): Promise<Record<string
     }
     const before = await traderStatus();
     const times: Record<ActorName, number[]> = { trader: [], collector: [], arbiter: [] };
+    /** From the drill to the supervisor seeing the thread's exit, and from there to serving (backoff included). */
+    const exits: number[] = [];
+    const starts: number[] = [];
     for (let i = 0; i < perActor; i++) {
       for (const name of ACTORS) {
         await sleep(300); // the spare worker loads, the load resumes
         const restarts = info(name).restarts;
         const t0 = performance.now();
         await sup.crash(name);
+        let exited = 0;
         for (;;) {
           const a = info(name);
+          if (!exited && a.state === 'restarting') exited = performance.now();
           if (a.restarts > restarts && a.state === 'running') {
             try {
               await sup.call(name, 'status', {});
@@ -79,7 +84,12 @@ export async function run(opts: { quick?: boolean } = {}): Promise<Record<string
           }
           await sleep(1);
         }
-        times[name].push(performance.now() - t0);
+        const t1 = performance.now();
+        times[name].push(t1 - t0);
+        if (exited) {
+          exits.push(exited - t0);
+          starts.push(t1 - exited);
+        }
       }
     }
     const after = await traderStatus();
@@ -87,8 +97,11 @@ export async function run(opts: { quick?: boolean } = {}): Promise<Record<string
     const all = summarize(ACTORS.flatMap((n) => times[n]));
     console.log(`crash to serving again under load (ms): ${collected.length} symbols collected every simulated minute (10 a second), trader on ${traded.length}`);
     console.log(table(['actor', 'n', 'p50', 'p99', 'max'], [...ACTORS.map((n) => [n, summaries[n].n, summaries[n].p50, summaries[n].p99, summaries[n].max]), ['all', all.n, all.p50, all.p99, all.max]]));
+    const exit = summarize(exits);
+    const start = summarize(starts);
+    console.log(`of which: drill to exit seen p50 ${fmt(exit.p50)} p99 ${fmt(exit.p99)}; exit to serving (100 ms backoff + start) p50 ${fmt(start.p50)} p99 ${fmt(start.p99)}`);
     console.log(`trader handled ${after.bars_collected - before.bars_collected} bars during the crashes; goal: p50 under 150 ms, p99 under 400 ms`);
-    return { collected_symbols: collected.length, traded_symbols: traded.length, crash_to_serving_ms: { ...summaries, all }, trader_bars_during: after.bars_collected - before.bars_collected, rss_mib: rssMiB() };
+    return { collected_symbols: collected.length, traded_symbols: traded.length, crash_to_serving_ms: { ...summaries, all }, drill_to_exit_ms: exit, exit_to_serving_ms: start, trader_bars_during: after.bars_collected - before.bars_collected, rss_mib: rssMiB() };
   } finally {
     await engine.stop();
     rmSync(dir, { recursive: true, force: true });
