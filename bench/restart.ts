@@ -33,7 +33,7 @@ function symbols(n: number): string[] {
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export async function run(opts: { quick?: boolean } = {}): Promise<Record<string, unknown>> {
-  const perActor = opts.quick ? 3 : 20;
+  const perActor = opts.quick ? 2 : 20;
   const collected = symbols(opts.quick ? 50 : 200);
   const traded = collected.slice(0, 8);
   const dir = mkdtempSync(join(tmpdir(), 'barkeep-bench-restart-'));
@@ -55,7 +55,7 @@ export async function run(opts: { quick?: boolean } = {}): Promise<Record<string
   try {
     // Trading before the first crash: bars reach the trader and orders go out.
     const until = Date.now() + 60_000;
-    while ((await traderStatus()).bars_collected < 20) {
+    while ((await traderStatus()).bars_collected < (opts.quick ? 5 : 20)) {
       if (Date.now() > until) throw new Error('the trader saw no bars within a minute');
       await sleep(50);
     }
