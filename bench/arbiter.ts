@@ -81,8 +81,8 @@ interface ResolutionFigures {
 }
 
 interface ResolutionRig {
-  /** Times `n` calls into the rig's samples. */
-  timed(n: number): void;
+  /** Writes the next `n` bars, then times announcing their `n` keys, into the rig's samples. */
+  timed(n: number): Promise<void>;
   /** The untimed allocation and per-turn runs, then closes the rig. */
   finish(): Promise<ResolutionFigures>;
 }
@@ -98,7 +98,6 @@ async function resolutionRig(nSymbols: number, calls: number): Promise<Resolutio
   const warmCalls = Math.max(20_000, nSymbols * 2);
   const heapCalls = Math.max(50_000, nSymbols * 4);
   const turnCalls = Math.min(5_000, calls);
-  const perSymbol = Math.ceil((warmCalls + calls + heapCalls + turnCalls) / nSymbols) + 2;
   // The warm-up history first; the bars to be handed on are written after the subscription, as a
   // collector would (their keys are announced one by one below).
   const t0 = performance.now();
@@ -135,13 +134,22 @@ async function resolutionRig(nSymbols: number, calls: number): Promise<Resolutio
     },
   });
   arbiter.subscribe(symbols, '1Min', {}, true);
-  for (const s of symbols) {
-    for (let j = PRELOAD; j < PRELOAD + perSymbol; j++) batch.push(bar(s, T0 + j * MIN));
-    if (batch.length >= 20_000) await flush();
-  }
-  await flush();
+  // The bars to be handed on are written in the order their keys are announced, each block just
+  // before its keys, as a collector writes a minute's bars and then announces them: the arbiter
+  // reads pages the writer has just touched, as it does live.
+  const nextWrite = new Int32Array(nSymbols).fill(PRELOAD);
+  let written = 0;
+  const writeAhead = async (n: number) => {
+    for (let i = 0; i < n; i++) {
+      const si = written++ % nSymbols;
+      batch.push(bar(symbols[si], T0 + nextWrite[si]++ * MIN));
+      if (batch.length >= 20_000) await flush();
+    }
+    await flush();
+    storage.bars.refresh();
+  };
+  await writeAhead(warmCalls);
   const prefillS = (performance.now() - t0) / 1000;
-  storage.bars.refresh();
 
   // Call k announces the next bar of symbol k mod n.
   const starts = [0];
@@ -165,7 +173,9 @@ async function resolutionRig(nSymbols: number, calls: number): Promise<Resolutio
 
   const samples = new Float64Array(calls);
   let taken = 0;
-  const timed = (n: number) => {
+  const timed = async (n: number) => {
+    await writeAhead(Math.min(calls, taken + n) - taken);
+    await tick();
     const before = delivered;
     const end = Math.min(calls, taken + n);
     for (let i = taken; i < end; i++) {
@@ -178,6 +188,7 @@ async function resolutionRig(nSymbols: number, calls: number): Promise<Resolutio
   };
 
   const finish = async (): Promise<ResolutionFigures> => {
+  await writeAhead(heapCalls + turnCalls);
   await tick();
 
   // Allocation: an untimed run between two forced GCs, counting any GC the run itself caused.
@@ -226,14 +237,14 @@ async function resolutionRig(nSymbols: number, calls: number): Promise<Resolutio
  * 1 and 5,000 symbols measured in alternating blocks of calls in the same process, so the noise
  * of a shared machine (other processes, interrupts) falls on both alike.
  */
-async function resolutionPair(calls: number, blocks: number): Promise<[ResolutionFigures, ResolutionFigures]> {
+async function resolutionPair(calls: number): Promise<[ResolutionFigures, ResolutionFigures]> {
   const one = await resolutionRig(1, calls);
   const many = await resolutionRig(5_000, calls);
-  const per = Math.ceil(calls / blocks);
-  for (let b = 0; b < blocks; b++) {
-    one.timed(per);
-    many.timed(per);
-    await tick();
+  // A block is one minute's close for 5,000 symbols, or 5,000 minutes of the one symbol.
+  const per = 5_000;
+  for (let b = 0; b * per < calls; b++) {
+    await one.timed(per);
+    await many.timed(per);
   }
   return [await one.finish(), await many.finish()];
 }
@@ -345,7 +356,7 @@ async function fullPath(minutes: number, nSymbols: number) {
 export async function run(opts: { quick?: boolean } = {}): Promise<Record<string, unknown>> {
   const quick = Boolean(opts.quick);
   const rssStart = rssMiB();
-  const [one, many] = await resolutionPair(quick ? 20_000 : 200_000, quick ? 20 : 200);
+  const [one, many] = await resolutionPair(quick ? 20_000 : 200_000);
   const ratioP50 = many.us.p50 / one.us.p50;
   const ratioP99 = many.us.p99 / one.us.p99;
   console.log('\narbiter: bar resolution in the arbiter thread (µs per key: ladder + LMDB readInto + send)');
