@@ -33,7 +33,7 @@ import type { Broker, BrokerEvent, BrokerFill, BrokerOrder, BrokerPosition } fro
 import { OrderManager } from '../src/actors/trader/order-manager.ts';
 import { PaperBroker } from '../src/actors/trader/paper-broker.ts';
 import { RiskEngine } from '../src/actors/trader/risk.ts';
-import { createStrategy } from '../src/actors/trader/strategy.ts';
+import { createStrategy } from '../src/actors/trader/strategies/registry.ts';
 import { TradingLoop } from '../src/actors/trader/trading-loop.ts';
 import type { Bar } from '../src/market/bar.ts';
 import { ManualClock } from '../src/market/clock.ts';
