@@ -337,7 +337,8 @@ async function fullPath(minutes: number, nSymbols: number) {
     const t0 = wallMs();
     await collector.call('collectNow', {});
     const seen = new Set<string>();
-    for (let tries = 0; tries < 200 && seen.size < symbols.length; tries++) {
+    // Waits up to 5 s for the cycle's bars: on a loaded machine a slow cycle is a sample, not a miss.
+    for (const end = Date.now() + 5_000; Date.now() < end && seen.size < symbols.length; ) {
       for (const b of (await probe.call('take', {})).bars) {
         if (b.start !== want || seen.has(b.symbol)) continue;
         seen.add(b.symbol);
