@@ -4,15 +4,10 @@
  */
 import type { Bar } from '../market/bar.ts';
 import type { BarSize } from '../market/bar-size.ts';
+import { BarkeepError } from '../errors.ts';
 
 export type SourceName = 'massive' | 'alpaca' | 'sim';
 export type ApiType = 'Massive API' | 'Alpaca API' | 'Simulated';
-
-export const API_TYPE: Record<SourceName, ApiType> = {
-  massive: 'Massive API',
-  alpaca: 'Alpaca API',
-  sim: 'Simulated',
-};
 
 export interface HistoricalBarSource {
   readonly name: SourceName;
@@ -23,6 +18,11 @@ export interface HistoricalBarSource {
    * counted (see `stats`), not thrown.
    */
   fetchBars(symbol: string, barSize: BarSize, from: number, to: number, signal?: AbortSignal): Promise<Bar[]>;
+  /**
+   * Bars a backfill asks for in one fetchBars call: what suits the vendor's page size and rate
+   * limit. The backfill reports progress per call. Default 20 000.
+   */
+  readonly backfillChunkBars?: number;
   /** Counters and rate-limit state for status and metrics. Never holds a secret. */
   stats(): SourceStats;
   close?(): Promise<void>;
@@ -50,8 +50,7 @@ export type SourceErrorCode =
   | 'MALFORMED' // the whole response could not be read
   | 'ABORTED';
 
-export class SourceError extends Error {
-  readonly code: SourceErrorCode;
+export class SourceError extends BarkeepError<SourceErrorCode> {
   readonly source: SourceName;
   readonly status?: number;
   /** The vendor's own message text, when it sent one. */
@@ -64,10 +63,8 @@ export class SourceError extends Error {
     message: string,
     opts: { status?: number; vendorMessage?: string; retryable?: boolean; cause?: unknown } = {},
   ) {
-    super(message, { cause: opts.cause });
-    this.name = 'SourceError';
+    super(code, message, { cause: opts.cause });
     this.source = source;
-    this.code = code;
     this.status = opts.status;
     this.vendorMessage = opts.vendorMessage;
     this.retryable = opts.retryable ?? (code === 'RATE_LIMITED' || code === 'UNAVAILABLE' || code === 'TIMEOUT');
