@@ -2,7 +2,7 @@
  * `npm run bench [-- name ...] [--quick]`: runs the benchmarks (all, or those named), prints their
  * tables and writes each one's figures to bench/results/<name>.json with the host it ran on
  * (BARKEEP_BENCH_RESULTS names another directory). `--quick` is the CI smoke run: small sizes,
- * figures printed, no goal enforced (test/bench/quick.test.ts runs it).
+ * figures printed, no goal enforced (`npm run test:bench` runs it).
  */
 import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
