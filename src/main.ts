@@ -14,6 +14,8 @@ commands:
                                           print cached bars
   backfill SYMBOL --from YYYY-MM-DD [--to YYYY-MM-DD] [--bar-size 1Min]
                                           fill the cache from the configured source
+  backtest --from T [--to T] [--symbols QQQ,SPY] [--strategy sma-crossover] [--param k=v] [--grid k=a:b:s]
+                                          run a strategy (or a sweep) over cached bars, as live
 
 configuration: config/default.yaml, then the file BARKEEP_CONFIG names, then the environment
 (see README.md).`;
@@ -83,6 +85,11 @@ async function main(argv: string[]): Promise<number> {
       const config = loadConfig();
       const { backfillCommand } = await import('./cli/backfill.ts');
       return backfillCommand(rest, { config, out: process.stdout, err: process.stderr });
+    }
+    case 'backtest': {
+      const config = loadConfig();
+      const { backtestCommand } = await import('./cli/backtest.ts');
+      return backtestCommand(rest, { config, out: process.stdout, err: process.stderr });
     }
     case 'help':
     case '--help':

@@ -165,7 +165,7 @@ function warnAboutRetention(req: Request, io: BackfillCommandIo): void {
 }
 
 /** A progress bar redrawn in place on a terminal; a line per step otherwise. */
-class ProgressView {
+export class ProgressView {
   private readonly tty: boolean;
   private lastLine = '';
   private drawn = false;

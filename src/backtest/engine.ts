@@ -1,0 +1,351 @@
+/**
+ * The backtest engine: runs bars from history through the very objects that trade live
+ * (TradingLoop, RiskEngine, OrderManager, PaperBroker and the strategy, from src/actors/trader/),
+ * on a replay clock, with an in-memory journal and broker state.
+ *
+ * What makes it the live behaviour and not a second implementation of it:
+ * - Bars of all symbols are merged in time order (ties in the order of `symbols`) and handed to
+ *   TradingLoop.onBar one at a time, each awaited, as the trader actor does with the arbiter's bars.
+ * - The clock reads the bar's close (start + bar size; for 1Day bars the session's close) while it
+ *   is handled: a strategy sees a bar only once it has closed, and risk's session rule and the
+ *   order's createdAt see the time a live trader would see first.
+ * - Orders fill in the PaperBroker as live paper orders do: market orders at the next bar's open
+ *   moved by the slippage, with the per-share commission and its minimum.
+ * - Client order ids are the live ones (strategy, symbol, bar start, index), so a backtest over
+ *   the bars a live session traded names its orders the same.
+ *
+ * One difference on purpose: live, a strategy that throws (or returns a malformed signal) only has
+ * its symbol paused; a backtest with a paused symbol would report numbers that mean nothing, so
+ * the run fails with the loop's reason instead (a sweep then reports that combination failed).
+ */
+import type { Broker, BrokerEvent } from '../actors/trader/broker.ts';
+import { newYorkDay } from '../actors/trader/ledger.ts';
+import { type Decision, OrderManager } from '../actors/trader/order-manager.ts';
+import type { TraderLog } from '../actors/trader/orders.ts';
+import { PaperBroker } from '../actors/trader/paper-broker.ts';
+import { type RiskConfigInput, RiskEngine } from '../actors/trader/risk.ts';
+import type { Signal, Strategy } from '../actors/trader/strategy.ts';
+import { TradingLoop } from '../actors/trader/trading-loop.ts';
+import type { Bar } from '../market/bar.ts';
+import { barSizeMs, type BarSize } from '../market/bar-size.ts';
+import { MarketCalendar } from '../market/calendar.ts';
+import type { OrderRecord } from '../storage/types.ts';
+import { MemoryCheckpoints, MemoryJournal } from './memory-stores.ts';
+import { ReplayClock } from './replay-clock.ts';
+
+export interface BrokerSettings {
+  startingCash: number;
+  slippageBps: number;
+  commissionPerShare: number;
+  minCommission: number;
+}
+
+export interface EngineInput {
+  strategy: Strategy;
+  /** Symbols in tie-break order. */
+  symbols: readonly string[];
+  barSize: BarSize;
+  /** Bars per symbol, oldest first, all of `barSize`. */
+  bars: ReadonlyMap<string, readonly Bar[]>;
+  /** Bars handed to the strategy's warmUp before the run, per symbol (as the arbiter's preload). */
+  warmup?: ReadonlyMap<string, readonly Bar[]>;
+  broker: BrokerSettings;
+  risk: RiskConfigInput;
+  /** Called every `progressEvery` bars with (bars done, bars in all). */
+  onProgress?: (done: number, total: number) => void;
+  progressEvery?: number;
+  /** Called for every bar the strategy saw, with what it said and what became of it (replays). */
+  onDecision?: (row: DecisionRow) => void;
+  /** Receives the loop's log lines; silent when omitted. */
+  log?: TraderLog;
+}
+
+export interface DecisionRow {
+  bar: Bar;
+  /** Clock time the decision was taken at (the bar's close). */
+  at: number;
+  signals: Signal[];
+  decisions: Decision[];
+}
+
+export interface FillRow {
+  time: number;
+  symbol: string;
+  side: 'buy' | 'sell';
+  qty: number;
+  price: number;
+  commission: number;
+  clientOrderId: string;
+  execId: string;
+}
+
+export interface DailyRow {
+  /** New York date, YYYY-MM-DD. */
+  date: string;
+  /** Equity at the day's last bar. */
+  equity: number;
+  cash: number;
+  /** Cumulative P&L per symbol (realized + unrealized - commissions) at the day's last bar. */
+  pnl: Record<string, number>;
+}
+
+export interface SymbolTally {
+  bars: number;
+  /** Bars after which the symbol's position was not flat. */
+  barsHeld: number;
+}
+
+export interface EngineResult {
+  barSize: BarSize;
+  symbols: string[];
+  startingCash: number;
+  orders: OrderRecord[];
+  fills: FillRow[];
+  /** Equity after each distinct bar time: times are bar closes. */
+  curve: { time: number[]; equity: number[] };
+  daily: DailyRow[];
+  tally: Record<string, SymbolTally>;
+  /** Bars after which any position was open, out of all bar times. */
+  timesHeld: number;
+  finalCash: number;
+  finalEquity: number;
+  positions: Record<string, { qty: number; avgPrice: number; lastPrice: number | null }>;
+  bars: number;
+  firstTime: number | null;
+  lastTime: number | null;
+  counters: { signals: number; orders: number; refused: number; fills: number };
+}
+
+export type BacktestErrorCode = 'BACKTEST_STRATEGY_FAILED' | 'BACKTEST_NO_BARS' | 'BACKTEST_INPUT';
+
+export class BacktestError extends Error {
+  readonly code: BacktestErrorCode;
+  readonly field?: string;
+  constructor(code: BacktestErrorCode, message: string, opts?: { field?: string; cause?: unknown }) {
+    super(message, opts?.cause !== undefined ? { cause: opts.cause } : undefined);
+    this.name = 'BacktestError';
+    this.code = code;
+    if (opts?.field) this.field = opts.field;
+  }
+}
+
+const SILENT: TraderLog = { info() {}, warn() {}, error() {} };
+
+/** An OrderManager that tells the replay what became of each signal. Same code; one hook after it. */
+class ObservedOrderManager extends OrderManager {
+  observer: ((d: Decision) => void) | undefined;
+  override async decide(signal: Signal, at: { strategy: string; barStart: number; index: number }): Promise<Decision> {
+    const d = await super.decide(signal, at);
+    this.observer?.(d);
+    return d;
+  }
+}
+
+/** Runs the bars through the live trading objects; rejects with BacktestError when the strategy fails. */
+export async function runEngine(input: EngineInput): Promise<EngineResult> {
+  const { barSize, symbols } = input;
+  const sizeMs = barSizeMs(barSize);
+  const calendar = new MarketCalendar();
+  const all = symbols.map((s) => input.bars.get(s) ?? []);
+  const total = all.reduce((n, b) => n + b.length, 0);
+  let firstStart = Infinity;
+  for (const b of all) if (b.length > 0 && b[0].start < firstStart) firstStart = b[0].start;
+  const clock = new ReplayClock(Number.isFinite(firstStart) ? firstStart : 0);
+
+  const log = input.log ?? SILENT;
+  const journal = new MemoryJournal();
+  const broker: Broker = new PaperBroker({
+    checkpoints: new MemoryCheckpoints(),
+    clock,
+    startingCash: input.broker.startingCash,
+    slippageBps: input.broker.slippageBps,
+    commissionPerShare: input.broker.commissionPerShare,
+    minCommission: input.broker.minCommission,
+    // The run's fills are read from the journal; the broker's own lists need not grow with it.
+    fillHistory: 100,
+    idHistory: 100,
+  });
+  const risk = new RiskEngine(input.risk, calendar);
+  const orders = new ObservedOrderManager({ journal, broker, risk, clock, log });
+  await orders.start();
+
+  // Positions and cash flows per symbol from the broker's fills, for equity and P&L per bar.
+  const idx = new Map<string, number>();
+  symbols.forEach((s, i) => idx.set(s, i));
+  const qty = new Float64Array(symbols.length);
+  const flow = new Float64Array(symbols.length);
+  const last = new Float64Array(symbols.length).fill(NaN);
+  const fills: FillRow[] = [];
+  broker.onEvent((e: BrokerEvent) => {
+    if (e.type !== 'fill') return;
+    const f = e.fill;
+    const i = idx.get(f.symbol);
+    if (i === undefined) return;
+    const signed = f.side === 'buy' ? f.qty : -f.qty;
+    qty[i] += signed;
+    flow[i] += -signed * f.price - f.commission;
+    fills.push({ time: f.time, symbol: f.symbol, side: f.side, qty: f.qty, price: f.price, commission: f.commission, clientOrderId: f.clientOrderId, execId: f.execId });
+  });
+
+  let strategy = input.strategy;
+  let pendingSignals: Signal[] = [];
+  let pendingDecisions: Decision[] = [];
+  if (input.onDecision) {
+    const inner = input.strategy;
+    strategy = {
+      name: inner.name,
+      warmUp: (symbol, bars) => inner.warmUp(symbol, bars),
+      onBar: (symbol, bar, ctx) => {
+        const out = inner.onBar(symbol, bar, ctx);
+        pendingSignals = out === undefined ? [] : Array.isArray(out) ? [...out] : [out];
+        return out;
+      },
+    };
+    orders.observer = (d) => pendingDecisions.push(d);
+  }
+  const loop = new TradingLoop({ strategy, risk, orders, clock, log });
+  if (input.warmup) for (const s of symbols) loop.warmUp(s, input.warmup.get(s) ?? []);
+  failOnStrategyTrouble(loop);
+
+  const tally: Record<string, SymbolTally> = {};
+  for (const s of symbols) tally[s] = { bars: 0, barsHeld: 0 };
+  const tallies = symbols.map((s) => tally[s]);
+  const curveTime: number[] = [];
+  const curveEquity: number[] = [];
+  const daily: DailyRow[] = [];
+  let timesHeld = 0;
+  let dayEnd = -Infinity;
+  let dayDate = '';
+  const cursor = new Int32Array(symbols.length);
+  const start = input.broker.startingCash;
+  const every = input.progressEvery ?? 10_000;
+  let done = 0;
+  let firstTime: number | null = null;
+  let lastTime: number | null = null;
+
+  const equityNow = (): number => {
+    let eq = start;
+    for (let i = 0; i < symbols.length; i++) {
+      eq += flow[i];
+      if (qty[i] !== 0) eq += qty[i] * last[i];
+    }
+    return eq;
+  };
+  const closeDay = () => {
+    if (dayDate === '' || curveEquity.length === 0) return;
+    const pnl: Record<string, number> = {};
+    let cash = start;
+    for (let i = 0; i < symbols.length; i++) {
+      pnl[symbols[i]] = flow[i] + (qty[i] !== 0 ? qty[i] * last[i] : 0);
+      cash += flow[i];
+    }
+    daily.push({ date: dayDate, equity: curveEquity[curveEquity.length - 1], cash, pnl });
+  };
+
+  for (;;) {
+    // Next bar in time order across symbols (few symbols: a scan beats a heap).
+    let k = -1;
+    let best = Infinity;
+    for (let i = 0; i < all.length; i++) {
+      const b = all[i];
+      const c = cursor[i];
+      if (c < b.length && b[c].start < best) {
+        best = b[c].start;
+        k = i;
+      }
+    }
+    if (k < 0) break;
+    const bar = all[k][cursor[k]++];
+    const closeAt = barSize === '1Day' ? dailyClose(calendar, bar.start, sizeMs) : bar.start + sizeMs;
+    // The day a bar belongs to is the day of its close (its last millisecond).
+    if (closeAt - 1 >= dayEnd) {
+      closeDay();
+      dayEnd = newYorkDay(closeAt - 1).end;
+      dayDate = calendar.dateOf(closeAt - 1);
+    }
+    clock.set(closeAt);
+    await loop.onBar(bar);
+    failOnStrategyTrouble(loop);
+    last[k] = bar.close;
+    tallies[k].bars++;
+    if (input.onDecision) {
+      input.onDecision({ bar, at: closeAt, signals: pendingSignals, decisions: pendingDecisions });
+      pendingSignals = [];
+      pendingDecisions = [];
+    }
+    firstTime ??= closeAt;
+    lastTime = closeAt;
+    // One curve point per bar time, once every symbol's bar of that time is in.
+    const nextSame = nextStartIs(all, cursor, bar.start);
+    if (!nextSame) {
+      let held = false;
+      for (let i = 0; i < symbols.length; i++) {
+        if (qty[i] !== 0) {
+          held = true;
+          tallies[i].barsHeld++;
+        }
+      }
+      if (held) timesHeld++;
+      curveTime.push(closeAt);
+      curveEquity.push(equityNow());
+    }
+    if (++done % every === 0) input.onProgress?.(done, total);
+  }
+  closeDay();
+  await orders.idle();
+  input.onProgress?.(done, total);
+
+  const positions: EngineResult['positions'] = {};
+  for (const p of orders.positions()) {
+    if (p.qty === 0) continue;
+    const i = idx.get(p.symbol);
+    positions[p.symbol] = { qty: p.qty, avgPrice: p.avgPrice, lastPrice: i === undefined || Number.isNaN(last[i]) ? null : last[i] };
+  }
+  const journaled = journal.all();
+  return {
+    barSize,
+    symbols: [...symbols],
+    startingCash: start,
+    orders: journaled,
+    fills,
+    curve: { time: curveTime, equity: curveEquity },
+    daily,
+    tally,
+    timesHeld,
+    finalCash: broker.cash?.() ?? start,
+    finalEquity: curveEquity.length > 0 ? curveEquity[curveEquity.length - 1] : start,
+    positions,
+    bars: done,
+    firstTime,
+    lastTime,
+    counters: {
+      signals: loop.counters.signals,
+      orders: journaled.length,
+      refused: Object.values(orders.counters.refused).reduce((a, b) => a + b, 0),
+      fills: fills.length,
+    },
+  };
+}
+
+/** Whether the next bar still to be handled (any symbol) starts at `start`. */
+function nextStartIs(all: ReadonlyArray<readonly Bar[]>, cursor: Int32Array, start: number): boolean {
+  for (let i = 0; i < all.length; i++) {
+    const c = cursor[i];
+    if (c < all[i].length && all[i][c].start === start) return true;
+  }
+  return false;
+}
+
+/** A daily bar is complete at its session's close; a day with no session (a vendor's odd bar) at its end. */
+function dailyClose(calendar: MarketCalendar, start: number, sizeMs: number): number {
+  const bounds = calendar.sessionBounds(start);
+  return bounds ? bounds.close - 1 : start + sizeMs;
+}
+
+function failOnStrategyTrouble(loop: TradingLoop): void {
+  const c = loop.counters;
+  if (c.strategyErrors === 0 && c.invalidSignals === 0 && c.decisionErrors === 0) return;
+  const paused = loop.status().pausedSymbols;
+  const reason = paused.length > 0 ? paused.map((p) => `${p.symbol}: ${p.reason}`).join('; ') : 'an order decision failed';
+  throw new BacktestError('BACKTEST_STRATEGY_FAILED', reason);
+}

@@ -1,0 +1,45 @@
+/**
+ * In-memory stand-ins for the LMDB order journal and checkpoint store, for backtests: the same
+ * contracts (src/storage/types.ts) the live trader's OrderManager and PaperBroker write to, without
+ * the disk. A backtest's orders and broker state live only as long as the run.
+ */
+import type { CheckpointStore, OrderJournal, OrderRecord } from '../storage/types.ts';
+
+export class MemoryJournal implements OrderJournal {
+  private readonly records = new Map<string, OrderRecord>();
+
+  async put(record: OrderRecord): Promise<void> {
+    this.records.set(record.clientOrderId, record);
+  }
+
+  get(clientOrderId: string): OrderRecord | undefined {
+    return this.records.get(clientOrderId);
+  }
+
+  /** Oldest first, by createdAt then id, as the LMDB journal orders them. */
+  all(): OrderRecord[] {
+    return [...this.records.values()].sort(
+      (a, b) => a.createdAt - b.createdAt || (a.clientOrderId < b.clientOrderId ? -1 : a.clientOrderId > b.clientOrderId ? 1 : 0),
+    );
+  }
+
+  open(): OrderRecord[] {
+    return this.all().filter((r) => r.state === 'pending' || r.state === 'submitted' || r.state === 'partially_filled');
+  }
+}
+
+export class MemoryCheckpoints implements CheckpointStore {
+  private readonly values = new Map<string, unknown>();
+
+  get<T>(key: string): T | undefined {
+    return this.values.get(key) as T | undefined;
+  }
+
+  async put<T>(key: string, value: T): Promise<void> {
+    this.values.set(key, value);
+  }
+
+  async delete(key: string): Promise<void> {
+    this.values.delete(key);
+  }
+}

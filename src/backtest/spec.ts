@@ -1,0 +1,79 @@
+/**
+ * A backtest's inputs as one plain, cloneable object (what crosses to a pool worker and what
+ * POST /backtests takes), its defaults from the configuration, and its checks.
+ */
+import { z } from 'zod';
+import { riskConfigSchema, type RiskConfigInput } from '../actors/trader/risk.ts';
+import { isValidSymbol } from '../market/bar.ts';
+import { BAR_SIZES, type BarSize } from '../market/bar-size.ts';
+
+export interface BacktestSpec {
+  symbols: string[];
+  bar_size: BarSize;
+  /** First bar start, UTC epoch ms (inclusive). */
+  from: number;
+  /** End of the span, UTC epoch ms (exclusive). */
+  to: number;
+  /** A built-in strategy name, or a label for `strategy_module`. */
+  strategy: string;
+  /** Path to a module whose default export is (params) => Strategy. */
+  strategy_module: string | null;
+  params: Record<string, unknown>;
+  cash: number;
+  slippage_bps: number;
+  commission_per_share: number;
+  min_commission: number;
+  /** Risk limits, as the trader's RiskEngine takes them. */
+  risk: RiskConfigInput;
+  /** Bars before `from` given to the strategy's warmUp per symbol (the live preload); 0 for none. */
+  warmup_bars: number;
+}
+
+/** Where bars are read: each pool worker opens this LMDB environment itself. */
+export interface BarSourceSpec {
+  dataDir: string;
+  sourcePrecedence: string[];
+}
+
+const symbol = z.string().refine(isValidSymbol, 'not a ticker symbol (e.g. QQQ, BRK.B)');
+const MAX_SPAN_MS = 30 * 366 * 86_400_000;
+
+export const specSchema = z
+  .object({
+    symbols: z.array(symbol).min(1, 'needs at least one symbol').max(100, 'at most 100 symbols'),
+    bar_size: z.enum(BAR_SIZES),
+    from: z.number().int().min(0),
+    to: z.number().int().min(0),
+    strategy: z.string().min(1),
+    strategy_module: z.string().min(1).nullable(),
+    params: z.record(z.string(), z.unknown()),
+    cash: z.number().positive().finite(),
+    slippage_bps: z.number().min(0).max(10_000),
+    commission_per_share: z.number().min(0).finite(),
+    min_commission: z.number().min(0).finite(),
+    risk: riskConfigSchema,
+    warmup_bars: z.number().int().min(0).max(100_000),
+  })
+  .strict()
+  .refine((s) => s.from < s.to, { path: ['from'], message: 'must be before to' })
+  .refine((s) => s.to - s.from <= MAX_SPAN_MS, { path: ['to'], message: 'the span is longer than 30 years' });
+
+export class SpecError extends Error {
+  readonly code = 'BACKTEST_INPUT';
+  constructor(
+    readonly field: string,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'SpecError';
+  }
+}
+
+/** Checks a spec; throws SpecError naming the first bad field. */
+export function checkSpec(spec: unknown): BacktestSpec {
+  const parsed = specSchema.safeParse(spec);
+  if (parsed.success) return { ...(spec as BacktestSpec), symbols: [...new Set((spec as BacktestSpec).symbols)] };
+  const issue = parsed.error.issues[0];
+  const field = issue.code === 'unrecognized_keys' ? [...issue.path, issue.keys[0]].join('.') : issue.path.join('.') || 'spec';
+  throw new SpecError(field, `${field}: ${issue.code === 'unrecognized_keys' ? 'unknown field' : issue.message}`);
+}

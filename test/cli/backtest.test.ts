@@ -1,0 +1,87 @@
+/**
+ * `barkeep backtest` as a user runs it: a child process over a real LMDB cache, a results folder
+ * whose name has dots, the table, --json, the missing spans, and usage errors.
+ */
+import assert from 'node:assert/strict';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { runCli } from '../helpers/serve.ts';
+import { closesToBars, seedCache, tempDir, T0 } from '../backtest/support.ts';
+
+const CLOSES = Array.from({ length: 60 }, (_, i) => 100 + 4 * Math.sin(i / 3));
+const NYSE = 'sim:\n  session: nyse\n';
+
+test('barkeep backtest prints the metrics and digest, writes the results folder, and says which days the cache lacks', async (t) => {
+  const dir = tempDir(t);
+  const data = join(dir, 'data');
+  await seedCache(data, closesToBars('QQQ', T0, CLOSES));
+  const results = join(dir, 'my.results.v1');
+  // From Friday 2026-05-29: the cache has nothing that day (the weekend is no gap).
+  const r = await runCli(['backtest', '--symbols', 'QQQ', '--bar-size', '1Min', '--from', '2026-05-29', '--to', '2026-06-01', '--param', 'fast=3', '--param', 'slow=5', '--results', results], {
+    env: { BARKEEP_DATA_DIR: data },
+    yaml: NYSE,
+  });
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stderr, /missing: QQQ has no 1Min bars on 2026-05-29 \(1 day\)/);
+  assert.doesNotMatch(r.stderr, /2026-05-30|2026-05-31|2026-06-01/);
+  assert.match(r.stdout, /sma-crossover fast=3 slow=5 on QQQ 1Min/);
+  assert.match(r.stdout, /final equity\s+[\d,]+\.\d\d/);
+  assert.match(r.stdout, /Sharpe/);
+  const digest = /digest ([0-9a-f]{16})/.exec(r.stdout)?.[1];
+  assert.ok(digest, r.stdout);
+  for (const f of ['report.json', 'trades.csv', 'orders.csv', 'fills.csv', 'daily.csv', 'equity.html']) assert.ok(existsSync(join(results, f)), f);
+  const report = JSON.parse(readFileSync(join(results, 'report.json'), 'utf8'));
+  assert.equal(report.digest, digest);
+  assert.equal(report.bars, 60);
+  const fills = readFileSync(join(results, 'fills.csv'), 'utf8').trim().split('\n');
+  assert.equal(fills.length - 1, report.fills);
+  assert.equal(readFileSync(join(results, 'trades.csv'), 'utf8').trim().split('\n').length - 1, report.trades + report.open_trades);
+  const html = readFileSync(join(results, 'equity.html'), 'utf8');
+  assert.match(html, /<svg[^>]*>[\s\S]*<polyline points="[\d., ]+"/);
+  assert.doesNotMatch(html, /<script|https?:\/\/(?!www\.w3\.org)/, 'the page is self-contained');
+
+  const j = await runCli(['backtest', '--symbols', 'QQQ', '--from', '2026-06-01', '--to', '2026-06-01', '--bar-size', '1Min', '--param', 'fast=3', '--param', 'slow=5', '--json', '--results', join(dir, 'again')], {
+    env: { BARKEEP_DATA_DIR: data },
+    yaml: NYSE,
+  });
+  assert.equal(j.code, 0, j.stderr);
+  const one = JSON.parse(j.stdout);
+  for (const k of ['final_equity', 'total_return', 'sharpe', 'max_drawdown', 'trades', 'digest', 'params']) assert.ok(k in one, k);
+  assert.equal(one.digest, digest, 'the same bars and parameters give the same digest');
+  assert.deepEqual(one.params, { fast: 3, slow: 5 });
+});
+
+test('barkeep backtest --grid --json prints one report per combination, a failed one with its error', async (t) => {
+  const dir = tempDir(t);
+  const data = join(dir, 'data');
+  await seedCache(data, closesToBars('QQQ', T0, CLOSES));
+  const r = await runCli(['backtest', '--symbols', 'QQQ', '--bar-size', '1Min', '--from', '2026-06-01', '--to', '2026-06-01', '--grid', 'fast=3:5:1', '--grid', 'slow=5', '--workers', '2', '--sort', 'total_return', '--json', '--results', join(dir, 'sweep')], {
+    env: { BARKEEP_DATA_DIR: data },
+    yaml: NYSE,
+  });
+  assert.equal(r.code, 0, r.stderr);
+  const rows = JSON.parse(r.stdout);
+  assert.equal(rows.length, 3);
+  const failed = rows.filter((x: { ok: boolean }) => !x.ok);
+  assert.equal(failed.length, 1, 'fast=5 slow=5 is not a valid crossover');
+  assert.match(failed[0].error.message, /slow.*must be greater than fast/);
+  assert.ok(rows.filter((x: { ok: boolean }) => x.ok).every((x: { digest: string }) => /^[0-9a-f]{16}$/.test(x.digest)));
+  assert.ok(existsSync(join(dir, 'sweep', 'sweep.csv')));
+});
+
+test('barkeep backtest refuses bad arguments with exit 2 and names the option', async () => {
+  const cases: Array<[string[], RegExp]> = [
+    [['backtest'], /--from is required/],
+    [['backtest', '--from', 'yesterday'], /--from: "yesterday" is not/],
+    [['backtest', '--from', '2026-06-01', '--bar-size', '2Min'], /--bar-size: "2Min"/],
+    [['backtest', '--from', '2026-06-01', '--grid', 'fast=9:1:1'], /--grid fast/],
+    [['backtest', '--from', '2026-06-01', '--sort', 'luck'], /--sort: "luck"/],
+    [['backtest', '--from', '2026-06-01', '--symbols', 'qq q'], /--symbols/],
+  ];
+  for (const [args, re] of cases) {
+    const r = await runCli(args);
+    assert.equal(r.code, 2, `${args.join(' ')}: ${r.stderr}`);
+    assert.match(r.stderr, re);
+  }
+});
