@@ -31,7 +31,7 @@ import { ManualClock } from '../src/market/clock.ts';
 import { loadConfig } from '../src/config/load.ts';
 import { SharedClockController } from '../src/runtime/clock.ts';
 import { Supervisor } from '../src/runtime/supervisor.ts';
-import { actorConfigs } from '../src/server/engine.ts';
+import { actorConfigs } from '../src/config/actor-configs.ts';
 import { openStorage } from '../src/storage/storage.ts';
 import type { CollectorRequests } from '../src/actors/collector/protocol.ts';
 import type { ProbeRequests } from './fixtures/arbiter-trader-probe.ts';

@@ -17,7 +17,7 @@ import { BAR_SIZES, type BarSize } from '../market/bar-size.ts';
 import { RealClock } from '../market/clock.ts';
 import { createLogger } from '../runtime/log.ts';
 import { type ActorHandle, Supervisor } from '../runtime/supervisor.ts';
-import { actorConfigs } from '../server/engine.ts';
+import { actorConfigs } from '../config/actor-configs.ts';
 import { TIME_BOUND_HELP, parseTimeBound } from '../storage/bar-query.ts';
 import { symbolAndBarSize, UsageError } from './args.ts';
 

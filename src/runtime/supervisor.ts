@@ -5,32 +5,24 @@
  * Lifecycle of an actor: starting -> running -> (crash) restarting -> running, or -> failed once it
  * has crashed more than `maxRestarts` times inside `restartWindowMs`; stopping -> stopped on shutdown.
  *
- * Restart delay is `backoffInitialMs` doubling per restart inside the window, up to `backoffMaxMs`.
- * Loading a worker under tsx takes longer than the first backoff, so the supervisor keeps a warm
- * spare per actor: a worker that has already loaded the actor's code and waits to be activated. A
- * restart activates the spare, wires it to its running peers, and loads the next spare behind it.
+ * Restart delay is `backoffInitialMs` doubling per restart inside the window, up to `backoffMaxMs`
+ * (restart-policy.ts, on the supervisor's injected clock). Loading a worker under tsx takes longer
+ * than the first backoff, so the supervisor keeps a warm spare per actor: a worker that has already
+ * loaded the actor's code and waits to be activated (actor-worker.ts). A restart activates the
+ * spare, wires it to its running peers, and loads the next spare behind it.
  */
-import { MessageChannel, Worker } from 'node:worker_threads';
-import * as Comlink from 'comlink';
-import nodeEndpoint from 'comlink/dist/esm/node-adapter.mjs';
-import type { Logger } from './log.ts';
+import type { Worker } from 'node:worker_threads';
+import type * as Comlink from 'comlink';
+import { RealClock, type Clock, type TimerHandle } from '../market/clock.ts';
+import { activateWorker, loadWorker, type ActorSpec, type Loaded } from './actor-worker.ts';
 import type { ClockSpec } from './clock.ts';
 import { COUNTER, counterView, newCounterBuffer } from './counters.ts';
+import type { Logger } from './log.ts';
 import { RuntimeError, type ActorState, type MetricSample, type RequestMap } from './protocol.ts';
-import type { Activation, ControlApi, Lifecycle, WorkerBoot } from './wire.ts';
+import { decideRestart } from './restart-policy.ts';
+import type { ControlApi } from './wire.ts';
 
-const BOOTSTRAP = new URL('./worker-bootstrap.mjs', import.meta.url);
-const HOST = new URL(import.meta.url.endsWith('.ts') ? './actor-host.ts' : './actor-host.js', import.meta.url);
-
-export interface ActorSpec {
-  name: string;
-  /** URL of the module whose default export is the actor's definition. */
-  module: URL;
-  /** The actor's configuration (structured-cloneable). */
-  config: unknown;
-  /** Names of the actors it exchanges data with; links are symmetric. */
-  peers?: string[];
-}
+export type { ActorSpec } from './actor-worker.ts';
 
 export interface SupervisorPolicy {
   backoffInitialMs: number;
@@ -56,7 +48,10 @@ export const DEFAULT_POLICY: SupervisorPolicy = {
 
 export interface SupervisorOptions {
   actors: ActorSpec[];
+  /** The actors' clock: each worker builds it from this spec. */
   clock: ClockSpec;
+  /** The supervisor's own time: restart backoff and window, call and stop timeouts, uptime. Default the real clock. */
+  supervisionClock?: Clock;
   log: Logger;
   logLevel?: string;
   policy?: Partial<SupervisorPolicy>;
@@ -86,12 +81,6 @@ export class ActorCallError extends Error {
   }
 }
 
-interface Loaded {
-  worker: Worker;
-  /** Rejects if the worker dies before it is activated. */
-  dead: Promise<never>;
-}
-
 interface ActorRecord {
   spec: ActorSpec;
   state: ActorState;
@@ -103,7 +92,7 @@ interface ActorRecord {
   restartTimes: number[];
   lastError: string | null;
   readyAt: number | null;
-  restartTimer?: NodeJS.Timeout;
+  restartTimer?: TimerHandle;
   pending: Set<(err: Error) => void>;
   /** Resolves when the actor is next running (used by tests and drills). */
   waiters: Array<() => void>;
@@ -114,11 +103,13 @@ export class Supervisor {
   private readonly links: Array<[string, string]> = [];
   private readonly policy: SupervisorPolicy;
   private readonly log: Logger;
+  private readonly clock: Clock;
   private stopping = false;
 
   constructor(private readonly opts: SupervisorOptions) {
     this.policy = { ...DEFAULT_POLICY, ...opts.policy };
     this.log = opts.log.child({ component: 'supervisor' });
+    this.clock = opts.supervisionClock ?? new RealClock();
     for (const spec of opts.actors) {
       this.records.set(spec.name, {
         spec,
@@ -149,7 +140,7 @@ export class Supervisor {
   async start(): Promise<void> {
     for (const rec of this.records.values()) {
       rec.state = 'starting';
-      const loaded = await this.load(rec.spec);
+      const loaded = await loadWorker(rec.spec);
       await this.activate(rec, loaded, 0);
     }
     if (this.policy.warmSpares) for (const rec of this.records.values()) this.prepareSpare(rec);
@@ -166,7 +157,7 @@ export class Supervisor {
       thread_id: rec.state === 'running' && rec.worker ? rec.worker.threadId : null,
       restarts: rec.restarts,
       last_error: rec.lastError,
-      uptime_s: rec.state === 'running' && rec.readyAt !== null ? (Date.now() - rec.readyAt) / 1000 : null,
+      uptime_s: rec.state === 'running' && rec.readyAt !== null ? (this.clock.now() - rec.readyAt) / 1000 : null,
     }));
   }
 
@@ -251,9 +242,9 @@ export class Supervisor {
   /** Stops the actors in reverse start order, letting each flush; terminates what does not stop in time. */
   async stop(): Promise<void> {
     this.stopping = true;
-    const deadline = Date.now() + this.policy.shutdownTimeoutMs;
+    const deadline = this.clock.now() + this.policy.shutdownTimeoutMs;
     for (const rec of [...this.records.values()].reverse()) {
-      clearTimeout(rec.restartTimer);
+      rec.restartTimer?.cancel();
       const spare = rec.spare;
       rec.spare = undefined;
       if (spare) spare.then((l) => l.worker.terminate(), () => undefined);
@@ -262,9 +253,9 @@ export class Supervisor {
         continue;
       }
       rec.state = 'stopping';
-      const remaining = Math.max(100, deadline - Date.now());
+      const remaining = Math.max(100, deadline - this.clock.now());
       try {
-        await withTimeout(rec.remote!.stop(), remaining, `${rec.spec.name} did not stop in time`);
+        await withTimeout(this.clock, rec.remote!.stop(), remaining, `${rec.spec.name} did not stop in time`);
       } catch (err) {
         this.log.warn({ actor: rec.spec.name, err: (err as Error).message }, 'actor stop failed; terminating');
       }
@@ -285,18 +276,18 @@ export class Supervisor {
   private guarded<T>(rec: ActorRecord, fn: () => Promise<T>): Promise<T> {
     return new Promise<T>((resolve, reject) => {
       const fail = (err: Error) => {
-        clearTimeout(timer);
+        timer.cancel();
         rec.pending.delete(fail);
         reject(err);
       };
-      const timer = setTimeout(
+      const timer = this.clock.setTimeout(
         () => fail(new RuntimeError('ACTOR_UNAVAILABLE', `${rec.spec.name} did not answer in ${this.policy.callTimeoutMs} ms`)),
         this.policy.callTimeoutMs,
       );
       rec.pending.add(fail);
       fn().then(
         (v) => {
-          clearTimeout(timer);
+          timer.cancel();
           rec.pending.delete(fail);
           resolve(v);
         },
@@ -305,27 +296,9 @@ export class Supervisor {
     });
   }
 
-  /** Spawns a worker and waits until it has loaded the actor's code. */
-  private load(spec: ActorSpec): Promise<Loaded> {
-    const boot: WorkerBoot = { module: spec.module.href, host: HOST.href, name: spec.name };
-    const worker = new Worker(BOOTSTRAP, { workerData: boot, name: `barkeep-${spec.name}` });
-    let onDeath!: (err: Error) => void;
-    const dead = new Promise<never>((_, reject) => (onDeath = reject));
-    dead.catch(() => undefined);
-    worker.on('error', (err) => onDeath(err));
-    worker.on('exit', (code) => onDeath(new Error(`worker exited with code ${code} before activation`)));
-    return new Promise<Loaded>((resolve, reject) => {
-      dead.catch(reject);
-      worker.once('message', (msg: Lifecycle) => {
-        if (msg.type === 'loaded') resolve({ worker, dead });
-        else reject(new RuntimeError('ACTOR_START_FAILED', `${spec.name}: unexpected ${msg.type} while loading`));
-      });
-    });
-  }
-
   private prepareSpare(rec: ActorRecord): void {
     if (!this.policy.warmSpares || this.stopping || rec.spare || rec.state === 'failed') return;
-    const spare = this.load(rec.spec);
+    const spare = loadWorker(rec.spec);
     spare.catch((err) => {
       if (rec.spare === spare) rec.spare = undefined;
       this.log.warn({ actor: rec.spec.name, err: err.message }, 'spare worker failed to load');
@@ -335,49 +308,23 @@ export class Supervisor {
 
   /** Turns a loaded worker into the running actor: wires its peers and waits for its start. */
   private async activate(rec: ActorRecord, loaded: Loaded, incarnation: number): Promise<void> {
-    const { worker } = loaded;
-    const control = new MessageChannel();
-    const peers: Record<string, MessagePortLike> = {};
-    const transfers: MessagePortLike[] = [control.port2];
-    const attachLater: Array<() => Promise<void>> = [];
-    for (const peerName of this.peersOf(rec.spec.name)) {
-      const peer = this.records.get(peerName)!;
-      if (peer.state !== 'running' || !peer.remote) continue;
-      const ch = new MessageChannel();
-      peers[peerName] = ch.port1;
-      transfers.push(ch.port1);
-      const remote = peer.remote;
-      attachLater.push(() => remote.attachPeer(rec.spec.name, Comlink.transfer(ch.port2, [ch.port2 as never])));
+    const peers: Array<{ name: string; remote: Comlink.Remote<ControlApi> }> = [];
+    for (const name of this.peersOf(rec.spec.name)) {
+      const peer = this.records.get(name)!;
+      if (peer.state === 'running' && peer.remote) peers.push({ name, remote: peer.remote });
     }
-    const activation: Activation = {
-      type: 'activate',
-      config: rec.spec.config,
+    const { remote, attachPeers } = await activateWorker(rec.spec, loaded, {
       clock: this.opts.clock,
       counters: rec.counters,
       logLevel: this.opts.logLevel ?? 'info',
       incarnation,
       faults: Boolean(this.opts.faults),
-      controlPort: control.port2,
-      peers: peers as never,
-    };
-    const started = new Promise<void>((resolve, reject) => {
-      loaded.dead.catch(reject);
-      worker.once('message', (msg: Lifecycle) => {
-        if (msg.type === 'ready') resolve();
-        else if (msg.type === 'start-failed') reject(new RuntimeError('ACTOR_START_FAILED', `${rec.spec.name}: ${msg.message}`));
-        else reject(new RuntimeError('ACTOR_START_FAILED', `${rec.spec.name}: unexpected ${msg.type}`));
-      });
+      peers,
     });
-    worker.postMessage(activation, transfers as never);
-    try {
-      await started;
-    } catch (err) {
-      await worker.terminate().catch(() => undefined);
-      throw err;
-    }
+    const { worker } = loaded;
     rec.worker = worker;
-    rec.remote = Comlink.wrap<ControlApi>(nodeEndpoint(control.port1));
-    rec.readyAt = Date.now();
+    rec.remote = remote;
+    rec.readyAt = this.clock.now();
     rec.state = 'running';
     worker.removeAllListeners('error');
     worker.removeAllListeners('exit');
@@ -385,7 +332,7 @@ export class Supervisor {
       rec.lastError = err?.message ?? String(err);
     });
     worker.on('exit', (code) => this.onExit(rec, worker, code));
-    await Promise.all(attachLater.map((f) => f().catch(() => undefined)));
+    await attachPeers();
     for (const w of rec.waiters.splice(0)) w();
   }
 
@@ -402,12 +349,17 @@ export class Supervisor {
     for (const fail of pending) fail(new RuntimeError('ACTOR_UNAVAILABLE', `${rec.spec.name} exited while serving a call`));
     if (this.stopping || rec.state === 'stopping' || rec.state === 'stopped') return;
     rec.lastError ??= `exited with code ${code}`;
-    const now = Date.now();
-    rec.restartTimes = rec.restartTimes.filter((t) => now - t < this.policy.restartWindowMs);
-    if (rec.restartTimes.length >= this.policy.maxRestarts) {
+    this.crashed(rec, code);
+  }
+
+  /** A crash, or a restart that failed to start: back off and restart, or give up past the intensity. */
+  private crashed(rec: ActorRecord, code: number): void {
+    const decision = decideRestart(rec.restartTimes, this.clock.now(), this.policy);
+    rec.restartTimes = decision.history;
+    if (decision.action === 'give-up') {
       rec.state = 'failed';
       this.log.error(
-        { actor: rec.spec.name, restarts: rec.restartTimes.length, window_ms: this.policy.restartWindowMs, last_error: rec.lastError },
+        { actor: rec.spec.name, restarts: decision.recent, window_ms: this.policy.restartWindowMs, last_error: rec.lastError },
         'actor failed: too many restarts',
       );
       const spare = rec.spare;
@@ -415,11 +367,9 @@ export class Supervisor {
       spare?.then((l) => l.worker.terminate(), () => undefined);
       return;
     }
-    const delay = Math.min(this.policy.backoffInitialMs * 2 ** rec.restartTimes.length, this.policy.backoffMaxMs);
-    rec.restartTimes.push(now);
     rec.state = 'restarting';
-    this.log.warn({ actor: rec.spec.name, code, delay_ms: delay, last_error: rec.lastError }, 'actor crashed; restarting');
-    rec.restartTimer = setTimeout(() => void this.restart(rec), delay);
+    this.log.warn({ actor: rec.spec.name, code, delay_ms: decision.delayMs, last_error: rec.lastError }, 'actor crashed; restarting');
+    rec.restartTimer = this.clock.setTimeout(() => void this.restart(rec), decision.delayMs);
   }
 
   private async restart(rec: ActorRecord): Promise<void> {
@@ -427,7 +377,7 @@ export class Supervisor {
     try {
       const spare = rec.spare;
       rec.spare = undefined;
-      const loaded = (await spare?.catch(() => undefined)) ?? (await this.load(rec.spec));
+      const loaded = (await spare?.catch(() => undefined)) ?? (await loadWorker(rec.spec));
       rec.restarts++;
       await this.activate(rec, loaded, rec.restarts);
       this.log.info({ actor: rec.spec.name, restarts: rec.restarts, thread: loaded.worker.threadId }, 'actor restarted');
@@ -437,29 +387,26 @@ export class Supervisor {
       this.log.error({ actor: rec.spec.name, err: rec.lastError }, 'actor restart failed');
       // A failed start counts as a crash: back off and try again, or give up past the intensity.
       rec.worker = undefined;
-      const fakeWorker = {} as Worker;
-      rec.worker = fakeWorker;
-      this.onExit(rec, fakeWorker, 1);
+      rec.remote = undefined;
+      if (!this.stopping) this.crashed(rec, 1);
     }
   }
 }
-
-type MessagePortLike = import('node:worker_threads').MessagePort;
 
 export interface ActorHandle<M extends RequestMap> {
   call<K extends keyof M & string>(type: K, body: M[K]['req']): Promise<M[K]['res']>;
 }
 
-function withTimeout<T>(p: Promise<T>, ms: number, message: string): Promise<T> {
+function withTimeout<T>(clock: Clock, p: Promise<T>, ms: number, message: string): Promise<T> {
   return new Promise<T>((resolve, reject) => {
-    const t = setTimeout(() => reject(new Error(message)), ms);
+    const t = clock.setTimeout(() => reject(new Error(message)), ms);
     p.then(
       (v) => {
-        clearTimeout(t);
+        t.cancel();
         resolve(v);
       },
       (e) => {
-        clearTimeout(t);
+        t.cancel();
         reject(e);
       },
     );

@@ -20,6 +20,7 @@ import { type BarSize, isBarSize } from '../market/bar-size.ts';
 import type { Clock } from '../market/clock.ts';
 import type { RateLimiter } from './rate-limiter.ts';
 import { SourceError, type SourceErrorCode, type SourceName, type SourceStats } from './types.ts';
+import { backoff } from '../runtime/backoff.ts';
 
 /** A pino-like logger; every method optional to call, none required to exist beyond these three. */
 export interface SourceLogger {
@@ -157,7 +158,7 @@ export class VendorRest {
       }
       attempt++;
       this.counters.retries++;
-      const wait = Math.min(MAX_BACKOFF_MS, this.opts.backoffMs * 2 ** (attempt - 1));
+      const wait = backoff(attempt - 1, { initialMs: this.opts.backoffMs, maxMs: MAX_BACKOFF_MS });
       logger.warn(
         { source, path: url.pathname, code: error.code, status: error.status, attempt, waitMs: wait },
         'request failed, retrying',

@@ -1,7 +1,7 @@
 /**
- * The trading loop's order journal, keyed by client order id (msgpack values). The trader writes
- * an order here, and waits for `put` to resolve (committed and flushed), before sending it: after
- * a crash it finds every order it may have sent, and never sends one twice.
+ * The order journal as older versions kept it: the `orders` database of the LMDB environment,
+ * keyed by client order id (msgpack values). The journal now lives in a file of its own
+ * (order-log.ts); this is still read once, to carry an old data directory's orders over.
  */
 import type { Database, RootDatabase } from 'lmdb';
 import type { OrderRecord, OrderState, OrderJournal } from './types.ts';

@@ -1,6 +1,8 @@
 /**
- * Opens barkeep's LMDB environment: the bar cache, actor checkpoints and the order journal, as
- * named databases in one environment. Every thread (main, each actor's worker) calls openStorage
+ * Opens barkeep's storage: the LMDB environment (the bar cache and actor checkpoints, as named
+ * databases in one environment) and the order journal, a file of its own beside it (order-log.ts)
+ * so an order's fdatasync never waits behind a bar batch. The journal is opened on first use of
+ * `orders`, which only the trader's thread makes. Every thread (main, each actor's worker) calls openStorage
  * on the same path and gets its own handles over the shared memory map; LMDB serializes writers
  * across threads and processes, and readers never block.
  *
@@ -15,6 +17,7 @@ import { open, type RootDatabase } from 'lmdb';
 import type { BarSize } from '../market/bar-size.ts';
 import { BarStore } from './bar-store.ts';
 import { LmdbCheckpointStore } from './checkpoint-store.ts';
+import { FileOrderJournal, JOURNAL_FILE } from './order-log.ts';
 import { LmdbOrderJournal } from './order-journal.ts';
 import type { BarSource, CheckpointStore, OrderJournal } from './types.ts';
 
@@ -53,15 +56,20 @@ export function openStorage(opts: StorageOptions): Storage {
   try {
     const bars = new BarStore(env, { retentionDays: opts.retentionDays, sourcePrecedence: opts.sourcePrecedence });
     const checkpoints = new LmdbCheckpointStore(env);
-    const orders = new LmdbOrderJournal(env);
+    let orders: FileOrderJournal | undefined;
     let closing: Promise<void> | undefined;
     return {
       bars,
       checkpoints,
-      orders,
+      get orders(): OrderJournal {
+        // Data directories from before the journal file carry their orders in LMDB: they move over once.
+        orders ??= new FileOrderJournal({ path: path.join(opts.path, JOURNAL_FILE), legacy: () => new LmdbOrderJournal(env).all() });
+        return orders;
+      },
       close() {
         closing ??= (async () => {
           bars.stop();
+          orders?.close();
           await env.close();
         })();
         return closing;

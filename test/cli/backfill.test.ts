@@ -16,7 +16,7 @@ import type { BarSize } from '../../src/market/bar-size.ts';
 import { MarketCalendar } from '../../src/market/calendar.ts';
 import { formatDay, parseDay } from '../../src/market/calendar-data.ts';
 import { ManualClock } from '../../src/market/clock.ts';
-import { actorConfigs } from '../../src/server/engine.ts';
+import { actorConfigs } from '../../src/config/actor-configs.ts';
 import { SimMarket } from '../../src/sources/sim/market.ts';
 import { openStorage } from '../../src/storage/storage.ts';
 import { startFakeMassive } from '../fakes/massive/server.ts';

@@ -9,7 +9,7 @@ import { test } from 'node:test';
 import type { Broker, BrokerEvent, BrokerFill, BrokerOrder, BrokerPosition } from '../../src/actors/trader/broker.ts';
 import { clientOrderId } from '../../src/actors/trader/client-order-id.ts';
 import type { PaperBroker } from '../../src/actors/trader/paper-broker.ts';
-import type { Signal } from '../../src/actors/trader/strategy.ts';
+import type { Signal } from '../../src/actors/trader/strategies/contract.ts';
 import type { Bar } from '../../src/market/bar.ts';
 import type { OrderJournal, OrderRecord, OrderState } from '../../src/storage/types.ts';
 import { bar, MIN, rig, scripted, T0 } from './support.ts';

@@ -11,7 +11,7 @@ import { clientOrderId } from '../../src/actors/trader/client-order-id.ts';
 import { connectIbkrBroker, type IbkrBroker } from '../../src/actors/trader/ibkr-broker.ts';
 import { OrderManager, type ReconcileReport } from '../../src/actors/trader/order-manager.ts';
 import { RiskEngine } from '../../src/actors/trader/risk.ts';
-import type { Signal } from '../../src/actors/trader/strategy.ts';
+import type { Signal } from '../../src/actors/trader/strategies/contract.ts';
 import type { Storage } from '../../src/storage/storage.ts';
 import type { OrderRecord } from '../../src/storage/types.ts';
 import { startTwsSimulator, type TwsSimulator } from '../fakes/tws/index.ts';

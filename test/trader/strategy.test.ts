@@ -1,7 +1,9 @@
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import { test } from 'node:test';
-import { createStrategy, type Signal, StrategyError } from '../../src/actors/trader/strategy.ts';
+import type { Signal } from '../../src/actors/trader/strategies/contract.ts';
+import { createStrategy } from '../../src/actors/trader/strategies/registry.ts';
+import { StrategyError } from '../../src/actors/trader/strategies/strategy-error.ts';
 import { RollingWindow } from '../../src/actors/trader/strategies/rolling-window.ts';
 import { series, T0 } from './support.ts';
 

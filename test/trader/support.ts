@@ -5,7 +5,7 @@ import path from 'node:path';
 import type { Bar } from '../../src/market/bar.ts';
 import { openStorage, type Storage } from '../../src/storage/storage.ts';
 import type { TraderLog } from '../../src/actors/trader/orders.ts';
-import type { Signal, Strategy } from '../../src/actors/trader/strategy.ts';
+import type { Signal, Strategy } from '../../src/actors/trader/strategies/contract.ts';
 import type { Broker } from '../../src/actors/trader/broker.ts';
 import { OrderManager, type ReconcileReport } from '../../src/actors/trader/order-manager.ts';
 import { PaperBroker } from '../../src/actors/trader/paper-broker.ts';

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { clientOrderId } from '../../src/actors/trader/client-order-id.ts';
-import { createStrategy, type Signal, type Strategy } from '../../src/actors/trader/strategy.ts';
+import type { Signal, Strategy } from '../../src/actors/trader/strategies/contract.ts';
+import { createStrategy } from '../../src/actors/trader/strategies/registry.ts';
 import { bar, MIN, rig, scripted, series, T0 } from './support.ts';
 
 const CLOSES = [10, 10, 10, 10, 12, 14, 8, 6, 6];

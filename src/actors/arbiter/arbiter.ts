@@ -32,24 +32,18 @@ import type { Logger } from '../../runtime/log.ts';
 import type { MetricSample } from '../../runtime/protocol.ts';
 import type { BarStore } from '../../storage/bar-store.ts';
 import type { BarView, CheckpointStore } from '../../storage/types.ts';
+import { arbiterMetrics, arbiterStatus, type ArbiterCounts } from './arbiter-metrics.ts';
+import { ArbiterCheckpoints, lastDeliveredKey } from './checkpoints.ts';
+import type { IbkrFeedPort, SymbolFeed } from './feed-state.ts';
 import { FeedLadder, type Switch } from './ladder.ts';
-import type { ArbiterStatus, ArbiterToTrader, FeedState, Rung } from './protocol.ts';
+import type { ArbiterStatus, ArbiterToTrader, Rung } from './protocol.ts';
+import { pollHistorical, warmUp, type HistoryHost } from './warm-up.ts';
 
-const CHECKPOINT_KEY = 'arbiter';
-/** Checkpoint key, one per symbol and bar size: the start of the last bar handed to the trader. */
-export function lastDeliveredKey(barSize: BarSize, symbol: string): string {
-  return `arbiter:last:${barSize}:${symbol}`;
-}
+export { lastDeliveredKey } from './checkpoints.ts';
+export type { IbkrFeedPort } from './feed-state.ts';
+
 const SOURCE_BY_CODE: BarSource[] = [];
 for (const s of BAR_SOURCES) SOURCE_BY_CODE[BAR_SOURCE_CODE[s]] = s;
-
-/** What the arbiter needs from IBKR (src/sources/ibkr adapts to it). */
-export interface IbkrFeedPort {
-  subscribeRealtime(symbol: string, barSize: BarSize): void;
-  unsubscribe(symbol: string): void;
-  fetchHistorical(symbol: string, barSize: BarSize, from: number, to: number): Promise<Bar[]>;
-  connected(): boolean;
-}
 
 export interface ArbiterOptions {
   store: BarStore;
@@ -63,28 +57,6 @@ export interface ArbiterOptions {
   ibkr: IbkrFeedPort | null;
   /** Hands a message to the trader. A `bar` message object is reused: post or copy it before returning. */
   send(msg: ArbiterToTrader): void;
-}
-
-interface SymbolFeed {
-  symbol: string;
-  ladder: FeedLadder;
-  lastDelivered: number;
-  warmedUp: boolean;
-  /** A warm-up is under way (it may wait on IBKR history): others must not start a second one. */
-  warming: boolean;
-  lastHistoricalPoll: number;
-  polling: boolean;
-  /** When the historical rung was refused or failed; it is tried again historicalPollMs later. */
-  historicalFailedAt: number | null;
-  /** lastDelivered moved since the last checkpoint write. */
-  dirty: boolean;
-  checkpointKey: string;
-}
-
-/** The subscription; each symbol's position is under its own key (lastDeliveredKey). */
-interface Checkpoint {
-  symbols: string[];
-  barSize: BarSize;
 }
 
 type BarMessage = Extract<ArbiterToTrader, { type: 'bar' }>;
@@ -101,17 +73,32 @@ export class Arbiter {
   private stalls = 0;
   private readonly ibkrErrors: Record<string, number> = {};
   private ibkrConnection = 'disabled';
-  private readonly dirtyFeeds: SymbolFeed[] = [];
-  private flushQueued = false;
-  private readonly flushQueuedCheckpoint = () => {
-    this.flushQueued = false;
-    void this.flushCheckpoint();
-  };
+  private readonly checkpoints: ArbiterCheckpoints;
+  private readonly history: HistoryHost;
   /** Reused for every bar handed on (see `send`). */
   private readonly barMsg: BarMessage = { type: 'bar', symbol: '', barSize: '1Min', start: 0, source: 'sim' };
 
   constructor(private readonly o: ArbiterOptions) {
     if (o.ibkr) this.ibkrConnection = 'connecting';
+    this.checkpoints = new ArbiterCheckpoints(o.checkpoints, o.log, (feed) => this.feeds.get(feed.symbol) === feed);
+    this.history = {
+      store: o.store,
+      clock: o.clock,
+      log: o.log,
+      ibkr: o.ibkr,
+      preloadBars: o.preloadBars,
+      historicalPollMs: o.historicalPollMs,
+      view: this.view,
+      barSize: () => this.barSize!,
+      sizeMs: () => this.sizeMs,
+      isCurrent: (symbol, feed) => this.feeds.get(symbol) === feed,
+      markDirty: (feed) => this.checkpoints.markDirty(feed),
+      send: (msg) => this.o.send(msg),
+      afterWarmUp: (symbol, feed, reason) => this.afterWarmUp(symbol, feed, reason),
+      deliverThrough: (symbol, feed, through, rung) => this.deliverThrough(symbol, feed, through, rung),
+      record: (symbol, sw) => this.record(symbol, sw),
+      onHistoricalDown: (symbol, reason) => this.onHistoricalDown(symbol, reason),
+    };
   }
 
   private get sizeMs(): number {
@@ -124,13 +111,9 @@ export class Arbiter {
 
   /** A restarted arbiter takes its subscription back, without a second warm-up. */
   resume(): void {
-    const cp = this.o.checkpoints.get<Checkpoint>(CHECKPOINT_KEY);
-    if (!cp || !Array.isArray(cp.symbols) || cp.symbols.length === 0) return;
-    const after: Record<string, number> = {};
-    for (const symbol of cp.symbols) {
-      const last = this.o.checkpoints.get<number>(lastDeliveredKey(cp.barSize, symbol));
-      if (typeof last === 'number' && Number.isFinite(last)) after[symbol] = last;
-    }
+    const saved = this.checkpoints.readSubscription();
+    if (!saved) return;
+    const { subscription: cp, after } = saved;
     this.o.log.info({ symbols: cp.symbols }, 'arbiter resuming its subscription');
     this.setup(cp.symbols, cp.barSize, after, false);
   }
@@ -143,16 +126,16 @@ export class Arbiter {
   unsubscribe(): void {
     for (const symbol of this.feeds.keys()) this.o.ibkr?.unsubscribe(symbol);
     this.feeds.clear();
-    this.dirtyFeeds.length = 0;
+    this.checkpoints.clear();
     this.tickTimer?.cancel();
     this.tickTimer = undefined;
-    void this.o.checkpoints.put<Checkpoint>(CHECKPOINT_KEY, { symbols: [], barSize: this.barSize ?? '1Min' });
+    this.checkpoints.writeSubscription([], this.barSize ?? '1Min');
   }
 
   private setup(symbols: string[], barSize: BarSize, after: Record<string, number>, warmup: boolean): void {
     this.barSize = barSize;
     const now = this.o.clock.now();
-    void this.o.checkpoints.put<Checkpoint>(CHECKPOINT_KEY, { symbols: [...symbols], barSize });
+    this.checkpoints.writeSubscription(symbols, barSize);
     for (const symbol of symbols) {
       const feed: SymbolFeed = {
         symbol,
@@ -168,64 +151,12 @@ export class Arbiter {
       };
       this.feeds.set(symbol, feed);
       // Written now even when unknown, so a stale position of an older subscription cannot resume.
-      this.markDirty(feed);
+      this.checkpoints.markDirty(feed);
       this.o.ibkr?.subscribeRealtime(symbol, barSize);
       if (feed.warmedUp) this.afterWarmUp(symbol, feed, null);
-      else void this.warmUp(symbol, feed);
+      else void warmUp(this.history, symbol, feed);
     }
     this.scheduleTick();
-  }
-
-  /** Hands the trader the last `preloadBars` bars as warm-up; live delivery starts after them. */
-  private async warmUp(symbol: string, feed: SymbolFeed): Promise<void> {
-    if (feed.warming || feed.warmedUp) return;
-    feed.warming = true;
-    try {
-      await this.warmUpOnce(symbol, feed);
-    } finally {
-      feed.warming = false;
-    }
-  }
-
-  private async warmUpOnce(symbol: string, feed: SymbolFeed): Promise<void> {
-    const size = this.barSize!;
-    const want = this.o.preloadBars;
-    if (want === 0) {
-      // No warm-up asked for: live delivery starts after what the cache holds now.
-      const newest = this.o.store.latestInto(symbol, size, this.view) ? this.view.start : this.o.clock.now() - 2 * this.sizeMs;
-      feed.lastDelivered = Math.max(feed.lastDelivered, newest);
-      feed.warmedUp = true;
-      this.markDirty(feed);
-      this.afterWarmUp(symbol, feed, null);
-      return;
-    }
-    let bars = this.o.store.latestN(symbol, size, want);
-    if (bars.length < want && this.o.ibkr?.connected()) {
-      try {
-        const now = this.o.clock.now();
-        feed.lastHistoricalPoll = now;
-        const sizeMs = this.sizeMs;
-        const history = (await this.o.ibkr.fetchHistorical(symbol, size, now - want * sizeMs * 3, now)).filter((b) => b.start + sizeMs <= now);
-        if (history.length) await this.o.store.putMany(history);
-        bars = this.o.store.latestN(symbol, size, want);
-      } catch (err) {
-        this.o.log.warn({ symbol, err: (err as Error).message }, 'IBKR history for the warm-up failed; using the cache');
-      }
-    }
-    if (this.feeds.get(symbol) !== feed) return;
-    if (bars.length === 0) {
-      feed.ladder.reason = 'waiting for history to warm up from';
-      return;
-    }
-    // Bars the trader already had (after a trader restart) are warm-up, not news.
-    const newest = bars[bars.length - 1].start;
-    feed.lastDelivered = Math.max(feed.lastDelivered, newest);
-    feed.warmedUp = true;
-    this.markDirty(feed);
-    this.o.send({ type: 'warmup', symbol, barSize: size, starts: bars.map((b) => b.start) });
-    this.afterWarmUp(symbol, feed, `warm-up: ${bars.length} bars preloaded`);
-    // Anything newer that arrived while warming up is live.
-    this.deliverThrough(symbol, feed, Infinity, feed.ladder.serving ?? 'preload');
   }
 
   /** `preloadReason` null: no warm-up was handed on (a resume), so the preload rung stays down. */
@@ -242,7 +173,7 @@ export class Arbiter {
     const feed = this.feeds.get(symbol);
     if (!feed || barSize !== this.barSize) return;
     if (!feed.warmedUp) {
-      void this.warmUp(symbol, feed);
+      void warmUp(this.history, symbol, feed);
       return;
     }
     const now = this.o.clock.now();
@@ -332,7 +263,7 @@ export class Arbiter {
     msg.start = start;
     msg.source = SOURCE_BY_CODE[sourceCode] ?? 'sim';
     this.o.send(msg);
-    this.markDirty(feed);
+    this.checkpoints.markDirty(feed);
     return true;
   }
 
@@ -367,7 +298,7 @@ export class Arbiter {
     for (const [symbol, feed] of this.feeds) {
       if (!feed.warmedUp) {
         const askIbkr = ibkrUp && now - feed.lastHistoricalPoll >= this.o.historicalPollMs;
-        if (!feed.warming && (askIbkr || this.o.store.latestInto(symbol, this.barSize!, this.view))) void this.warmUp(symbol, feed);
+        if (!feed.warming && (askIbkr || this.o.store.latestInto(symbol, this.barSize!, this.view))) void warmUp(this.history, symbol, feed);
         continue;
       }
       const newest = this.checkCacheFreshness(symbol, feed, now);
@@ -380,7 +311,7 @@ export class Arbiter {
       }
       const serving = ladder.serving;
       const waitingOnPreload = serving === 'preload' && !ladder.isUp('ibkr-realtime') && !ladder.isUp('cache');
-      if (serving === 'ibkr-historical' || (waitingOnPreload && ladder.isUp('ibkr-historical'))) void this.pollHistorical(symbol, feed, now);
+      if (serving === 'ibkr-historical' || (waitingOnPreload && ladder.isUp('ibkr-historical'))) void pollHistorical(this.history, symbol, feed, now);
     }
   }
 
@@ -400,106 +331,31 @@ export class Arbiter {
     return newest;
   }
 
-  private async pollHistorical(symbol: string, feed: SymbolFeed, now: number): Promise<void> {
-    const ibkr = this.o.ibkr;
-    if (!ibkr || feed.polling || now - feed.lastHistoricalPoll < this.o.historicalPollMs) return;
-    feed.polling = true;
-    feed.lastHistoricalPoll = now;
-    try {
-      const from = Number.isFinite(feed.lastDelivered) ? feed.lastDelivered + this.sizeMs : now - 10 * this.sizeMs;
-      const bars = (await ibkr.fetchHistorical(symbol, this.barSize!, from, now)).filter((b) => b.start + this.sizeMs <= now);
-      if (bars.length) {
-        await this.o.store.putMany(bars);
-        if (this.feeds.get(symbol) !== feed) return;
-        this.record(symbol, feed.ladder.freshBar('ibkr-historical', this.o.clock.now()));
-        if (feed.ladder.serving === 'ibkr-historical') this.deliverThrough(symbol, feed, bars[bars.length - 1].start, 'ibkr-historical');
-      }
-    } catch (err) {
-      if (this.feeds.get(symbol) === feed) this.onHistoricalDown(symbol, `historical request failed: ${(err as Error).message}`);
-    } finally {
-      feed.polling = false;
-    }
-  }
-
-  /** Coalesced: one write per moved symbol per event-loop turn at most, never awaited on the hot path. */
-  private markDirty(feed: SymbolFeed): void {
-    if (!feed.dirty) {
-      feed.dirty = true;
-      this.dirtyFeeds.push(feed);
-    }
-    if (!this.flushQueued) {
-      this.flushQueued = true;
-      queueMicrotask(this.flushQueuedCheckpoint);
-    }
-  }
-
-  private flushCheckpoint(): Promise<unknown> {
-    const writes: Promise<void>[] = [];
-    for (const feed of this.dirtyFeeds) {
-      feed.dirty = false;
-      if (this.feeds.get(feed.symbol) !== feed) continue;
-      writes.push(
-        Number.isFinite(feed.lastDelivered)
-          ? this.o.checkpoints.put(feed.checkpointKey, feed.lastDelivered)
-          : this.o.checkpoints.delete(feed.checkpointKey),
-      );
-    }
-    this.dirtyFeeds.length = 0;
-    const all = Promise.all(writes);
-    all.catch((err) => this.o.log.error({ err: (err as Error).message }, 'arbiter checkpoint write failed'));
-    return all;
-  }
-
   async shutdown(): Promise<void> {
     this.tickTimer?.cancel();
     this.tickTimer = undefined;
-    await this.flushCheckpoint();
+    await this.checkpoints.flush();
   }
 
-  status(): ArbiterStatus {
-    const feed: Record<string, FeedState> = {};
-    for (const [symbol, f] of this.feeds) {
-      feed[symbol] = {
-        rung: f.ladder.serving,
-        since: new Date(f.ladder.since).toISOString(),
-        reason: f.ladder.reason,
-        last_bar_time: Number.isFinite(f.lastDelivered) ? new Date(f.lastDelivered).toISOString() : null,
-        unavailable: f.ladder.unavailable(),
-      };
-    }
+  private counts(): ArbiterCounts {
     return {
-      symbols: [...this.feeds.keys()],
-      bar_size: this.barSize,
-      feed,
+      barSize: this.barSize,
       switches: this.switches,
-      ibkr: { enabled: this.o.ibkr !== null, connection: this.ibkrConnection, errors: { ...this.ibkrErrors } },
+      switchCounts: this.switchCounts,
+      deliveredByRung: this.deliveredByRung,
+      holesFilled: this.holesFilled,
+      stalls: this.stalls,
+      ibkrEnabled: this.o.ibkr !== null,
+      ibkrConnection: this.ibkrConnection,
+      ibkrErrors: this.ibkrErrors,
     };
   }
 
+  status(): ArbiterStatus {
+    return arbiterStatus(this.feeds, this.counts());
+  }
+
   metrics(): MetricSample[] {
-    const out: MetricSample[] = [
-      { name: 'barkeep_feed_stalls_total', help: 'Real-time subscriptions found silent', type: 'counter', labels: {}, value: this.stalls },
-      { name: 'barkeep_feed_holes_filled_total', help: 'Bars handed on from the cache to fill a switch', type: 'counter', labels: {}, value: this.holesFilled },
-    ];
-    for (const [key, n] of this.switchCounts) {
-      const [symbol, from, to] = key.split('|');
-      out.push({ name: 'barkeep_feed_switches_total', help: 'Feed ladder switches', type: 'counter', labels: { symbol, from, to }, value: n });
-    }
-    for (const [rung, n] of Object.entries(this.deliveredByRung)) {
-      out.push({ name: 'barkeep_feed_bars_delivered_total', help: 'Bars handed to the trading loop, by rung', type: 'counter', labels: { rung }, value: n });
-    }
-    for (const [code, n] of Object.entries(this.ibkrErrors)) {
-      out.push({ name: 'barkeep_ibkr_errors_total', help: 'IBKR errors by code', type: 'counter', labels: { code }, value: n });
-    }
-    for (const [symbol, f] of this.feeds) {
-      out.push({
-        name: 'barkeep_feed_rung',
-        help: 'Rung serving each symbol (0 ibkr-realtime .. 3 ibkr-historical, -1 none)',
-        type: 'gauge',
-        labels: { symbol },
-        value: f.ladder.serving === null ? -1 : ['ibkr-realtime', 'preload', 'cache', 'ibkr-historical'].indexOf(f.ladder.serving),
-      });
-    }
-    return out;
+    return arbiterMetrics(this.feeds, this.counts());
   }
 }

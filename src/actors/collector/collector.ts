@@ -26,25 +26,25 @@
  *   again from the next source in the same cycle.
  * - stop and shutdown abort the requests under way (a rate-limit wait can be a minute long).
  */
-import { BAR_SOURCE_CODE, type Bar } from '../../market/bar.ts';
+import type { Bar } from '../../market/bar.ts';
 import { barSizeMs, floorToBar, type BarSize } from '../../market/bar-size.ts';
 import type { MarketCalendar } from '../../market/calendar.ts';
 import type { Clock, TimerHandle } from '../../market/clock.ts';
 import { SourceError, type HistoricalBarSource, type SourceName } from '../../sources/types.ts';
-import { createBarView } from '../../storage/bar-codec.ts';
 import type { BarStore } from '../../storage/bar-store.ts';
-import { validateBar } from '../../storage/bar-validation.ts';
 import type { CheckpointStore } from '../../storage/types.ts';
 import type { Logger } from '../../runtime/log.ts';
 import type { MetricSample } from '../../runtime/protocol.ts';
+import { Backfiller } from './backfill.ts';
+import { BarWriter } from './bar-writer.ts';
+import { collectorMetrics } from './collector-metrics.ts';
 import type { BackfillJob, CollectorStatus } from './protocol.ts';
 import { isTradingHours, nextCycleAt, validateScheduleConfig, type ScheduleConfig } from './schedule.ts';
+import { SourceSelector, type Pass } from './source-selector.ts';
 
 const CHECKPOINT_KEY = 'collector';
 const DAY_MS = 86_400_000;
 const MAX_ERRORS = 20;
-/** Bars per backfill request: one Massive page (50 000 max), ~14 days of 1Min, few requests on a 5/min plan. */
-const BACKFILL_CHUNK_BARS = 20_000;
 
 export interface CollectorOptions {
   sources: HistoricalBarSource[];
@@ -74,14 +74,6 @@ interface Checkpoint {
   active: number;
 }
 
-/** How one pass over the symbols with one source went. */
-interface Pass {
-  ok: number;
-  refused?: SourceError;
-  lastError?: unknown;
-  aborted: boolean;
-}
-
 /** Failures that are the source's, not the symbol's: the rest of the pass would fail the same way. */
 const SOURCE_DOWN = new Set(['UNAVAILABLE', 'TIMEOUT', 'RATE_LIMITED']);
 
@@ -93,32 +85,29 @@ export class Collector {
   private barSize: BarSize = '1Min';
   private coveredUntil: Record<string, number> = {};
   private lastCollection: Record<string, number> = {};
-  private active = 0;
-  private failures = 0;
-  private failoverReason: string | null = null;
-  private lastPreferredProbe = 0;
+  private readonly selector: SourceSelector;
   private timer: TimerHandle | undefined;
   private nextAt: number | null = null;
   private cycling: Promise<void> | null = null;
   private cycleAbort: AbortController | null = null;
-  private backfillAbort: AbortController | null = null;
-  private backfilling: Promise<void> | null = null;
+  private readonly backfiller = new Backfiller();
+  private readonly writer: BarWriter;
   private cycles = 0;
-  private barsWritten = 0;
-  private invalidBars = 0;
-  private readonly writtenBySource: Record<string, number> = {};
   private readonly errorsByCode: Record<string, number> = {};
-  private failovers = 0;
   private errors: CollectorStatus['errors'] = [];
-  private backfillJob: BackfillJob | null = null;
   private readonly refetchWindowMs: number;
-  private readonly stored = createBarView();
 
   constructor(private readonly o: CollectorOptions) {
     if (o.sources.length === 0) throw new Error('the collector needs at least one source');
     // Refused here, at the actor's start, rather than in a timer where it would crash the thread.
     validateScheduleConfig(o.schedule);
     this.refetchWindowMs = o.refetchWindowMs ?? 15 * 60_000;
+    this.selector = new SourceSelector(
+      o.sources.map((s) => s.name),
+      o.failoverAfterFailures,
+      o.retryPreferredAfterMs,
+    );
+    this.writer = new BarWriter(o.store, o.onWritten);
   }
 
   /** Takes the state back from the checkpoint and resumes collecting if it was running. */
@@ -128,8 +117,7 @@ export class Collector {
     if (cp) {
       this.coveredUntil = cp.coveredUntil ?? {};
       this.lastCollection = cp.lastCollection ?? {};
-      this.active = Math.min(cp.active ?? 0, this.o.sources.length - 1);
-      if (this.active > 0) this.failoverReason = 'resumed on the fallback source after a restart';
+      this.selector.restore(cp.active ?? 0);
       // Set before start(): a start with another bar size drops the coverage.
       this.symbols = cp.symbols;
       this.barSize = cp.barSize;
@@ -170,8 +158,7 @@ export class Collector {
     this.cancelTimer();
     const why = new SourceError(this.source.name, 'ABORTED', 'collector shutting down');
     this.cycleAbort?.abort(why);
-    this.backfillAbort?.abort(why);
-    await Promise.all([this.cycling, this.backfilling]);
+    await Promise.all([this.cycling, this.backfiller.abort(why)]);
     this.running = wasRunning;
     await this.checkpoint();
     this.running = false;
@@ -184,7 +171,7 @@ export class Collector {
   }
 
   private get source(): HistoricalBarSource {
-    return this.o.sources[this.active];
+    return this.o.sources[this.selector.active];
   }
 
   private cancelTimer(): void {
@@ -235,20 +222,10 @@ export class Collector {
     if (this.symbols.length === 0) return;
     await this.maybeReturnToPreferred(signal);
     for (;;) {
-      const source = this.source;
-      const pass = await this.collectAll(source, signal);
-      if (pass.aborted) break;
-      if (pass.ok > 0) {
-        this.failures = 0;
-        break;
-      }
-      this.failures++;
-      const refused = pass.refused;
-      const why = refused
-        ? `${source.name} refused the credentials (${refused.code}${refused.status ? ` ${refused.status}` : ''}: ${refused.vendorMessage ?? refused.message})`
-        : `${source.name} failed ${this.failures} cycle(s) in a row (${(pass.lastError as Error)?.message ?? 'unknown error'})`;
-      if (!(refused || this.failures >= this.o.failoverAfterFailures) || this.active >= this.o.sources.length - 1) break;
-      this.switchTo(this.active + 1, why);
+      const pass = await this.collectAll(this.source, signal);
+      const sw = this.selector.afterPass(pass, this.o.clock.now());
+      if (!sw) break;
+      this.logSwitch(sw.from, sw.to, sw.reason);
       // Collect from the next source now rather than one cycle later.
     }
     this.cycles++;
@@ -284,28 +261,21 @@ export class Collector {
     return pass;
   }
 
-  private switchTo(index: number, reason: string): void {
-    const from = this.source.name;
-    this.active = index;
-    this.failures = 0;
-    this.failovers++;
-    this.failoverReason = index === 0 ? null : reason;
-    this.lastPreferredProbe = this.o.clock.now();
-    this.o.log.warn({ from, to: this.source.name, reason }, index === 0 ? 'collector back on its preferred source' : 'collector failed over');
+  private logSwitch(from: number, to: number, reason: string): void {
+    this.o.log.warn({ from: this.o.sources[from].name, to: this.o.sources[to].name, reason }, to === 0 ? 'collector back on its preferred source' : 'collector failed over');
   }
 
   /** While failed over, probes the preferred source now and then; moves back when it answers. */
   private async maybeReturnToPreferred(signal: AbortSignal): Promise<void> {
-    if (this.active === 0) return;
     const now = this.o.clock.now();
-    if (now - this.lastPreferredProbe < this.o.retryPreferredAfterMs) return;
-    this.lastPreferredProbe = now;
+    if (!this.selector.probeDue(now)) return;
     const preferred = this.o.sources[0];
     const symbol = this.symbols[0];
     try {
       const to = this.barOpenAt(now);
       await preferred.fetchBars(symbol, this.barSize, to - 10 * barSizeMs(this.barSize), to, signal);
-      this.switchTo(0, `${preferred.name} answered again`);
+      const sw = this.selector.switchTo(0, `${preferred.name} answered again`, this.o.clock.now());
+      this.logSwitch(sw.from, sw.to, sw.reason);
     } catch (err) {
       if (!signal.aborted) this.recordError(preferred.name, err, symbol);
     }
@@ -333,50 +303,9 @@ export class Collector {
   }
 
   /** Writes what is new or changed; returns how many bars the store wrote. */
-  private async write(source: SourceName, symbol: string, barSize: BarSize, bars: Bar[]): Promise<number> {
-    if (bars.length === 0) return 0;
-    for (const b of bars) this.writtenBySource[b.source] = (this.writtenBySource[b.source] ?? 0) + 1;
-    const fresh: Bar[] = [];
-    let invalid = 0;
-    let problem: string | undefined;
-    for (const b of bars) {
-      try {
-        validateBar(b);
-      } catch (err) {
-        invalid++;
-        problem ??= `${new Date(b.start).toISOString()}: ${(err as Error).message}`;
-        continue;
-      }
-      if (!this.sameAsCached(b)) fresh.push(b);
-    }
-    if (invalid > 0) {
-      this.invalidBars += invalid;
-      this.recordError(source, Object.assign(new Error(`${invalid} bar(s) skipped as invalid (first: ${problem})`), { code: 'INVALID_BAR' }), symbol);
-    }
-    if (fresh.length === 0) return 0;
-    const result = await this.o.store.putMany(fresh);
-    this.barsWritten += result.written;
-    this.o.onWritten(
-      barSize,
-      symbol,
-      fresh.map((b) => b.start),
-    );
-    return result.written;
-  }
-
-  /** The cache already holds this very bar: same source, same values. */
-  private sameAsCached(b: Bar): boolean {
-    const v = this.stored;
-    if (!this.o.store.readInto(b.symbol, b.barSize, b.start, v)) return false;
-    return (
-      v.sourceCode === BAR_SOURCE_CODE[b.source] &&
-      v.open === b.open &&
-      v.high === b.high &&
-      v.low === b.low &&
-      v.close === b.close &&
-      v.volume === b.volume &&
-      v.trades === b.trades &&
-      (v.vwap === b.vwap || (Number.isNaN(v.vwap) && Number.isNaN(b.vwap)))
+  private write(source: SourceName, symbol: string, barSize: BarSize, bars: Bar[]): Promise<number> {
+    return this.writer.write(symbol, barSize, bars, (invalid, problem) =>
+      this.recordError(source, Object.assign(new Error(`${invalid} bar(s) skipped as invalid (first: ${problem})`), { code: 'INVALID_BAR' }), symbol),
     );
   }
 
@@ -403,54 +332,20 @@ export class Collector {
    * the start of the bar still forming.
    */
   startBackfill(symbol: string, barSize: BarSize, from: number, to: number): BackfillJob {
-    if (this.backfillJob?.state === 'running') {
-      throw Object.assign(new Error(`a backfill of ${this.backfillJob.symbol} is running`), { code: 'CONFLICT' });
-    }
-    to = Math.max(from, Math.min(to, this.barOpenAt(this.o.clock.now(), barSize)));
-    const job: BackfillJob = {
-      symbol,
-      bar_size: barSize,
-      from: new Date(from).toISOString(),
-      to: new Date(to).toISOString(),
-      state: 'running',
-      done_until: new Date(from).toISOString(),
-      progress: 0,
-      bars_written: 0,
-      error: null,
-    };
-    this.backfillJob = job;
-    const abort = new AbortController();
-    this.backfillAbort = abort;
-    const chunk = Math.max(barSizeMs(barSize) * BACKFILL_CHUNK_BARS, DAY_MS);
     const source = this.source;
-    this.backfilling = (async () => {
-      try {
-        for (let t = from; t < to; t += chunk) {
-          const end = Math.min(t + chunk, to);
-          const bars = await source.fetchBars(symbol, barSize, t, end, abort.signal);
-          job.bars_written += await this.write(source.name, symbol, barSize, bars);
-          job.done_until = new Date(end).toISOString();
-          job.progress = (end - from) / (to - from);
-        }
-        job.progress = 1;
-        job.state = 'done';
-      } catch (err) {
-        job.state = 'failed';
-        const e = err as SourceError;
-        job.error = e?.vendorMessage && !e.message.includes(e.vendorMessage) ? `${e.message} (${e.vendorMessage})` : String(e?.message ?? err);
-        this.recordError(source.name, err, symbol);
-      } finally {
-        if (this.backfillAbort === abort) {
-          this.backfillAbort = null;
-          this.backfilling = null;
-        }
-      }
-    })();
-    return { ...job };
+    return this.backfiller.start({
+      source,
+      symbol,
+      barSize,
+      from,
+      to: Math.max(from, Math.min(to, this.barOpenAt(this.o.clock.now(), barSize))),
+      write: (bars) => this.write(source.name, symbol, barSize, bars),
+      recordError: (err) => this.recordError(source.name, err, symbol),
+    });
   }
 
   backfillStatus(): BackfillJob | null {
-    return this.backfillJob && { ...this.backfillJob };
+    return this.backfiller.status();
   }
 
   private async checkpoint(): Promise<void> {
@@ -461,7 +356,7 @@ export class Collector {
       barSize: this.barSize,
       coveredUntil: this.coveredUntil,
       lastCollection: this.lastCollection,
-      active: this.active,
+      active: this.selector.active,
     };
     await this.o.checkpoints.put(CHECKPOINT_KEY, cp);
   }
@@ -477,51 +372,30 @@ export class Collector {
       api_type: this.source.apiType,
       source: this.source.name,
       preferred_source: this.o.sources[0].name,
-      failover_reason: this.failoverReason,
+      failover_reason: this.selector.failoverReason,
       last_collection_times: Object.fromEntries(
         Object.entries(this.lastCollection).map(([s, t]) => [s, new Date(t).toISOString()]),
       ),
       is_trading_hours: this.o.alwaysOpen && this.source.name === 'sim' ? true : isTradingHours(now, this.o.calendar),
       next_cycle_at: this.nextAt === null ? null : new Date(this.nextAt).toISOString(),
       cycles: this.cycles,
-      bars_written: this.barsWritten,
+      bars_written: this.writer.barsWritten,
       errors: this.errors,
       sources,
     };
   }
 
   metrics(): MetricSample[] {
-    const out: MetricSample[] = [
-      { name: 'barkeep_collector_cycles_total', help: 'Collection cycles run', type: 'counter', labels: {}, value: this.cycles },
-      { name: 'barkeep_collector_failovers_total', help: 'Switches between sources', type: 'counter', labels: {}, value: this.failovers },
-      { name: 'barkeep_collector_invalid_bars_total', help: 'Bars a source returned that the cache would refuse, skipped', type: 'counter', labels: {}, value: this.invalidBars },
-    ];
-    for (const [source, n] of Object.entries(this.writtenBySource)) {
-      out.push({ name: 'barkeep_collector_bars_received_total', help: 'Bars received from each source', type: 'counter', labels: { source }, value: n });
-    }
-    for (const [code, n] of Object.entries(this.errorsByCode)) {
-      out.push({ name: 'barkeep_collector_errors_total', help: 'Collection errors by code', type: 'counter', labels: { code }, value: n });
-    }
-    for (const s of this.o.sources) {
-      const st = s.stats();
-      const labels = { source: s.name };
-      out.push(
-        { name: 'barkeep_source_requests_total', help: 'Requests sent to a source', type: 'counter', labels, value: st.requests },
-        { name: 'barkeep_source_retries_total', help: 'Requests retried', type: 'counter', labels, value: st.retries },
-        { name: 'barkeep_source_rate_limited_total', help: 'Answers of 429', type: 'counter', labels, value: st.rateLimited },
-        { name: 'barkeep_source_malformed_total', help: 'Malformed bars or bodies skipped', type: 'counter', labels, value: st.malformed },
-        { name: 'barkeep_source_rate_limit_remaining', help: 'Requests the limiter allows now', type: 'gauge', labels, value: st.rateLimitRemaining },
-      );
-    }
-    const store = this.o.store.stats();
-    out.push(
-      { name: 'barkeep_cache_writes_total', help: 'Bars written to the cache by the collector', type: 'counter', labels: {}, value: store.writes },
-      { name: 'barkeep_cache_corrections_total', help: 'Bars replaced by a correction from the same source', type: 'counter', labels: {}, value: store.corrections },
-      { name: 'barkeep_cache_shadowed_total', help: 'Bars kept out by a higher-precedence source', type: 'counter', labels: {}, value: store.shadowed },
-      { name: 'barkeep_cache_source_divergences_total', help: 'Bars on which two sources disagreed on OHLC', type: 'counter', labels: {}, value: store.divergent },
-      { name: 'barkeep_cache_rejected_total', help: 'Bars refused as invalid', type: 'counter', labels: {}, value: store.rejected },
-      { name: 'barkeep_cache_pruned_total', help: 'Bars pruned by retention', type: 'counter', labels: {}, value: store.pruned },
+    return collectorMetrics(
+      {
+        cycles: this.cycles,
+        failovers: this.selector.failovers,
+        invalidBars: this.writer.invalidBars,
+        receivedBySource: this.writer.receivedBySource,
+        errorsByCode: this.errorsByCode,
+      },
+      this.o.sources,
+      this.o.store,
     );
-    return out;
   }
 }

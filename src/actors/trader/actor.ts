@@ -19,7 +19,7 @@ import { OrderManager } from './order-manager.ts';
 import { PaperBroker } from './paper-broker.ts';
 import type { LiveStart, OrderView, PositionView, TraderConfig, TraderRequests, TraderStatus } from './protocol.ts';
 import { RiskEngine } from './risk.ts';
-import { createStrategy } from './strategy.ts';
+import { createStrategy } from './strategies/registry.ts';
 import { TradingLoop } from './trading-loop.ts';
 
 const SESSION_KEY = 'trader';

@@ -21,13 +21,21 @@
  */
 import type { Bar } from '../../market/bar.ts';
 import type { Clock } from '../../market/clock.ts';
-import type { CheckpointStore, OrderFill, OrderJournal, OrderRecord, OrderSide, OrderType } from '../../storage/types.ts';
+import type { CheckpointStore, OrderFill, OrderJournal, OrderRecord } from '../../storage/types.ts';
 import { type Broker, type BrokerEvent, type BrokerFill, BrokerError } from './broker.ts';
 import { clientOrderId } from './client-order-id.ts';
 import { PositionLedger, type LedgerPosition, type PnlToday } from './ledger.ts';
-import { applyFill, isFinal, signedRemaining, transition, type TraderLog } from './orders.ts';
+import type { Decision, KillReport, OrderCounters, Refusal } from './decisions.ts';
+import { KillSwitch, flattenOrders } from './kill-switch.ts';
+import { OrderBook } from './order-book.ts';
+import { applyFill, isFinal, transition, type TraderLog } from './orders.ts';
+import { reconcileOrders, type ReconcileHost, type ReconcileReport } from './reconcile.ts';
 import { type RiskEngine, type RiskOrder, type RiskRule, type RiskState, RISK_RULES } from './risk.ts';
-import type { Signal } from './strategy.ts';
+import { sizeSignal } from './sizing.ts';
+import type { Signal } from './strategies/contract.ts';
+
+export type { Decision, KillReport, OrderCounters, Refusal } from './decisions.ts';
+export type { ReconcileReport } from './reconcile.ts';
 
 export interface OrderManagerOptions {
   journal: OrderJournal;
@@ -41,59 +49,8 @@ export interface OrderManagerOptions {
   killSwitchKey?: string;
 }
 
-export type Decision =
-  /** The target is already met by the position and open orders. */
-  | { action: 'none' }
-  /** The journal already holds this signal's order (a bar seen again, e.g. after a restart). */
-  | { action: 'duplicate'; clientOrderId: string }
-  | { action: 'refused'; clientOrderId: string; rule: RiskRule; reason: string }
-  | { action: 'submitted'; clientOrderId: string; brokerOrderId: string }
-  /** The broker refused it; journaled as rejected. */
-  | { action: 'rejected'; clientOrderId: string; reason: string }
-  /** The broker did not answer; the order stays pending and the next reconcile settles it. */
-  | { action: 'unsent'; clientOrderId: string; reason: string };
-
-export interface Refusal {
-  clientOrderId: string;
-  symbol: string;
-  rule: RiskRule;
-  reason: string;
-  at: number;
-}
-
-export interface ReconcileReport {
-  /** Pending orders the broker already had: taken over, not sent again. */
-  adopted: number;
-  /** Pending orders the broker never received: sent now. */
-  resubmitted: number;
-  /** Fills the broker had and the journal lacked. */
-  fillsApplied: number;
-  /** Orders the broker no longer works and that did not fill completely. */
-  closed: number;
-  /** Human-readable differences found (unknown fills, position mismatches). */
-  discrepancies: string[];
-}
-
-export interface KillReport {
-  cancelled: string[];
-  flatten: Decision[];
-  errors: string[];
-}
-
-export interface OrderCounters {
-  submitted: number;
-  rejected: number;
-  unsent: number;
-  duplicates: number;
-  fills: number;
-  refused: Record<RiskRule, number>;
-  unknownEvents: number;
-  journalErrors: number;
-}
-
 const NO_ORDER: Decision = Object.freeze({ action: 'none' });
 const RECENT_REFUSALS = 50;
-const FINAL_KEPT = 10_000;
 
 export class OrderManager {
   readonly broker: Broker;
@@ -101,18 +58,12 @@ export class OrderManager {
   private readonly journal: OrderJournal;
   private readonly clock: Clock;
   private readonly log: TraderLog;
-  private readonly checkpoints?: CheckpointStore;
-  private readonly killSwitchKey: string;
+  private readonly killSwitch: KillSwitch;
 
   private readonly ledger = new PositionLedger();
-  /** Orders not final, by client order id. */
-  private readonly open = new Map<string, OrderRecord>();
-  /** Final orders seen by this process, newest last (bounded), so late events find them before their journal write lands. */
-  private readonly closed = new Map<string, OrderRecord>();
-  private readonly openQty = new Map<string, number>();
+  private readonly book: OrderBook;
   private readonly prices = new Map<string, number>();
   private readonly riskState: RiskState;
-  private readonly writes = new Set<Promise<void>>();
   private readonly sending = new Set<Promise<unknown>>();
   private readonly refusals: Refusal[] = [];
   private reconciling: Promise<ReconcileReport> | undefined;
@@ -134,9 +85,12 @@ export class OrderManager {
     this.risk = opts.risk;
     this.clock = opts.clock;
     this.log = opts.log;
-    this.checkpoints = opts.checkpoints;
-    this.killSwitchKey = opts.killSwitchKey ?? 'trader-kill-switch';
-    this.riskState = { positions: this.ledger.quantities, openQty: this.openQty, prices: this.prices, pnlToday: 0, now: 0 };
+    this.killSwitch = new KillSwitch(opts.risk, opts.log, opts.checkpoints, opts.killSwitchKey ?? 'trader-kill-switch');
+    this.book = new OrderBook(opts.journal, (clientOrderId, err) => {
+      this.counters.journalErrors++;
+      this.log.error({ clientOrderId, err }, 'journal write failed; reconcile will restore the order from the broker');
+    });
+    this.riskState = { positions: this.ledger.quantities, openQty: this.book.openQty, prices: this.prices, pnlToday: 0, now: 0 };
   }
 
   /** Rebuilds positions from the journal, listens to the broker, restores the kill switch, and reconciles. */
@@ -148,18 +102,14 @@ export class OrderManager {
     const records = this.journal.all().filter((r) => r.broker === this.broker.kind);
     const fills: Array<{ record: OrderRecord; fill: OrderFill }> = [];
     for (const record of records) {
-      if (!isFinal(record.state)) this.open.set(record.clientOrderId, record);
+      if (!isFinal(record.state)) this.book.open.set(record.clientOrderId, record);
       for (const fill of record.fills) fills.push({ record, fill });
     }
     fills.sort((a, b) => a.fill.time - b.fill.time || (a.fill.execId < b.fill.execId ? -1 : 1));
     for (const { record, fill } of fills) this.ledger.applyFill(record.symbol, record.side, fill.qty, fill.price, fill.commission, fill.time);
-    for (const symbol of new Set([...this.open.values()].map((r) => r.symbol))) this.refreshOpenQty(symbol);
+    for (const symbol of new Set([...this.book.open.values()].map((r) => r.symbol))) this.book.refreshOpenQty(symbol);
 
-    const kill = this.checkpoints?.get<{ at: number }>(this.killSwitchKey);
-    if (kill) {
-      this.risk.kill(kill.at);
-      this.log.warn({ killedAt: kill.at }, 'kill switch was engaged before the restart; it stays engaged until resumed');
-    }
+    this.killSwitch.restore();
     this.broker.onEvent((e) => this.onBrokerEvent(e));
     return this.reconcile();
   }
@@ -173,27 +123,13 @@ export class OrderManager {
   /** Turns one signal into at most one order: sizes it, names it, checks risk, journals it, sends it. */
   async decide(signal: Signal, at: { strategy: string; barStart: number; index: number }): Promise<Decision> {
     const symbol = signal.symbol;
-    let side: OrderSide;
-    let qty: number;
-    let type: OrderType = 'market';
-    let limitPrice: number | undefined;
-    if (signal.kind === 'target') {
-      const delta = signal.targetQty - this.ledger.qty(symbol) - (this.openQty.get(symbol) ?? 0);
-      if (delta === 0) return NO_ORDER;
-      side = delta > 0 ? 'buy' : 'sell';
-      qty = Math.abs(delta);
-    } else {
-      side = signal.side;
-      qty = signal.qty;
-      type = signal.type;
-      limitPrice = signal.type === 'limit' ? signal.limitPrice : undefined;
-    }
+    const order = sizeSignal(signal, this.ledger.qty(symbol), this.book.openQty.get(symbol) ?? 0);
+    if (!order) return NO_ORDER;
     const id = clientOrderId(at.strategy, symbol, at.barStart, at.index);
-    if (this.known(id)) {
+    if (this.book.known(id)) {
       this.counters.duplicates++;
       return { action: 'duplicate', clientOrderId: id };
     }
-    const order: RiskOrder = { symbol, side, qty, type, limitPrice };
     const verdict = this.checkRisk(order);
     if (!verdict.ok) return this.refused(id, symbol, verdict.rule, verdict.reason);
     return this.send(this.newRecord(id, at.strategy, order, at.barStart, signal.reason));
@@ -204,7 +140,7 @@ export class OrderManager {
    * again at any time (after a broker reconnect, for example); concurrent calls share one run.
    */
   reconcile(): Promise<ReconcileReport> {
-    this.reconciling ??= this.runReconcile().finally(() => {
+    this.reconciling ??= reconcileOrders(this.reconcileHost()).finally(() => {
       this.reconciling = undefined;
     });
     return this.reconciling;
@@ -212,20 +148,17 @@ export class OrderManager {
 
   /** Engages the kill switch, cancels every open order, and with `flatten` sends orders that close every position. */
   async kill(opts: { flatten?: boolean } = {}): Promise<KillReport> {
-    const now = this.clock.now();
-    this.risk.kill(now);
-    if (this.checkpoints) await this.checkpoints.put(this.killSwitchKey, { at: now });
-    this.log.warn({ flatten: opts.flatten === true }, 'kill switch engaged');
+    await this.killSwitch.engage(this.clock.now(), opts.flatten === true);
     // Orders already on their way are let through first, so none slips past the cancel below.
     await Promise.allSettled([...this.sending]);
     const report: KillReport = { cancelled: [], flatten: [], errors: [] };
-    for (const record of [...this.open.values()]) {
+    for (const record of [...this.book.open.values()]) {
       try {
         await this.broker.cancel(record.clientOrderId);
         // A pending order may never have reached the broker, which then has nothing to cancel or announce.
-        const current = this.open.get(record.clientOrderId);
+        const current = this.book.open.get(record.clientOrderId);
         if (current && current.state === 'pending') {
-          this.update(transition(current, 'cancelled', this.clock.now(), { rejectReason: 'kill switch engaged before it was sent' }));
+          this.book.update(transition(current, 'cancelled', this.clock.now(), { rejectReason: 'kill switch engaged before it was sent' }));
         }
         report.cancelled.push(record.clientOrderId);
       } catch (err) {
@@ -235,10 +168,10 @@ export class OrderManager {
     }
     if (opts.flatten) {
       const at = this.clock.now();
-      for (const [symbol, qty] of [...this.ledger.quantities]) {
-        const order: RiskOrder = { symbol, side: qty > 0 ? 'sell' : 'buy', qty: Math.abs(qty), type: 'market', flatten: true };
+      for (const order of flattenOrders(this.ledger.quantities)) {
+        const symbol = order.symbol;
         const id = clientOrderId('flatten', symbol, at, 0);
-        if (this.known(id)) {
+        if (this.book.known(id)) {
           report.flatten.push({ action: 'duplicate', clientOrderId: id });
           continue;
         }
@@ -255,14 +188,13 @@ export class OrderManager {
   }
 
   async resume(): Promise<void> {
-    this.risk.resume();
-    if (this.checkpoints) await this.checkpoints.delete(this.killSwitchKey);
-    this.log.info({}, 'kill switch released');
+    await this.killSwitch.release();
   }
 
   /** Resolves once every journal write issued so far is durable. */
   async idle(): Promise<void> {
-    while (this.writes.size > 0 || this.sending.size > 0) await Promise.allSettled([...this.writes, ...this.sending]);
+    const writes = this.book.writes;
+    while (writes.size > 0 || this.sending.size > 0) await Promise.allSettled([...writes, ...this.sending]);
   }
 
   position(symbol: string): number {
@@ -278,7 +210,7 @@ export class OrderManager {
   }
 
   openOrders(): OrderRecord[] {
-    return [...this.open.values()];
+    return [...this.book.open.values()];
   }
 
   pnlToday(): number {
@@ -296,10 +228,6 @@ export class OrderManager {
   }
 
   // ---------------------------------------------------------------- internals
-
-  private known(id: string): boolean {
-    return this.open.has(id) || this.closed.has(id) || this.journal.get(id) !== undefined;
-  }
 
   private checkRisk(order: RiskOrder) {
     const now = this.clock.now();
@@ -347,14 +275,13 @@ export class OrderManager {
   }
 
   private async journalThenSubmit(record: OrderRecord): Promise<Decision> {
-    this.update(record, false);
+    this.book.update(record, false);
     try {
       // The one awaited write: after this the order exists on disk and cannot be forgotten.
       await this.journal.put(record);
     } catch (err) {
       // Not on disk means not sent: forget it, so it does not hold up the symbol's next order.
-      this.open.delete(record.clientOrderId);
-      this.refreshOpenQty(record.symbol);
+      this.book.forget(record);
       this.counters.journalErrors++;
       throw err;
     }
@@ -369,10 +296,10 @@ export class OrderManager {
     try {
       ({ brokerOrderId } = await this.broker.submit(record));
     } catch (err) {
-      const current = this.open.get(id);
+      const current = this.book.open.get(id);
       if (err instanceof BrokerError && err.code === 'BROKER_REJECTED') {
         this.counters.rejected++;
-        if (current && current.state === 'pending') this.update(transition(current, 'rejected', this.clock.now(), { rejectReason: err.message }));
+        if (current && current.state === 'pending') this.book.update(transition(current, 'rejected', this.clock.now(), { rejectReason: err.message }));
         this.log.warn({ clientOrderId: id, reason: err.message }, 'broker rejected the order');
         return { action: 'rejected', clientOrderId: id, reason: err.message };
       }
@@ -386,47 +313,15 @@ export class OrderManager {
   }
 
   private markSubmitted(id: string, brokerOrderId: string): void {
-    const current = this.open.get(id) ?? this.closed.get(id);
+    const current = this.book.open.get(id) ?? this.book.closed.get(id);
     if (!current) return;
-    if (current.state === 'pending') this.update(transition(current, 'submitted', this.clock.now(), { brokerOrderId }));
-    else if (current.brokerOrderId === undefined) this.update({ ...current, brokerOrderId, updatedAt: this.clock.now() });
-  }
-
-  /** Puts `record` in memory now and in the journal in call order. */
-  private update(record: OrderRecord, write = true): void {
-    const id = record.clientOrderId;
-    if (isFinal(record.state)) {
-      this.open.delete(id);
-      this.closed.delete(id);
-      this.closed.set(id, record);
-      if (this.closed.size > FINAL_KEPT) this.closed.delete(this.closed.keys().next().value!);
-    } else {
-      this.open.set(id, record);
-    }
-    this.refreshOpenQty(record.symbol);
-    if (!write) return;
-    const p = this.journal.put(record).catch((err: unknown) => {
-      this.counters.journalErrors++;
-      this.log.error({ clientOrderId: id, err }, 'journal write failed; reconcile will restore the order from the broker');
-    });
-    this.writes.add(p);
-    void p.finally(() => this.writes.delete(p));
-  }
-
-  private refreshOpenQty(symbol: string): void {
-    let sum = 0;
-    for (const r of this.open.values()) if (r.symbol === symbol) sum += signedRemaining(r);
-    if (sum === 0) this.openQty.delete(symbol);
-    else this.openQty.set(symbol, sum);
-  }
-
-  private lookup(id: string): OrderRecord | undefined {
-    return this.open.get(id) ?? this.closed.get(id) ?? this.journal.get(id);
+    if (current.state === 'pending') this.book.update(transition(current, 'submitted', this.clock.now(), { brokerOrderId }));
+    else if (current.brokerOrderId === undefined) this.book.update({ ...current, brokerOrderId, updatedAt: this.clock.now() });
   }
 
   private onBrokerEvent(e: BrokerEvent): void {
     try {
-      const record = this.lookup(e.clientOrderId);
+      const record = this.book.lookup(e.clientOrderId);
       if (!record) {
         this.counters.unknownEvents++;
         this.log.warn({ event: e.type, clientOrderId: e.clientOrderId }, 'broker event for an order not in the journal');
@@ -440,12 +335,12 @@ export class OrderManager {
           this.fill(record, e.fill);
           return;
         case 'cancelled':
-          if (!isFinal(record.state)) this.update(transition(record, 'cancelled', e.time, e.reason ? { rejectReason: e.reason } : undefined));
+          if (!isFinal(record.state)) this.book.update(transition(record, 'cancelled', e.time, e.reason ? { rejectReason: e.reason } : undefined));
           return;
         case 'rejected':
           if (isFinal(record.state)) return;
           // After a partial fill the machine has no rejected; the order simply stopped working.
-          this.update(transition(record, record.state === 'partially_filled' ? 'cancelled' : 'rejected', e.time, { rejectReason: e.reason }));
+          this.book.update(transition(record, record.state === 'partially_filled' ? 'cancelled' : 'rejected', e.time, { rejectReason: e.reason }));
           return;
       }
     } catch (err) {
@@ -463,67 +358,28 @@ export class OrderManager {
     this.ledger.setNow(this.clock.now());
     this.ledger.applyFill(record.symbol, record.side, fill.qty, fill.price, fill.commission, fill.time);
     if (result.anomaly) this.log.warn({ clientOrderId: record.clientOrderId, execId: fill.execId, anomaly: result.anomaly, state: record.state }, 'fill outside the order\'s normal life; recorded anyway');
-    this.update(result.record);
+    this.book.update(result.record);
     return true;
   }
 
-  private async runReconcile(): Promise<ReconcileReport> {
-    const report: ReconcileReport = { adopted: 0, resubmitted: 0, fillsApplied: 0, closed: 0, discrepancies: [] };
-    const now = this.clock.now();
-    const brokerOpen = new Map((await this.broker.openOrders()).map((o) => [o.clientOrderId, o]));
-    let since = now - 24 * 3_600_000;
-    for (const r of this.open.values()) since = Math.min(since, r.createdAt);
-    const executions = await this.broker.executions(since);
-
-    for (const f of executions) {
-      const record = this.lookup(f.clientOrderId);
-      if (!record) {
-        report.discrepancies.push(`broker fill ${f.execId} (${f.side} ${f.qty} ${f.symbol}) belongs to no journaled order`);
-        continue;
-      }
-      if (this.fill(record, f)) report.fillsApplied++;
-    }
-
-    for (const record of [...this.open.values()]) {
-      const id = record.clientOrderId;
-      const working = brokerOpen.get(id);
-      if (working) {
-        if (record.state === 'pending') {
-          report.adopted++;
-          this.markSubmitted(id, working.brokerOrderId);
-        }
-        continue;
-      }
-      if (record.state === 'pending' && record.filledQty === 0) {
-        if (this.risk.killed) {
-          this.update(transition(record, 'cancelled', now, { rejectReason: 'kill switch engaged; never sent' }));
-          report.closed++;
-          continue;
-        }
-        this.log.warn({ clientOrderId: id, ageMs: now - record.createdAt }, 'pending order the broker never received: sending it now');
+  private reconcileHost(): ReconcileHost {
+    return {
+      broker: this.broker,
+      book: this.book,
+      clock: this.clock,
+      log: this.log,
+      killed: () => this.risk.killed,
+      quantities: () => this.ledger.quantities,
+      position: (symbol) => this.ledger.qty(symbol),
+      fill: (record, f) => this.fill(record, f),
+      markSubmitted: (id, brokerOrderId) => this.markSubmitted(id, brokerOrderId),
+      resubmit: async (record) => {
         const sent = this.submit(record);
         this.sending.add(sent);
         void sent.finally(() => this.sending.delete(sent));
-        const decision = await sent;
-        if (decision.action === 'submitted') report.resubmitted++;
-        continue;
-      }
-      // The broker has it neither working nor completely filled: it ended without telling us.
-      const reason = record.filledQty > 0 ? `broker stopped working it after ${record.filledQty} of ${record.qty} filled` : 'broker no longer has the order and reports no fills';
-      this.update(transition(record, 'cancelled', now, { rejectReason: reason }));
-      report.closed++;
-    }
-
-    const held = await this.broker.positions();
-    const symbols = new Set([...Object.keys(held), ...this.ledger.quantities.keys()]);
-    for (const symbol of symbols) {
-      const mine = this.ledger.qty(symbol);
-      const theirs = held[symbol]?.qty ?? 0;
-      if (mine !== theirs) report.discrepancies.push(`${symbol}: journal fills give ${mine} shares, broker reports ${theirs}`);
-    }
-    for (const d of report.discrepancies) this.log.warn({}, `reconcile: ${d}`);
-    this.log.info({ ...report, discrepancies: report.discrepancies.length }, 'reconciled orders with the broker');
-    await this.idle();
-    return report;
+        return (await sent).action === 'submitted';
+      },
+      idle: () => this.idle(),
+    };
   }
 }

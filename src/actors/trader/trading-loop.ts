@@ -17,10 +17,11 @@ import type { Bar } from '../../market/bar.ts';
 import type { Clock } from '../../market/clock.ts';
 import type { OrderRecord } from '../../storage/types.ts';
 import type { LedgerPosition, PnlToday } from './ledger.ts';
-import type { Decision, OrderCounters, OrderManager, Refusal } from './order-manager.ts';
+import type { Decision, OrderCounters, Refusal } from './decisions.ts';
+import type { OrderManager } from './order-manager.ts';
 import type { TraderLog } from './orders.ts';
 import type { RiskEngine, RiskSnapshot } from './risk.ts';
-import { type Signal, type Strategy, type StrategyContext, signalProblem } from './strategy.ts';
+import { type Signal, type Strategy, type StrategyContext, signalProblem } from './strategies/contract.ts';
 
 export interface TradingLoopOptions {
   strategy: Strategy;

@@ -20,6 +20,7 @@ import { EventName, IBApi } from '@stoqey/ib';
 import type { Clock, TimerHandle } from '../../market/clock.ts';
 import { classifyIbError, type IbErrorPolicy } from './error-codes.ts';
 import { IbkrError } from './errors.ts';
+import { backoff } from '../../runtime/backoff.ts';
 
 export type IbkrConnectionState = 'idle' | 'connecting' | 'connected' | 'link-lost' | 'disconnected' | 'closed';
 
@@ -273,7 +274,7 @@ export class IbkrConnection extends EventEmitter<IbkrConnectionEvents> {
     this.clearTimers();
     this.disconnects++;
     this.setState('disconnected', 'socket closed');
-    const delay = Math.min(this.backoff.maxMs, this.backoff.initialMs * this.backoff.factor ** this.attempt);
+    const delay = backoff(this.attempt, this.backoff);
     this.attempt++;
     this.reconnectTimer = this.clock.setTimeout(() => this.connect(), delay);
   }

@@ -22,6 +22,7 @@ import { isValidSymbol } from '../../market/bar.ts';
 import type { Clock, TimerHandle } from '../../market/clock.ts';
 import { silentLogger, type SourceLogger } from '../http.ts';
 import { SourceError, type SourceErrorCode } from '../types.ts';
+import { backoff } from '../../runtime/backoff.ts';
 
 export type StreamState = 'idle' | 'connecting' | 'authenticating' | 'live' | 'reconnecting' | 'closed' | 'failed';
 
@@ -258,7 +259,7 @@ export abstract class BarStream extends EventEmitter {
     }
     this.attempt++;
     this.counters.reconnects++;
-    const delay = Math.min(this.maxBackoffMs, this.backoffMs * 2 ** (this.attempt - 1));
+    const delay = backoff(this.attempt - 1, { initialMs: this.backoffMs, maxMs: this.maxBackoffMs });
     this.logger.warn({ source: this.source, attempt: this.attempt, delayMs: delay, why }, 'stream dropped, reconnecting');
     this.current = 'reconnecting';
     this.emit('status', { state: 'reconnecting', message: why, attempt: this.attempt, at: this.clock.now() } satisfies StreamStatus);

@@ -6,7 +6,7 @@
  */
 import { z } from 'zod';
 import type { Bar } from '../../../market/bar.ts';
-import type { Signal, Strategy, StrategyContext } from '../strategy.ts';
+import type { Signal, Strategy, StrategyContext } from './contract.ts';
 import { parseParams } from './params.ts';
 import { RollingWindow } from './rolling-window.ts';
 

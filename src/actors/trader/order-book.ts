@@ -1,0 +1,68 @@
+/**
+ * The order manager's orders in memory, and the journal queue behind them. Open orders by client
+ * order id, the final ones this process has seen (bounded, newest last, so a late event finds its
+ * order before the journal write lands), and per symbol the signed quantity still open.
+ *
+ * Journal writes after the pending put are not awaited on the hot path: `update` puts the record in
+ * memory now and in the journal in call order; `writes` holds the ones not yet durable.
+ */
+import type { OrderJournal, OrderRecord } from '../../storage/types.ts';
+import { isFinal, signedRemaining } from './orders.ts';
+
+const FINAL_KEPT = 10_000;
+
+export class OrderBook {
+  /** Orders not final, by client order id. */
+  readonly open = new Map<string, OrderRecord>();
+  /** Final orders seen by this process, newest last (bounded). */
+  readonly closed = new Map<string, OrderRecord>();
+  /** Signed shares still open per symbol (absent when zero). */
+  readonly openQty = new Map<string, number>();
+  /** Journal writes issued and not yet settled. */
+  readonly writes = new Set<Promise<void>>();
+
+  constructor(
+    private readonly journal: OrderJournal,
+    private readonly onWriteError: (clientOrderId: string, err: unknown) => void,
+  ) {}
+
+  /** The journal, this process or the open orders already hold this id. */
+  known(id: string): boolean {
+    return this.open.has(id) || this.closed.has(id) || this.journal.get(id) !== undefined;
+  }
+
+  lookup(id: string): OrderRecord | undefined {
+    return this.open.get(id) ?? this.closed.get(id) ?? this.journal.get(id);
+  }
+
+  /** Puts `record` in memory now and, with `write`, in the journal in call order. */
+  update(record: OrderRecord, write = true): void {
+    const id = record.clientOrderId;
+    if (isFinal(record.state)) {
+      this.open.delete(id);
+      this.closed.delete(id);
+      this.closed.set(id, record);
+      if (this.closed.size > FINAL_KEPT) this.closed.delete(this.closed.keys().next().value!);
+    } else {
+      this.open.set(id, record);
+    }
+    this.refreshOpenQty(record.symbol);
+    if (!write) return;
+    const p = this.journal.put(record).catch((err: unknown) => this.onWriteError(id, err));
+    this.writes.add(p);
+    void p.finally(() => this.writes.delete(p));
+  }
+
+  /** Drops an open order that never reached the journal. */
+  forget(record: OrderRecord): void {
+    this.open.delete(record.clientOrderId);
+    this.refreshOpenQty(record.symbol);
+  }
+
+  refreshOpenQty(symbol: string): void {
+    let sum = 0;
+    for (const r of this.open.values()) if (r.symbol === symbol) sum += signedRemaining(r);
+    if (sum === 0) this.openQty.delete(symbol);
+    else this.openQty.set(symbol, sum);
+  }
+}

@@ -1,0 +1,17 @@
+/** Turns a strategy's signal into the order it asks for, before risk checks. */
+import type { RiskOrder } from './risk.ts';
+import type { Signal } from './strategies/contract.ts';
+
+/**
+ * A target signal trades the difference between the target and the position plus open orders (null
+ * when there is none); an order signal is taken as it is.
+ */
+export function sizeSignal(signal: Signal, position: number, openQty: number): RiskOrder | null {
+  const symbol = signal.symbol;
+  if (signal.kind === 'target') {
+    const delta = signal.targetQty - position - openQty;
+    if (delta === 0) return null;
+    return { symbol, side: delta > 0 ? 'buy' : 'sell', qty: Math.abs(delta), type: 'market', limitPrice: undefined };
+  }
+  return { symbol, side: signal.side, qty: signal.qty, type: signal.type, limitPrice: signal.type === 'limit' ? signal.limitPrice : undefined };
+}

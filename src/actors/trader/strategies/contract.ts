@@ -1,0 +1,86 @@
+/**
+ * The strategy contract ("agents"): given warm-up history and then each new bar, a strategy returns signals,
+ * either a target position or an order intent, each with a reason that is journaled with the order.
+ *
+ * Contract for implementers:
+ * - `onBar` is called once per bar per symbol, in bar order, and must be synchronous and quick: it
+ *   sits on the bar-to-order path. Keep per-symbol state small (see strategies/rolling-window.ts).
+ * - A strategy that throws (in warmUp or onBar), or returns a malformed signal, is isolated by the
+ *   trading loop: logged, counted, and that symbol is paused; other symbols keep trading.
+ * - A target signal is idempotent (the order manager trades only the difference from the position
+ *   plus open orders), so emitting the same target on every bar is safe and is how a refused order
+ *   gets retried.
+ */
+import type { Bar } from '../../../market/bar.ts';
+import type { OrderSide, OrderType } from '../../../storage/types.ts';
+
+export interface StrategyContext {
+  /** Current filled position in the bar's symbol, signed shares. */
+  position: number;
+  /** Broker cash when the broker reports it (paper), NaN otherwise. */
+  cash: number;
+  /** Clock time, UTC epoch ms. */
+  now: number;
+}
+
+export interface TargetSignal {
+  kind: 'target';
+  symbol: string;
+  /** Desired signed position in shares (negative is short). */
+  targetQty: number;
+  reason: string;
+}
+
+export interface OrderSignal {
+  kind: 'order';
+  symbol: string;
+  side: OrderSide;
+  qty: number;
+  type: OrderType;
+  limitPrice?: number;
+  reason: string;
+}
+
+export type Signal = TargetSignal | OrderSignal;
+
+export interface Strategy {
+  readonly name: string;
+  warmUp(symbol: string, bars: readonly Bar[]): void;
+  onBar(symbol: string, bar: Bar, ctx: StrategyContext): Signal[] | Signal | undefined;
+}
+
+/** What a user's module exports by default. */
+export type StrategyFactory = (params: Record<string, unknown>) => Strategy;
+
+export interface StrategySpec {
+  /** A built-in name, or a label for a module strategy. */
+  name: string;
+  params?: Record<string, unknown>;
+  /** Path to a module (absolute, or relative to the working directory) whose default export is a StrategyFactory. */
+  module?: string;
+}
+
+/** Why a signal cannot be traded, or undefined when it is well formed. */
+export function signalProblem(signal: unknown): string | undefined {
+  if (typeof signal !== 'object' || signal === null) return 'a signal must be an object';
+  const s = signal as Record<string, unknown>;
+  if (typeof s.symbol !== 'string' || s.symbol.length === 0) return 'signal.symbol must be a non-empty string';
+  if (typeof s.reason !== 'string') return 'signal.reason must be a string';
+  if (s.kind === 'target') {
+    if (!Number.isSafeInteger(s.targetQty)) return `signal.targetQty must be a whole number of shares, got ${String(s.targetQty)}`;
+    return undefined;
+  }
+  if (s.kind === 'order') {
+    if (s.side !== 'buy' && s.side !== 'sell') return `signal.side must be "buy" or "sell", got ${String(s.side)}`;
+    if (!Number.isSafeInteger(s.qty) || (s.qty as number) <= 0) return `signal.qty must be a positive whole number of shares, got ${String(s.qty)}`;
+    if (s.type === 'limit') {
+      if (typeof s.limitPrice !== 'number' || !(s.limitPrice > 0) || !Number.isFinite(s.limitPrice)) {
+        return `signal.limitPrice must be a positive price for a limit order, got ${String(s.limitPrice)}`;
+      }
+    } else if (s.type !== 'market') {
+      return `signal.type must be "market" or "limit", got ${String(s.type)}`;
+    }
+    return undefined;
+  }
+  return `signal.kind must be "target" or "order", got ${String(s.kind)}`;
+}

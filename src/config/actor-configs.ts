@@ -1,0 +1,101 @@
+/**
+ * Each actor's slice of the configuration: plain data, cloned into the actor's thread. The server
+ * (engine.ts) and the CLI (backfill) both build actors from it.
+ */
+import type { ArbiterConfig } from '../actors/arbiter/protocol.ts';
+import type { CollectorConfig } from '../actors/collector/protocol.ts';
+import type { TraderConfig } from '../actors/trader/protocol.ts';
+import type { Config } from './schema.ts';
+
+function ibkrConn(config: Config, clientId: number) {
+  const i = config.ibkr;
+  return i.enabled
+    ? { host: i.host, port: i.port, clientId, reconnectInitialMs: i.reconnect_initial_ms, reconnectMaxMs: i.reconnect_max_ms }
+    : null;
+}
+
+/** Each actor's slice of the configuration (plain data: it is cloned into the actor's thread). */
+export function actorConfigs(config: Config): { collector: CollectorConfig; arbiter: ArbiterConfig; trader: TraderConfig } {
+  const dataDir = config.data_dir;
+  const precedence = config.storage.source_precedence;
+  const m = config.massive;
+  const a = config.alpaca;
+  const noVendor = !m.api_key && !a.api_key_id;
+  return {
+    collector: {
+      dataDir,
+      storage: {
+        retentionDays: config.storage.retention_days,
+        sourcePrecedence: precedence,
+        pruneIntervalS: config.storage.prune_interval_s,
+      },
+      autostart: config.collector.autostart ? { symbols: config.collector.symbols, barSize: config.collector.bar_size } : null,
+      schedule: {
+        marketHoursIntervalMs: config.collector.market_hours_interval_s * 1000,
+        offHoursIntervalMs: config.collector.off_hours_interval_s * 1000,
+        settleMs: config.collector.settle_s * 1000,
+      },
+      backfillDays: config.collector.backfill_days,
+      failoverAfterFailures: config.collector.failover_after_failures,
+      retryPreferredAfterMs: config.collector.retry_preferred_after_s * 1000,
+      massive: m.api_key
+        ? { apiKey: m.api_key, restUrl: m.rest_url, rateLimitPerMin: m.rate_limit_per_min, timeoutMs: m.timeout_ms, websocket: m.websocket, wsUrl: m.ws_url }
+        : null,
+      alpaca:
+        a.api_key_id && a.api_secret_key
+          ? {
+              keyId: a.api_key_id,
+              secretKey: a.api_secret_key,
+              dataUrl: a.data_url,
+              feed: a.feed,
+              rateLimitPerMin: a.rate_limit_per_min,
+              timeoutMs: a.timeout_ms,
+              websocket: a.websocket,
+              wsUrl: a.ws_url,
+            }
+          : null,
+      sim: { seed: config.sim.seed, session: config.sim.session },
+    },
+    arbiter: {
+      dataDir,
+      storage: { sourcePrecedence: precedence },
+      cacheMaxAgeMs: config.feed.cache_max_age_s * 1000,
+      preloadBars: config.feed.preload_bars,
+      climbBackAfterBars: config.feed.climb_back_after_bars,
+      stallIntervals: config.feed.stall_intervals,
+      realtimeGraceMs: config.feed.realtime_grace_ms,
+      historicalPollMs: config.feed.historical_poll_s * 1000,
+      ibkr: ibkrConn(config, config.ibkr.client_id),
+    },
+    trader: {
+      dataDir,
+      storage: { sourcePrecedence: precedence },
+      autostart: config.trader.autostart
+        ? {
+            symbols: config.trader.symbols,
+            bar_size: config.trader.bar_size,
+            strategy: config.trader.strategy,
+            strategy_params: config.trader.strategy_params,
+            broker: config.trader.broker,
+          }
+        : null,
+      strategyModule: config.trader.strategy_module,
+      paper: {
+        startingCash: config.trader.paper.starting_cash,
+        slippageBps: config.trader.paper.slippage_bps,
+        commissionPerShare: config.trader.paper.commission_per_share,
+        minCommission: config.trader.paper.min_commission,
+      },
+      risk: {
+        maxPositionPerSymbol: config.risk.max_position_per_symbol,
+        maxOrderNotional: config.risk.max_order_notional,
+        maxGrossExposure: config.risk.max_gross_exposure,
+        maxDailyLoss: config.risk.max_daily_loss,
+        maxOrdersPerMinute: config.risk.max_orders_per_minute,
+        allowedSessions: config.risk.allowed_sessions,
+      },
+      alwaysOpen: noVendor && config.sim.session === 'always',
+      ibkr: ibkrConn(config, config.ibkr.order_client_id),
+    },
+  };
+}
