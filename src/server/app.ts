@@ -72,6 +72,8 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
   const arbiter = sup.handle<ArbiterRequests>('arbiter');
   const trader = sup.handle<TraderRequests>('trader');
   const metrics = new MetricsRegistry(sup);
+  // Parts assembled beside the server (cluster mode) register their collectors here.
+  app.decorate('metricsRegistry', metrics.registry);
 
   app.setErrorHandler((err, _req, reply) => sendError(reply, err));
   app.setNotFoundHandler((req, reply) => reply.code(404).send({ error: 'not_found', message: `no route ${req.method} ${req.url}` }));

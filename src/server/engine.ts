@@ -12,6 +12,9 @@ import { Supervisor, type SupervisorPolicy } from '../runtime/supervisor.ts';
 import { openStorage, type Storage } from '../storage/storage.ts';
 import { lockDataDir } from '../storage/data-dir-lock.ts';
 import { buildServer } from './app.ts';
+import type { Registry } from 'prom-client';
+import { startCluster, type ClusterRuntime } from '../cluster/serve-cluster.ts';
+import { registerClusterMetrics } from '../cluster/metrics.ts';
 
 const ACTORS = {
   collector: new URL('../actors/collector/actor.ts', import.meta.url),
@@ -48,13 +51,21 @@ export async function startEngine(config: Config, opts: EngineOptions): Promise<
   const log = opts.log;
   log.info({ config: redactConfig(config) }, 'starting barkeep');
   const cfg = actorConfigs(config);
+  // In cluster mode what the actors collect and trade is the node's to decide (its owned symbols),
+  // not the configured lists: they start idle and the cluster drives them.
+  if (config.cluster.enabled) {
+    cfg.collector.autostart = null;
+    cfg.trader.autostart = null;
+  }
   // Before anything opens the journal: one process per data directory (a second one would trade
   // the same account from the same journal and double every order).
   const lock = await lockDataDir(config.data_dir);
   let storage: Storage | undefined;
   let app: FastifyInstance | undefined;
   let supervisor: Supervisor | undefined;
+  let cluster: ClusterRuntime | undefined;
   const undo = async () => {
+    await cluster?.stop().catch(() => undefined);
     await app?.close().catch(() => undefined);
     await supervisor?.stop().catch(() => undefined);
     await storage?.close().catch(() => undefined);
@@ -101,9 +112,19 @@ export async function startEngine(config: Config, opts: EngineOptions): Promise<
     });
     // The port is bound before any actor runs: a port in use stops the start before a collector,
     // order manager or trading loop has done anything. Until the actors run, /health answers 503.
+    if (config.cluster.enabled) {
+      app.get('/cluster', async (_req, reply) =>
+        cluster ? cluster.status() : reply.code(503).send({ error: 'cluster_starting', message: 'the cluster node is still joining' }),
+      );
+      registerClusterMetrics((app as unknown as { metricsRegistry: Registry }).metricsRegistry, () => cluster?.node);
+    }
     url = await app.listen({ host: config.server.host, port: config.server.port });
     lock.setUrl(url);
+    // A cluster node joins before its actors run: without NATS it refuses to start, rather than
+    // collect and trade symbols that other nodes own.
+    if (config.cluster.enabled) cluster = await startCluster(config, { log, bars: storage.bars, url, now: Date.now });
     await supervisor.start();
+    cluster?.attach(supervisor);
   } catch (err) {
     await undo();
     throw err;
@@ -117,6 +138,7 @@ export async function startEngine(config: Config, opts: EngineOptions): Promise<
     url,
     stop() {
       stopped ??= (async () => {
+        await cluster?.stop();
         await app!.close();
         await supervisor!.stop();
         await storage!.close();
