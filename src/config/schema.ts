@@ -15,6 +15,19 @@ const url = z.string().url();
 const barSize = z.enum(BAR_SIZES);
 const symbol = z.string().regex(/^[A-Z][A-Z0-9]{0,9}(?:[.\-][A-Z0-9]{1,4})?$/, 'not a ticker symbol (e.g. QQQ, BRK.B)');
 const session = z.enum(['pre', 'regular', 'post', 'always']);
+const percent = z.number().gt(0, 'must be a percent above 0').lt(100, 'must be a percent below 100');
+/** Protective exits attached to every entry as a bracket (src/actors/trader/order-types.ts). */
+export const exitsSchema = z
+  .object({
+    stop_loss_pct: percent.nullable().optional(),
+    take_profit_pct: percent.nullable().optional(),
+    trailing_stop_pct: percent.nullable().optional(),
+  })
+  .strict()
+  .refine((e) => e.stop_loss_pct == null || e.trailing_stop_pct == null, {
+    message: 'the stop-loss leg is either fixed (stop_loss_pct) or trailing (trailing_stop_pct), not both',
+    path: ['trailing_stop_pct'],
+  });
 
 export const configSchema = z
   .object({
@@ -136,6 +149,7 @@ export const configSchema = z
         strategy_params: z.record(z.string(), z.unknown()),
         strategy_module: z.string().min(1).nullable(),
         broker: z.enum(['paper', 'ibkr']),
+        exits: exitsSchema,
         paper: z
           .object({
             starting_cash: z.number().positive(),

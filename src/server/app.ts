@@ -5,6 +5,7 @@
 import { timingSafeEqual } from 'node:crypto';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import { z } from 'zod';
+import { exitsSchema } from '../config/schema.ts';
 import { BAR_SIZES } from '../market/bar-size.ts';
 import { isValidSymbol } from '../market/bar.ts';
 import type { Supervisor } from '../runtime/supervisor.ts';
@@ -43,6 +44,7 @@ const liveStartBody = z
     strategy: z.string().min(1).optional(),
     strategy_params: z.record(z.string(), z.unknown()).optional(),
     broker: z.enum(['paper', 'ibkr']).optional(),
+    exits: exitsSchema.nullable().optional(),
   })
   .strict();
 const killBody = z.object({ flatten: z.boolean().optional() }).strict();
@@ -135,6 +137,8 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
       strategy: body.strategy ?? d.strategy,
       strategy_params: body.strategy_params ?? (body.strategy ? {} : d.strategy_params),
       broker: body.broker ?? d.broker,
+      // Absent: the configured exits; null: none for this session.
+      ...(body.exits !== undefined ? { exits: body.exits } : {}),
     });
     return liveStatus();
   });

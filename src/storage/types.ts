@@ -33,7 +33,11 @@ export interface WriteResult {
 }
 
 export type OrderSide = 'buy' | 'sell';
-export type OrderType = 'market' | 'limit';
+export type OrderType = 'market' | 'limit' | 'stop' | 'stop_limit' | 'trailing_stop';
+/** day: cancelled at the session's close (NYSE calendar); gtc: until cancelled; ioc: what the first chance does not fill is cancelled. */
+export type TimeInForce = 'day' | 'gtc' | 'ioc';
+/** A leg of a bracket: the entry, and its two exits, which are one-cancels-other. */
+export type OrderRole = 'entry' | 'take_profit' | 'stop_loss';
 export type OrderState = 'pending' | 'submitted' | 'partially_filled' | 'filled' | 'cancelled' | 'rejected';
 
 export interface OrderFill {
@@ -55,6 +59,17 @@ export interface OrderRecord {
   qty: number;
   type: OrderType;
   limitPrice?: number;
+  /** stop and stop_limit: the trigger price; trailing_stop: the initial stop, when given. */
+  stopPrice?: number;
+  /** trailing_stop: the distance the stop keeps from the best price, in dollars or in percent. */
+  trailAmount?: number;
+  trailPercent?: number;
+  /** Absent on records written before time in force existed: they behave as `day`. */
+  tif?: TimeInForce;
+  outsideRth?: boolean;
+  /** Bracket legs: the entry's client order id, shared by the three legs. */
+  groupId?: string;
+  role?: OrderRole;
   broker: 'paper' | 'ibkr';
   state: OrderState;
   /** The broker's id once it acknowledged the order (IBKR order id, paper id). */

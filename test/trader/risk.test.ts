@@ -116,3 +116,20 @@ test('bad risk config is refused with the field named, and session limits need a
   assert.throws(() => new RiskEngine({ ...LIMITS, maxPostion: 3 } as RiskConfigInput), /"maxPostion"/);
   assert.throws(() => new RiskEngine({ ...LIMITS, allowedSessions: ['regular'] }), /needs a market calendar/);
 });
+
+test("a bracket whose stop-loss would lose more than the daily-loss headroom left is refused under max_daily_loss, open brackets' stops counted", () => {
+  const risk = new RiskEngine(LIMITS);
+  // 100 shares with a stop $10 below: $1,000 at risk. Lost $3,500 today and $600 at risk in open brackets: $900 left.
+  const r = refusal(risk.check(buy(100, 'QQQ', { worstLoss: 1000 }), { ...state({ pnl: -3500 }), openWorstLoss: 600 }));
+  assert.equal(r.rule, 'max_daily_loss');
+  assert.match(r.reason, /could lose \$1,000\.00 if its stop-loss fires, more than the \$900\.00 left of the maximum daily loss of \$5,000\.00 \(P&L today -\$3,500\.00, open stop-losses \$600\.00\)/);
+  assert.deepEqual(risk.check(buy(100, 'QQQ', { worstLoss: 900 }), { ...state({ pnl: -3500 }), openWorstLoss: 600 }), { ok: true }, 'exactly the headroom fits');
+  assert.deepEqual(risk.check(sell(100, 'QQQ', { worstLoss: 99_999 }), state({ positions: { QQQ: 100 }, pnl: -4900 })), { ok: true }, 'an order that reduces a position is never held back by it');
+});
+
+test('a stop order is checked for notional at its stop price', () => {
+  const risk = new RiskEngine(LIMITS);
+  const r = refusal(risk.check(buy(600, 'QQQ', { type: 'stop', stopPrice: 90 }), state()));
+  assert.equal(r.rule, 'max_order_notional');
+  assert.match(r.reason, /\$54,000\.00 \(600 x \$90\.00\)/);
+});

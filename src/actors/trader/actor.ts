@@ -16,6 +16,7 @@ import type { OrderRecord } from '../../storage/types.ts';
 import type { ArbiterToTrader, TraderToArbiter } from '../arbiter/protocol.ts';
 import type { Broker } from './broker.ts';
 import { OrderManager } from './order-manager.ts';
+import { orderTypeView } from './order-types.ts';
 import { PaperBroker } from './paper-broker.ts';
 import type { LiveStart, OrderView, PositionView, TraderConfig, TraderRequests, TraderStatus } from './protocol.ts';
 import { RiskEngine } from './risk.ts';
@@ -46,8 +47,7 @@ export function orderView(r: OrderRecord): OrderView {
     symbol: r.symbol,
     side: r.side,
     qty: r.qty,
-    type: r.type,
-    limit_price: r.limitPrice ?? null,
+    ...orderTypeView(r),
     state: r.state,
     filled_qty: r.filledQty,
     avg_fill_price: r.filledQty > 0 ? r.avgFillPrice : null,

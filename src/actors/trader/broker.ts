@@ -21,7 +21,7 @@
  * - `cancel` of an unknown or already final order resolves without effect.
  */
 import type { Bar } from '../../market/bar.ts';
-import type { OrderFill, OrderRecord, OrderSide, OrderType } from '../../storage/types.ts';
+import type { OrderFill, OrderRecord, OrderRole, OrderSide, OrderType, TimeInForce } from '../../storage/types.ts';
 
 export type BrokerKind = 'paper' | 'ibkr';
 
@@ -34,6 +34,13 @@ export interface BrokerOrder {
   qty: number;
   type: OrderType;
   limitPrice?: number;
+  stopPrice?: number;
+  trailAmount?: number;
+  trailPercent?: number;
+  tif?: TimeInForce;
+  outsideRth?: boolean;
+  groupId?: string;
+  role?: OrderRole;
   filledQty: number;
   state: 'submitted' | 'partially_filled';
 }
@@ -61,6 +68,12 @@ export interface BrokerPosition {
 export interface Broker {
   readonly kind: BrokerKind;
   submit(order: OrderRecord): Promise<{ brokerOrderId: string }>;
+  /**
+   * A bracket: the entry first, then its exits (groupId = the entry's id, role take_profit or
+   * stop_loss), sent as one group. Idempotent per leg like submit; legs already known are not sent
+   * again. The exits work only once the entry has filled and are one-cancels-other.
+   */
+  submitGroup?(orders: readonly OrderRecord[]): Promise<Array<{ clientOrderId: string; brokerOrderId: string }>>;
   cancel(clientOrderId: string): Promise<void>;
   openOrders(): Promise<BrokerOrder[]>;
   /** Executions at or after `sinceMs` (all the broker still has when omitted), oldest first. */

@@ -12,12 +12,36 @@
  * and accepted ids it remembers are bounded: two days, and at most fillHistory / idHistory.
  * Resubmitting an id is a no-op while it is working or remembered; older duplicates are stopped
  * earlier, by the order journal.
+ *
+ * Order types, time in force and brackets follow the bar rules in paper-fills.ts (stops trigger
+ * when a bar trades through them and fill at the open on a gap, else at the stop, with slippage;
+ * a trailing stop moves with each bar's extreme). On top of those, per bar and in this order:
+ * - `day` orders whose session has closed by the bar's start are cancelled first (the close of
+ *   the session they were accepted in, by the NYSE calendar with its early closes; after hours
+ *   too with outsideRth). Only with a calendar: the 24/7 simulated market has no close.
+ * - Entries are worked before exits. A bracket's exits work once their entry has filled: in the
+ *   entry's own bar only the stop-loss can fill (a bar does not say whether its high or its low
+ *   came first, so the worse is assumed), from the next bar both; when both could fill on one bar
+ *   the stop-loss is taken. When one exit fills, its sibling is cancelled in the same step, in
+ *   the same durable write, so no restart can see one without the other.
+ * - An `ioc` order that its first bar does not fill is cancelled.
+ * - Cancelling an entry cancels its exits; cancelling an exit cancels its sibling.
  */
 import type { Bar } from '../../market/bar.ts';
 import type { Clock } from '../../market/clock.ts';
-import type { CheckpointStore, OrderRecord } from '../../storage/types.ts';
+import type { CheckpointStore, OrderRecord, OrderRole, TimeInForce } from '../../storage/types.ts';
 import { type Broker, type BrokerEvent, type BrokerFill, type BrokerOrder, type BrokerPosition, BrokerError } from './broker.ts';
 import { nextPosition } from './ledger.ts';
+import { orderSpecProblem } from './order-types.ts';
+import { onBar as barRule, type TriggerState } from './paper-fills.ts';
+
+/** The part of the NYSE calendar (src/market/calendar.ts) that ends `day` orders. */
+export interface DayOrderCalendar {
+  nextClose(ts: number): number;
+  sessionBounds(date: string | number): { postClose: number } | undefined;
+  nextTradingDay(date: string | number): string;
+  sessionAt(ts: number): string;
+}
 
 export interface PaperBrokerOptions {
   checkpoints: CheckpointStore;
@@ -32,11 +56,22 @@ export interface PaperBrokerOptions {
   fillHistory?: number;
   /** Most client order ids remembered for idempotent submit, besides the two-day window; default 2000. */
   idHistory?: number;
+  /** Ends `day` orders at the session's close. Without one (the 24/7 simulated market) day orders do not expire. */
+  calendar?: DayOrderCalendar;
 }
 
 interface PaperOrder extends BrokerOrder {
   barStart: number;
   acceptedAt: number;
+  /** stop_limit: triggered, now a limit. */
+  triggered?: boolean;
+  /** trailing_stop: best price seen. */
+  extreme?: number;
+  /** `day` orders: when the session they belong to closes. */
+  expiresAt?: number;
+  /** Bracket exits: false until the entry fills; then the start of the bar that filled it. */
+  activeFrom?: number | false;
+  /** ioc: its one bar has been seen. */
 }
 
 interface PaperState {
@@ -65,12 +100,16 @@ export interface PaperBrokerStats {
 /** How long fills and accepted ids are kept at least (count caps aside): reconciliation looks back a day. */
 const HISTORY_MS = 2 * 24 * 3_600_000;
 const round4 = (x: number) => Math.round(x * 1e4) / 1e4;
+const isExit = (role: OrderRole | undefined) => role === 'take_profit' || role === 'stop_loss';
+/** Entries first, then exits with the stop-loss before the take-profit (the worse outcome first). */
+const RANK: Record<string, number> = { entry: 0, undefined: 0, stop_loss: 1, take_profit: 2 };
 
 export class PaperBroker implements Broker {
   readonly kind = 'paper' as const;
-  private readonly opts: Required<Omit<PaperBrokerOptions, 'checkpoints' | 'clock'>>;
+  private readonly opts: Required<Omit<PaperBrokerOptions, 'checkpoints' | 'clock' | 'calendar'>>;
   private readonly checkpoints: CheckpointStore;
   private readonly clock: Clock;
+  private readonly calendar?: DayOrderCalendar;
   private state: PaperState;
   private readonly knownIds: Map<string, string>;
   private readonly listeners: Array<(e: BrokerEvent) => void> = [];
@@ -79,6 +118,7 @@ export class PaperBroker implements Broker {
   constructor(options: PaperBrokerOptions) {
     this.checkpoints = options.checkpoints;
     this.clock = options.clock;
+    this.calendar = options.calendar;
     this.opts = {
       key: options.key ?? 'paper-broker',
       startingCash: options.startingCash ?? 100_000,
@@ -105,51 +145,74 @@ export class PaperBroker implements Broker {
   }
 
   async submit(order: OrderRecord): Promise<{ brokerOrderId: string }> {
-    this.submitCalls++;
-    const existing = this.knownIds.get(order.clientOrderId) ?? this.state.open.find((o) => o.clientOrderId === order.clientOrderId)?.brokerOrderId;
-    if (existing !== undefined) return { brokerOrderId: existing };
-    const problem = paperOrderProblem(order);
-    if (problem) throw new BrokerError('BROKER_REJECTED', `paper broker rejected ${order.clientOrderId}: ${problem}`);
+    const [ack] = await this.submitGroup([order]);
+    return { brokerOrderId: ack.brokerOrderId };
+  }
 
-    const brokerOrderId = `paper-${this.state.seq + 1}`;
+  /**
+   * Accepts a bracket (entry first, then its exits) in one durable write: after a crash either
+   * every leg is working or none is. Legs already known keep their id (idempotent per leg); an
+   * exit sent alone works once its entry has filled, and is refused when its entry ended unfilled.
+   */
+  async submitGroup(orders: readonly OrderRecord[]): Promise<Array<{ clientOrderId: string; brokerOrderId: string }>> {
+    this.submitCalls++;
+    const out: Array<{ clientOrderId: string; brokerOrderId: string }> = [];
+    const fresh: OrderRecord[] = [];
+    for (const order of orders) {
+      const existing = this.knownIds.get(order.clientOrderId) ?? this.state.open.find((o) => o.clientOrderId === order.clientOrderId)?.brokerOrderId;
+      if (existing !== undefined) out.push({ clientOrderId: order.clientOrderId, brokerOrderId: existing });
+      else fresh.push(order);
+    }
+    if (fresh.length === 0) return out;
+    for (const order of fresh) {
+      const problem = paperOrderProblem(order);
+      if (problem) throw new BrokerError('BROKER_REJECTED', `paper broker rejected ${order.clientOrderId}: ${problem}`);
+    }
+
     const now = this.clock.now();
-    const working: PaperOrder = {
-      clientOrderId: order.clientOrderId,
-      brokerOrderId,
-      symbol: order.symbol,
-      side: order.side,
-      qty: order.qty,
-      type: order.type,
-      ...(order.type === 'limit' ? { limitPrice: order.limitPrice } : {}),
-      filledQty: 0,
-      state: 'submitted',
-      barStart: order.barStart,
-      acceptedAt: now,
-    };
-    this.knownIds.set(order.clientOrderId, brokerOrderId);
-    const known = [...this.state.known, [order.clientOrderId, brokerOrderId, now] as [string, string, number]];
+    let seq = this.state.seq;
+    const accepted: PaperOrder[] = [];
+    const known = [...this.state.known];
+    for (const order of fresh) {
+      let activeFrom: number | false | undefined;
+      if (isExit(order.role) && order.groupId) {
+        const entryWorking = this.state.open.some((o) => o.clientOrderId === order.groupId) || fresh.some((o) => o.clientOrderId === order.groupId);
+        const entryFill = this.state.fills.find((f) => f.clientOrderId === order.groupId);
+        if (entryWorking) activeFrom = false;
+        else if (entryFill) activeFrom = entryFill.time + 1; // works from the bar after its entry's
+        else throw new BrokerError('BROKER_REJECTED', `paper broker rejected ${order.clientOrderId}: its entry ${order.groupId} is not working and never filled`);
+      }
+      const brokerOrderId = `paper-${++seq}`;
+      accepted.push(this.working(order, brokerOrderId, now, activeFrom));
+      this.knownIds.set(order.clientOrderId, brokerOrderId);
+      known.push([order.clientOrderId, brokerOrderId, now]);
+      out.push({ clientOrderId: order.clientOrderId, brokerOrderId });
+    }
     // Both histories are kept small because the whole state is written on every change. Duplicate
     // sends older than two days are stopped by the order journal, which keeps every id.
     let drop = 0;
     while (drop < known.length && (known.length - drop > this.opts.idHistory || known[drop][2] < now - HISTORY_MS)) drop++;
     for (let i = 0; i < drop; i++) this.knownIds.delete(known[i][0]);
     if (drop > 0) known.splice(0, drop);
-    this.state = { ...this.state, seq: this.state.seq + 1, accepted: this.state.accepted + 1, open: [...this.state.open, working], known };
+    this.state = { ...this.state, seq, accepted: this.state.accepted + accepted.length, open: [...this.state.open, ...accepted], known };
     await this.persist();
-    this.emit({ type: 'accepted', clientOrderId: order.clientOrderId, brokerOrderId, time: now });
-    return { brokerOrderId };
+    for (const o of accepted) this.emit({ type: 'accepted', clientOrderId: o.clientOrderId, brokerOrderId: o.brokerOrderId, time: now });
+    return out;
   }
 
   async cancel(clientOrderId: string): Promise<void> {
-    const open = this.state.open.filter((o) => o.clientOrderId !== clientOrderId);
-    if (open.length === this.state.open.length) return;
-    this.state = { ...this.state, open };
+    const target = this.state.open.find((o) => o.clientOrderId === clientOrderId);
+    if (!target) return;
+    const gone = new Set([clientOrderId, ...this.dependents(target).map((o) => o.clientOrderId)]);
+    this.state = { ...this.state, open: this.state.open.filter((o) => !gone.has(o.clientOrderId)) };
     await this.persist();
-    this.emit({ type: 'cancelled', clientOrderId, time: this.clock.now(), reason: 'cancel requested' });
+    const time = this.clock.now();
+    this.emit({ type: 'cancelled', clientOrderId, time, reason: 'cancel requested' });
+    for (const id of gone) if (id !== clientOrderId) this.emit({ type: 'cancelled', clientOrderId: id, time, reason: `bracket leg ${clientOrderId} was cancelled` });
   }
 
   async openOrders(): Promise<BrokerOrder[]> {
-    return this.state.open.map(({ barStart: _b, acceptedAt: _a, ...o }) => ({ ...o }));
+    return this.state.open.map(({ barStart: _b, acceptedAt: _a, triggered: _t, extreme: _e, expiresAt: _x, activeFrom: _f, ...o }) => ({ ...o }));
   }
 
   async executions(sinceMs?: number): Promise<BrokerFill[]> {
@@ -171,64 +234,124 @@ export class PaperBroker implements Broker {
   }
 
   async onBar(bar: Bar): Promise<void> {
-    // Fast exit: on most bars nothing is working for this symbol.
+    // Fast exit: on most bars nothing is working for this symbol and nothing expires.
     let due = false;
     for (const o of this.state.open) {
-      if (o.symbol === bar.symbol && bar.start > o.barStart) {
+      if ((o.symbol === bar.symbol && bar.start > o.barStart) || (o.expiresAt !== undefined && o.expiresAt <= bar.start)) {
         due = true;
         break;
       }
     }
     if (!due) return;
 
+    const events: BrokerEvent[] = [];
     const fills: BrokerFill[] = [];
-    const stillOpen: PaperOrder[] = [];
     let cash = this.state.cash;
     const positions = { ...this.state.positions };
-    for (const o of this.state.open) {
-      const price = o.symbol === bar.symbol && bar.start > o.barStart ? this.fillPrice(o, bar) : undefined;
-      if (price === undefined) {
-        stillOpen.push(o);
+    const slip = this.opts.slippageBps / 10_000;
+    // Orders are replaced (never mutated) so the persisted state stays consistent until the write.
+    const open = new Map(this.state.open.map((o) => [o.clientOrderId, o]));
+    const cancel = (o: PaperOrder, reason: string) => {
+      if (!open.delete(o.clientOrderId)) return;
+      events.push({ type: 'cancelled', clientOrderId: o.clientOrderId, time: bar.start, reason });
+    };
+
+    for (const o of [...open.values()]) {
+      if (o.expiresAt === undefined || o.expiresAt > bar.start || !open.has(o.clientOrderId)) continue;
+      cancel(o, `day order expired at the session close ${new Date(o.expiresAt).toISOString()}`);
+      for (const d of this.dependents(o, [...open.values()])) cancel(d, `its entry ${o.clientOrderId} expired unfilled`);
+    }
+
+    const candidates = [...open.values()].filter((o) => o.symbol === bar.symbol && bar.start > o.barStart).sort((a, b) => RANK[String(a.role)] - RANK[String(b.role)]);
+    for (const o of candidates) {
+      const current = open.get(o.clientOrderId);
+      if (!current) continue; // cancelled earlier in this step (a sibling filled)
+      if (current.activeFrom === false) continue; // an exit whose entry has not filled
+      if (current.activeFrom !== undefined && current.activeFrom === bar.start && current.role === 'take_profit') continue;
+      const outcome = barRule(current as TriggerState, bar, slip);
+      const next: PaperOrder = outcome.next === (current as TriggerState) ? current : { ...current, ...outcome.next };
+      if (outcome.price === undefined) {
+        if (current.tif === 'ioc') {
+          cancel(current, 'ioc: not filled on its first bar');
+          for (const d of this.dependents(current, [...open.values()])) cancel(d, `its entry ${current.clientOrderId} was not filled (ioc)`);
+          continue;
+        }
+        if (next !== current) open.set(current.clientOrderId, next);
         continue;
       }
-      const qty = o.qty - o.filledQty;
+      const price = outcome.price;
+      const qty = next.qty - next.filledQty;
       const commission = round4(Math.max(this.opts.commissionPerShare * qty, this.opts.minCommission));
-      const signed = o.side === 'buy' ? qty : -qty;
+      const signed = next.side === 'buy' ? qty : -qty;
       cash = round4(cash - signed * price - commission);
-      positions[o.symbol] = nextPosition(positions[o.symbol], signed, price);
-      if (positions[o.symbol].qty === 0) delete positions[o.symbol];
-      fills.push({
-        execId: `${o.clientOrderId}-f1`,
-        clientOrderId: o.clientOrderId,
-        brokerOrderId: o.brokerOrderId,
-        symbol: o.symbol,
-        side: o.side,
+      positions[next.symbol] = nextPosition(positions[next.symbol], signed, price);
+      if (positions[next.symbol].qty === 0) delete positions[next.symbol];
+      const fill: BrokerFill = {
+        execId: `${next.clientOrderId}-f1`,
+        clientOrderId: next.clientOrderId,
+        brokerOrderId: next.brokerOrderId,
+        symbol: next.symbol,
+        side: next.side,
         qty,
         price,
         time: bar.start,
         commission,
-      });
+      };
+      fills.push(fill);
+      events.push({ type: 'fill', clientOrderId: fill.clientOrderId, fill });
+      open.delete(next.clientOrderId);
+      if (isExit(next.role)) {
+        for (const d of this.dependents(next, [...open.values()])) cancel(d, `one-cancels-other: ${next.clientOrderId} filled`);
+      } else {
+        // The entry filled: its exits work from this bar (the stop-loss at once, the take-profit from the next bar).
+        for (const child of [...open.values()]) {
+          if (child.groupId === next.clientOrderId && isExit(child.role) && child.activeFrom === false) open.set(child.clientOrderId, { ...child, activeFrom: bar.start, barStart: Math.min(child.barStart, bar.start - 1) });
+        }
+      }
     }
+
+    if (events.length === 0 && open.size === this.state.open.length && [...open.values()].every((o, i) => o === this.state.open[i])) return;
     const history = [...this.state.fills, ...fills];
     let drop = 0;
     while (drop < history.length && (history.length - drop > this.opts.fillHistory || history[drop].time < bar.start - HISTORY_MS)) drop++;
     if (drop > 0) history.splice(0, drop);
+    const stillOpen = this.state.open.map((o) => open.get(o.clientOrderId)).filter((o): o is PaperOrder => o !== undefined);
     this.state = { ...this.state, cash, positions, open: stillOpen, fills: history };
     await this.persist();
-    for (const fill of fills) this.emit({ type: 'fill', clientOrderId: fill.clientOrderId, fill: { ...fill } });
+    for (const e of events) this.emit(e.type === 'fill' ? { ...e, fill: { ...e.fill } } : e);
   }
 
-  private fillPrice(o: PaperOrder, bar: Bar): number | undefined {
-    const slip = this.opts.slippageBps / 10_000;
-    const adverse = o.side === 'buy' ? bar.open * (1 + slip) : bar.open * (1 - slip);
-    if (o.type === 'market') return round4(adverse);
-    const limit = o.limitPrice!;
-    if (o.side === 'buy') {
-      if (bar.open <= limit) return round4(Math.min(adverse, limit));
-      return bar.low < limit ? limit : undefined;
-    }
-    if (bar.open >= limit) return round4(Math.max(adverse, limit));
-    return bar.high > limit ? limit : undefined;
+  /** Working legs that end with `o`: an entry's exits, or an exit's siblings. */
+  private dependents(o: PaperOrder, among: readonly PaperOrder[] = this.state.open): PaperOrder[] {
+    if (!o.groupId) return [];
+    if (isExit(o.role)) return among.filter((x) => x.groupId === o.groupId && isExit(x.role) && x.clientOrderId !== o.clientOrderId);
+    return among.filter((x) => x.groupId === o.clientOrderId && isExit(x.role));
+  }
+
+  private working(order: OrderRecord, brokerOrderId: string, now: number, activeFrom: number | false | undefined): PaperOrder {
+    const tif: TimeInForce = order.tif ?? 'day';
+    return {
+      clientOrderId: order.clientOrderId,
+      brokerOrderId,
+      symbol: order.symbol,
+      side: order.side,
+      qty: order.qty,
+      type: order.type,
+      ...(order.limitPrice !== undefined ? { limitPrice: order.limitPrice } : {}),
+      ...(order.stopPrice !== undefined ? { stopPrice: order.stopPrice } : {}),
+      ...(order.trailAmount !== undefined ? { trailAmount: order.trailAmount } : {}),
+      ...(order.trailPercent !== undefined ? { trailPercent: order.trailPercent } : {}),
+      ...(order.tif !== undefined ? { tif: order.tif } : {}),
+      ...(order.outsideRth ? { outsideRth: true } : {}),
+      ...(order.groupId !== undefined ? { groupId: order.groupId } : {}),
+      ...(order.role !== undefined ? { role: order.role } : {}),
+      filledQty: 0,
+      state: 'submitted',
+      barStart: order.barStart,
+      acceptedAt: now,
+      ...(tif === 'day' && this.calendar ? { expiresAt: dayOrderExpiry(this.calendar, now, order.outsideRth === true) } : {}),
+      ...(activeFrom !== undefined ? { activeFrom } : {}),
+    };
   }
 
   private persist(): Promise<void> {
@@ -241,13 +364,22 @@ export class PaperBroker implements Broker {
   }
 }
 
+/**
+ * When a `day` order accepted at `at` ends: the close of the regular session it belongs to (the
+ * current one, or the next when accepted after the close), or with outsideRth the end of that
+ * day's after-hours session. Early closes (13:00) come from the calendar.
+ */
+export function dayOrderExpiry(calendar: DayOrderCalendar, at: number, outsideRth: boolean): number {
+  if (!outsideRth) return calendar.nextClose(at);
+  const close = calendar.nextClose(at);
+  const today = calendar.sessionBounds(at);
+  if (today && at < today.postClose && calendar.sessionAt(at) !== 'closed') return today.postClose;
+  return calendar.sessionBounds(close)?.postClose ?? close;
+}
+
 function paperOrderProblem(order: OrderRecord): string | undefined {
   if (!Number.isSafeInteger(order.qty) || order.qty <= 0) return `qty must be a positive whole number, got ${order.qty}`;
   if (order.side !== 'buy' && order.side !== 'sell') return `side must be buy or sell, got ${String(order.side)}`;
-  if (order.type === 'limit') {
-    if (!(typeof order.limitPrice === 'number' && order.limitPrice > 0 && Number.isFinite(order.limitPrice))) return `limit order needs a positive limitPrice, got ${String(order.limitPrice)}`;
-  } else if (order.type !== 'market') {
-    return `type must be market or limit, got ${String(order.type)}`;
-  }
-  return undefined;
+  const p = orderSpecProblem(order as unknown as Record<string, unknown>, '');
+  return p ? `${p.field}: ${p.message}` : undefined;
 }

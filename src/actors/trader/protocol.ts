@@ -3,7 +3,7 @@
  * positions, kill, resume. Data: bar keys from the arbiter (see the arbiter's protocol).
  */
 import type { BarSize } from '../../market/bar-size.ts';
-import type { OrderRecord } from '../../storage/types.ts';
+import type { OrderRecord, OrderRole, OrderType, TimeInForce } from '../../storage/types.ts';
 
 export interface TraderConfig {
   dataDir: string;
@@ -19,6 +19,8 @@ export interface TraderConfig {
     maxOrdersPerMinute: number;
     allowedSessions: Array<'pre' | 'regular' | 'post' | 'always'>;
   };
+  /** trader.exits: protective exits for every entry, unless a POST /live/start gives its own. */
+  exits?: ExitsBody | null;
   /** The simulated 24/7 market: every minute counts as the regular session. */
   alwaysOpen: boolean;
   ibkr: { host: string; port: number; clientId: number; reconnectInitialMs: number; reconnectMaxMs: number } | null;
@@ -30,6 +32,15 @@ export interface LiveStart {
   strategy: string;
   strategy_params?: Record<string, unknown>;
   broker: 'paper' | 'ibkr';
+  /** Protective exits for this session; absent: the configured trader.exits; null: none. */
+  exits?: ExitsBody | null;
+}
+
+/** Exits as JSON and YAML spell them, in percent of the entry price. */
+export interface ExitsBody {
+  stop_loss_pct?: number | null;
+  take_profit_pct?: number | null;
+  trailing_stop_pct?: number | null;
 }
 
 export interface PositionView {
@@ -66,8 +77,17 @@ export interface OrderView {
   symbol: string;
   side: 'buy' | 'sell';
   qty: number;
-  type: 'market' | 'limit';
+  type: OrderType;
   limit_price: number | null;
+  /** stop and stop_limit: the trigger; trailing_stop: the initial stop when one was given. */
+  stop_price: number | null;
+  /** trailing_stop: the distance kept from the best price. */
+  trail: { amount: number } | { percent: number } | null;
+  tif: TimeInForce;
+  outside_rth: boolean;
+  /** The legs of one bracket share it (the entry's client order id). */
+  group_id: string | null;
+  role: OrderRole | null;
   state: OrderRecord['state'];
   filled_qty: number;
   avg_fill_price: number | null;

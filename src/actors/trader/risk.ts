@@ -4,9 +4,11 @@
  *
  *   kill_switch            engaged by kill(), lifted by resume(); refuses everything but flattening
  *   session                trading only in the sessions config allows (calendar.sessionAt(now))
- *   max_daily_loss         once P&L today <= -maxDailyLoss, only orders that reduce a position pass
+ *   max_daily_loss         once P&L today <= -maxDailyLoss, only orders that reduce a position pass;
+ *                          and a bracket's worst case (the loss if its stop-loss fires), with the
+ *                          worst cases of the brackets already open, must fit in what is left
  *   max_position           |position + open orders + this order| per symbol, in shares
- *   max_order_notional     qty x (limit price, or last price) per order
+ *   max_order_notional     qty x (limit price, else stop price, else last price) per order
  *   max_gross_exposure     sum over symbols of |position + open orders| x last price
  *   max_orders_per_minute  orders sent in the trailing 60 s of clock time
  *
@@ -63,6 +65,9 @@ export interface RiskOrder {
   qty: number;
   type: OrderType;
   limitPrice?: number;
+  stopPrice?: number;
+  /** A bracket: the loss in dollars if its stop-loss fires (shares x distance from entry to stop). */
+  worstLoss?: number;
   /** A kill-switch flattening order. */
   flatten?: boolean;
 }
@@ -78,6 +83,8 @@ export interface RiskState {
   pnlToday: number;
   /** Clock time, UTC epoch ms. */
   now: number;
+  /** What the stop-losses of the brackets still open would lose if they all fired now, dollars. */
+  openWorstLoss?: number;
 }
 
 export type RiskDecision = { ok: true } | { ok: false; rule: RiskRule; reason: string };
@@ -188,6 +195,17 @@ export class RiskEngine {
       );
     }
 
+    if (!reduces && order.worstLoss !== undefined) {
+      const open = state.openWorstLoss ?? 0;
+      const headroom = cfg.maxDailyLoss + state.pnlToday - open;
+      if (order.worstLoss > headroom) {
+        return refuse(
+          'max_daily_loss',
+          `${what} could lose ${usd.format(order.worstLoss)} if its stop-loss fires, more than the ${usd.format(Math.max(0, headroom))} left of the maximum daily loss of ${usd.format(cfg.maxDailyLoss)} (P&L today ${usd.format(state.pnlToday)}, open stop-losses ${usd.format(open)})`,
+        );
+      }
+    }
+
     if (!reduces && Math.abs(after) > cfg.maxPositionPerSymbol) {
       return refuse(
         'max_position',
@@ -196,7 +214,7 @@ export class RiskEngine {
     }
 
     const last = state.prices.get(symbol);
-    const price = order.type === 'limit' && order.limitPrice !== undefined ? order.limitPrice : last;
+    const price = order.limitPrice ?? order.stopPrice ?? last;
     if (!flatten) {
       if (price === undefined) {
         return refuse('max_order_notional', `${what} refused: no price is known for ${symbol} yet, so its notional cannot be checked`);

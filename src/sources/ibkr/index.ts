@@ -14,3 +14,5 @@ export { IbkrError } from './errors.ts';
 export type { IbkrErrorCode } from './errors.ts';
 export { parseTwsDate, formatTwsUtc } from './tws-date.ts';
 export { stockContract, durationFor, BAR_SIZE_SETTING } from './contract.ts';
+export { toIbOrder, orderKindOf, tifOf, checkOrderFields } from './order-mapping.ts';
+export type { IbkrOrderKind } from './order-mapping.ts';

@@ -14,9 +14,6 @@
 import { EventEmitter } from 'node:events';
 import {
   EventName,
-  OrderAction,
-  OrderType,
-  TimeInForce,
   type CommissionReport,
   type Contract,
   type Execution,
@@ -28,18 +25,9 @@ import type { Clock } from '../../market/clock.ts';
 import { IbkrConnection, type IbkrConnectionState, type IbkrConnectionTuning, type IbkrEndpoint, type IbRequestError } from './connection.ts';
 import { stockContract } from './contract.ts';
 import { IbkrError } from './errors.ts';
+import { checkOrderFields, toIbOrder, type IbkrOrderRequest } from './order-mapping.ts';
 
-export interface IbkrOrderRequest {
-  /** Our client order id; sent as IB's orderRef. */
-  clientOrderId: string;
-  symbol: string;
-  side: 'buy' | 'sell';
-  qty: number;
-  type: 'market' | 'limit';
-  limitPrice?: number;
-  /** Default DAY. */
-  tif?: 'DAY' | 'GTC';
-}
+export type { IbkrOrderRequest } from './order-mapping.ts';
 
 export interface IbkrOpenOrder {
   orderId: number;
@@ -48,8 +36,17 @@ export interface IbkrOpenOrder {
   symbol: string;
   side: 'buy' | 'sell';
   qty: number;
+  /** IB's orderType (MKT, LMT, STP, STP LMT, TRAIL, ...). */
   type: string;
   limitPrice?: number;
+  /** STP / STP LMT: the stop; TRAIL: the trail amount. */
+  auxPrice?: number;
+  trailingPercent?: number;
+  trailStopPrice?: number;
+  tif?: string;
+  outsideRth?: boolean;
+  parentId?: number;
+  ocaGroup?: string;
   status: string;
   filled?: number;
   remaining?: number;
@@ -164,24 +161,12 @@ export class IbkrOrderClient extends EventEmitter<IbkrOrderClientEvents> {
     if (!isValidSymbol(req.symbol)) throw new IbkrError('IBKR_BAD_INPUT', `symbol must be an upper-case ticker, got ${JSON.stringify(req.symbol)}`);
     if (req.side !== 'buy' && req.side !== 'sell') throw new IbkrError('IBKR_BAD_INPUT', `side must be buy or sell, got ${JSON.stringify(req.side)}`);
     if (!(Number.isFinite(req.qty) && req.qty > 0)) throw new IbkrError('IBKR_BAD_INPUT', `qty must be a positive number, got ${req.qty}`);
-    if (req.type !== 'market' && req.type !== 'limit') throw new IbkrError('IBKR_BAD_INPUT', `type must be market or limit, got ${JSON.stringify(req.type)}`);
-    if (req.type === 'limit' && !(Number.isFinite(req.limitPrice) && (req.limitPrice ?? 0) > 0)) {
-      throw new IbkrError('IBKR_BAD_INPUT', `limitPrice must be a positive number for a limit order, got ${req.limitPrice}`);
-    }
+    checkOrderFields(req);
     if (!this.connection.isReady || this.nextId <= 0) {
       throw new IbkrError('IBKR_DISCONNECTED', `not connected to TWS (${this.connection.state}): order ${req.clientOrderId} was not sent`);
     }
     const orderId = this.nextId++;
-    const order: Order = {
-      action: req.side === 'buy' ? OrderAction.BUY : OrderAction.SELL,
-      totalQuantity: req.qty,
-      orderType: req.type === 'market' ? OrderType.MKT : OrderType.LMT,
-      lmtPrice: req.type === 'limit' ? req.limitPrice : undefined,
-      tif: req.tif === 'GTC' ? TimeInForce.GTC : TimeInForce.DAY,
-      orderRef: req.clientOrderId,
-      account: this.account,
-      transmit: true,
-    };
+    const order = toIbOrder(req, this.account);
     this.connection.api.placeOrder(orderId, stockContract(req.symbol), order);
     return orderId;
   }
@@ -254,6 +239,13 @@ export class IbkrOrderClient extends EventEmitter<IbkrOrderClientEvents> {
           qty: order.totalQuantity ?? 0,
           type: order.orderType ?? '',
           limitPrice: order.lmtPrice,
+          auxPrice: order.auxPrice,
+          trailingPercent: order.trailingPercent,
+          trailStopPrice: order.trailStopPrice,
+          tif: order.tif,
+          outsideRth: order.outsideRth,
+          parentId: order.parentId || undefined,
+          ocaGroup: order.ocaGroup || undefined,
           status: state.status ?? 'Unknown',
         });
       };

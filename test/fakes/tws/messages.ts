@@ -107,6 +107,17 @@ export interface SimOrder {
   orderRef: string;
   parentId: number;
   outsideRth: boolean;
+  /** Exits of one bracket share it; a fill cancels the rest of the group. */
+  ocaGroup: string;
+  /** TRAIL: percent trail (auxPrice holds an amount trail). */
+  trailingPercent?: number;
+  /** TRAIL: the current stop level. STP LMT: whether the stop was hit. */
+  trailStopPrice?: number;
+  triggered?: boolean;
+  /** TRAIL: best price seen since it started working. */
+  extreme?: number;
+  /** Placed with transmit=0: TWS holds it unseen until a transmitting order of its group comes. */
+  held?: boolean;
   status: string;
   filled: number;
   remaining: number;
@@ -161,7 +172,7 @@ export function openOrder(sv: number, o: SimOrder): Field[] {
   // 2. contract
   f.push(c.conId, c.symbol, c.secType, '', 0, '', '', c.exchange, c.currency, c.symbol, c.symbol);
   // 3. main order fields
-  f.push(o.action, num(o.totalQuantity), o.orderType, optPrice(o.lmtPrice), optPrice(o.auxPrice), o.tif, '', o.account, 'O', 0);
+  f.push(o.action, num(o.totalQuantity), o.orderType, optPrice(o.lmtPrice), optPrice(o.auxPrice), o.tif, o.ocaGroup, o.account, 'O', 0);
   f.push(o.orderRef, o.clientId, o.permId, o.outsideRth, 0, '0', '', '');
   // 4. FA params
   f.push('', '', '');
@@ -169,11 +180,11 @@ export function openOrder(sv: number, o: SimOrder): Field[] {
   // 5.
   f.push('', '', '', '', '', 0, '', -1, 0);
   // 6. box / peg-to-stock / display / flags
-  f.push('', '', '', '', '', '', false, false, false, '', 0, false, false, '', o.parentId, 0);
+  f.push('', '', '', '', '', '', false, false, false, '', o.ocaGroup ? 1 : 0, false, false, '', o.parentId, 0);
   // 7. volatility; an empty deltaNeutralOrderType turns its 8 extra fields off
   f.push('', 0, '', '');
-  // 8.
-  f.push(0, 0, '', '', '', '');
+  // 8. continuousUpdate, referencePriceType, trailStopPrice, trailingPercent, basisPoints, basisPointsType
+  f.push(0, 0, optPrice(o.trailStopPrice), optPrice(o.trailingPercent), '', '');
   // 9. combo legs: description, 0 legs, 0 order legs, 0 smart-combo params
   f.push('', 0, 0, 0);
   // 10. scale: an empty price increment turns the 7 extra fields off

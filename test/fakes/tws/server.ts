@@ -3,7 +3,12 @@
  * socket (tws-protocol.md). It plays: the handshake, nextValidId and accounts, real-time bars on an
  * accelerated clock, historical bars, errors by symbol, pacing violations, dropped connections,
  * the 1100/1101/1102 notices, a subscription that goes silent, and orders with fills and
- * commissions.
+ * commissions: MKT, LMT, STP, STP LMT and TRAIL (amount or percent), brackets as parent/child
+ * orders (children wait, PreSubmitted, until their parent fills; transmit=0 orders are held
+ * unseen until a transmitting order of their group arrives), OCA groups (a fill cancels the rest
+ * of the group), and IOC (cancelled when the next bar does not fill it). DAY orders are not
+ * expired: the simulator has no session calendar. `tradeBar` runs one bar of chosen prices
+ * through the order book, for exact trigger tests.
  *
  * Time: simulated time runs 5000/barIntervalMs times faster than real time (`sim.clock`), so bar
  * times still advance 5 s per bar. All of the simulator's time-dependent behaviour (bars, pacing,
@@ -130,6 +135,14 @@ export interface PlacedOrder {
   totalQuantity: number;
   orderType: string;
   lmtPrice?: number;
+  auxPrice?: number;
+  tif: string;
+  ocaGroup: string;
+  transmit: boolean;
+  parentId: number;
+  outsideRth: boolean;
+  trailStopPrice?: number;
+  trailingPercent?: number;
   orderRef: string;
   /** Simulated time it arrived. */
   at: number;
@@ -214,6 +227,14 @@ function conIdOf(symbol: string): number {
 }
 
 const OPEN_STATUSES = new Set(['PreSubmitted', 'Submitted', 'PendingSubmit', 'ApiPending']);
+const ORDER_TYPES = new Set(['MKT', 'LMT', 'STP', 'STP LMT', 'TRAIL']);
+
+export interface TradeBar {
+  open: number;
+  high: number;
+  low: number;
+  close: number;
+}
 
 export class TwsSimulator {
   readonly host = '127.0.0.1';
@@ -398,8 +419,13 @@ export class TwsSimulator {
   /** Fills an open order now, at `price` or the current price. */
   fillOrder(orderId: number, price?: number): void {
     const o = this.orders.get(orderId);
-    if (!o || !OPEN_STATUSES.has(o.status)) throw new Error(`order ${orderId} is not open`);
+    if (!o || !OPEN_STATUSES.has(o.status) || o.held) throw new Error(`order ${orderId} is not open`);
     this.fill(o, price ?? this.currentPrice(o.contract.symbol));
+  }
+
+  /** Runs one bar with these prices through the open orders of `symbol` (triggers, fills, trails). */
+  tradeBar(symbol: string, bar: TradeBar): void {
+    for (const o of [...this.orders.values()]) if (o.contract.symbol === symbol) this.matchOrder(o, bar);
   }
 
   currentPrice(symbol: string): number {
@@ -713,9 +739,18 @@ export class TwsSimulator {
     const lmtPrice = parseNum(f[19]);
     const auxPrice = parseNum(f[20]);
     const orderRef = f[26] ?? '';
+    const tif = f[21] || 'DAY';
+    const ocaGroup = f[22] ?? '';
+    const transmit = f[27] !== '0';
+    const parentId = Number(f[28]) || 0;
+    const outsideRth = f[33] === '1';
+    // faProfile is sent below sv 177 (tws-protocol.md §7.1), shifting the tail by one.
+    const tail = s.sv < 177 ? 1 : 0;
+    const trailStopPrice = parseNum(f[68 + tail]);
+    const trailingPercent = parseNum(f[69 + tail]);
     const now = this.clock.now();
     this.log(s, 'PLACE_ORDER', f, orderId, symbol);
-    this.placedOrders.push({ orderId, clientId: s.clientId, symbol, action, totalQuantity, orderType, lmtPrice, orderRef, at: now });
+    this.placedOrders.push({ orderId, clientId: s.clientId, symbol, action, totalQuantity, orderType, lmtPrice, auxPrice, tif, ocaGroup, transmit, parentId, outsideRth, trailStopPrice, trailingPercent, orderRef, at: now });
 
     const existing = this.orders.get(orderId);
     if (existing && !OPEN_STATUSES.has(existing.status)) {
@@ -733,8 +768,12 @@ export class TwsSimulator {
     }
     if (action !== 'BUY' && action !== 'SELL') return reject(`invalid action "${action}"`);
     if (!(totalQuantity > 0)) return reject('quantity must be positive');
-    if (orderType !== 'MKT' && orderType !== 'LMT') return reject(`the simulator does not support order type ${orderType}`);
-    if (orderType === 'LMT' && !(lmtPrice !== undefined && lmtPrice > 0)) return reject('a LMT order needs a limit price');
+    if (!ORDER_TYPES.has(orderType)) return reject(`the simulator does not support order type ${orderType}`);
+    if ((orderType === 'LMT' || orderType === 'STP LMT') && !(lmtPrice !== undefined && lmtPrice > 0)) return reject(`a ${orderType} order needs a limit price`);
+    if ((orderType === 'STP' || orderType === 'STP LMT') && !(auxPrice !== undefined && auxPrice > 0)) return reject(`a ${orderType} order needs a stop price (auxPrice)`);
+    if (orderType === 'TRAIL' && !((auxPrice ?? 0) > 0) === !((trailingPercent ?? 0) > 0)) return reject('a TRAIL order needs a trailing amount (auxPrice) or a trailing percent');
+    const parent = parentId ? this.orders.get(parentId) : undefined;
+    if (parentId && (!parent || parent.clientId !== s.clientId)) return reject(`parent order ${parentId} not found`);
 
     if (orderId >= this.nextOrderId) this.nextOrderId = orderId + 1;
     const order: SimOrder = existing
@@ -750,22 +789,49 @@ export class TwsSimulator {
           orderType,
           lmtPrice,
           auxPrice,
-          tif: f[21] || 'DAY',
+          tif,
           orderRef,
-          parentId: Number(f[28]) || 0,
-          outsideRth: false,
+          parentId,
+          outsideRth,
+          ocaGroup,
+          trailingPercent,
+          trailStopPrice,
           status: 'Submitted',
           filled: 0,
           remaining: totalQuantity,
           avgFillPrice: 0,
           lastFillPrice: 0,
         };
+    if (order.orderType === 'TRAIL' && order.trailStopPrice === undefined) {
+      order.extreme = this.currentPrice(symbol);
+      order.trailStopPrice = this.trailLevel(order, order.extreme);
+    }
+    // A child waits for its parent to fill; an untransmitted order waits, unseen, for its group.
+    if (parent && parent.status !== 'Filled') order.status = 'PreSubmitted';
+    order.held = !transmit;
     this.orders.set(orderId, order);
-    this.toOwner(order, (o, sv) => [openOrder(sv, o), orderStatus(o)]);
-    if (order.orderType === 'MKT' && this.opts.fillMode === 'immediate' && !this.linkLost) {
-      this.fill(order, this.currentPrice(symbol));
+    if (order.held) return;
+    this.release(order);
+  }
+
+  /** Announces an order and the held orders of its group (parent and siblings), and fills a MKT one now. */
+  private release(order: SimOrder): void {
+    const root = order.parentId || order.orderId;
+    const group = [...this.orders.values()].filter((o) => o.held && (o.orderId === root || o.parentId === root));
+    for (const o of [...group, order]) {
+      o.held = false;
+      this.toOwner(o, (x, sv) => [openOrder(sv, x), orderStatus(x)]);
+    }
+    for (const o of [...group, order]) {
+      if (o.status === 'Submitted' && o.orderType === 'MKT' && this.opts.fillMode === 'immediate' && !this.linkLost) this.fill(o, this.currentPrice(o.contract.symbol));
     }
   }
+
+  private trailLevel(o: SimOrder, extreme: number): number {
+    const d = o.trailingPercent !== undefined ? (extreme * o.trailingPercent) / 100 : (o.auxPrice ?? 0);
+    return Math.round((o.action === 'SELL' ? extreme - d : extreme + d) * 100) / 100;
+  }
+
 
   private onCancelOrder(s: Session, f: string[]): void {
     const orderId = s.sv >= 192 ? Number(f[1]) : Number(f[2]);
@@ -779,14 +845,12 @@ export class TwsSimulator {
       s.send(errMsg(orderId, 10148, `OrderId ${orderId} that needs to be cancelled cannot be cancelled, state: ${o.status}.`));
       return;
     }
-    o.status = 'Cancelled';
-    s.send(orderStatus(o));
-    s.send(errMsg(orderId, 202, ERROR_TEXT[202]));
+    this.cancel(o, '');
   }
 
   private sendOpenOrders(s: Session, which: (o: SimOrder) => boolean): void {
     for (const o of this.orders.values()) {
-      if (OPEN_STATUSES.has(o.status) && which(o)) {
+      if (OPEN_STATUSES.has(o.status) && !o.held && which(o)) {
         s.send(openOrder(s.sv, o));
         s.send(orderStatus(o));
       }
@@ -821,18 +885,60 @@ export class TwsSimulator {
     }
   }
 
-  /** Fills what the 5 s bar starting at `start` reaches: MKT at its close, LMT when it crosses. */
+  /** Runs the 5 s bar starting at `start` through every working order. */
   private matchOrders(start: number): void {
-    for (const o of this.orders.values()) {
-      if (!OPEN_STATUSES.has(o.status)) continue;
-      const b = this.prices.fiveSecondBar(o.contract.symbol, start);
-      if (o.orderType === 'MKT') {
-        this.fill(o, b.close);
-      } else if (o.lmtPrice !== undefined) {
-        if (o.action === 'BUY' && b.low <= o.lmtPrice) this.fill(o, Math.min(o.lmtPrice, b.open));
-        else if (o.action === 'SELL' && b.high >= o.lmtPrice) this.fill(o, Math.max(o.lmtPrice, b.open));
+    for (const o of [...this.orders.values()]) {
+      if (!OPEN_STATUSES.has(o.status) || o.held) continue;
+      this.matchOrder(o, this.prices.fiveSecondBar(o.contract.symbol, start));
+    }
+  }
+
+  /**
+   * One bar against one working order. MKT fills at the close; LMT when the bar reaches it (at the
+   * open when better); STP when the bar trades through it, at the open on a gap, else at the stop;
+   * STP LMT triggers like STP and then works as LMT; TRAIL is a STP whose level follows the bar's
+   * extreme after the bar is checked. An IOC order the bar does not fill is cancelled.
+   */
+  private matchOrder(o: SimOrder, b: TradeBar): void {
+    if (o.status !== 'Submitted' || o.held) return;
+    const buy = o.action === 'BUY';
+    const limitPx = (limit: number) => (buy ? (b.low <= limit ? Math.min(limit, b.open) : undefined) : b.high >= limit ? Math.max(limit, b.open) : undefined);
+    const stopPx = (stop: number) => (buy ? (b.open >= stop ? b.open : b.high >= stop ? stop : undefined) : b.open <= stop ? b.open : b.low <= stop ? stop : undefined);
+    let price: number | undefined;
+    switch (o.orderType) {
+      case 'MKT':
+        price = b.close;
+        break;
+      case 'LMT':
+        price = limitPx(o.lmtPrice!);
+        break;
+      case 'STP':
+        price = stopPx(o.auxPrice!);
+        break;
+      case 'STP LMT':
+        if (!o.triggered && stopPx(o.auxPrice!) !== undefined) o.triggered = true;
+        if (o.triggered) price = limitPx(o.lmtPrice!);
+        break;
+      case 'TRAIL': {
+        price = stopPx(o.trailStopPrice!);
+        if (price === undefined) {
+          o.extreme = buy ? Math.min(o.extreme ?? Infinity, b.low) : Math.max(o.extreme ?? -Infinity, b.high);
+          const level = this.trailLevel(o, o.extreme);
+          o.trailStopPrice = buy ? Math.min(o.trailStopPrice!, level) : Math.max(o.trailStopPrice!, level);
+        }
+        break;
       }
     }
+    if (price !== undefined) this.fill(o, price);
+    else if (o.tif === 'IOC') this.cancel(o, 'IOC order not filled');
+  }
+
+  /** Cancels a working order (and a parent's waiting children), telling its owner as TWS does. */
+  private cancel(o: SimOrder, reason: string): void {
+    if (!OPEN_STATUSES.has(o.status)) return;
+    o.status = 'Cancelled';
+    this.toOwner(o, (x) => [orderStatus(x), errMsg(x.orderId, 202, `${ERROR_TEXT[202]}${reason}`)]);
+    for (const c of this.orders.values()) if (c.parentId === o.orderId) this.cancel(c, `parent order ${o.orderId} was cancelled`);
   }
 
   private fill(o: SimOrder, price: number): void {
@@ -864,6 +970,15 @@ export class TwsSimulator {
     };
     this.execs.push(exec);
     this.toOwner(o, (order, sv) => [executionData(sv, -1, exec), openOrder(sv, order), orderStatus(order), commissionReport(exec)]);
+    // The parent filled: its children start working.
+    for (const c of this.orders.values()) {
+      if (c.parentId === o.orderId && c.status === 'PreSubmitted' && !c.held) {
+        c.status = 'Submitted';
+        this.toOwner(c, (x) => [orderStatus(x)]);
+      }
+    }
+    // One-cancels-other.
+    if (o.ocaGroup) for (const c of this.orders.values()) if (c !== o && c.ocaGroup === o.ocaGroup && c.clientId === o.clientId) this.cancel(c, 'OCA group');
   }
 }
 
