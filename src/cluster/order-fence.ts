@@ -60,6 +60,16 @@ export class OrderFence {
     }
   }
 
+  /**
+   * Starts appending for a symbol whose takeover another part of this node already marked (the
+   * trading loop's fence adopts what the node's ownership took over): reads the subject's last
+   * sequence. A stale owner cannot have appended since the marker, so that is where we stand.
+   */
+  async adopt(symbol: string): Promise<void> {
+    const last = await this.jsm.streams.getMessage(ORDERS_STREAM, { last_by_subj: orderSubject(symbol) }).catch(() => null);
+    this.known.set(symbol, last?.seq ?? 0);
+  }
+
   /** Forgets a symbol this node lost; a later append for it is refused locally as well. */
   release(symbol: string): void {
     this.known.delete(symbol);

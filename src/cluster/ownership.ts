@@ -72,17 +72,19 @@ export class Ownership {
   }
 
   async listMembers(): Promise<MemberInfo[]> {
-    const out: MemberInfo[] = [];
+    // A key whose entry is rewritten (a heartbeat) while the listing runs can be listed twice.
+    const out = new Map<string, MemberInfo>();
     for await (const k of await this.members.keys()) {
+      if (out.has(k)) continue;
       const e = await this.members.get(k);
       if (!e || e.operation !== 'PUT') continue;
       try {
-        out.push(JSON.parse(e.string()) as MemberInfo);
+        out.set(k, JSON.parse(e.string()) as MemberInfo);
       } catch {
         /* a malformed entry is not a member */
       }
     }
-    return out.sort((a, b) => a.node_id.localeCompare(b.node_id));
+    return [...out.values()].sort((a, b) => a.node_id.localeCompare(b.node_id));
   }
 
   /** Symbol → holder, for every lease in the bucket. */

@@ -122,7 +122,10 @@ export async function startEngine(config: Config, opts: EngineOptions): Promise<
     lock.setUrl(url);
     // A cluster node joins before its actors run: without NATS it refuses to start, rather than
     // collect and trade symbols that other nodes own.
-    if (config.cluster.enabled) cluster = await startCluster(config, { log, bars: storage.bars, url, now: Date.now });
+    if (config.cluster.enabled) {
+      cluster = await startCluster(config, { log, bars: storage.bars, url, now: Date.now });
+      if (cfg.trader.cluster) cfg.trader.cluster.nodeId = cluster.node.nodeId;
+    }
     await supervisor.start();
     cluster?.attach(supervisor);
   } catch (err) {

@@ -24,6 +24,8 @@ export interface TraderConfig {
   /** The simulated 24/7 market: every minute counts as the regular session. */
   alwaysOpen: boolean;
   ibkr: { host: string; port: number; clientId: number; reconnectInitialMs: number; reconnectMaxMs: number } | null;
+  /** Cluster mode: every order goes through the order fence on NATS JetStream before the broker. */
+  cluster?: { natsUrl: string; nodeId: string; leaseTtlMs: number } | null;
 }
 
 export interface LiveStart {
