@@ -16,6 +16,7 @@ commands:
                                           fill the cache from the configured source
   backtest --from T [--to T] [--symbols QQQ,SPY] [--strategy sma-crossover] [--param k=v] [--grid k=a:b:s]
                                           run a strategy (or a sweep) over cached bars, as live
+  replay --from T [--to T]                the bars the live trader was handed, and why it did what it did
 
 configuration: config/default.yaml, then the file BARKEEP_CONFIG names, then the environment
 (see README.md).`;
@@ -90,6 +91,11 @@ async function main(argv: string[]): Promise<number> {
       const config = loadConfig();
       const { backtestCommand } = await import('./cli/backtest.ts');
       return backtestCommand(rest, { config, out: process.stdout, err: process.stderr });
+    }
+    case 'replay': {
+      const config = loadConfig();
+      const { replayCommand } = await import('./cli/replay.ts');
+      return replayCommand(rest, { config, out: process.stdout, err: process.stderr });
     }
     case 'help':
     case '--help':

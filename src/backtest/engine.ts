@@ -58,6 +58,12 @@ export interface EngineInput {
   onDecision?: (row: DecisionRow) => void;
   /** Receives the loop's log lines; silent when omitted. */
   log?: TraderLog;
+  /**
+   * Positions held when the run starts (a replay from the middle of a live session), and the cash
+   * beside them (default broker.startingCash). They are put in the broker's state and journaled as
+   * filled opening orders, so the order manager starts from them as a restarted trader would.
+   */
+  initial?: { cash: number; positions: Record<string, { qty: number; avgPrice: number }> };
 }
 
 export interface DecisionRow {
@@ -154,8 +160,10 @@ export async function runEngine(input: EngineInput): Promise<EngineResult> {
 
   const log = input.log ?? SILENT;
   const journal = new MemoryJournal();
+  const checkpoints = new MemoryCheckpoints();
+  if (input.initial) await seedPositions(journal, checkpoints, input.initial, clock.now() - 1);
   const broker: Broker = new PaperBroker({
-    checkpoints: new MemoryCheckpoints(),
+    checkpoints,
     clock,
     startingCash: input.broker.startingCash,
     slippageBps: input.broker.slippageBps,
@@ -176,6 +184,15 @@ export async function runEngine(input: EngineInput): Promise<EngineResult> {
   const flow = new Float64Array(symbols.length);
   const last = new Float64Array(symbols.length).fill(NaN);
   const fills: FillRow[] = [];
+  // An opening position counts at its cost: P&L starts at zero.
+  let openingValue = 0;
+  for (const [symbol, p] of Object.entries(input.initial?.positions ?? {})) {
+    const i = idx.get(symbol);
+    if (i === undefined || p.qty === 0) continue;
+    qty[i] = p.qty;
+    flow[i] = -p.qty * p.avgPrice;
+    openingValue += p.qty * p.avgPrice;
+  }
   broker.onEvent((e: BrokerEvent) => {
     if (e.type !== 'fill') return;
     const f = e.fill;
@@ -217,7 +234,7 @@ export async function runEngine(input: EngineInput): Promise<EngineResult> {
   let dayEnd = -Infinity;
   let dayDate = '';
   const cursor = new Int32Array(symbols.length);
-  const start = input.broker.startingCash;
+  const start = (input.initial?.cash ?? input.broker.startingCash) + openingValue;
   const every = input.progressEvery ?? 10_000;
   let done = 0;
   let firstTime: number | null = null;
@@ -234,7 +251,7 @@ export async function runEngine(input: EngineInput): Promise<EngineResult> {
   const closeDay = () => {
     if (dayDate === '' || curveEquity.length === 0) return;
     const pnl: Record<string, number> = {};
-    let cash = start;
+    let cash = start - openingValue;
     for (let i = 0; i < symbols.length; i++) {
       pnl[symbols[i]] = flow[i] + (qty[i] !== 0 ? qty[i] * last[i] : 0);
       cash += flow[i];
@@ -325,6 +342,38 @@ export async function runEngine(input: EngineInput): Promise<EngineResult> {
       fills: fills.length,
     },
   };
+}
+
+/** Journals each opening position as a filled order and gives the paper broker the same book. */
+async function seedPositions(journal: MemoryJournal, checkpoints: MemoryCheckpoints, initial: NonNullable<EngineInput['initial']>, at: number): Promise<void> {
+  const positions: Record<string, { qty: number; avgPrice: number }> = {};
+  for (const [symbol, p] of Object.entries(initial.positions)) {
+    if (p.qty === 0) continue;
+    positions[symbol] = { qty: p.qty, avgPrice: p.avgPrice };
+    const id = `opening-${symbol}`;
+    const qty = Math.abs(p.qty);
+    await journal.put({
+      clientOrderId: id,
+      strategy: 'opening',
+      symbol,
+      side: p.qty > 0 ? 'buy' : 'sell',
+      qty,
+      type: 'market',
+      broker: 'paper',
+      state: 'filled',
+      brokerOrderId: id,
+      filledQty: qty,
+      avgFillPrice: p.avgPrice,
+      commission: 0,
+      fills: [{ execId: id, qty, price: p.avgPrice, time: at, commission: 0 }],
+      barStart: at,
+      reason: 'position held when the run starts',
+      createdAt: at,
+      updatedAt: at,
+    });
+  }
+  // The paper broker's persisted state (paper-broker.ts PaperState), as a restarted broker finds it.
+  await checkpoints.put('paper-broker', { version: 1, cash: initial.cash, seq: 0, accepted: 0, positions, open: [], fills: [], known: [] });
 }
 
 /** Whether the next bar still to be handled (any symbol) starts at `start`. */

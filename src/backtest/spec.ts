@@ -3,7 +3,9 @@
  * POST /backtests takes), its defaults from the configuration, and its checks.
  */
 import { z } from 'zod';
+import type { TraderConfig } from '../actors/trader/protocol.ts';
 import { riskConfigSchema, type RiskConfigInput } from '../actors/trader/risk.ts';
+import type { Config } from '../config/schema.ts';
 import { isValidSymbol } from '../market/bar.ts';
 import { BAR_SIZES, type BarSize } from '../market/bar-size.ts';
 
@@ -76,4 +78,24 @@ export function checkSpec(spec: unknown): BacktestSpec {
   const issue = parsed.error.issues[0];
   const field = issue.code === 'unrecognized_keys' ? [...issue.path, issue.keys[0]].join('.') : issue.path.join('.') || 'spec';
   throw new SpecError(field, `${field}: ${issue.code === 'unrecognized_keys' ? 'unknown field' : issue.message}`);
+}
+
+/**
+ * The defaults a backtest takes from the configuration: the trader section (strategy) and the
+ * trader actor's settings derived from it (paper broker, risk), so they are the ones live uses.
+ */
+export function defaultsFrom(section: Config['trader'], trader: TraderConfig): Omit<BacktestSpec, 'symbols' | 'from' | 'to'> {
+  return {
+    bar_size: section.bar_size,
+    strategy: section.strategy,
+    strategy_module: section.strategy_module,
+    params: section.strategy_params,
+    cash: trader.paper.startingCash,
+    slippage_bps: trader.paper.slippageBps,
+    commission_per_share: trader.paper.commissionPerShare,
+    min_commission: trader.paper.minCommission,
+    // The same rule as the live trader: on the 24/7 simulated market, every hour is a session.
+    risk: { ...trader.risk, allowedSessions: trader.alwaysOpen ? ['always'] : trader.risk.allowedSessions },
+    warmup_bars: 0,
+  };
 }

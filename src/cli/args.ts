@@ -1,9 +1,14 @@
 /** Argument checks shared by the barkeep commands. */
 import { isValidSymbol } from '../market/bar.ts';
 import { BAR_SIZES, isBarSize, type BarSize } from '../market/bar-size.ts';
+import { BarkeepError } from '../errors.ts';
 
 /** Bad command-line usage: the command prints it and exits 2. */
-export class UsageError extends Error {}
+export class UsageError extends BarkeepError<'USAGE'> {
+  constructor(message: string) {
+    super('USAGE', message);
+  }
+}
 
 /** The one SYMBOL positional and `--bar-size` (default 1Min), or a UsageError naming which is wrong. */
 export function symbolAndBarSize(positionals: readonly string[], barSizeOption: string | undefined): { symbol: string; barSize: BarSize } {

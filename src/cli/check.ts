@@ -26,6 +26,7 @@ import type { BarStream } from '../sources/massive/bar-stream.ts';
 import { MassiveSource } from '../sources/massive/source.ts';
 import { MassiveStream, massiveStreamUrl } from '../sources/massive/stream.ts';
 import { type HistoricalBarSource, SourceError } from '../sources/types.ts';
+import { UsageError } from './args.ts';
 
 export interface CheckIo {
   env: NodeJS.ProcessEnv;
@@ -54,8 +55,6 @@ interface Options {
   stream: boolean;
   wsUrl?: string;
 }
-
-class UsageError extends Error {}
 
 function parse(argv: string[]): Options {
   let parsed;

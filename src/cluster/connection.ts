@@ -9,15 +9,10 @@
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
 import { Kvm, type KV } from '@nats-io/kv';
+import { ClusterUnavailableError } from './errors.ts';
 import { BARS_STREAM, LEASES_BUCKET, MEMBERS_BUCKET, ORDERS_STREAM } from './subjects.ts';
 
-export class ClusterUnavailableError extends Error {
-  readonly code = 'CLUSTER_UNAVAILABLE';
-  constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = 'ClusterUnavailableError';
-  }
-}
+export { ClusterUnavailableError } from './errors.ts';
 
 export interface ClusterCredentials {
   user?: string;

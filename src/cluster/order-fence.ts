@@ -11,15 +11,10 @@
  * made before it reconciles with the broker.
  */
 import { AckPolicy, DeliverPolicy, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
+import { FencedError } from './errors.ts';
 import { ORDERS_STREAM, orderSubject } from './subjects.ts';
 
-export class FencedError extends Error {
-  readonly code = 'ORDER_FENCED';
-  constructor(readonly symbol: string, options?: { cause?: unknown }) {
-    super(`order for ${symbol} fenced: this node no longer holds its lease`, options);
-    this.name = 'FencedError';
-  }
-}
+export { FencedError } from './errors.ts';
 
 export interface OrderEvent {
   /** `lease` (a takeover marker) or an order event of the order manager (`placed`, `fill`, ...). */

@@ -7,16 +7,15 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parse as parseYaml } from 'yaml';
 import { configSchema, type Config } from './schema.ts';
+import { BarkeepError } from '../errors.ts';
 
 export const DEFAULT_CONFIG_PATH = fileURLToPath(new URL('../../config/default.yaml', import.meta.url));
 
-export class ConfigError extends Error {
-  readonly code = 'BARKEEP_CONFIG_INVALID';
+export class ConfigError extends BarkeepError<'BARKEEP_CONFIG_INVALID'> {
   /** Dotted path of the offending key, e.g. `collector.bar_size`. */
   readonly key: string;
   constructor(key: string, message: string) {
-    super(key ? `config: ${key}: ${message}` : `config: ${message}`);
-    this.name = 'ConfigError';
+    super('BARKEEP_CONFIG_INVALID', key ? `config: ${key}: ${message}` : `config: ${message}`, key ? { field: key } : {});
     this.key = key;
   }
 }

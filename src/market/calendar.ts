@@ -25,6 +25,7 @@ import {
   weekday,
   yearRules,
 } from './calendar-data.ts';
+import { BarkeepError } from '../errors.ts';
 
 export const MARKET_ZONE = 'America/New_York';
 
@@ -47,14 +48,7 @@ export interface SessionBounds {
 
 export type CalendarErrorCode = 'CALENDAR_BAD_DATE' | 'CALENDAR_BAD_TIME';
 
-export class CalendarError extends Error {
-  readonly code: CalendarErrorCode;
-  constructor(code: CalendarErrorCode, message: string) {
-    super(message);
-    this.name = 'CalendarError';
-    this.code = code;
-  }
-}
+export class CalendarError extends BarkeepError<CalendarErrorCode> {}
 
 const MINUTE = 60_000;
 const HOUR = 60 * MINUTE;

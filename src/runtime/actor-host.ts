@@ -10,6 +10,7 @@ import nodeEndpoint from 'comlink/dist/esm/node-adapter.mjs';
 import type { ActorContext, ActorDefinition, ActorInstance } from './actor.ts';
 import { clockFromSpec } from './clock.ts';
 import { COUNTER, counterView } from './counters.ts';
+import { eventEmitter } from './events.ts';
 import { createLogger } from './log.ts';
 import { PeerLink } from './peer-link.ts';
 import type { PeerMessage, RequestMap } from './protocol.ts';
@@ -71,6 +72,7 @@ async function activate(def: ActorDefinition<RequestMap, unknown>, boot: WorkerB
     log,
     incarnation: act.incarnation,
     peer: (name) => linkFor(name) as never,
+    emit: eventEmitter(act.events, () => clock.now(), () => counters[COUNTER.failedMessages]++),
   };
   const instance: ActorInstance<RequestMap> = await def.start(ctx);
   const handlers = instance.handlers as Record<string, (req: object) => unknown>;
@@ -117,6 +119,7 @@ async function activate(def: ActorDefinition<RequestMap, unknown>, boot: WorkerB
       } finally {
         clearInterval(lagTimer);
         for (const link of links.values()) link.detach();
+        act.events?.close();
         log.flush();
       }
     },

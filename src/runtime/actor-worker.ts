@@ -7,6 +7,7 @@ import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads';
 import * as Comlink from 'comlink';
 import nodeEndpoint from 'comlink/dist/esm/node-adapter.mjs';
 import type { ClockSpec } from './clock.ts';
+import type { ActorEvent } from './events.ts';
 import { RuntimeError } from './protocol.ts';
 import type { Activation, ControlApi, Lifecycle, WorkerBoot } from './wire.ts';
 
@@ -55,6 +56,8 @@ export interface ActivationContext {
   faults: boolean;
   /** The running peers' control handles: each gets a port to the new actor. */
   peers: Array<{ name: string; remote: Comlink.Remote<ControlApi> }>;
+  /** Receives the actor's events (events.ts). */
+  onEvent?: (event: ActorEvent) => void;
 }
 
 /**
@@ -78,6 +81,11 @@ export async function activateWorker(
     transfers.push(ch.port1);
     attachLater.push(() => peer.remote.attachPeer(spec.name, Comlink.transfer(ch.port2, [ch.port2 as never])));
   }
+  // Events (events.ts): unref'd, and closed with the worker's end when the thread goes.
+  const events = new MessageChannel();
+  events.port1.on('message', (ev: ActorEvent) => ctx.onEvent?.(ev));
+  events.port1.unref();
+  transfers.push(events.port2);
   const activation: Activation = {
     type: 'activate',
     config: spec.config,
@@ -88,6 +96,7 @@ export async function activateWorker(
     faults: ctx.faults,
     controlPort: control.port2,
     peers,
+    events: events.port2,
   };
   const started = new Promise<void>((resolve, reject) => {
     loaded.dead.catch(reject);

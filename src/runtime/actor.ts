@@ -5,6 +5,7 @@
  */
 import type { Clock } from '../market/clock.ts';
 import type { Logger } from './log.ts';
+import type { EmitEvent } from './events.ts';
 import type { PeerLink } from './peer-link.ts';
 import type { Handlers, MetricSample, PeerMessage, RequestMap } from './protocol.ts';
 
@@ -17,6 +18,8 @@ export interface ActorContext<Cfg> {
   readonly incarnation: number;
   /** The link to a peer actor. Stable across the peer's restarts. */
   peer<Out extends PeerMessage, In extends PeerMessage>(name: string): PeerLink<Out, In>;
+  /** Reports an event to the main thread (the dashboard's `/events`); never blocks, never throws. */
+  emit: EmitEvent;
 }
 
 export interface ActorInstance<M extends RequestMap> {

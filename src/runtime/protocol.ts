@@ -3,6 +3,7 @@
  * (control requests from the main thread, typed RPC over comlink) and unions of the messages it
  * sends and receives on its peer ports. Only these cross a thread boundary.
  */
+import { BarkeepError } from '../errors.ts';
 
 /** Control requests an actor accepts: request type -> request body and response. */
 export type RequestMap = Record<string, { req: object; res: unknown }>;
@@ -32,12 +33,20 @@ export type RuntimeErrorCode =
   | 'ACTOR_NOT_FOUND'
   | 'ACTOR_START_FAILED';
 
-export class RuntimeError extends Error {
-  readonly code: RuntimeErrorCode;
-  constructor(code: RuntimeErrorCode, message: string, opts?: { cause?: unknown }) {
-    super(message, opts);
-    this.name = 'RuntimeError';
-    this.code = code;
+export class RuntimeError extends BarkeepError<RuntimeErrorCode> {}
+
+/**
+ * An error an actor's handler returned, rebuilt on the main thread with its code (one of that
+ * actor's codes, declared in its protocol.ts) and, for validation errors, the field.
+ */
+export class ActorCallError extends BarkeepError {
+  constructor(
+    readonly actor: string,
+    code: string,
+    message: string,
+    field?: string,
+  ) {
+    super(code, message, field === undefined ? {} : { field });
   }
 }
 

@@ -16,9 +16,10 @@ import type * as Comlink from 'comlink';
 import { RealClock, type Clock, type TimerHandle } from '../market/clock.ts';
 import { activateWorker, loadWorker, type ActorSpec, type Loaded } from './actor-worker.ts';
 import type { ClockSpec } from './clock.ts';
+import type { EventSink } from './events.ts';
 import { COUNTER, counterView, newCounterBuffer } from './counters.ts';
 import type { Logger } from './log.ts';
-import { RuntimeError, type ActorState, type MetricSample, type RequestMap } from './protocol.ts';
+import { ActorCallError, RuntimeError, type ActorState, type MetricSample, type RequestMap } from './protocol.ts';
 import { decideRestart } from './restart-policy.ts';
 import type { ControlApi } from './wire.ts';
 
@@ -57,6 +58,8 @@ export interface SupervisorOptions {
   policy?: Partial<SupervisorPolicy>;
   /** Enables crash drills (BARKEEP_FAULTS=1). */
   faults?: boolean;
+  /** Receives the actors' events, and an `actor` event from 'supervisor' at each state change. */
+  onEvent?: EventSink;
 }
 
 export interface ActorInfo {
@@ -66,19 +69,6 @@ export interface ActorInfo {
   restarts: number;
   last_error: string | null;
   uptime_s: number | null;
-}
-
-/** An error an actor's handler returned, with its code (and the field, for validation errors). */
-export class ActorCallError extends Error {
-  constructor(
-    readonly actor: string,
-    readonly code: string,
-    message: string,
-    readonly field?: string,
-  ) {
-    super(message);
-    this.name = 'ActorCallError';
-  }
 }
 
 interface ActorRecord {
@@ -263,7 +253,14 @@ export class Supervisor {
       rec.worker = undefined;
       rec.remote = undefined;
       rec.state = 'stopped';
+      this.announce(rec);
     }
+  }
+
+  /** Reports an actor's state change as an `actor` event. */
+  private announce(rec: ActorRecord): void {
+    const info = this.list().find((a) => a.name === rec.spec.name);
+    if (info) this.opts.onEvent?.('supervisor', { type: 'actor', at: this.clock.now(), data: { ...info } });
   }
 
   private record(name: string): ActorRecord {
@@ -320,6 +317,7 @@ export class Supervisor {
       incarnation,
       faults: Boolean(this.opts.faults),
       peers,
+      onEvent: (ev) => this.opts.onEvent?.(rec.spec.name, ev),
     });
     const { worker } = loaded;
     rec.worker = worker;
@@ -332,6 +330,7 @@ export class Supervisor {
       rec.lastError = err?.message ?? String(err);
     });
     worker.on('exit', (code) => this.onExit(rec, worker, code));
+    this.announce(rec);
     await attachPeers();
     for (const w of rec.waiters.splice(0)) w();
   }
@@ -362,12 +361,14 @@ export class Supervisor {
         { actor: rec.spec.name, restarts: decision.recent, window_ms: this.policy.restartWindowMs, last_error: rec.lastError },
         'actor failed: too many restarts',
       );
+      this.announce(rec);
       const spare = rec.spare;
       rec.spare = undefined;
       spare?.then((l) => l.worker.terminate(), () => undefined);
       return;
     }
     rec.state = 'restarting';
+    this.announce(rec);
     this.log.warn({ actor: rec.spec.name, code, delay_ms: decision.delayMs, last_error: rec.lastError }, 'actor crashed; restarting');
     rec.restartTimer = this.clock.setTimeout(() => void this.restart(rec), decision.delayMs);
   }

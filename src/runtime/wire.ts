@@ -21,6 +21,8 @@ export interface Activation {
   faults: boolean;
   controlPort: MessagePort;
   peers: Record<string, MessagePort>;
+  /** Where the actor's events go (see events.ts); the main thread listens on the other end. */
+  events?: MessagePort;
 }
 
 export type Lifecycle =

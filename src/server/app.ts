@@ -2,12 +2,9 @@
  * The HTTP API (fastify). Handlers validate at the edge (zod: a 400 names the field) and forward
  * to the actors as typed control calls; they never touch an actor's state directly.
  */
-import { timingSafeEqual } from 'node:crypto';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
-import { z } from 'zod';
-import { exitsSchema } from '../config/schema.ts';
-import { BAR_SIZES } from '../market/bar-size.ts';
-import { isValidSymbol } from '../market/bar.ts';
+import type { z } from 'zod';
+import type { BAR_SIZES } from '../market/bar-size.ts';
 import type { Supervisor } from '../runtime/supervisor.ts';
 import type { CollectorRequests } from '../actors/collector/protocol.ts';
 import type { ArbiterRequests } from '../actors/arbiter/protocol.ts';
@@ -16,7 +13,13 @@ import type { BarReader } from '../storage/types.ts';
 import type { Logger } from '../runtime/log.ts';
 import { HttpError, fromZod, sendError } from './errors.ts';
 import { MetricsRegistry } from './metrics.ts';
+import { registerBacktestRoutes, type BacktestRouteDeps } from './routes/backtests.ts';
 import { registerBarsRoutes } from './routes/bars.ts';
+import { registerDashboardRoutes } from './routes/dashboard.ts';
+import { registerEventRoutes } from './routes/events.ts';
+import type { EventHub } from './event-hub.ts';
+import { collectorStartBody, killBody, liveStartBody } from './schemas.ts';
+import { isLoopback, isPublicPath, tokenMatches } from './auth.ts';
 
 export interface ServerDeps {
   supervisor: Supervisor;
@@ -26,28 +29,18 @@ export interface ServerDeps {
   apiToken: string | null;
   /** Enables POST /actors/{name}/crash. */
   faults: boolean;
+  /** The address the server binds: reads need the token too unless it is a loopback address. */
+  host?: string;
+  /** The actors' events, streamed on GET /events (the engine wires the supervisor into it). */
+  events?: EventHub;
+  version?: string;
+  /** POST/GET /backtests (on the backtest pool); absent, the routes are not served. */
+  backtests?: BacktestRouteDeps;
   defaults: {
     collector: { symbols: string[]; bar_size: (typeof BAR_SIZES)[number] };
     live: { symbols: string[]; bar_size: (typeof BAR_SIZES)[number]; strategy: string; strategy_params: Record<string, unknown>; broker: 'paper' | 'ibkr' };
   };
 }
-
-const symbol = z.string().refine(isValidSymbol, 'not a ticker symbol (e.g. QQQ, BRK.B)');
-const symbols = z.array(symbol).min(1, 'needs at least one symbol').max(500, 'at most 500 symbols');
-const barSize = z.enum(BAR_SIZES);
-
-const collectorStartBody = z.object({ symbols: symbols.optional(), bar_size: barSize.optional() }).strict();
-const liveStartBody = z
-  .object({
-    symbols: symbols.optional(),
-    bar_size: barSize.optional(),
-    strategy: z.string().min(1).optional(),
-    strategy_params: z.record(z.string(), z.unknown()).optional(),
-    broker: z.enum(['paper', 'ibkr']).optional(),
-    exits: exitsSchema.nullable().optional(),
-  })
-  .strict();
-const killBody = z.object({ flatten: z.boolean().optional() }).strict();
 
 function parseBody<T>(schema: z.ZodType<T>, body: unknown): T {
   const parsed = schema.safeParse(body ?? {});
@@ -55,13 +48,8 @@ function parseBody<T>(schema: z.ZodType<T>, body: unknown): T {
   return parsed.data;
 }
 
-function tokenMatches(header: string | undefined, token: string): boolean {
-  const m = /^Bearer (.+)$/.exec(header ?? '');
-  if (!m) return false;
-  const given = Buffer.from(m[1]);
-  const want = Buffer.from(token);
-  return given.length === want.length && timingSafeEqual(given, want);
-}
+/** Every route the server registered (`GET /health`), for the OpenAPI coverage test. */
+export const registeredRoutes = new WeakMap<FastifyInstance, string[]>();
 
 export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
   const app = Fastify({
@@ -90,16 +78,32 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
     }
   });
 
+  const routes: string[] = [];
+  app.addHook('onRoute', (r) => {
+    for (const m of [r.method].flat()) routes.push(`${m} ${r.url}`);
+  });
+  registeredRoutes.set(app, routes);
+
+  // POSTs need the token when one is set; reads need it too on a non-loopback bind (the page and
+  // its assets stay public so it can ask for the token). EventSource cannot send headers: /events
+  // also takes ?access_token=.
+  const readsNeedToken = Boolean(deps.apiToken) && !isLoopback(deps.host ?? '127.0.0.1');
   if (deps.apiToken) {
     const token = deps.apiToken;
     app.addHook('onRequest', async (req, reply) => {
-      if (req.method !== 'POST') return;
-      if (!tokenMatches(req.headers.authorization, token)) {
-        return reply
-          .code(401)
-          .header('www-authenticate', 'Bearer')
-          .send({ error: 'unauthorized', message: 'this POST needs Authorization: Bearer <BARKEEP_API_TOKEN>' });
-      }
+      const isPost = req.method === 'POST';
+      if (!isPost && (!readsNeedToken || isPublicPath(req.url))) return;
+      const queryToken = req.url.startsWith('/events') ? (req.query as { access_token?: string } | undefined)?.access_token : undefined;
+      if (tokenMatches(req.headers.authorization, token) || (queryToken !== undefined && tokenMatches(`Bearer ${queryToken}`, token))) return;
+      return reply
+        .code(401)
+        .header('www-authenticate', 'Bearer')
+        .send({
+          error: 'unauthorized',
+          message: isPost
+            ? 'this POST needs Authorization: Bearer <BARKEEP_API_TOKEN>'
+            : 'on a non-loopback address every request needs Authorization: Bearer <BARKEEP_API_TOKEN>',
+        });
     });
   }
 
@@ -160,6 +164,15 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
   app.get('/positions', async () => ({ positions: await trader.call('positions', {}) }));
 
   registerBarsRoutes(app, { bars: deps.bars });
+  if (deps.events) registerEventRoutes(app, deps.events);
+  registerDashboardRoutes(app, {
+    faults: deps.faults,
+    backtests: Boolean(deps.backtests),
+    tokenRequired: Boolean(deps.apiToken),
+    readsNeedToken,
+    version: deps.version,
+  });
+  if (deps.backtests) registerBacktestRoutes(app, deps.backtests);
 
   async function liveStatus() {
     const [t, a] = await Promise.all([trader.call('status', {}), arbiter.call('status', {}).catch(() => null)]);

@@ -6,7 +6,7 @@ import type { FastifyInstance } from 'fastify';
 import type { Config } from '../config/schema.ts';
 import { actorConfigs } from '../config/actor-configs.ts';
 import { redactConfig } from '../config/load.ts';
-import type { ClockSpec } from '../runtime/clock.ts';
+import { type ClockSpec, clockFromSpec } from '../runtime/clock.ts';
 import type { Logger } from '../runtime/log.ts';
 import { Supervisor, type SupervisorPolicy } from '../runtime/supervisor.ts';
 import { openStorage, type Storage } from '../storage/storage.ts';
@@ -15,6 +15,9 @@ import { buildServer } from './app.ts';
 import type { Registry } from 'prom-client';
 import { startCluster, type ClusterRuntime } from '../cluster/serve-cluster.ts';
 import { registerClusterMetrics } from '../cluster/metrics.ts';
+import { EventHub } from './event-hub.ts';
+import { BacktestJobs } from './backtest-jobs.ts';
+import { defaultsFrom } from '../backtest/spec.ts';
 
 const ACTORS = {
   collector: new URL('../actors/collector/actor.ts', import.meta.url),
@@ -64,9 +67,12 @@ export async function startEngine(config: Config, opts: EngineOptions): Promise<
   let app: FastifyInstance | undefined;
   let supervisor: Supervisor | undefined;
   let cluster: ClusterRuntime | undefined;
+  // Backtests requested over HTTP run on their own worker pool, started with the first one.
+  const backtests = new BacktestJobs({ dataDir: config.data_dir, sourcePrecedence: config.storage.source_precedence });
   const undo = async () => {
     await cluster?.stop().catch(() => undefined);
     await app?.close().catch(() => undefined);
+    await backtests.close().catch(() => undefined);
     await supervisor?.stop().catch(() => undefined);
     await storage?.close().catch(() => undefined);
     await lock.release();
@@ -74,13 +80,18 @@ export async function startEngine(config: Config, opts: EngineOptions): Promise<
   let url: string;
   try {
     storage = openStorage({ path: config.data_dir, sourcePrecedence: config.storage.source_precedence });
+    const events = new EventHub();
+    // One clock spec for the actors and the server (an HTTP backtest's default `to` is the engine's now).
+    const clockSpec = opts.clock ?? clockSpecFor(config);
+    const engineClock = clockFromSpec(clockSpec);
     supervisor = new Supervisor({
+      onEvent: (actor, ev) => events.publish(actor, ev),
       actors: [
         { name: 'collector', module: ACTORS.collector, config: cfg.collector, peers: ['arbiter'] },
         { name: 'arbiter', module: ACTORS.arbiter, config: cfg.arbiter, peers: ['collector', 'trader'] },
         { name: 'trader', module: ACTORS.trader, config: cfg.trader, peers: ['arbiter'] },
       ],
-      clock: opts.clock ?? clockSpecFor(config),
+      clock: clockSpec,
       log,
       logLevel: config.log.level,
       faults: config.runtime.faults,
@@ -99,6 +110,9 @@ export async function startEngine(config: Config, opts: EngineOptions): Promise<
       log,
       apiToken: config.server.api_token,
       faults: config.runtime.faults,
+      host: config.server.host,
+      events,
+      backtests: { jobs: backtests, defaults: defaultsFrom(config.trader, cfg.trader), symbols: config.trader.symbols, now: () => engineClock.now() },
       defaults: {
         collector: { symbols: config.collector.symbols, bar_size: config.collector.bar_size },
         live: {
@@ -143,6 +157,7 @@ export async function startEngine(config: Config, opts: EngineOptions): Promise<
       stopped ??= (async () => {
         await cluster?.stop();
         await app!.close();
+        await backtests.close();
         await supervisor!.stop();
         await storage!.close();
         await lock.release();

@@ -1,19 +1,44 @@
-/** HTTP errors: one shape for every refusal, `{ error, message, field? }`, with its status. */
+/**
+ * HTTP errors: one shape for every refusal, `{ error, message, field? }`, with its status. Errors
+ * are mapped to a status by their class and code (src/errors.ts), never by their text.
+ */
 import type { FastifyReply } from 'fastify';
 import type { ZodError } from 'zod';
-import { ActorCallError } from '../runtime/supervisor.ts';
-import { RuntimeError } from '../runtime/protocol.ts';
+import type { ArbiterErrorCode } from '../actors/arbiter/protocol.ts';
+import type { CollectorErrorCode } from '../actors/collector/protocol.ts';
+import type { TraderErrorCode } from '../actors/trader/protocol.ts';
+import { BarkeepError } from '../errors.ts';
+import { ActorCallError, RuntimeError, type RuntimeErrorCode } from '../runtime/protocol.ts';
 
-export class HttpError extends Error {
+/** A refusal decided in the server itself, with its status and snake_case `error`. */
+export class HttpError extends BarkeepError {
   constructor(
     readonly status: number,
     readonly error: string,
     message: string,
-    readonly field?: string,
+    field?: string,
   ) {
-    super(message);
+    super(error, message, field === undefined ? {} : { field });
   }
 }
+
+type ActorErrorCode = CollectorErrorCode | ArbiterErrorCode | TraderErrorCode;
+
+/** Actor error codes that are the caller's doing; any other actor error is a 500 named by its code. */
+const ACTOR_STATUS: Partial<Record<ActorErrorCode, { status: number; error: string }>> = {
+  BAD_REQUEST: { status: 400, error: 'bad_request' },
+  CONFLICT: { status: 409, error: 'conflict' },
+};
+
+/** Delivery failures: no such actor, or it cannot answer now. */
+const RUNTIME_STATUS: Record<RuntimeErrorCode, number> = {
+  ACTOR_NOT_FOUND: 404,
+  ACTOR_UNAVAILABLE: 503,
+  ACTOR_CALL_FAILED: 503,
+  ACTOR_START_FAILED: 503,
+  ACTOR_UNKNOWN_MESSAGE: 503,
+  ACTOR_BAD_MESSAGE: 503,
+};
 
 export function badRequest(field: string, message: string): HttpError {
   return new HttpError(400, 'bad_request', message, field);
@@ -29,23 +54,25 @@ export function fromZod(err: ZodError, prefix = ''): HttpError {
   return badRequest(field, message);
 }
 
+function send(reply: FastifyReply, status: number, error: string, message: string, field?: string): FastifyReply {
+  return reply.code(status).send({ error, message, ...(field ? { field } : {}) });
+}
+
 /** Maps anything thrown in a handler to a reply; validation errors from actors keep their field. */
 export function sendError(reply: FastifyReply, err: unknown): FastifyReply {
-  if (err instanceof HttpError) {
-    return reply.code(err.status).send({ error: err.error, message: err.message, ...(err.field ? { field: err.field } : {}) });
-  }
+  if (err instanceof HttpError) return send(reply, err.status, err.error, err.message, err.field);
   if (err instanceof ActorCallError) {
-    if (err.field) return reply.code(400).send({ error: 'bad_request', message: err.message, field: err.field });
-    if (err.code === 'CONFLICT') return reply.code(409).send({ error: 'conflict', message: err.message });
-    return reply.code(500).send({ error: err.code.toLowerCase(), message: err.message });
+    // An actor's error naming a field is a refusal of the request's input, whatever its code.
+    if (err.field) return send(reply, 400, 'bad_request', err.message, err.field);
+    const known = ACTOR_STATUS[err.code as ActorErrorCode];
+    if (known) return send(reply, known.status, known.error, err.message);
+    return send(reply, 500, err.code.toLowerCase(), err.message);
   }
-  if (err instanceof RuntimeError) {
-    const status = err.code === 'ACTOR_NOT_FOUND' ? 404 : 503;
-    return reply.code(status).send({ error: err.code.toLowerCase(), message: err.message });
-  }
-  const e = err as { statusCode?: number; message?: string; validation?: unknown };
+  if (err instanceof RuntimeError) return send(reply, RUNTIME_STATUS[err.code], err.code.toLowerCase(), err.message);
+  // fastify's own refusals (a body it cannot parse, a content type it does not take) carry a 4xx statusCode.
+  const e = err as { statusCode?: number; message?: string };
   if (e?.statusCode && e.statusCode >= 400 && e.statusCode < 500) {
-    return reply.code(e.statusCode).send({ error: 'bad_request', message: e.message ?? 'bad request', field: 'body' });
+    return send(reply, e.statusCode, 'bad_request', e.message ?? 'bad request', 'body');
   }
-  return reply.code(500).send({ error: 'internal', message: (err as Error)?.message ?? String(err) });
+  return send(reply, 500, 'internal', (err as Error)?.message ?? String(err));
 }

@@ -4,6 +4,7 @@
  */
 import type { Bar } from '../market/bar.ts';
 import type { BarSize } from '../market/bar-size.ts';
+import { BarkeepError } from '../errors.ts';
 
 export type SourceName = 'massive' | 'alpaca' | 'sim';
 export type ApiType = 'Massive API' | 'Alpaca API' | 'Simulated';
@@ -50,8 +51,7 @@ export type SourceErrorCode =
   | 'MALFORMED' // the whole response could not be read
   | 'ABORTED';
 
-export class SourceError extends Error {
-  readonly code: SourceErrorCode;
+export class SourceError extends BarkeepError<SourceErrorCode> {
   readonly source: SourceName;
   readonly status?: number;
   /** The vendor's own message text, when it sent one. */
@@ -64,10 +64,8 @@ export class SourceError extends Error {
     message: string,
     opts: { status?: number; vendorMessage?: string; retryable?: boolean; cause?: unknown } = {},
   ) {
-    super(message, { cause: opts.cause });
-    this.name = 'SourceError';
+    super(code, message, { cause: opts.cause });
     this.source = source;
-    this.code = code;
     this.status = opts.status;
     this.vendorMessage = opts.vendorMessage;
     this.retryable = opts.retryable ?? (code === 'RATE_LIMITED' || code === 'UNAVAILABLE' || code === 'TIMEOUT');

@@ -4,28 +4,19 @@
  */
 import { isBarSource, isValidSymbol, type Bar } from '../market/bar.ts';
 import { barSizeMs, floorToBar, isBarSize } from '../market/bar-size.ts';
+import { BarkeepError } from '../errors.ts';
+import type { BarValidationCode } from './errors.ts';
 
-export type BarValidationCode =
-  | 'BAD_SYMBOL'
-  | 'BAD_BAR_SIZE'
-  | 'BAD_PRICE'
-  | 'BAD_VOLUME'
-  | 'BAD_RANGE'
-  | 'BAD_TIME'
-  | 'BAD_SOURCE';
+export type { BarValidationCode } from './errors.ts';
 
-export class BarValidationError extends Error {
-  override readonly name = 'BarValidationError';
-  readonly code: BarValidationCode;
+export class BarValidationError extends BarkeepError<BarValidationCode> {
   /** The offending field of the bar (`symbol`, `high`, ...). */
-  readonly field: string;
+  declare readonly field: string;
   /** Position of the bar in a putMany batch; undefined for put. */
   readonly index: number | undefined;
 
   constructor(code: BarValidationCode, field: string, reason: string, index?: number) {
-    super(`${index === undefined ? 'bar' : `bar #${index}`} refused: ${field} ${reason}`);
-    this.code = code;
-    this.field = field;
+    super(code, `${index === undefined ? 'bar' : `bar #${index}`} refused: ${field} ${reason}`, { field });
     this.index = index;
   }
 }

@@ -24,6 +24,8 @@ import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { BarkeepError } from '../errors.ts';
+import type { StorageErrorCode } from './errors.ts';
 
 export const LOCK_FILE = 'barkeep.pid';
 
@@ -35,8 +37,7 @@ export interface LockHolder {
 }
 
 /** The data directory is held by another live barkeep process. */
-export class DataDirInUseError extends Error {
-  readonly code = 'DATA_DIR_IN_USE';
+export class DataDirInUseError extends BarkeepError<Extract<StorageErrorCode, 'DATA_DIR_IN_USE'>> {
   constructor(
     readonly dataDir: string,
     readonly holder: LockHolder | null,
@@ -44,8 +45,7 @@ export class DataDirInUseError extends Error {
     const who = holder
       ? `barkeep pid ${holder.pid}${holder.url ? ` serving ${holder.url}` : ''} (since ${holder.started_at})`
       : 'another barkeep process';
-    super(`data directory ${dataDir} is in use by ${who}; stop it first or choose another BARKEEP_DATA_DIR`);
-    this.name = 'DataDirInUseError';
+    super('DATA_DIR_IN_USE', `data directory ${dataDir} is in use by ${who}; stop it first or choose another BARKEEP_DATA_DIR`);
   }
 }
 

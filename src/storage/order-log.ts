@@ -31,6 +31,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { crc32 } from 'node:zlib';
 import type { OrderJournal, OrderRecord, OrderState } from './types.ts';
+import { StorageError } from './errors.ts';
 
 export const JOURNAL_FILE = 'orders.journal';
 const MAGIC = Buffer.from('BKORDJ01', 'latin1');
@@ -68,7 +69,7 @@ interface Waiter {
 }
 
 function journalError(message: string, cause?: unknown): Error {
-  return Object.assign(new Error(message, cause === undefined ? undefined : { cause }), { code: 'ORDER_JOURNAL' });
+  return new StorageError('ORDER_JOURNAL', message, { cause });
 }
 
 export class FileOrderJournal implements OrderJournal {

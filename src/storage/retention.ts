@@ -1,5 +1,6 @@
 /** How long the bar cache keeps bars of each size before background pruning removes them. */
 import { BAR_SIZES, isBarSize, type BarSize } from '../market/bar-size.ts';
+import { StorageError } from './errors.ts';
 
 const DAY_MS = 86_400_000;
 
@@ -18,9 +19,9 @@ export function retentionMs(days: Partial<Record<BarSize, number>> | undefined):
   const out = {} as Record<BarSize, number>;
   for (const size of BAR_SIZES) out[size] = DEFAULT_RETENTION_DAYS[size] * DAY_MS;
   for (const [size, d] of Object.entries(days ?? {})) {
-    if (!isBarSize(size)) throw Object.assign(new Error(`retentionDays: ${JSON.stringify(size)} is not a bar size`), { code: 'BAD_BAR_SIZE' });
+    if (!isBarSize(size)) throw new StorageError('BAD_BAR_SIZE', `retentionDays: ${JSON.stringify(size)} is not a bar size`, { field: 'retentionDays' });
     if (typeof d !== 'number' || !(d > 0)) {
-      throw Object.assign(new Error(`retentionDays.${size}: ${String(d)} is not a positive number of days (Infinity keeps forever)`), { code: 'BAD_RETENTION' });
+      throw new StorageError('BAD_RETENTION', `retentionDays.${size}: ${String(d)} is not a positive number of days (Infinity keeps forever)`, { field: `retentionDays.${size}` });
     }
     out[size] = d * DAY_MS;
   }

@@ -3,6 +3,7 @@
  * The rule itself is applied inside the write transaction by bar-store.ts; this file only ranks.
  */
 import { BAR_SOURCES, BAR_SOURCE_CODE, isBarSource, type BarSource } from '../market/bar.ts';
+import { StorageError } from './errors.ts';
 
 /** Best first. Consolidated-tape history beats broker feeds; the simulator never beats real data. */
 export const DEFAULT_SOURCE_PRECEDENCE: readonly BarSource[] = ['massive', 'ibkr-historical', 'ibkr-realtime', 'alpaca', 'sim'];
@@ -21,8 +22,8 @@ export class SourcePrecedence {
   constructor(order: readonly BarSource[] = DEFAULT_SOURCE_PRECEDENCE) {
     const seen = new Set<string>();
     for (const s of order) {
-      if (!isBarSource(s)) throw Object.assign(new Error(`sourcePrecedence: ${JSON.stringify(s)} is not a bar source (${BAR_SOURCES.join(', ')})`), { code: 'BAD_SOURCE' });
-      if (seen.has(s)) throw Object.assign(new Error(`sourcePrecedence: ${s} is listed twice`), { code: 'BAD_SOURCE' });
+      if (!isBarSource(s)) throw new StorageError('BAD_SOURCE', `sourcePrecedence: ${JSON.stringify(s)} is not a bar source (${BAR_SOURCES.join(', ')})`, { field: 'sourcePrecedence' });
+      if (seen.has(s)) throw new StorageError('BAD_SOURCE', `sourcePrecedence: ${s} is listed twice`, { field: 'sourcePrecedence' });
       seen.add(s);
     }
     this.order = [...order];

@@ -17,6 +17,7 @@ import { open, type RootDatabase } from 'lmdb';
 import type { BarSize } from '../market/bar-size.ts';
 import { BarStore } from './bar-store.ts';
 import { LmdbCheckpointStore } from './checkpoint-store.ts';
+import { DeliveryLog } from './delivery-log.ts';
 import { FileOrderJournal, JOURNAL_FILE } from './order-log.ts';
 import { LmdbOrderJournal } from './order-journal.ts';
 import type { BarSource, CheckpointStore, OrderJournal } from './types.ts';
@@ -32,6 +33,8 @@ export interface Storage {
   bars: BarStore;
   checkpoints: CheckpointStore;
   orders: OrderJournal;
+  /** What the arbiter handed the trader (bar keys and rungs), for `barkeep replay`. */
+  deliveries: DeliveryLog;
   /** Stops background pruning, waits for pending writes, closes this thread's handles. */
   close(): Promise<void>;
 }
@@ -57,6 +60,7 @@ export function openStorage(opts: StorageOptions): Storage {
     const bars = new BarStore(env, { retentionDays: opts.retentionDays, sourcePrecedence: opts.sourcePrecedence });
     const checkpoints = new LmdbCheckpointStore(env);
     let orders: FileOrderJournal | undefined;
+    const deliveries = new DeliveryLog(env);
     let closing: Promise<void> | undefined;
     return {
       bars,
@@ -66,6 +70,7 @@ export function openStorage(opts: StorageOptions): Storage {
         orders ??= new FileOrderJournal({ path: path.join(opts.path, JOURNAL_FILE), legacy: () => new LmdbOrderJournal(env).all() });
         return orders;
       },
+      deliveries,
       close() {
         closing ??= (async () => {
           bars.stop();

@@ -85,3 +85,18 @@ test('barkeep backtest refuses bad arguments with exit 2 and names the option', 
     assert.match(r.stderr, re);
   }
 });
+
+test('barkeep backtest --fetch fills the missing spans through the collector (the simulated market here) with a progress line, then runs', async (t) => {
+  const dir = tempDir(t);
+  const data = join(dir, 'data.empty');
+  const r = await runCli(['backtest', '--symbols', 'QQQ', '--bar-size', '5Min', '--from', '2026-06-01', '--to', '2026-06-02', '--fetch', '--json', '--results', join(dir, 'out')], {
+    env: { BARKEEP_DATA_DIR: data },
+    yaml: NYSE,
+  });
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stderr, /fetching 1 missing span\(s\) from Simulated/);
+  assert.match(r.stderr, /QQQ 5Min: 100% \(\d+ bars/);
+  assert.doesNotMatch(r.stderr, /^missing:/m, 'nothing is missing after the fetch');
+  const report = JSON.parse(r.stdout);
+  assert.ok(report.bars > 2 * 78, `bars of two trading days, got ${report.bars}`);
+});

@@ -5,8 +5,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { threadId } from 'node:worker_threads';
 import pino from 'pino';
-import { Supervisor, ActorCallError, type SupervisorPolicy } from '../../src/runtime/supervisor.ts';
-import { RuntimeError } from '../../src/runtime/protocol.ts';
+import { Supervisor, type SupervisorPolicy } from '../../src/runtime/supervisor.ts';
+import { ActorCallError, RuntimeError } from '../../src/runtime/protocol.ts';
 import { SharedClockController } from '../../src/runtime/clock.ts';
 import type { ClockSpec } from '../../src/runtime/clock.ts';
 

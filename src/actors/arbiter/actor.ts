@@ -6,6 +6,8 @@ import type { BarSource } from '../../market/bar.ts';
 import { defineActor } from '../../runtime/actor.ts';
 import { openStorage } from '../../storage/storage.ts';
 import { Arbiter } from './arbiter.ts';
+import { reportDelivery } from './feed-events.ts';
+import { deliveryRecorder } from './delivery-recorder.ts';
 import type { ArbiterConfig, ArbiterRequests, ArbiterToTrader, TraderToArbiter } from './protocol.ts';
 import type { CollectorToArbiter } from '../collector/protocol.ts';
 
@@ -16,6 +18,7 @@ export default defineActor<ArbiterRequests, ArbiterConfig>({
     const trader = ctx.peer<ArbiterToTrader, TraderToArbiter>('trader');
     const collector = ctx.peer<never, CollectorToArbiter>('collector');
     const ibkr = cfg.ibkr ? await (await import('./ibkr-feed.ts')).connectIbkrFeed(cfg, ctx) : null;
+    const report = reportDelivery(storage.bars, ctx.emit);
     const arbiter = new Arbiter({
       store: storage.bars,
       checkpoints: storage.checkpoints,
@@ -26,7 +29,11 @@ export default defineActor<ArbiterRequests, ArbiterConfig>({
       climbBackAfterBars: cfg.climbBackAfterBars,
       historicalPollMs: cfg.historicalPollMs,
       ibkr: ibkr?.port ?? null,
-      send: (msg) => trader.send(msg),
+      send: (msg) => {
+        trader.send(msg);
+        report(msg);
+      },
+      onDelivered: deliveryRecorder(storage.deliveries, ctx.clock),
     });
     ibkr?.bind(arbiter);
     collector.on('bars-written', (m) => arbiter.onBarsWritten(m.barSize, m.symbol, m.starts));

@@ -57,6 +57,8 @@ export interface ArbiterOptions {
   ibkr: IbkrFeedPort | null;
   /** Hands a message to the trader. A `bar` message object is reused: post or copy it before returning. */
   send(msg: ArbiterToTrader): void;
+  /** Told of each bar handed to the trader and the rung that served it (delivery-recorder.ts). */
+  onDelivered?(bar: BarMessage, rung: Rung): void;
 }
 
 type BarMessage = Extract<ArbiterToTrader, { type: 'bar' }>;
@@ -263,6 +265,7 @@ export class Arbiter {
     msg.start = start;
     msg.source = SOURCE_BY_CODE[sourceCode] ?? 'sim';
     this.o.send(msg);
+    this.o.onDelivered?.(msg, rung);
     this.checkpoints.markDirty(feed);
     return true;
   }

@@ -24,7 +24,7 @@ import type { ActorContext } from '../../runtime/actor.ts';
 import type { Logger } from '../../runtime/log.ts';
 import { IbkrDataFeed } from '../../sources/ibkr/data-feed.ts';
 import type { Arbiter, IbkrFeedPort } from './arbiter.ts';
-import type { ArbiterConfig } from './protocol.ts';
+import { ArbiterError, type ArbiterConfig } from './protocol.ts';
 
 export interface IbkrFeedWiring {
   port: IbkrFeedPort;
@@ -63,7 +63,7 @@ export function wireIbkrFeed(feed: IbkrDataFeed, clock: Clock, log: Logger): Ibk
   return {
     port,
     bind(arbiter) {
-      if (bound) throw Object.assign(new Error('this IBKR feed is already bound to an arbiter'), { code: 'IBKR_ALREADY_BOUND' });
+      if (bound) throw new ArbiterError('IBKR_ALREADY_BOUND', 'this IBKR feed is already bound to an arbiter');
       bound = true;
       feed.on('bar', (bar) => {
         const since = Math.max(unbrokenSince.get(bar.symbol) ?? -Infinity, connectionSince);

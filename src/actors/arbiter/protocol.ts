@@ -3,6 +3,7 @@
  * it which keys it wrote; the trader subscribes its symbols; the arbiter hands the trader each bar's
  * key once, in order per symbol.
  */
+import { BarkeepError } from '../../errors.ts';
 import type { BarSource } from '../../market/bar.ts';
 import type { BarSize } from '../../market/bar-size.ts';
 
@@ -58,3 +59,8 @@ export type ArbiterToTrader =
 export type TraderToArbiter =
   | { type: 'subscribe'; symbols: string[]; barSize: BarSize; after: Record<string, number>; warmup: boolean }
   | { type: 'unsubscribe' };
+
+/** Every code an arbiter error carries (see src/errors.ts). */
+export type ArbiterErrorCode = 'IBKR_ALREADY_BOUND'; // an IBKR feed was bound to a second arbiter
+
+export class ArbiterError extends BarkeepError<ArbiterErrorCode> {}

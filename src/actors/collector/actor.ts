@@ -15,10 +15,11 @@ import type { HistoricalBarSource } from '../../sources/types.ts';
 import { openStorage } from '../../storage/storage.ts';
 import type { BarSource } from '../../market/bar.ts';
 import { Collector } from './collector.ts';
-import type { CollectorConfig, CollectorRequests, CollectorToArbiter } from './protocol.ts';
+import { cycleEvent, writtenEvent } from './collector-events.ts';
+import { CollectorError, type CollectorConfig, type CollectorRequests, type CollectorToArbiter } from './protocol.ts';
 
 function invalid(field: string, message: string): Error {
-  return Object.assign(new Error(message), { code: 'BAD_REQUEST', field });
+  return new CollectorError('BAD_REQUEST', message, { field });
 }
 
 /** Massive, else Alpaca, else the simulated market; both vendors when both are configured. */
@@ -73,7 +74,11 @@ export default defineActor<CollectorRequests, CollectorConfig>({
       failoverAfterFailures: cfg.failoverAfterFailures,
       retryPreferredAfterMs: cfg.retryPreferredAfterMs,
       alwaysOpen: cfg.sim.session === 'always',
-      onWritten: (barSize, symbol, starts) => arbiter.send({ type: 'bars-written', barSize, symbol, starts }),
+      onWritten: (barSize, symbol, starts) => {
+        arbiter.send({ type: 'bars-written', barSize, symbol, starts });
+        ctx.emit('collector', writtenEvent(barSize, symbol, starts));
+      },
+      onCycle: (status) => ctx.emit('collector', cycleEvent(status)),
     });
     if (cfg.resume !== false) await collector.resume(cfg.autostart);
     return {

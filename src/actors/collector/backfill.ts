@@ -5,7 +5,7 @@
 import type { Bar } from '../../market/bar.ts';
 import { barSizeMs, type BarSize } from '../../market/bar-size.ts';
 import type { HistoricalBarSource, SourceError } from '../../sources/types.ts';
-import type { BackfillJob } from './protocol.ts';
+import { CollectorError, type BackfillJob } from './protocol.ts';
 
 const DAY_MS = 86_400_000;
 /** Bars per backfill request: one Massive page (50 000 max), ~14 days of 1Min, few requests on a 5/min plan. */
@@ -32,7 +32,7 @@ export class Backfiller {
   /** Throws CONFLICT while one runs. */
   start(run: BackfillRun): BackfillJob {
     if (this.job?.state === 'running') {
-      throw Object.assign(new Error(`a backfill of ${this.job.symbol} is running`), { code: 'CONFLICT' });
+      throw new CollectorError('CONFLICT', `a backfill of ${this.job.symbol} is running`);
     }
     const { from, to, source, symbol, barSize } = run;
     const job: BackfillJob = {

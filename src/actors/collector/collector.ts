@@ -38,7 +38,7 @@ import type { MetricSample } from '../../runtime/protocol.ts';
 import { Backfiller } from './backfill.ts';
 import { BarWriter } from './bar-writer.ts';
 import { collectorMetrics } from './collector-metrics.ts';
-import type { BackfillJob, CollectorStatus } from './protocol.ts';
+import { CollectorError, type BackfillJob, type CollectorStatus } from './protocol.ts';
 import { isTradingHours, nextCycleAt, validateScheduleConfig, type ScheduleConfig } from './schedule.ts';
 import { SourceSelector, type Pass } from './source-selector.ts';
 
@@ -63,6 +63,8 @@ export interface CollectorOptions {
   alwaysOpen: boolean;
   /** Told after every write which keys are in the cache now. */
   onWritten(barSize: BarSize, symbol: string, starts: number[]): void;
+  /** Told after every collection cycle, with the status then (the dashboard's `collector` events). */
+  onCycle?(status: CollectorStatus): void;
 }
 
 interface Checkpoint {
@@ -214,6 +216,7 @@ export class Collector {
       .finally(() => {
         this.cycling = null;
         this.cycleAbort = null;
+        this.o.onCycle?.(this.status());
       });
     return this.cycling;
   }
@@ -305,7 +308,7 @@ export class Collector {
   /** Writes what is new or changed; returns how many bars the store wrote. */
   private write(source: SourceName, symbol: string, barSize: BarSize, bars: Bar[]): Promise<number> {
     return this.writer.write(symbol, barSize, bars, (invalid, problem) =>
-      this.recordError(source, Object.assign(new Error(`${invalid} bar(s) skipped as invalid (first: ${problem})`), { code: 'INVALID_BAR' }), symbol),
+      this.recordError(source, new CollectorError('INVALID_BAR', `${invalid} bar(s) skipped as invalid (first: ${problem})`), symbol),
     );
   }
 

@@ -3,6 +3,7 @@
  * Data (collector -> arbiter, on their peer port): which bar keys it just wrote to the cache.
  */
 import type { BarSize } from '../../market/bar-size.ts';
+import { BarkeepError } from '../../errors.ts';
 import type { ApiType, SourceName, SourceStats } from '../../sources/types.ts';
 
 export interface CollectorConfig {
@@ -73,3 +74,12 @@ export interface BackfillJob {
 
 /** Collector -> arbiter: these bars are in the cache now. */
 export type CollectorToArbiter = { type: 'bars-written'; barSize: BarSize; symbol: string; starts: number[] };
+
+/** Every code a collector error carries (see src/errors.ts). */
+export type CollectorErrorCode =
+  | 'BAD_REQUEST' // a control request's body is invalid; `field` names the key
+  | 'CONFLICT' // a backfill is already running
+  | 'INVALID_BAR' // a source returned bars the cache would refuse (skipped and recorded)
+  | 'SCHEDULE_BAD_CONFIG'; // schedule settings the collector cannot run on
+
+export class CollectorError extends BarkeepError<CollectorErrorCode> {}

@@ -23,6 +23,8 @@
  * `alwaysOpen` (the simulated 24/7 market): every marketHoursIntervalMs since the epoch + settle.
  */
 import type { MarketCalendar } from '../../market/calendar.ts';
+import { BarkeepError } from '../../errors.ts';
+import type { CollectorErrorCode } from './protocol.ts';
 
 export interface ScheduleConfig {
   /** Cycle spacing in regular hours, ms. Default 60_000 (one cycle per 1-minute bar). */
@@ -55,11 +57,9 @@ export interface NextCycle {
   reason: CycleReason;
 }
 
-export class ScheduleError extends Error {
-  readonly code = 'SCHEDULE_BAD_CONFIG';
-  constructor(message: string) {
-    super(message);
-    this.name = 'ScheduleError';
+export class ScheduleError extends BarkeepError<Extract<CollectorErrorCode, 'SCHEDULE_BAD_CONFIG'>> {
+  constructor(message: string, field?: string) {
+    super('SCHEDULE_BAD_CONFIG', message, field === undefined ? {} : { field });
   }
 }
 

@@ -17,10 +17,11 @@ import { openStorage } from '../../storage/storage.ts';
 import type { OrderRecord } from '../../storage/types.ts';
 import type { ArbiterToTrader, TraderToArbiter } from '../arbiter/protocol.ts';
 import type { Broker } from './broker.ts';
+import { reportingJournal } from './order-events.ts';
 import { OrderManager } from './order-manager.ts';
 import { orderTypeView } from './order-types.ts';
 import { PaperBroker } from './paper-broker.ts';
-import type { LiveStart, OrderView, PositionView, TraderConfig, TraderRequests, TraderStatus } from './protocol.ts';
+import { TraderError, type LiveStart, type OrderView, type PositionView, type TraderConfig, type TraderRequests, type TraderStatus } from './protocol.ts';
 import { RiskEngine } from './risk.ts';
 import { createStrategy } from './strategies/registry.ts';
 import { TradingLoop } from './trading-loop.ts';
@@ -34,7 +35,7 @@ interface Session {
 }
 
 function invalid(field: string, message: string): Error {
-  return Object.assign(new Error(message), { code: 'BAD_REQUEST', field });
+  return new TraderError('BAD_REQUEST', message, { field });
 }
 
 function iso(ts: number | undefined | null): string | null {
@@ -95,7 +96,7 @@ export default defineActor<TraderRequests, TraderConfig>({
         broker = ib;
       }
       if (fenced) broker = new FencedBroker(broker, fenced.fence);
-      const manager = new OrderManager({ journal: storage.orders, broker, risk, clock: ctx.clock, log: ctx.log, checkpoints: storage.checkpoints });
+      const manager = new OrderManager({ journal: reportingJournal(storage.orders, ctx.emit, orderView), broker, risk, clock: ctx.clock, log: ctx.log, checkpoints: storage.checkpoints });
       const report = await manager.start();
       // Orders settled at TWS while the connection was down are reconciled as soon as it is back.
       onReconnect?.(() => void manager.reconcile().catch((err) => ctx.log.warn({ err }, 'reconcile after reconnect failed')));

@@ -22,6 +22,10 @@
  */
 import type { Bar } from '../../market/bar.ts';
 import type { OrderFill, OrderRecord, OrderRole, OrderSide, OrderType, TimeInForce } from '../../storage/types.ts';
+import { BarkeepError } from '../../errors.ts';
+import type { BrokerErrorCode } from './protocol.ts';
+
+export type { BrokerErrorCode } from './protocol.ts';
 
 export type BrokerKind = 'paper' | 'ibkr';
 
@@ -86,16 +90,5 @@ export interface Broker {
   cash?(): number;
 }
 
-export type BrokerErrorCode =
-  | 'BROKER_REJECTED' // the broker refused the order; it will never work
-  | 'BROKER_UNAVAILABLE' // no answer: whether the order arrived is unknown
-  | 'BROKER_STATE'; // the broker's persisted state could not be read or written
 
-export class BrokerError extends Error {
-  readonly code: BrokerErrorCode;
-  constructor(code: BrokerErrorCode, message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = 'BrokerError';
-    this.code = code;
-  }
-}
+export class BrokerError extends BarkeepError<BrokerErrorCode> {}

@@ -11,16 +11,16 @@
  * - a strategy name that is not plain [a-z0-9-] or is longer than 16 characters is cut and
  *   suffixed with a short hash of the full name, so two long names stay distinct.
  */
+import { BarkeepError } from '../../errors.ts';
+import type { TraderErrorCode } from './protocol.ts';
 
 export const CLIENT_ORDER_ID_MAX = 48;
 const STRATEGY_MAX = 16;
 const SAFE_NAME = /^[a-z0-9]+(?:-[a-z0-9]+)*$/;
 
-export class ClientOrderIdError extends Error {
-  readonly code = 'CLIENT_ORDER_ID_INPUT';
+export class ClientOrderIdError extends BarkeepError<Extract<TraderErrorCode, 'CLIENT_ORDER_ID_INPUT'>> {
   constructor(message: string) {
-    super(message);
-    this.name = 'ClientOrderIdError';
+    super('CLIENT_ORDER_ID_INPUT', message);
   }
 }
 

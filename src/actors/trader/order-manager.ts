@@ -31,6 +31,7 @@ import { OrderBook } from './order-book.ts';
 import { applyFill, isFinal, transition, type TraderLog } from './orders.ts';
 import { reconcileOrders, type ReconcileHost, type ReconcileReport } from './reconcile.ts';
 import { type RiskEngine, type RiskOrder, type RiskRule, type RiskState, RISK_RULES } from './risk.ts';
+import { TraderError } from './protocol.ts';
 import { sizeSignal } from './sizing.ts';
 import type { Signal } from './strategies/contract.ts';
 
@@ -95,7 +96,7 @@ export class OrderManager {
 
   /** Rebuilds positions from the journal, listens to the broker, restores the kill switch, and reconciles. */
   async start(): Promise<ReconcileReport> {
-    if (this.started) throw Object.assign(new Error('OrderManager.start() was already called'), { code: 'TRADER_WIRING' });
+    if (this.started) throw new TraderError('TRADER_WIRING', 'OrderManager.start() was already called');
     this.started = true;
     this.ledger.setNow(this.clock.now());
     // One journal serves every broker; this manager owns only its own broker's orders.

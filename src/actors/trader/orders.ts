@@ -14,19 +14,12 @@
  * cancel) is recorded without changing the state, because the shares did change hands.
  */
 import type { OrderFill, OrderRecord, OrderState } from '../../storage/types.ts';
+import { BarkeepError } from '../../errors.ts';
+import type { OrderErrorCode } from './protocol.ts';
 
-export type OrderErrorCode =
-  | 'ORDER_ILLEGAL_TRANSITION' // a state change the machine does not allow
-  | 'ORDER_BAD_FILL'; // a fill with a non-positive quantity or a non-finite price
+export type { OrderErrorCode } from './protocol.ts';
 
-export class OrderError extends Error {
-  readonly code: OrderErrorCode;
-  constructor(code: OrderErrorCode, message: string) {
-    super(message);
-    this.name = 'OrderError';
-    this.code = code;
-  }
-}
+export class OrderError extends BarkeepError<OrderErrorCode> {}
 
 /** pino-compatible: `log.warn({ clientOrderId }, 'message')`. */
 export interface TraderLog {

@@ -4,6 +4,7 @@
  */
 import type { BarSize } from '../../market/bar-size.ts';
 import type { OrderRecord, OrderRole, OrderType, TimeInForce } from '../../storage/types.ts';
+import { BarkeepError } from '../../errors.ts';
 
 export interface TraderConfig {
   dataDir: string;
@@ -109,3 +110,33 @@ export type TraderRequests = {
   kill: { req: { flatten: boolean }; res: TraderStatus };
   resume: { req: {}; res: TraderStatus };
 };
+
+/** Codes of the broker's errors (broker.ts). */
+export type BrokerErrorCode =
+  | 'BROKER_REJECTED' // the broker refused the order; it will never work
+  | 'BROKER_UNAVAILABLE' // no answer: whether the order arrived is unknown
+  | 'BROKER_STATE'; // the broker's persisted state could not be read or written
+
+/** Codes of the order state machine's errors (orders.ts). */
+export type OrderErrorCode =
+  | 'ORDER_ILLEGAL_TRANSITION' // a state change the machine does not allow
+  | 'ORDER_BAD_FILL'; // a fill with a non-positive quantity or a non-finite price
+
+/** Codes of strategy loading errors (strategies/strategy-error.ts). */
+export type StrategyErrorCode =
+  | 'STRATEGY_UNKNOWN' // no built-in strategy by that name and no module given
+  | 'STRATEGY_PARAMS' // a parameter failed validation
+  | 'STRATEGY_MODULE'; // the user's module could not be loaded or its export is not a strategy factory
+
+/** Every code a trader error carries (see src/errors.ts). */
+export type TraderErrorCode =
+  | 'BAD_REQUEST' // a control request's body is invalid; `field` names the key
+  | 'TRADER_WIRING' // the trader's parts were put together wrongly (a programming error)
+  | 'RISK_CONFIG' // risk limits that cannot be enforced
+  | 'CLIENT_ORDER_ID_INPUT' // a client order id cannot be made from these inputs
+  | BrokerErrorCode
+  | OrderErrorCode
+  | StrategyErrorCode;
+
+/** A trader error without a class of its own (bad requests, wiring). */
+export class TraderError extends BarkeepError<TraderErrorCode> {}

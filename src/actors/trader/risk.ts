@@ -20,6 +20,8 @@
  */
 import { z } from 'zod';
 import type { OrderSide, OrderType } from '../../storage/types.ts';
+import { BarkeepError } from '../../errors.ts';
+import type { TraderErrorCode } from './protocol.ts';
 
 export type MarketSession = 'pre' | 'regular' | 'post' | 'closed';
 /** Structural type of src/market/calendar.ts MarketCalendar, the part risk needs. */
@@ -51,11 +53,9 @@ export const riskConfigSchema = z
 export type RiskConfig = z.output<typeof riskConfigSchema>;
 export type RiskConfigInput = z.input<typeof riskConfigSchema>;
 
-export class RiskConfigError extends Error {
-  readonly code = 'RISK_CONFIG';
+export class RiskConfigError extends BarkeepError<Extract<TraderErrorCode, 'RISK_CONFIG'>> {
   constructor(message: string) {
-    super(message);
-    this.name = 'RiskConfigError';
+    super('RISK_CONFIG', message);
   }
 }
 

@@ -20,6 +20,7 @@ import type { LedgerPosition, PnlToday } from './ledger.ts';
 import type { Decision, OrderCounters, Refusal } from './decisions.ts';
 import type { OrderManager } from './order-manager.ts';
 import type { TraderLog } from './orders.ts';
+import { TraderError } from './protocol.ts';
 import type { RiskEngine, RiskSnapshot } from './risk.ts';
 import { type Signal, type Strategy, type StrategyContext, signalProblem } from './strategies/contract.ts';
 
@@ -89,7 +90,7 @@ export class TradingLoop {
 
   constructor(opts: TradingLoopOptions) {
     if (opts.orders.risk !== opts.risk) {
-      throw Object.assign(new Error('TradingLoop: risk must be the same RiskEngine the OrderManager checks with'), { code: 'TRADER_WIRING' });
+      throw new TraderError('TRADER_WIRING', 'TradingLoop: risk must be the same RiskEngine the OrderManager checks with');
     }
     this.strategy = opts.strategy;
     this.risk = opts.risk;

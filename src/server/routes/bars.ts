@@ -25,7 +25,7 @@ function timeBound(edge: 'from' | 'to') {
   });
 }
 
-const barsQuery = z
+export const barsQuery = z
   .object({
     bar_size: z.enum(BAR_SIZES, { error: () => `must be one of ${BAR_SIZES.join(', ')}` }).default('1Min'),
     limit: z

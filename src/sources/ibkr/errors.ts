@@ -1,4 +1,5 @@
 /** Errors the IBKR adapter rejects with. Callers branch on `code`, never on message text. */
+import { BarkeepError } from '../../errors.ts';
 
 export type IbkrErrorCode =
   | 'IBKR_BAD_INPUT' // refused before anything was sent: the message names the field
@@ -12,16 +13,13 @@ export type IbkrErrorCode =
   | 'IBKR_ABORTED' // the caller's signal aborted
   | 'IBKR_CLOSED'; // the adapter was closed
 
-export class IbkrError extends Error {
-  readonly code: IbkrErrorCode;
+export class IbkrError extends BarkeepError<IbkrErrorCode> {
   /** The TWS error code, when TWS sent one. */
   readonly ibCode?: number;
   readonly retryable: boolean;
 
   constructor(code: IbkrErrorCode, message: string, opts: { ibCode?: number; retryable?: boolean; cause?: unknown } = {}) {
-    super(message, { cause: opts.cause });
-    this.name = 'IbkrError';
-    this.code = code;
+    super(code, message, { cause: opts.cause });
     this.ibCode = opts.ibCode;
     this.retryable = opts.retryable ?? (code === 'IBKR_DISCONNECTED' || code === 'IBKR_TIMEOUT' || code === 'IBKR_PACING');
   }

@@ -21,6 +21,7 @@
 import { MarketCalendar } from '../../market/calendar.ts';
 import { formatDay, parseDay } from '../../market/calendar-data.ts';
 import { LAST_DAY, MINUTE, buildDay, round4, subBars, symbolModel, type DayPath, type PathBar, type SimSession, type SymbolModel } from './day-path.ts';
+import { BarkeepError } from '../../errors.ts';
 
 export type { PathBar, SimSession } from './day-path.ts';
 
@@ -39,11 +40,9 @@ const DAY_BAR_CACHE = 16_384;
 export const SIM_FIRST_DAY = formatDay(0);
 export const SIM_LAST_DAY = formatDay(LAST_DAY - 1);
 
-export class SimPathError extends Error {
-  readonly code = 'SIM_BAD_INPUT';
+export class SimPathError extends BarkeepError<'SIM_BAD_INPUT'> {
   constructor(message: string) {
-    super(message);
-    this.name = 'SimPathError';
+    super('SIM_BAD_INPUT', message);
   }
 }
 

@@ -1,0 +1,212 @@
+/**
+ * The main thread's end of the actors' events (src/runtime/events.ts), served as Server-Sent
+ * Events on `GET /events`.
+ *
+ * - Every event gets an id `<boot>-<seq>`: `boot` names this server process, `seq` counts up. The
+ *   newest `capacity` events are kept in a ring, each already serialized as its SSE frame, so a
+ *   client that reconnects with `Last-Event-ID` gets exactly what it missed, in order.
+ * - A client whose id is from another process, or older than the ring, gets a `reset` event: it
+ *   must reload its state (the page refetches), then it gets what follows.
+ * - Publishing never waits for a client. A client whose socket holds more than `maxBufferedBytes`
+ *   unsent is skipped (the events are dropped for it, counted); once its socket drains it gets a
+ *   `dropped` event saying how many and which ids, then the stream goes on. A slow or stuck client
+ *   costs one length check per event, never memory without bound, and never slows the actors.
+ */
+import type { ServerResponse } from 'node:http';
+import type { ActorEvent, EventType } from '../runtime/events.ts';
+
+export const EVENT_TYPES: readonly EventType[] = ['bar', 'order', 'fill', 'feed_switch', 'actor', 'collector'];
+
+export interface HubOptions {
+  /** Events kept for Last-Event-ID resume. */
+  capacity?: number;
+  /** Unsent bytes a client may hold before its events are dropped. */
+  maxBufferedBytes?: number;
+  /** Comment line sent to every client this often, so proxies keep the stream open. */
+  heartbeatMs?: number;
+  /** Names this process in event ids (default: the start time, base 36). */
+  boot?: string;
+  /**
+   * Live events are written to clients this long after the first one of a burst, all of the burst
+   * in one write per client: a bar's burst of events (bar, order, fill) costs each client one
+   * write, after the actors' work for that bar rather than during it.
+   */
+  flushMs?: number;
+}
+
+interface Stored {
+  seq: number;
+  type: EventType;
+  frame: string;
+}
+
+export interface HubStats {
+  clients: number;
+  published: number;
+  dropped: number;
+  oldest_id: string | null;
+  newest_id: string | null;
+}
+
+class Client {
+  droppedCount = 0;
+  droppedFrom = 0;
+  droppedTo = 0;
+  /** Frames waiting for the next flush (one write per client per flush). */
+  private pending: string[] = [];
+  private pendingBytes = 0;
+  constructor(
+    readonly res: ServerResponse,
+    readonly types: ReadonlySet<string> | null,
+    private readonly hub: EventHub,
+    private readonly maxBuffered: number,
+  ) {
+    res.on('drain', () => this.flushDropped());
+  }
+
+  offer(ev: Stored, replay = false): void {
+    if (this.types && !this.types.has(ev.type)) return;
+    // A replay is bounded by the ring; live events are dropped while the socket is backed up.
+    if (!replay && this.res.writableLength + this.pendingBytes > this.maxBuffered) {
+      if (this.droppedCount === 0) this.droppedFrom = ev.seq;
+      this.droppedCount++;
+      this.droppedTo = ev.seq;
+      this.hub.countDropped();
+      return;
+    }
+    if (this.droppedCount > 0) this.flushDropped();
+    this.pending.push(ev.frame);
+    this.pendingBytes += ev.frame.length;
+    this.hub.scheduleFlush();
+  }
+
+  /** Writes what is pending in one write. */
+  flush(): void {
+    if (this.pending.length === 0 || this.res.writableEnded) return;
+    const out = this.pending.length === 1 ? this.pending[0] : this.pending.join('');
+    this.pending = [];
+    this.pendingBytes = 0;
+    this.res.write(out);
+  }
+
+  write(text: string): void {
+    this.flush();
+    this.res.write(text);
+  }
+
+  private flushDropped(): void {
+    if (this.droppedCount === 0 || this.res.writableEnded) return;
+    const data = {
+      count: this.droppedCount,
+      from_id: this.hub.idOf(this.droppedFrom),
+      to_id: this.hub.idOf(this.droppedTo),
+      message: 'events were dropped because this client read too slowly; reload state',
+    };
+    this.droppedCount = 0;
+    // No id: the client's Last-Event-ID stays at the last event it really got.
+    this.write(`event: dropped\ndata: ${JSON.stringify(data)}\n\n`);
+  }
+}
+
+export class EventHub {
+  readonly boot: string;
+  private readonly capacity: number;
+  private readonly maxBuffered: number;
+  private readonly ring: Array<Stored | undefined>;
+  private seq = 0;
+  private dropped = 0;
+  private readonly clients = new Set<Client>();
+  private readonly heartbeat: NodeJS.Timeout;
+  private readonly flushMs: number;
+  private flushTimer: NodeJS.Timeout | null = null;
+
+  constructor(opts: HubOptions = {}) {
+    this.capacity = opts.capacity ?? 5000;
+    this.maxBuffered = opts.maxBufferedBytes ?? 256 * 1024;
+    this.boot = opts.boot ?? Date.now().toString(36);
+    this.ring = new Array(this.capacity);
+    this.flushMs = opts.flushMs ?? 50;
+    this.heartbeat = setInterval(() => {
+      for (const c of this.clients) if (c.res.writableLength <= this.maxBuffered) c.write(': ping\n\n');
+    }, opts.heartbeatMs ?? 15_000);
+    this.heartbeat.unref();
+  }
+
+  idOf(seq: number): string {
+    return `${this.boot}-${seq}`;
+  }
+
+  /** Stamps an actor's event with its id, keeps it, and offers it to every client. */
+  publish(actor: string, ev: ActorEvent): void {
+    if (!EVENT_TYPES.includes(ev.type)) return;
+    const seq = ++this.seq;
+    const body = JSON.stringify({ ...ev.data, type: ev.type, actor, at: new Date(ev.at).toISOString() });
+    const stored: Stored = { seq, type: ev.type, frame: `id: ${this.idOf(seq)}\nevent: ${ev.type}\ndata: ${body}\n\n` };
+    this.ring[seq % this.capacity] = stored;
+    for (const c of this.clients) c.offer(stored);
+  }
+
+  scheduleFlush(): void {
+    if (this.flushTimer) return;
+    this.flushTimer = setTimeout(() => {
+      this.flushTimer = null;
+      for (const c of this.clients) c.flush();
+    }, this.flushMs);
+  }
+
+  countDropped(): void {
+    this.dropped++;
+  }
+
+  stats(): HubStats {
+    const oldest = Math.max(1, this.seq - this.capacity + 1);
+    return {
+      clients: this.clients.size,
+      published: this.seq,
+      dropped: this.dropped,
+      oldest_id: this.seq ? this.idOf(oldest) : null,
+      newest_id: this.seq ? this.idOf(this.seq) : null,
+    };
+  }
+
+  /**
+   * Starts streaming to `res` (headers already sent): first what came after `lastEventId` (or a
+   * `reset` when that cannot be told), then live. Returns the function that detaches the client.
+   */
+  attach(res: ServerResponse, opts: { lastEventId?: string; types?: ReadonlySet<string> | null }): () => void {
+    const client = new Client(res, opts.types ?? null, this, this.maxBuffered);
+    res.write(`retry: 1000\n: barkeep events ${this.boot}\n\n`);
+    if (opts.lastEventId) {
+      const after = this.resumePoint(opts.lastEventId);
+      if (after.ok) {
+        for (let s = after.seq + 1; s <= this.seq; s++) client.offer(this.ring[s % this.capacity]!, true);
+        client.flush();
+      } else {
+        res.write(`event: reset\ndata: ${JSON.stringify({ reason: after.reason, newest_id: this.seq ? this.idOf(this.seq) : null })}\n\n`);
+      }
+    }
+    this.clients.add(client);
+    return () => this.clients.delete(client);
+  }
+
+  private resumePoint(id: string): { ok: true; seq: number } | { ok: false; reason: string } {
+    const m = /^([0-9a-z]+)-(\d+)$/.exec(id.trim());
+    if (!m) return { ok: false, reason: `Last-Event-ID ${JSON.stringify(id)} is not an id this server sends` };
+    if (m[1] !== this.boot) return { ok: false, reason: 'the server restarted since that event' };
+    const seq = Number(m[2]);
+    if (seq > this.seq) return { ok: false, reason: 'that event id is in the future' };
+    if (seq < this.seq - this.capacity) return { ok: false, reason: `events after ${id} are no longer held (the last ${this.capacity} are)` };
+    return { ok: true, seq };
+  }
+
+  /** Ends every stream (the server is closing). */
+  close(): void {
+    clearInterval(this.heartbeat);
+    if (this.flushTimer) clearTimeout(this.flushTimer);
+    for (const c of this.clients) {
+      c.flush();
+      c.res.end();
+    }
+    this.clients.clear();
+  }
+}

@@ -1,0 +1,355 @@
+/**
+ * The HTTP API's shapes as zod schemas: the request schemas the routes validate with, and the
+ * response and error schemas. /openapi.json is generated from these same objects (openapi.ts), and
+ * the compile-time checks at the bottom hold each response schema to the TypeScript type the actor
+ * returns, both ways, so the document cannot drift from what the server sends.
+ */
+import { z } from 'zod';
+import { BAR_SOURCES, isValidSymbol } from '../market/bar.ts';
+import { BAR_SIZES } from '../market/bar-size.ts';
+import { exitsSchema } from '../config/schema.ts';
+import type { CollectorStatus } from '../actors/collector/protocol.ts';
+import type { OrderView, PositionView, TraderStatus } from '../actors/trader/protocol.ts';
+import type { ActorInfo } from '../runtime/supervisor.ts';
+import type { WireBar } from '../storage/bar-query.ts';
+import type { JobView } from './backtest-jobs.ts';
+
+// ---- requests -------------------------------------------------------------------------------
+
+export const symbolSchema = z
+  .string()
+  .refine(isValidSymbol, 'not a ticker symbol (e.g. QQQ, BRK.B)')
+  .meta({ description: 'A ticker symbol: capital letters and digits, an optional .class suffix (QQQ, BRK.B)', example: 'QQQ' });
+export const symbolsSchema = z.array(symbolSchema).min(1, 'needs at least one symbol').max(500, 'at most 500 symbols');
+export const barSizeSchema = z.enum(BAR_SIZES);
+
+export const collectorStartBody = z
+  .object({ symbols: symbolsSchema.optional(), bar_size: barSizeSchema.optional() })
+  .strict()
+  .meta({ description: 'Both optional: the configured symbols and bar size.' });
+
+export const liveStartBody = z
+  .object({
+    symbols: symbolsSchema.optional(),
+    bar_size: barSizeSchema.optional(),
+    strategy: z.string().min(1).optional().meta({ description: 'sma-crossover, mean-reversion, or module (trader.strategy_module)' }),
+    strategy_params: z.record(z.string(), z.unknown()).optional(),
+    broker: z.enum(['paper', 'ibkr']).optional(),
+    exits: exitsSchema
+      .nullable()
+      .optional()
+      .meta({ description: 'Protective exits for this session (absent: the configured ones; null: none)' }),
+  })
+  .strict()
+  .meta({ description: 'All optional: the configured trader settings.' });
+
+export const killBody = z
+  .object({ flatten: z.boolean().optional().meta({ description: 'Also close every position at market' }) })
+  .strict();
+
+export const actorNameParams = z.object({ name: z.string().meta({ description: 'collector, arbiter or trader' }) });
+export const symbolParams = z.object({ symbol: z.string().meta({ description: 'A ticker symbol', example: 'QQQ' }) });
+
+export const eventsQuery = z
+  .object({
+    types: z
+      .string()
+      .optional()
+      .meta({ description: 'Comma-separated event types to receive (default: all): bar, order, fill, feed_switch, actor, collector' }),
+    last_event_id: z.string().optional().meta({ description: 'Resume after this event id (as the Last-Event-ID header does)' }),
+    access_token: z.string().optional().meta({ description: 'The API token, for browsers whose EventSource cannot send headers' }),
+  })
+  .strict();
+
+// ---- responses ------------------------------------------------------------------------------
+
+export const errorSchema = z
+  .object({
+    error: z.string().meta({ description: 'bad_request, unauthorized, not_found, conflict, actor_unavailable, internal, ...' }),
+    message: z.string(),
+    field: z.string().optional().meta({ description: 'The request field at fault (symbols.1, bar_size, body)' }),
+  })
+  .meta({ id: 'Error' });
+
+const iso = z.string().meta({ description: 'ISO-8601 UTC time' });
+const isoOrNull = iso.nullable();
+
+export const healthSchema = z
+  .object({ status: z.enum(['ok', 'degraded']), reasons: z.array(z.string()) })
+  .meta({ id: 'Health' });
+
+export const actorInfoSchema = z
+  .object({
+    name: z.string(),
+    state: z.enum(['starting', 'running', 'restarting', 'failed', 'stopping', 'stopped']),
+    thread_id: z.number().int().nullable(),
+    restarts: z.number().int(),
+    last_error: z.string().nullable(),
+    uptime_s: z.number().nullable(),
+  })
+  .meta({ id: 'Actor' });
+export const actorsSchema = z.object({ actors: z.array(actorInfoSchema) });
+
+export const crashSchema = z.object({ crashing: z.string() });
+
+const sourceName = z.enum(['massive', 'alpaca', 'sim']);
+const sourceStatsSchema = z.object({
+  requests: z.number(),
+  errors: z.number(),
+  retries: z.number(),
+  rateLimited: z.number(),
+  malformed: z.number(),
+  rateLimitRemaining: z.number(),
+  rateLimitPerMin: z.number(),
+  lastError: z
+    .object({
+      code: z.enum(['AUTH', 'FORBIDDEN', 'BAD_REQUEST', 'RATE_LIMITED', 'UNAVAILABLE', 'TIMEOUT', 'MALFORMED', 'ABORTED']),
+      message: z.string(),
+      status: z.number().optional(),
+      at: z.number(),
+    })
+    .optional(),
+});
+
+export const collectorStatusSchema = z
+  .object({
+    is_running: z.boolean(),
+    symbols: z.array(z.string()),
+    bar_size: barSizeSchema,
+    api_type: z.enum(['Massive API', 'Alpaca API', 'Simulated']),
+    source: sourceName,
+    preferred_source: sourceName,
+    failover_reason: z.string().nullable(),
+    last_collection_times: z.record(z.string(), iso),
+    is_trading_hours: z.boolean(),
+    next_cycle_at: isoOrNull,
+    cycles: z.number().int(),
+    bars_written: z.number().int(),
+    errors: z.array(
+      z.object({
+        at: iso,
+        source: sourceName,
+        symbol: z.string().optional(),
+        code: z.string(),
+        status: z.number().optional(),
+        message: z.string(),
+      }),
+    ),
+    sources: z.object({ massive: sourceStatsSchema.optional(), alpaca: sourceStatsSchema.optional(), sim: sourceStatsSchema.optional() }),
+  })
+  .meta({ id: 'CollectorStatus' });
+
+export const orderSchema = z
+  .object({
+    client_order_id: z.string(),
+    broker_order_id: z.string().nullable(),
+    strategy: z.string(),
+    symbol: z.string(),
+    side: z.enum(['buy', 'sell']),
+    qty: z.number(),
+    type: z.enum(['market', 'limit', 'stop', 'stop_limit', 'trailing_stop']),
+    limit_price: z.number().nullable(),
+    stop_price: z.number().nullable().meta({ description: 'stop and stop_limit: the trigger; trailing_stop: the initial stop when one was given' }),
+    trail: z
+      .union([z.object({ amount: z.number() }), z.object({ percent: z.number() })])
+      .nullable()
+      .meta({ description: 'trailing_stop: the distance kept from the best price' }),
+    tif: z.enum(['day', 'gtc', 'ioc']),
+    outside_rth: z.boolean(),
+    group_id: z.string().nullable().meta({ description: "The legs of one bracket share it (the entry's client order id)" }),
+    role: z.enum(['entry', 'take_profit', 'stop_loss']).nullable(),
+    state: z.enum(['pending', 'submitted', 'partially_filled', 'filled', 'cancelled', 'rejected']),
+    filled_qty: z.number(),
+    avg_fill_price: z.number().nullable(),
+    commission: z.number(),
+    reason: z.string().meta({ description: "The strategy's reason for the order" }),
+    reject_reason: z.string().nullable(),
+    created_at: iso,
+    updated_at: iso,
+  })
+  .meta({ id: 'Order' });
+
+export const positionSchema = z
+  .object({
+    symbol: z.string(),
+    qty: z.number(),
+    avg_price: z.number(),
+    last_price: z.number().nullable(),
+    market_value: z.number().nullable(),
+    unrealized_pnl: z.number().nullable(),
+  })
+  .meta({ id: 'Position' });
+
+const rung = z.enum(['ibkr-realtime', 'preload', 'cache', 'ibkr-historical']);
+
+export const traderStatusSchema = z.object({
+  is_running: z.boolean(),
+  symbols: z.array(z.string()),
+  bar_size: barSizeSchema.nullable(),
+  strategy: z.string().nullable(),
+  broker: z.enum(['paper', 'ibkr']).nullable(),
+  last_bar_time: isoOrNull,
+  bars_collected: z.number().int(),
+  signals: z.number().int(),
+  positions: z.array(positionSchema),
+  open_orders: z.array(orderSchema),
+  pnl_today: z.object({ realized: z.number(), unrealized: z.number(), total: z.number() }),
+  cash: z.number().nullable(),
+  risk: z.object({ killed: z.boolean(), refusals: z.record(z.string(), z.number()), last_refusal: z.string().nullable() }),
+  paused_symbols: z.record(z.string(), z.string()).meta({ description: 'symbol -> why its strategy is paused' }),
+  strategy_errors: z.number().int(),
+});
+
+export const liveStatusSchema = traderStatusSchema
+  .extend({
+    feed: z.record(
+      z.string(),
+      z.object({
+        rung: rung.nullable(),
+        since: isoOrNull,
+        reason: z.string(),
+        unavailable: z.record(z.string(), z.string()).meta({ description: 'rung -> why that better rung is not serving' }),
+      }),
+    ),
+    feed_switches: z.number().int(),
+    ibkr: z.object({ enabled: z.boolean(), connection: z.string(), errors: z.record(z.string(), z.number()) }).nullable(),
+  })
+  .meta({ id: 'LiveStatus' });
+
+export const ordersSchema = z.object({ orders: z.array(orderSchema) });
+export const positionsSchema = z.object({ positions: z.array(positionSchema) });
+
+export const wireBarSchema = z
+  .object({
+    t: iso.meta({ description: 'Start of the bar, ISO-8601 UTC' }),
+    o: z.number(),
+    h: z.number(),
+    l: z.number(),
+    c: z.number(),
+    v: z.number(),
+    vw: z.number().nullable(),
+    n: z.number().int().nullable(),
+    source: z.enum(BAR_SOURCES),
+  })
+  .meta({ id: 'Bar' });
+export const barsSchema = z.object({ symbol: z.string(), bar_size: barSizeSchema, bars: z.array(wireBarSchema) });
+
+export const dashboardInfoSchema = z
+  .object({
+    token_required: z.boolean().meta({ description: 'POSTs need Authorization: Bearer <BARKEEP_API_TOKEN>' }),
+    reads_need_token: z.boolean().meta({ description: 'GETs need the token too (the server is bound to a non-loopback address)' }),
+    event_types: z.array(z.string()),
+  })
+  .meta({ id: 'DashboardInfo' });
+
+// ---- backtests (src/server/routes/backtests.ts) ---------------------------------------------
+
+const num = z.number();
+const numOrNull = z.number().nullable();
+export const metricsSchema = z
+  .object({
+    final_equity: num,
+    pnl: num,
+    total_return: num,
+    cagr: numOrNull,
+    sharpe: numOrNull,
+    sortino: numOrNull,
+    max_drawdown: num,
+    max_drawdown_duration_days: num,
+    win_rate: numOrNull,
+    profit_factor: numOrNull,
+    exposure: num,
+    turnover: num,
+    commissions: num,
+    trades: num,
+    open_trades: num,
+    fills: num,
+  })
+  .meta({ id: 'BacktestMetrics' });
+
+const reportFields = {
+  strategy: z.string(),
+  params: z.record(z.string(), z.unknown()),
+  symbols: z.array(z.string()),
+  bar_size: z.string(),
+  from: iso,
+  to: iso,
+  starting_cash: num,
+  bars: num,
+  orders: num,
+  refused: num,
+  digest: z.string().meta({ description: 'sha256 of the fills, first 16 hex digits: equal exactly when two runs traded alike' }),
+  per_symbol: z.record(z.string(), metricsSchema),
+  equity_curve: z.array(z.object({ time: iso, equity: num })).meta({ description: 'At most 1000 points, evenly thinned' }),
+  final_positions: z.record(z.string(), z.object({ qty: num, avg_price: num, last_price: numOrNull })),
+};
+export const backtestReportSchema = metricsSchema.extend(reportFields).meta({ id: 'BacktestReport' });
+const tradeSchema = z.object({
+  symbol: z.string(),
+  direction: z.enum(['long', 'short']),
+  entry_time: iso,
+  exit_time: isoOrNull,
+  qty: num,
+  entry_price: num,
+  exit_price: numOrNull,
+  pnl: num,
+  return: num,
+  commission: num,
+  open: z.boolean(),
+});
+const jobError = z.object({ code: z.string(), message: z.string() }).nullable();
+const jobFields = {
+  id: z.string(),
+  kind: z.enum(['backtest', 'sweep']),
+  state: z.enum(['running', 'done', 'failed']),
+  created_at: iso,
+  finished_at: isoOrNull,
+  progress: z.object({ done: num, total: num, fraction: num }),
+  request: z.object({
+    symbols: z.array(z.string()),
+    bar_size: z.string(),
+    from: iso,
+    to: iso,
+    strategy: z.string(),
+    params: z.record(z.string(), z.unknown()),
+    grid: z.record(z.string(), z.array(z.union([z.number(), z.string(), z.boolean()]))).nullable(),
+    sort: z.string().nullable(),
+    train: numOrNull,
+  }),
+  error: jobError,
+};
+export const backtestJobSchema = z
+  .object({
+    ...jobFields,
+    report: backtestReportSchema.extend({ trade_list: z.array(tradeSchema) }).nullable().meta({ description: "The report (a sweep: the best combination's)" }),
+    test_report: backtestReportSchema.nullable().meta({ description: 'A sweep with a train/test split: the best combination on the test part' }),
+    combinations: z
+      .array(z.object({ params: z.record(z.string(), z.unknown()), ok: z.boolean(), metrics: backtestReportSchema.partial().nullable(), error: jobError }))
+      .nullable()
+      .meta({ description: 'A sweep: every combination, best first' }),
+  })
+  .meta({ id: 'Backtest' });
+export const backtestSummarySchema = z
+  .object({
+    ...jobFields,
+    metrics: z
+      .object({ final_equity: num, total_return: num, sharpe: numOrNull, max_drawdown: num, trades: num, digest: z.string(), params: z.record(z.string(), z.unknown()) })
+      .nullable(),
+  })
+  .meta({ id: 'BacktestSummary' });
+export const backtestListSchema = z.object({ backtests: z.array(backtestSummarySchema) });
+export const backtestIdParams = z.object({ id: z.string().meta({ description: 'The id POST /backtests answered with' }) });
+
+// ---- the schemas hold to the types the server sends (compile-time, both ways) ---------------
+
+type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
+function holds<_T extends true>(): void {}
+holds<Same<z.output<typeof orderSchema>, OrderView>>();
+holds<Same<z.output<typeof positionSchema>, PositionView>>();
+holds<Same<z.output<typeof traderStatusSchema>, TraderStatus>>();
+holds<Same<z.output<typeof actorInfoSchema>, ActorInfo>>();
+// Bar sources are a wider string in WireBar; the schema names them.
+holds<z.output<typeof wireBarSchema> extends WireBar ? true : false>();
+holds<CollectorStatus extends z.output<typeof collectorStatusSchema> ? true : false>();
+holds<JobView extends z.output<typeof backtestJobSchema> ? true : false>();
+holds<z.output<typeof collectorStatusSchema> extends CollectorStatus ? true : false>();
