@@ -24,7 +24,7 @@ import { type Decision, OrderManager } from '../actors/trader/order-manager.ts';
 import type { TraderLog } from '../actors/trader/orders.ts';
 import { PaperBroker } from '../actors/trader/paper-broker.ts';
 import { type RiskConfigInput, RiskEngine } from '../actors/trader/risk.ts';
-import type { Signal, Strategy } from '../actors/trader/strategy.ts';
+import type { Signal, Strategy } from '../actors/trader/strategies/contract.ts';
 import { TradingLoop } from '../actors/trader/trading-loop.ts';
 import type { Bar } from '../market/bar.ts';
 import { barSizeMs, type BarSize } from '../market/bar-size.ts';

@@ -10,7 +10,7 @@ import type { Config } from '../config/schema.ts';
 import type { BarSize } from '../market/bar-size.ts';
 import { createLogger } from '../runtime/log.ts';
 import { Supervisor } from '../runtime/supervisor.ts';
-import { actorConfigs } from '../server/engine.ts';
+import { actorConfigs } from '../config/actor-configs.ts';
 import type { MissingSpan } from './bars.ts';
 
 const COLLECTOR_MODULE = new URL(import.meta.url.endsWith('.ts') ? '../actors/collector/actor.ts' : '../actors/collector/actor.js', import.meta.url);

@@ -10,7 +10,8 @@
  */
 import { nextPosition } from '../actors/trader/ledger.ts';
 import type { Decision } from '../actors/trader/order-manager.ts';
-import { createStrategy, type Signal } from '../actors/trader/strategy.ts';
+import type { Signal } from '../actors/trader/strategies/contract.ts';
+import { createStrategy } from '../actors/trader/strategies/registry.ts';
 import type { Bar } from '../market/bar.ts';
 import type { BarSize } from '../market/bar-size.ts';
 import type { Storage } from '../storage/storage.ts';

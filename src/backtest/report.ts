@@ -21,7 +21,8 @@
  * - exposure: the fraction of bar closes at which a position was held.
  * - turnover: traded notional / average daily equity.
  * - commissions: sum over fills. Trade pnl is net of its commissions.
- * Per symbol, equity means starting cash + that symbol's P&L.
+ * Per symbol, equity means starting cash + that symbol's P&L, taken at each day's end (so a
+ * symbol's drawdown is measured on day-end values, the total's on every bar close).
  */
 import { createHash } from 'node:crypto';
 import type { OrderRecord } from '../storage/types.ts';

@@ -3,7 +3,7 @@
  * from the cache, the engine run, the report made. Used in-process by the CLI and inside the pool's
  * workers (task.ts) for sweeps and HTTP.
  */
-import { createStrategy } from '../actors/trader/strategy.ts';
+import { createStrategy } from '../actors/trader/strategies/registry.ts';
 import type { BarReader } from '../storage/types.ts';
 import { loadBars, type LoadedBars } from './bars.ts';
 import { BacktestError, type DecisionRow, runEngine } from './engine.ts';

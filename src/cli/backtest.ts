@@ -19,7 +19,7 @@ import type { Config } from '../config/schema.ts';
 import { isValidSymbol } from '../market/bar.ts';
 import { BAR_SIZES, isBarSize } from '../market/bar-size.ts';
 import { RealClock } from '../market/clock.ts';
-import { actorConfigs } from '../server/engine.ts';
+import { actorConfigs } from '../config/actor-configs.ts';
 import { TIME_BOUND_HELP, parseTimeBound } from '../storage/bar-query.ts';
 import { openStorage, storageExists, storagePath } from '../storage/storage.ts';
 import { UsageError } from './args.ts';

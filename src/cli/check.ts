@@ -21,10 +21,10 @@ import { isValidSymbol } from '../market/bar.ts';
 import { type Clock, RealClock } from '../market/clock.ts';
 import { MarketCalendar } from '../market/calendar.ts';
 import { AlpacaSource } from '../sources/alpaca/source.ts';
-import { AlpacaStream, alpacaStreamUrl, type AlpacaStreamFeed } from '../sources/alpaca/stream.ts';
+import { AlpacaStream, alpacaWsUrl, type AlpacaStreamFeed } from '../sources/alpaca/stream.ts';
 import type { BarStream } from '../sources/massive/bar-stream.ts';
 import { MassiveSource } from '../sources/massive/source.ts';
-import { MassiveStream, massiveStreamUrl } from '../sources/massive/stream.ts';
+import { MassiveStream, massiveWsUrl } from '../sources/massive/stream.ts';
 import { type HistoricalBarSource, SourceError } from '../sources/types.ts';
 import { UsageError } from './args.ts';
 
@@ -170,7 +170,7 @@ function makeProbe(opts: Options, config: Config, clock: Clock, print: (l: Line)
       rateLimitPerMin: m.rate_limit_per_min,
       timeoutMs: m.timeout_ms,
     });
-    const wsUrl = opts.wsUrl ?? (m.ws_url === 'wss://socket.massive.com/stocks' ? massiveStreamUrl(m.rest_url) : m.ws_url);
+    const wsUrl = opts.wsUrl ?? massiveWsUrl(m.rest_url, m.ws_url);
     return {
       source,
       rateState: () => limiterState(source),
@@ -194,9 +194,7 @@ function makeProbe(opts: Options, config: Config, clock: Clock, print: (l: Line)
     timeoutMs: a.timeout_ms,
   });
   const streamFeed: AlpacaStreamFeed = a.feed === 'sip' || a.feed === 'delayed_sip' ? a.feed : 'iex';
-  const wsUrl =
-    opts.wsUrl ??
-    (a.ws_url === 'wss://stream.data.alpaca.markets/v2' ? alpacaStreamUrl(a.data_url, streamFeed) : alpacaStreamUrl(a.ws_url, streamFeed));
+  const wsUrl = opts.wsUrl ?? alpacaWsUrl(a.data_url, a.ws_url, streamFeed);
   return {
     source,
     rateState: () => {

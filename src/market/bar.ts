@@ -36,13 +36,6 @@ export interface Bar {
   receivedAt: number;
 }
 
-/** What crosses a thread instead of a bar: readers fetch the bar from the store by this key. */
-export interface BarKey {
-  symbol: string;
-  barSize: BarSize;
-  start: number;
-}
-
 /** Symbols as the vendors write them: upper case letters, digits, and one class separator (BRK.B). */
 const SYMBOL_RE = /^[A-Z][A-Z0-9]{0,9}(?:[.\-][A-Z0-9]{1,4})?$/;
 

@@ -8,11 +8,6 @@ import { BarkeepError } from '../errors.ts';
 /** Control requests an actor accepts: request type -> request body and response. */
 export type RequestMap = Record<string, { req: object; res: unknown }>;
 
-/** A control request on the wire: `{ type, ...body }`. */
-export type RequestOf<M extends RequestMap> = {
-  [K in keyof M & string]: { type: K } & M[K]['req'];
-}[keyof M & string];
-
 /** What an actor implements for its control requests. */
 export type Handlers<M extends RequestMap> = {
   [K in keyof M]: (req: M[K]['req']) => M[K]['res'] | Promise<M[K]['res']>;

@@ -41,9 +41,6 @@ export interface Engine {
   stop(): Promise<void>;
 }
 
-/** Kept for imports written before actorConfigs moved to src/config/actor-configs.ts. */
-export { actorConfigs };
-
 export function clockSpecFor(config: Config): ClockSpec {
   if (config.runtime.clock === 'real') return { kind: 'real' };
   const start = config.runtime.clock_start ? Date.parse(config.runtime.clock_start) : Date.now();

@@ -1,11 +1,14 @@
 /**
- * /metrics in the Prometheus text format. Runtime figures (restarts, messages, failed messages,
- * event-loop lag) are read from the supervisor at scrape time; each actor's own counters are
- * gathered from it over its control port and appended.
+ * /metrics in the Prometheus text format, all through prom-client. Runtime figures (restarts,
+ * messages, failed messages, event-loop lag) are read from the supervisor at scrape time; each
+ * actor's own samples are gathered from it over its control port and collected into a registry of
+ * their own, counters as Counter and the rest as Gauge, merged with the main one.
  */
 import client from 'prom-client';
 import type { MetricSample } from '../runtime/protocol.ts';
 import type { Supervisor } from '../runtime/supervisor.ts';
+
+const METRIC_NAME = /^[a-zA-Z_:][a-zA-Z0-9_:]*$/;
 
 export class MetricsRegistry {
   readonly registry = new client.Registry();
@@ -13,45 +16,53 @@ export class MetricsRegistry {
   constructor(private readonly sup: Supervisor) {
     client.collectDefaultMetrics({ register: this.registry, prefix: 'barkeep_process_' });
     const names = () => sup.names();
-    const gauge = (name: string, help: string, labelNames: string[], read: (g: client.Gauge) => void) =>
-      new client.Gauge({
+    const registers = [this.registry];
+    // Each reads its figures when scraped: reset, then the supervisor's current values.
+    new client.Gauge({
+      name: 'barkeep_actor_up',
+      help: '1 when the actor runs, 0 otherwise',
+      labelNames: ['actor', 'state'],
+      registers,
+      collect() {
+        this.reset();
+        for (const a of sup.list()) this.set({ actor: a.name, state: a.state }, a.state === 'running' ? 1 : 0);
+      },
+    });
+    const counter = (name: string, help: string, read: (actor: string) => number) =>
+      new client.Counter({
         name,
         help,
-        labelNames,
-        registers: [this.registry],
+        labelNames: ['actor'],
+        registers,
         collect() {
           this.reset();
-          read(this);
+          for (const n of names()) this.inc({ actor: n }, read(n));
         },
       });
-    gauge('barkeep_actor_up', '1 when the actor runs, 0 otherwise', ['actor', 'state'], (g) => {
-      for (const a of sup.list()) g.set({ actor: a.name, state: a.state }, a.state === 'running' ? 1 : 0);
-    });
-    gauge('barkeep_actor_restarts_total', 'Restarts of the actor since the process started', ['actor'], (g) => {
-      for (const a of sup.list()) g.set({ actor: a.name }, a.restarts);
-    });
-    gauge('barkeep_actor_messages_in_total', 'Messages the actor received (control and peer)', ['actor'], (g) => {
-      for (const n of names()) g.set({ actor: n }, sup.counters(n).messagesIn);
-    });
-    gauge('barkeep_actor_messages_out_total', 'Messages the actor sent or answered', ['actor'], (g) => {
-      for (const n of names()) g.set({ actor: n }, sup.counters(n).messagesOut);
-    });
-    gauge('barkeep_actor_failed_messages_total', 'Messages that failed: unknown type, not cloneable, handler error', ['actor'], (g) => {
-      for (const n of names()) g.set({ actor: n }, sup.counters(n).failed);
-    });
-    gauge('barkeep_actor_event_loop_lag_seconds', "Event-loop delay of the actor's thread over the last second", ['actor', 'stat'], (g) => {
-      for (const n of names()) {
-        const c = sup.counters(n);
-        g.set({ actor: n, stat: 'mean' }, c.lagMeanMs / 1000);
-        g.set({ actor: n, stat: 'max' }, c.lagMaxMs / 1000);
-      }
+    const restarts = () => new Map(sup.list().map((a) => [a.name, a.restarts]));
+    counter('barkeep_actor_restarts_total', 'Restarts of the actor since the process started', (n) => restarts().get(n) ?? 0);
+    counter('barkeep_actor_messages_in_total', 'Messages the actor received (control and peer)', (n) => sup.counters(n).messagesIn);
+    counter('barkeep_actor_messages_out_total', 'Messages the actor sent or answered', (n) => sup.counters(n).messagesOut);
+    counter('barkeep_actor_failed_messages_total', 'Messages that failed: unknown type, not cloneable, handler error', (n) => sup.counters(n).failed);
+    new client.Gauge({
+      name: 'barkeep_actor_event_loop_lag_seconds',
+      help: "Event-loop delay of the actor's thread over the last second",
+      labelNames: ['actor', 'stat'],
+      registers,
+      collect() {
+        this.reset();
+        for (const n of names()) {
+          const c = sup.counters(n);
+          this.set({ actor: n, stat: 'mean' }, c.lagMeanMs / 1000);
+          this.set({ actor: n, stat: 'max' }, c.lagMaxMs / 1000);
+        }
+      },
     });
   }
 
   async text(): Promise<string> {
-    const base = await this.registry.metrics();
     const samples = (await Promise.all(this.sup.names().map((n) => this.sup.actorMetrics(n)))).flat();
-    return base + formatSamples(samples);
+    return client.Registry.merge([this.registry, actorRegistry(samples)]).metrics();
   }
 
   get contentType(): string {
@@ -59,26 +70,27 @@ export class MetricsRegistry {
   }
 }
 
-const LABEL_ESCAPE = /[\\"\n]/g;
-
-/** Prometheus text for actor samples, grouped by metric name. */
-export function formatSamples(samples: MetricSample[]): string {
+/** The actors' samples as prom-client metrics, one per name (its help and type from the first sample). */
+export function actorRegistry(samples: readonly MetricSample[]): client.Registry {
   const byName = new Map<string, MetricSample[]>();
   for (const s of samples) {
-    if (!/^[a-zA-Z_:][a-zA-Z0-9_:]*$/.test(s.name)) continue;
+    if (!METRIC_NAME.test(s.name)) continue;
     const list = byName.get(s.name) ?? [];
     list.push(s);
     byName.set(s.name, list);
   }
-  let out = '';
+  const registry = new client.Registry();
   for (const [name, list] of byName) {
-    out += `# HELP ${name} ${list[0].help.replace(/\n/g, ' ')}\n# TYPE ${name} ${list[0].type}\n`;
-    for (const s of list) {
-      const labels = Object.entries(s.labels)
-        .map(([k, v]) => `${k}="${String(v).replace(LABEL_ESCAPE, (c) => (c === '\n' ? '\\n' : `\\${c}`))}"`)
-        .join(',');
-      out += `${name}${labels ? `{${labels}}` : ''} ${Number.isFinite(s.value) ? s.value : 0}\n`;
+    const labelNames = [...new Set(list.flatMap((s) => Object.keys(s.labels)))];
+    const help = list[0].help.replace(/\n/g, ' ');
+    const value = (s: MetricSample) => (Number.isFinite(s.value) ? s.value : 0);
+    if (list[0].type === 'counter') {
+      const c = new client.Counter({ name, help, labelNames, registers: [registry] });
+      for (const s of list) c.inc(s.labels, Math.max(0, value(s)));
+    } else {
+      const g = new client.Gauge({ name, help, labelNames, registers: [registry] });
+      for (const s of list) g.set(s.labels, value(s));
     }
   }
-  return out;
+  return registry;
 }

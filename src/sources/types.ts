@@ -9,12 +9,6 @@ import { BarkeepError } from '../errors.ts';
 export type SourceName = 'massive' | 'alpaca' | 'sim';
 export type ApiType = 'Massive API' | 'Alpaca API' | 'Simulated';
 
-export const API_TYPE: Record<SourceName, ApiType> = {
-  massive: 'Massive API',
-  alpaca: 'Alpaca API',
-  sim: 'Simulated',
-};
-
 export interface HistoricalBarSource {
   readonly name: SourceName;
   readonly apiType: ApiType;
@@ -24,6 +18,11 @@ export interface HistoricalBarSource {
    * counted (see `stats`), not thrown.
    */
   fetchBars(symbol: string, barSize: BarSize, from: number, to: number, signal?: AbortSignal): Promise<Bar[]>;
+  /**
+   * Bars a backfill asks for in one fetchBars call: what suits the vendor's page size and rate
+   * limit. The backfill reports progress per call. Default 20 000.
+   */
+  readonly backfillChunkBars?: number;
   /** Counters and rate-limit state for status and metrics. Never holds a secret. */
   stats(): SourceStats;
   close?(): Promise<void>;

@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { clientOrderId } from '../../src/actors/trader/client-order-id.ts';
-import type { Strategy } from '../../src/actors/trader/strategy.ts';
+import type { Strategy } from '../../src/actors/trader/strategies/contract.ts';
 import { loadBars } from '../../src/backtest/bars.ts';
 import { BacktestError, runEngine } from '../../src/backtest/engine.ts';
 import { runSpec } from '../../src/backtest/run.ts';

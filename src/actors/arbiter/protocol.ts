@@ -8,7 +8,6 @@ import type { BarSource } from '../../market/bar.ts';
 import type { BarSize } from '../../market/bar-size.ts';
 
 export type Rung = 'ibkr-realtime' | 'preload' | 'cache' | 'ibkr-historical';
-export const RUNGS: readonly Rung[] = ['ibkr-realtime', 'preload', 'cache', 'ibkr-historical'];
 
 export interface ArbiterConfig {
   dataDir: string;

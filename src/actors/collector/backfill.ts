@@ -8,8 +8,8 @@ import type { HistoricalBarSource, SourceError } from '../../sources/types.ts';
 import { CollectorError, type BackfillJob } from './protocol.ts';
 
 const DAY_MS = 86_400_000;
-/** Bars per backfill request: one Massive page (50 000 max), ~14 days of 1Min, few requests on a 5/min plan. */
-const BACKFILL_CHUNK_BARS = 20_000;
+/** Bars per fetchBars call when the source does not say (see HistoricalBarSource.backfillChunkBars). */
+const DEFAULT_CHUNK_BARS = 20_000;
 
 export interface BackfillRun {
   source: HistoricalBarSource;
@@ -49,7 +49,7 @@ export class Backfiller {
     this.job = job;
     const abort = new AbortController();
     this.abortController = abort;
-    const chunk = Math.max(barSizeMs(barSize) * BACKFILL_CHUNK_BARS, DAY_MS);
+    const chunk = Math.max(barSizeMs(barSize) * (source.backfillChunkBars ?? DEFAULT_CHUNK_BARS), DAY_MS);
     this.running = (async () => {
       try {
         for (let t = from; t < to; t += chunk) {

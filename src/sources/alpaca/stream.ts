@@ -18,6 +18,17 @@ export interface AlpacaStreamOptions extends Omit<BarStreamOptions, 'url'> {
   url?: string;
 }
 
+/** The vendor's stream base (config `alpaca.ws_url` default). */
+export const ALPACA_DEFAULT_WS_URL = 'wss://stream.data.alpaca.markets/v2';
+
+/**
+ * The stream URL to use for a feed: from `wsUrl` when it was set to something other than the
+ * vendor's default, else the one that goes with `dataUrl`.
+ */
+export function alpacaWsUrl(dataUrl: string, wsUrl: string | null | undefined, feed: AlpacaStreamFeed): string {
+  return alpacaStreamUrl(wsUrl && wsUrl !== ALPACA_DEFAULT_WS_URL ? wsUrl : dataUrl, feed);
+}
+
 /**
  * The stream URL for a feed. `base` is either a data REST URL (data.alpaca.markets → the vendor's
  * stream host; any other host → the same host) or a stream base ending in /v2.
@@ -25,7 +36,7 @@ export interface AlpacaStreamOptions extends Omit<BarStreamOptions, 'url'> {
 export function alpacaStreamUrl(base: string, feed: AlpacaStreamFeed): string {
   const u = new URL(base);
   if (u.protocol === 'ws:' || u.protocol === 'wss:') return `${base.replace(/\/+$/, '')}/${feed}`;
-  if (u.hostname === 'data.alpaca.markets') return `wss://stream.data.alpaca.markets/v2/${feed}`;
+  if (u.hostname === 'data.alpaca.markets') return `${ALPACA_DEFAULT_WS_URL}/${feed}`;
   if (u.hostname === 'data.sandbox.alpaca.markets') return `wss://stream.data.sandbox.alpaca.markets/v2/${feed}`;
   return `${u.protocol === 'https:' ? 'wss:' : 'ws:'}//${u.host}/v2/${feed}`;
 }

@@ -43,6 +43,8 @@ export interface MassiveSourceOptions {
 export class MassiveSource implements HistoricalBarSource {
   readonly name = 'massive' as const;
   readonly apiType = 'Massive API' as const;
+  /** One page (the aggregates endpoint returns up to 50 000 bars): ~14 days of 1Min, few requests on a 5/min plan. */
+  readonly backfillChunkBars = 20_000;
   /** `status` of the last good page (`OK` or `DELAYED`), for diagnostics. */
   lastStatus: string | undefined;
 

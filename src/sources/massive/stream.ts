@@ -15,6 +15,14 @@ export interface MassiveStreamOptions extends Omit<BarStreamOptions, 'url'> {
   url?: string;
 }
 
+/**
+ * The stream URL to use: `wsUrl` when it was set to something other than the vendor's default,
+ * else the one that goes with `restUrl` (so a REST URL pointed at another host streams from it too).
+ */
+export function massiveWsUrl(restUrl: string, wsUrl: string | null | undefined): string {
+  return wsUrl && wsUrl !== MASSIVE_DEFAULT_WS_URL ? wsUrl : massiveStreamUrl(restUrl);
+}
+
 /** The stream URL that goes with a REST URL: the vendor's for the vendor's host, else the same host's /stocks. */
 export function massiveStreamUrl(restUrl: string = MASSIVE_DEFAULT_REST_URL): string {
   const u = new URL(restUrl);
