@@ -102,6 +102,10 @@ export function actorConfigs(config: Config): { collector: CollectorConfig; arbi
       alwaysOpen: noVendor && config.sim.session === 'always',
       ibkr: ibkrConn(config, config.ibkr.order_client_id),
       notify: notifyConfig(config),
+      // The node id is settled by the engine once the port is bound (its default names the port).
+      cluster: config.cluster.enabled
+        ? { natsUrl: config.cluster.nats_url, nodeId: config.cluster.node_id ?? '', leaseTtlMs: config.cluster.lease_ttl_s * 1000 }
+        : null,
     },
   };
 }

@@ -118,6 +118,7 @@ export function fromEnv(env: NodeJS.ProcessEnv): Plain {
   if (env.BARKEEP_HOST) set('server.host', env.BARKEEP_HOST);
   if (env.BARKEEP_PORT) set('server.port', intFromEnv('BARKEEP_PORT', env.BARKEEP_PORT, 'server.port'));
   if (env.BARKEEP_DATA_DIR) set('data_dir', env.BARKEEP_DATA_DIR);
+  if (env.BARKEEP_NATS_URL) set('cluster.nats_url', env.BARKEEP_NATS_URL);
   if (env.BARKEEP_API_TOKEN) set('server.api_token', env.BARKEEP_API_TOKEN);
   if (env.BARKEEP_FAULTS !== undefined && env.BARKEEP_FAULTS !== '') {
     set('runtime.faults', env.BARKEEP_FAULTS === '1' || env.BARKEEP_FAULTS === 'true');

@@ -85,6 +85,16 @@ export const configSchema = z
         source_precedence: z.array(z.enum(BAR_SOURCES)).min(1),
       })
       .strict(),
+    cluster: z
+      .object({
+        enabled: z.boolean(),
+        nats_url: z.string().regex(/^(nats|tls|ws|wss):\/\/\S+$/, 'not a NATS URL (nats://host:port)'),
+        node_id: z.string().min(1).max(200).nullable(),
+        lease_ttl_s: z.number().positive().max(300),
+        publish_every_s: z.number().positive().max(60),
+        republish_every_s: z.number().positive().max(3600),
+      })
+      .strict(),
     massive: z
       .object({
         api_key: secret,

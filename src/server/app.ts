@@ -84,6 +84,8 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
   const trader = sup.handle<TraderRequests>('trader');
   const metrics = new MetricsRegistry(sup);
   const offline = deps.storage ? offlineTrader(deps.storage) : null;
+  // Parts assembled beside the server (cluster mode) register their collectors here.
+  app.decorate('metricsRegistry', metrics.registry);
 
   app.setErrorHandler((err, _req, reply) => sendError(reply, err));
   app.setNotFoundHandler((req, reply) => reply.code(404).send(notFoundBody(req.method, req.url)));

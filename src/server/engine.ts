@@ -15,6 +15,9 @@ import { buildServer } from './app.ts';
 import { createNotifier } from '../notify/webhook.ts';
 import { notifyConfig, watchActors } from '../notify/watch.ts';
 import type { Setting } from '../config/sources.ts';
+import type { Registry } from 'prom-client';
+import { startCluster, type ClusterRuntime } from '../cluster/serve-cluster.ts';
+import { registerClusterMetrics } from '../cluster/metrics.ts';
 import { EventHub } from './event-hub.ts';
 import { BacktestJobs } from './backtest-jobs.ts';
 import { defaultsFrom } from '../backtest/spec.ts';
@@ -57,15 +60,23 @@ export async function startEngine(config: Config, opts: EngineOptions): Promise<
   // The whole effective config only at debug, and never with its secrets.
   log.debug({ config: redactConfig(config) }, 'effective config');
   const cfg = actorConfigs(config);
+  // In cluster mode what the actors collect and trade is the node's to decide (its owned symbols),
+  // not the configured lists: they start idle and the cluster drives them.
+  if (config.cluster.enabled) {
+    cfg.collector.autostart = null;
+    cfg.trader.autostart = null;
+  }
   // Before anything opens the journal: one process per data directory (a second one would trade
   // the same account from the same journal and double every order).
   const lock = await lockDataDir(config.data_dir);
   let storage: Storage | undefined;
   let app: FastifyInstance | undefined;
   let supervisor: Supervisor | undefined;
+  let cluster: ClusterRuntime | undefined;
   // Backtests requested over HTTP run on their own worker pool, started with the first one.
   const backtests = new BacktestJobs({ dataDir: config.data_dir, sourcePrecedence: config.storage.source_precedence });
   const undo = async () => {
+    await cluster?.stop().catch(() => undefined);
     await app?.close().catch(() => undefined);
     await backtests.close().catch(() => undefined);
     await supervisor?.stop().catch(() => undefined);
@@ -127,9 +138,22 @@ export async function startEngine(config: Config, opts: EngineOptions): Promise<
     });
     // The port is bound before any actor runs: a port in use stops the start before a collector,
     // order manager or trading loop has done anything. Until the actors run, /health answers 503.
+    if (config.cluster.enabled) {
+      app.get('/cluster', async (_req, reply) =>
+        cluster ? cluster.status() : reply.code(503).send({ error: 'cluster_starting', message: 'the cluster node is still joining' }),
+      );
+      registerClusterMetrics((app as unknown as { metricsRegistry: Registry }).metricsRegistry, () => cluster?.node);
+    }
     url = await app.listen({ host: config.server.host, port: config.server.port });
     lock.setUrl(url);
+    // A cluster node joins before its actors run: without NATS it refuses to start, rather than
+    // collect and trade symbols that other nodes own.
+    if (config.cluster.enabled) {
+      cluster = await startCluster(config, { log, bars: storage.bars, url, now: Date.now });
+      if (cfg.trader.cluster) cfg.trader.cluster.nodeId = cluster.node.nodeId;
+    }
     await supervisor.start();
+    cluster?.attach(supervisor);
   } catch (err) {
     await undo();
     throw err;
@@ -145,6 +169,7 @@ export async function startEngine(config: Config, opts: EngineOptions): Promise<
     stop() {
       stopped ??= (async () => {
         await watcher.close();
+        await cluster?.stop();
         await app!.close();
         await backtests.close();
         await supervisor!.stop();

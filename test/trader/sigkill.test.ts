@@ -20,9 +20,11 @@ import { FileOrderJournal, JOURNAL_FILE } from '../../src/storage/order-log.ts';
 import type { FromBroker, ToBroker } from '../fixtures/killable-trader.ts';
 
 const KILLS = 50;
-const BURST = 400;
+// Large enough that 50 kills always land before the burst ends, however fast the machine runs
+// each incarnation (a quiet machine journals more orders per incarnation than a loaded one).
+const BURST = 2000;
 /** Kill points are drawn from this window after the incarnation reports it has started (ms). */
-const KILL_WINDOW_MS = 25;
+const KILL_WINDOW_MS = 15;
 
 /** A seeded generator, so a failing run can be repeated (the seed is in the failure message). */
 function rng(seed: number): () => number {

@@ -5,6 +5,8 @@
  * are checkpointed, so a restarted trader resumes; orders are reconciled from the journal and the
  * broker before anything new is sent.
  */
+import { FencedBroker } from './fenced-broker.ts';
+import { openOrderFence } from '../../cluster/trader-fence.ts';
 import type { Bar, BarSource } from '../../market/bar.ts';
 import { isValidSymbol } from '../../market/bar.ts';
 import { isBarSize, type BarSize } from '../../market/bar-size.ts';
@@ -76,6 +78,11 @@ export default defineActor<TraderRequests, TraderConfig>({
     const notifier = createNotifier(cfg.notify, ctx.log);
     const closers: Array<() => Promise<void> | void> = [];
 
+    // Cluster mode: orders are appended through the fence before any broker sees them, and only for
+    // the symbols this node was started on (adopted when the cluster hands them over).
+    const fenced = cfg.cluster ? await openOrderFence(cfg.cluster) : null;
+    if (fenced) closers.push(() => fenced.close());
+
     async function managerFor(kind: 'paper' | 'ibkr'): Promise<OrderManager> {
       const existing = managers.get(kind);
       if (existing) return existing;
@@ -92,6 +99,7 @@ export default defineActor<TraderRequests, TraderConfig>({
         onReconnect = (cb) => ib.onReconnect(cb);
         broker = ib;
       }
+      if (fenced) broker = new FencedBroker(broker, fenced.fence);
       const manager = new OrderManager({
         journal: reportingJournal(storage.orders, ctx.emit, orderView),
         broker,
@@ -185,6 +193,7 @@ export default defineActor<TraderRequests, TraderConfig>({
       }).catch((err) => {
         throw Object.assign(err, { field: err.field ?? (err.code === 'STRATEGY_PARAMS' ? 'strategy_params' : 'strategy') });
       });
+      if (fenced) await fenced.hold(live.symbols);
       const next = await managerFor(live.broker);
       if (loop) arbiter.send({ type: 'unsubscribe' });
       manager = next;

@@ -29,6 +29,8 @@ export interface TraderConfig {
   ibkr: { host: string; port: number; clientId: number; reconnectInitialMs: number; reconnectMaxMs: number } | null;
   /** Webhooks for fills and the kill switch (null: none). */
   notify?: NotifyConfig | null;
+  /** Cluster mode: every order goes through the order fence on NATS JetStream before the broker. */
+  cluster?: { natsUrl: string; nodeId: string; leaseTtlMs: number } | null;
 }
 
 export interface LiveStart {

@@ -1,0 +1,201 @@
+/**
+ * Cluster mode on NATS JetStream (a real nats-server, three nodes in this process, each with its own
+ * LMDB environment as each process would have):
+ * - bar published by its owner -> written in every node's cache, beside the floor measured in the
+ *   same run: a raw JetStream publish -> consume round trip on the same server;
+ * - ingest: bars per second the three-node cluster writes into every cache, against one node alone;
+ * - failover: a node dropped without a word (as a SIGKILL looks to the others) -> every one of its
+ *   symbols owned by a live node, over several kills.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { connect } from '@nats-io/transport-node';
+import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager } from '@nats-io/jetstream';
+import { startNats } from '../test/helpers/nats.ts';
+import { ClusterNode } from '../src/cluster/node.ts';
+import { openStorage, type Storage } from '../src/storage/storage.ts';
+import type { Bar } from '../src/market/bar.ts';
+import type { BarWriter, WriteResult } from '../src/storage/types.ts';
+import { rssMiB, summarize, table } from './stats.ts';
+
+const T0 = Date.UTC(2026, 2, 2, 14, 30);
+
+function bar(symbol: string, i: number): Bar {
+  const c = 100 + (i % 50);
+  return { symbol, barSize: '1Min', start: T0 + i * 60_000, open: c, high: c + 1, low: c - 1, close: c, volume: 1000, vwap: c, trades: 5, source: 'massive', receivedAt: T0 };
+}
+
+/** A bar store that notes when each bar key became durable in it. */
+class TimedStore implements BarWriter {
+  seen = new Map<string, number>();
+  waiters = new Map<string, () => void>();
+  constructor(readonly inner: Storage) {}
+  put(b: Bar): Promise<WriteResult> {
+    return this.putMany([b]);
+  }
+  async putMany(bars: readonly Bar[]): Promise<WriteResult> {
+    const r = await this.inner.bars.putMany(bars);
+    const now = performance.now();
+    for (const b of bars) {
+      const k = `${b.symbol}|${b.start}`;
+      this.seen.set(k, now);
+      this.waiters.get(k)?.();
+    }
+    return r;
+  }
+  when(symbol: string, start: number): Promise<number> {
+    const k = `${symbol}|${start}`;
+    const t = this.seen.get(k);
+    if (t !== undefined) return Promise.resolve(t);
+    return new Promise((resolve) => this.waiters.set(k, () => resolve(this.seen.get(k)!)));
+  }
+}
+
+async function floor(url: string, samples: number) {
+  const nc = await connect({ servers: url });
+  const jsm = await jetstreamManager(nc);
+  await jsm.streams.add({ name: 'BENCH_FLOOR', subjects: ['floor.>'] });
+  await jsm.consumers.add('BENCH_FLOOR', { durable_name: 'floor', ack_policy: AckPolicy.All, deliver_policy: DeliverPolicy.All });
+  const js = jetstream(nc);
+  const consumer = await js.consumers.get('BENCH_FLOOR', 'floor');
+  const msgs = await consumer.consume();
+  const waiting = new Map<number, (t: number) => void>();
+  void (async () => {
+    for await (const m of msgs) {
+      const i = m.json<{ i: number }>().i;
+      waiting.get(i)?.(performance.now());
+      m.ack();
+    }
+  })();
+  const lat: number[] = [];
+  for (let i = 0; i < samples; i++) {
+    const got = new Promise<number>((r) => waiting.set(i, r));
+    const t = performance.now();
+    await js.publish('floor.x', JSON.stringify({ i, pad: 'x'.repeat(150) }));
+    lat.push(((await got) - t) * 1000);
+    waiting.delete(i);
+  }
+  msgs.stop();
+  await nc.close();
+  return summarize(lat);
+}
+
+export async function run(opts: { quick?: boolean }) {
+  const quick = !!opts.quick;
+  const nSymbols = quick ? 300 : 5000;
+  const samples = quick ? 200 : 2000;
+  const kills = quick ? 2 : 10;
+  const leaseMs = 2000;
+  const symbols = Array.from({ length: nSymbols }, (_, i) => `S${i}`);
+  await using nats = await startNats();
+  const root = mkdtempSync(join(tmpdir(), 'barkeep-bench-cluster-'));
+  const storages: Storage[] = [];
+  const make = async (id: string, syms: string[] = symbols) => {
+    const st = openStorage({ path: join(root, id) });
+    storages.push(st);
+    const store = new TimedStore(st);
+    const node = new ClusterNode({ nodeId: id, url: `http://bench/${id}`, natsUrl: nats.url, symbols: syms, store, now: () => T0, leaseTtlMs: leaseMs, tickMs: 250 });
+    await node.start();
+    return { node, store };
+  };
+  const settle = async (nodes: ClusterNode[], syms = symbols) => {
+    for (;;) {
+      await Promise.all(nodes.map((n) => n.tick()));
+      const owned = new Set<string>();
+      let overlap = false;
+      for (const n of nodes) for (const s of n.owned()) (owned.has(s) ? (overlap = true) : owned.add(s));
+      if (!overlap && owned.size === syms.length) return;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  };
+  try {
+    const floorLat = await floor(nats.url, samples);
+
+    const nodes = [await make('a'), await make('b'), await make('c')];
+    await settle(nodes.map((n) => n.node));
+    // Latency: one bar at a time, from its owner's publish to durable in the last of the three caches.
+    const lat: number[] = [];
+    const rss0 = rssMiB();
+    for (let i = 0; i < samples; i++) {
+      const s = symbols[(i * 7919) % nSymbols];
+      const owner = nodes.find((n) => n.node.owns(s))!;
+      const b = bar(s, 1000 + i);
+      const t = performance.now();
+      await owner.node.publisher.publish([b]);
+      const done = await Promise.all(nodes.map((n) => n.store.when(s, b.start)));
+      lat.push((Math.max(...done) - t) * 1000);
+    }
+    const clusterLat = summarize(lat);
+
+    // Ingest: every symbol's next 10 bars (quick: 4), published by their owners at once.
+    const perSymbol = quick ? 4 : 10;
+    const ingest = async (group: { node: ClusterNode; store: TimedStore }[], base: number) => {
+      const t = performance.now();
+      await Promise.all(
+        group.map(async (n) => {
+          const mine = symbols.filter((s) => n.node.owns(s));
+          for (let k = 0; k < perSymbol; k++) await n.node.publisher.publish(mine.map((s) => bar(s, base + k)));
+        }),
+      );
+      await Promise.all(group.flatMap((n) => symbols.map((s) => n.store.when(s, T0 + (base + perSymbol - 1) * 60_000))));
+      return (nSymbols * perSymbol) / ((performance.now() - t) / 1000);
+    };
+    const clusterRate = await ingest(nodes, 10_000);
+    const rss1 = rssMiB();
+
+    // Failover: drop a node without a word, time until its symbols are all owned by live nodes.
+    const failover: number[] = [];
+    let live = nodes.slice();
+    for (let k = 0; k < kills; k++) {
+      const victim = live[k % live.length];
+      const others = live.filter((n) => n !== victim);
+      const t = performance.now();
+      await victim.node.crash();
+      await settle(others.map((n) => n.node));
+      failover.push((performance.now() - t) / 1000);
+      const fresh = await make(`n${k}`);
+      live = [...others, fresh];
+      await settle(live.map((n) => n.node));
+    }
+    for (const n of live) await n.node.stop();
+
+    // One node alone, same ingest.
+    const soloSyms = symbols;
+    const solo = await make('solo', soloSyms);
+    await settle([solo.node], soloSyms);
+    const soloRate = await ingest([solo], 20_000);
+    await solo.node.stop();
+
+    const ratio = clusterLat.p50 / floorLat.p50;
+    const fo = summarize(failover);
+    console.log(
+      table(
+        ['path', 'n', 'p50 µs', 'p99 µs', 'p99.9 µs'],
+        [
+          ['raw JetStream publish -> consume (floor)', floorLat.n, floorLat.p50, floorLat.p99, floorLat.p999],
+          [`published -> in all 3 caches (${nSymbols} symbols)`, clusterLat.n, clusterLat.p50, clusterLat.p99, clusterLat.p999],
+        ],
+      ),
+    );
+    console.log(`ratio to floor: p50 ${ratio.toFixed(2)}x, p99 ${(clusterLat.p99 / floorLat.p99).toFixed(2)}x (goal <= 2x)`);
+    console.log(`ingest into every cache: 3 nodes ${Math.round(clusterRate)} bars/s, 1 node ${Math.round(soloRate)} bars/s`);
+    console.log(`failover over ${kills} kills (lease TTL ${leaseMs} ms): p50 ${fo.p50.toFixed(2)} s, p99 ${fo.p99.toFixed(2)} s (goal p99 < 10 s)`);
+    console.log(`RSS ${rss0.toFixed(0)} -> ${rss1.toFixed(0)} MiB (three nodes in this process)`);
+    return {
+      symbols: nSymbols,
+      floor_publish_consume_us: floorLat,
+      publish_to_all_caches_us: clusterLat,
+      ratio_p50: ratio,
+      ratio_p99: clusterLat.p99 / floorLat.p99,
+      ingest_bars_per_s: { cluster_3_nodes: clusterRate, one_node: soloRate },
+      failover_s: fo,
+      lease_ttl_ms: leaseMs,
+      rss_mib: { before: rss0, after: rss1 },
+    };
+  } finally {
+    for (const s of storages) await s.close().catch(() => undefined);
+    rmSync(root, { recursive: true, force: true });
+  }
+}

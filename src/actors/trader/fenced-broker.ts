@@ -1,0 +1,73 @@
+/**
+ * Cluster mode's guard on the order path: every order is appended to its symbol's subject in
+ * BARKEEP_ORDERS through the order fence before the broker sees it. A node that lost the symbol's
+ * lease (frozen, partitioned, or still resuming a session it no longer owns) cannot append, so the
+ * order is refused here and never sent; the journal keeps it as rejected with the reason.
+ * Everything else is the wrapped broker's.
+ */
+import type { Bar } from '../../market/bar.ts';
+import type { OrderRecord } from '../../storage/types.ts';
+import { FencedError, type OrderFence } from '../../cluster/order-fence.ts';
+import { BrokerError, type Broker, type BrokerEvent, type BrokerFill, type BrokerOrder, type BrokerPosition } from './broker.ts';
+
+export class FencedBroker implements Broker {
+  readonly kind: Broker['kind'];
+  onBar?: (bar: Bar) => Promise<void>;
+  cash?: () => number;
+  submitGroup?: (orders: readonly OrderRecord[]) => Promise<Array<{ clientOrderId: string; brokerOrderId: string }>>;
+
+  constructor(
+    private readonly inner: Broker,
+    private readonly fence: OrderFence,
+  ) {
+    this.kind = inner.kind;
+    if (inner.onBar) this.onBar = (bar) => inner.onBar!(bar);
+    if (inner.cash) this.cash = () => inner.cash!();
+    if (inner.submitGroup) {
+      this.submitGroup = async (orders) => {
+        for (const o of orders) await this.guard(o);
+        return inner.submitGroup!(orders);
+      };
+    }
+  }
+
+  private async guard(order: OrderRecord): Promise<void> {
+    try {
+      await this.fence.append(order.symbol, {
+        type: 'placed',
+        client_order_id: order.clientOrderId,
+        side: order.side,
+        qty: order.qty,
+        order_type: order.type,
+        broker: order.broker,
+      });
+    } catch (err) {
+      if (err instanceof FencedError) {
+        throw new BrokerError('BROKER_REJECTED', `${err.message}; the order was not sent`, { cause: err });
+      }
+      // NATS unreachable: whether the append landed is unknown, so nothing is sent; the order stays
+      // pending and reconciliation settles it.
+      throw new BrokerError('BROKER_UNAVAILABLE', `order fence unavailable: ${(err as Error).message}`, { cause: err });
+    }
+  }
+
+  async submit(order: OrderRecord): Promise<{ brokerOrderId: string }> {
+    await this.guard(order);
+    return this.inner.submit(order);
+  }
+  cancel(clientOrderId: string): Promise<void> {
+    return this.inner.cancel(clientOrderId);
+  }
+  openOrders(): Promise<BrokerOrder[]> {
+    return this.inner.openOrders();
+  }
+  executions(sinceMs?: number): Promise<BrokerFill[]> {
+    return this.inner.executions(sinceMs);
+  }
+  onEvent(cb: (e: BrokerEvent) => void): void {
+    this.inner.onEvent(cb);
+  }
+  positions(): Promise<Record<string, BrokerPosition>> {
+    return this.inner.positions();
+  }
+}

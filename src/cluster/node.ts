@@ -1,0 +1,175 @@
+/**
+ * One barkeep node of a cluster: its NATS connection, its place in the member list, the symbols it
+ * owns, the replica that keeps its cache complete, the bar publisher and the order fence.
+ *
+ * Lifecycle: start() connects (refusing without NATS or JetStream), joins, takes its first leases
+ * and starts the replica; every `tickMs` it beats and re-balances; stop() gives its leases up and
+ * leaves, so the others take its symbols at once rather than after the lease TTL.
+ */
+import type { Bar } from '../market/bar.ts';
+import type { BarWriter } from '../storage/types.ts';
+import { BarPublisher, BarReplica } from './bar-replication.ts';
+import { connectCluster, type ClusterConnection, type ClusterCredentials } from './connection.ts';
+import { OrderFence, type OrderEvent } from './order-fence.ts';
+import { Ownership, type MemberInfo, type OwnershipChange } from './ownership.ts';
+
+export interface ClusterNodeOptions {
+  nodeId: string;
+  url: string;
+  natsUrl: string;
+  credentials?: ClusterCredentials;
+  symbols: readonly string[];
+  store: BarWriter;
+  now: () => number;
+  leaseTtlMs: number;
+  /** Beat and re-balance this often; a third of the lease TTL by default. */
+  tickMs?: number;
+  barsMaxAgeMs?: number;
+  /** Called after each change of the owned set, with the order history of each gained symbol. */
+  onOwnership?: (change: OwnershipChange, history: Map<string, OrderEvent[]>) => void;
+  onError?: (err: unknown) => void;
+}
+
+export interface ClusterStatus {
+  node_id: string;
+  members: MemberInfo[];
+  leases: Record<string, string>;
+  owned: string[];
+}
+
+export class ClusterNode {
+  private conn!: ClusterConnection;
+  private ownership!: Ownership;
+  private replica!: BarReplica;
+  publisher!: BarPublisher;
+  fence!: OrderFence;
+  private timer: NodeJS.Timeout | undefined;
+  private ticking: Promise<unknown> = Promise.resolve();
+  private stopped = false;
+
+  constructor(private readonly opts: ClusterNodeOptions) {}
+
+  get nodeId(): string {
+    return this.opts.nodeId;
+  }
+
+  async start(): Promise<void> {
+    const ttl = this.opts.leaseTtlMs;
+    this.conn = await connectCluster({
+      natsUrl: this.opts.natsUrl,
+      credentials: this.opts.credentials,
+      memberTtlMs: ttl,
+      leaseTtlMs: ttl,
+      barsMaxAgeMs: this.opts.barsMaxAgeMs ?? 7 * 24 * 3600_000,
+      name: `barkeep ${this.opts.nodeId}`,
+    });
+    this.publisher = new BarPublisher(this.conn.js);
+    this.fence = new OrderFence(this.conn.js, this.conn.jsm, this.opts.nodeId);
+    const me: MemberInfo = { node_id: this.opts.nodeId, url: this.opts.url, since: new Date(this.opts.now()).toISOString() };
+    this.ownership = new Ownership(this.conn.members, this.conn.leases, me, (c) => this.changed(c));
+    this.ownership.setSymbols(this.opts.symbols);
+    this.replica = new BarReplica(this.conn.js, this.conn.jsm, {
+      durable: `replica_${Buffer.from(this.opts.nodeId).toString('hex')}`,
+      store: this.opts.store,
+      now: this.opts.now,
+      onError: this.opts.onError,
+    });
+    await this.replica.start();
+    await this.tick();
+    this.timer = setInterval(() => void this.tick(), this.opts.tickMs ?? Math.max(100, Math.floor(ttl / 3)));
+    this.timer.unref();
+  }
+
+  private async changed(change: OwnershipChange): Promise<void> {
+    const history = new Map<string, OrderEvent[]>();
+    for (const s of change.lost) this.fence.release(s);
+    for (const s of change.gained) history.set(s, await this.fence.takeOver(s));
+    this.opts.onOwnership?.(change, history);
+  }
+
+  /** One beat and re-balance; ticks never overlap. */
+  tick(): Promise<unknown> {
+    this.ticking = this.ticking.then(async () => {
+      if (this.stopped) return;
+      try {
+        await this.ownership.tick();
+      } catch (err) {
+        this.opts.onError?.(err);
+      }
+    });
+    return this.ticking;
+  }
+
+  setSymbols(symbols: readonly string[]): Promise<unknown> {
+    this.ownership.setSymbols(symbols);
+    return this.tick();
+  }
+
+  owns(symbol: string): boolean {
+    return this.ownership.owns(symbol);
+  }
+
+  owned(): string[] {
+    return this.ownership.owned();
+  }
+
+  /** Publishes the bars of symbols this node owns (others' bars are theirs to publish). */
+  async publishBars(bars: readonly Bar[]): Promise<void> {
+    const mine = bars.filter((b) => this.ownership.owns(b.symbol));
+    if (mine.length) await this.publisher.publish(mine);
+  }
+
+  async status(): Promise<ClusterStatus> {
+    return {
+      node_id: this.opts.nodeId,
+      members: await this.ownership.listMembers(),
+      leases: await this.ownership.leaseTable(),
+      owned: this.ownership.owned(),
+    };
+  }
+
+  async metrics(): Promise<{ stream_lag: number; lease_changes: number; fenced_appends: number; bars_published: number; bars_replicated: number }> {
+    return {
+      stream_lag: await this.replica.lag(),
+      lease_changes: this.ownership.leaseChanges,
+      fenced_appends: this.fence.fenced,
+      bars_published: this.publisher.published,
+      bars_replicated: this.replica.replicated,
+    };
+  }
+
+  /**
+   * Stops beating and re-balancing without giving anything up: what a frozen or partitioned node
+   * looks like to the others (its leases expire after the TTL). resumeTicks() undoes it. For drills.
+   */
+  haltTicks(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+  }
+
+  resumeTicks(): void {
+    if (this.timer || this.stopped) return;
+    this.timer = setInterval(() => void this.tick(), this.opts.tickMs ?? Math.max(100, Math.floor(this.opts.leaseTtlMs / 3)));
+    this.timer.unref();
+  }
+
+  /**
+   * Drops off the network without a word, as a killed process does: no leases given up, no leave.
+   * The others take its symbols once its leases expire. For drills and benchmarks.
+   */
+  async crash(): Promise<void> {
+    this.haltTicks();
+    this.stopped = true;
+    await this.replica?.stop();
+    await this.conn?.nc.close();
+  }
+
+  async stop(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    await this.ticking.catch(() => undefined);
+    this.stopped = true;
+    await this.replica?.stop();
+    await this.ownership?.leave().catch(() => undefined);
+    await this.conn?.close();
+  }
+}

@@ -1,0 +1,158 @@
+/**
+ * Membership and symbol ownership.
+ *
+ * Design decisions:
+ * - Members announce themselves in a KV bucket whose entries expire (the bucket's TTL) unless the
+ *   member beats again: a dead or frozen node drops out by itself, with no one to declare it dead.
+ * - Each symbol's owner is the rendezvous winner over the live members. Owning also takes a lease:
+ *   a KV key per symbol, created only when absent and renewed only at the revision we hold, so two
+ *   nodes never hold one symbol, even while their member lists disagree for a moment.
+ * - A lease the owner no longer wins (a node joined) is given up with a delete at our revision; a
+ *   dead holder's lease expires with the bucket's TTL and the new winner creates it.
+ * Footgun: a node frozen longer than the lease TTL still believes it owns its symbols until its next
+ * tick. What stops it from acting on that belief is the order fence (order-fence.ts), not this file.
+ */
+import type { KV } from '@nats-io/kv';
+import { assign } from './rendezvous.ts';
+import { symbolToken, tokenSymbol } from './subjects.ts';
+
+export interface MemberInfo {
+  node_id: string;
+  url: string;
+  /** ISO time the node joined. */
+  since: string;
+}
+
+export interface OwnershipChange {
+  owned: string[];
+  gained: string[];
+  lost: string[];
+}
+
+function memberKey(nodeId: string): string {
+  return Buffer.from(nodeId).toString('base64url');
+}
+
+export class Ownership {
+  private symbols: string[] = [];
+  /** Symbol → the lease revision we hold. */
+  private held = new Map<string, number>();
+  private lastMembers: MemberInfo[] = [];
+  leaseChanges = 0;
+
+  constructor(
+    private readonly members: KV,
+    private readonly leases: KV,
+    private readonly me: MemberInfo,
+    private readonly onChange: (c: OwnershipChange) => Promise<void> | void = () => {},
+  ) {}
+
+  get nodeId(): string {
+    return this.me.node_id;
+  }
+
+  setSymbols(symbols: readonly string[]): void {
+    this.symbols = [...new Set(symbols)].sort();
+  }
+
+  owned(): string[] {
+    return [...this.held.keys()].sort();
+  }
+
+  owns(symbol: string): boolean {
+    return this.held.has(symbol);
+  }
+
+  memberList(): MemberInfo[] {
+    return this.lastMembers;
+  }
+
+  async beat(): Promise<void> {
+    await this.members.put(memberKey(this.me.node_id), JSON.stringify(this.me));
+  }
+
+  async listMembers(): Promise<MemberInfo[]> {
+    // A key whose entry is rewritten (a heartbeat) while the listing runs can be listed twice.
+    const out = new Map<string, MemberInfo>();
+    for await (const k of await this.members.keys()) {
+      if (out.has(k)) continue;
+      const e = await this.members.get(k);
+      if (!e || e.operation !== 'PUT') continue;
+      try {
+        out.set(k, JSON.parse(e.string()) as MemberInfo);
+      } catch {
+        /* a malformed entry is not a member */
+      }
+    }
+    return [...out.values()].sort((a, b) => a.node_id.localeCompare(b.node_id));
+  }
+
+  /** Symbol → holder, for every lease in the bucket. */
+  async leaseTable(): Promise<Record<string, string>> {
+    const out: Record<string, string> = {};
+    for await (const k of await this.leases.keys()) {
+      const e = await this.leases.get(k);
+      if (e && e.operation === 'PUT') out[tokenSymbol(k)] = e.string();
+    }
+    return out;
+  }
+
+  /** One round: beat, read the members, take, renew and give up leases. */
+  async tick(): Promise<OwnershipChange> {
+    await this.beat();
+    this.lastMembers = await this.listMembers();
+    const ids = this.lastMembers.map((m) => m.node_id);
+    if (!ids.includes(this.me.node_id)) ids.push(this.me.node_id);
+    const winners = assign(this.symbols, ids);
+    const gained: string[] = [];
+    const lost: string[] = [];
+    for (const symbol of this.symbols) {
+      const key = symbolToken(symbol);
+      const mine = winners.get(symbol) === this.me.node_id;
+      const rev = this.held.get(symbol);
+      if (mine) {
+        if (rev !== undefined) {
+          try {
+            this.held.set(symbol, await this.leases.update(key, this.me.node_id, rev));
+          } catch {
+            // Our lease expired (we were frozen or cut off) and someone else may hold it now.
+            this.held.delete(symbol);
+            lost.push(symbol);
+          }
+        } else {
+          try {
+            this.held.set(symbol, await this.leases.create(key, this.me.node_id));
+            gained.push(symbol);
+          } catch {
+            /* still held by its previous owner until it gives it up or its lease expires */
+          }
+        }
+      } else if (rev !== undefined) {
+        this.held.delete(symbol);
+        lost.push(symbol);
+        await this.leases.delete(key, { previousSeq: rev }).catch(() => undefined);
+      }
+    }
+    for (const symbol of [...this.held.keys()]) {
+      if (!this.symbols.includes(symbol)) {
+        const rev = this.held.get(symbol)!;
+        this.held.delete(symbol);
+        lost.push(symbol);
+        await this.leases.delete(symbolToken(symbol), { previousSeq: rev }).catch(() => undefined);
+      }
+    }
+    const change = { owned: this.owned(), gained, lost };
+    if (gained.length || lost.length) {
+      this.leaseChanges += gained.length + lost.length;
+      await this.onChange(change);
+    }
+    return change;
+  }
+
+  /** Gives up every lease and leaves the member list (a clean stop hands symbols over at once). */
+  async leave(): Promise<void> {
+    for (const [symbol, rev] of this.held) await this.leases.delete(symbolToken(symbol), { previousSeq: rev }).catch(() => undefined);
+    this.held.clear();
+    await this.members.delete(memberKey(this.me.node_id)).catch(() => undefined);
+  }
+}
