@@ -188,47 +188,47 @@ async function resolutionRig(nSymbols: number, calls: number): Promise<Resolutio
   };
 
   const finish = async (): Promise<ResolutionFigures> => {
-  await writeAhead(heapCalls + turnCalls);
-  await tick();
+    await writeAhead(heapCalls + turnCalls);
+    await tick();
 
-  // Allocation: an untimed run between two forced GCs, counting any GC the run itself caused.
-  let gcs = 0;
-  const obs = new PerformanceObserver((list) => {
-    gcs += list.getEntries().length;
-  });
-  gc();
-  await tick();
-  obs.observe({ entryTypes: ['gc'] });
-  const heap0 = newSpaceUsed();
-  for (let i = 0; i < heapCalls; i++) call();
-  const heap1 = newSpaceUsed();
-  await tick();
-  obs.disconnect();
-  await tick();
+    // Allocation: an untimed run between two forced GCs, counting any GC the run itself caused.
+    let gcs = 0;
+    const obs = new PerformanceObserver((list) => {
+      gcs += list.getEntries().length;
+    });
+    gc();
+    await tick();
+    obs.observe({ entryTypes: ['gc'] });
+    const heap0 = newSpaceUsed();
+    for (let i = 0; i < heapCalls; i++) call();
+    const heap1 = newSpaceUsed();
+    await tick();
+    obs.disconnect();
+    await tick();
 
-  // One key per event-loop turn, as messages arrive: includes the checkpoint write it queues.
-  const turn = new Float64Array(turnCalls);
-  for (let i = 0; i < turnCalls; i++) {
-    const a = process.hrtime.bigint();
-    call();
-    await null; // runs the queued checkpoint flush
-    turn[i] = Number(process.hrtime.bigint() - a) / 1000;
-    if ((i & 63) === 63) await tick();
-  }
-  if (lastStart[0] === 0) throw new Error('nothing was handed on');
-  await arbiter.shutdown();
-  await storage.close();
-  rmSync(dir, { recursive: true, force: true });
-  return {
-    symbols: nSymbols,
-    calls,
-    us: summarize(samples as unknown as number[]),
-    timer_overhead_us: timerOverheadUs,
-    heap_bytes_per_call: (heap1 - heap0) / heapCalls,
-    gcs_during_heap_run: gcs,
-    per_turn_with_checkpoint_us: summarize(turn as unknown as number[]),
-    prefill_s: prefillS,
-  };
+    // One key per event-loop turn, as messages arrive: includes the checkpoint write it queues.
+    const turn = new Float64Array(turnCalls);
+    for (let i = 0; i < turnCalls; i++) {
+      const a = process.hrtime.bigint();
+      call();
+      await null; // runs the queued checkpoint flush
+      turn[i] = Number(process.hrtime.bigint() - a) / 1000;
+      if ((i & 63) === 63) await tick();
+    }
+    if (lastStart[0] === 0) throw new Error('nothing was handed on');
+    await arbiter.shutdown();
+    await storage.close();
+    rmSync(dir, { recursive: true, force: true });
+    return {
+      symbols: nSymbols,
+      calls,
+      us: summarize(samples as unknown as number[]),
+      timer_overhead_us: timerOverheadUs,
+      heap_bytes_per_call: (heap1 - heap0) / heapCalls,
+      gcs_during_heap_run: gcs,
+      per_turn_with_checkpoint_us: summarize(turn as unknown as number[]),
+      prefill_s: prefillS,
+    };
   };
   return { timed, finish };
 }

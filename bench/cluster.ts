@@ -105,7 +105,7 @@ export async function run(opts: { quick?: boolean }) {
       await Promise.all(nodes.map((n) => n.tick()));
       const owned = new Set<string>();
       let overlap = false;
-      for (const n of nodes) for (const s of n.owned()) (owned.has(s) ? (overlap = true) : owned.add(s));
+      for (const n of nodes) for (const s of n.owned()) owned.has(s) ? (overlap = true) : owned.add(s);
       if (!overlap && owned.size === syms.length) return;
       await new Promise((r) => setTimeout(r, 100));
     }

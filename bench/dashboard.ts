@@ -162,7 +162,11 @@ export async function run({ quick = false }: { quick?: boolean } = {}): Promise<
       ),
     );
     const phases = Object.fromEntries(Object.entries(phaseMs).map(([k, v]) => [k, summarize(v).p50]));
-    console.log(`in the page (p50, ms from navigation start): ${Object.entries(phases).map(([k, v]) => `${k.replace(/_/g, ' ')} ${fmt(v)}`).join(', ')}`);
+    console.log(
+      `in the page (p50, ms from navigation start): ${Object.entries(phases)
+        .map(([k, v]) => `${k.replace(/_/g, ' ')} ${fmt(v)}`)
+        .join(', ')}`,
+    );
     const drawn = summarize(phaseMs.charts_drawn ?? []);
     console.log(
       `goal: under 1000 ms from navigation to both charts painted -> p50 ${fmt(drawn.p50)} ms (p99 ${fmt(drawn.p99)}) ${drawn.p50 < 1000 ? 'MET' : 'NOT MET'}; ` +

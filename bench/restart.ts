@@ -27,7 +27,7 @@ type ActorName = (typeof ACTORS)[number];
 
 function symbols(n: number): string[] {
   const out: string[] = [];
-  for (let i = 0; i < n; i++) out.push(`S${String.fromCharCode(65 + (i % 26))}${String.fromCharCode(65 + Math.floor(i / 26) % 26)}`);
+  for (let i = 0; i < n; i++) out.push(`S${String.fromCharCode(65 + (i % 26))}${String.fromCharCode(65 + (Math.floor(i / 26) % 26))}`);
   return out;
 }
 
@@ -100,7 +100,9 @@ export async function run(opts: { quick?: boolean } = {}): Promise<Record<string
     const summaries = Object.fromEntries(ACTORS.map((n) => [n, summarize(times[n])])) as Record<ActorName, Summary>;
     const all = summarize(ACTORS.flatMap((n) => times[n]));
     console.log(`crash to serving again under load (ms): ${collected.length} symbols collected every simulated minute (once a second), trader on ${traded.length}`);
-    console.log(table(['actor', 'n', 'p50', 'p99', 'max'], [...ACTORS.map((n) => [n, summaries[n].n, summaries[n].p50, summaries[n].p99, summaries[n].max]), ['all', all.n, all.p50, all.p99, all.max]]));
+    console.log(
+      table(['actor', 'n', 'p50', 'p99', 'max'], [...ACTORS.map((n) => [n, summaries[n].n, summaries[n].p50, summaries[n].p99, summaries[n].max]), ['all', all.n, all.p50, all.p99, all.max]]),
+    );
     const exit = summarize(exits);
     const start = summarize(starts);
     console.log(`of which: drill to exit seen p50 ${fmt(exit.p50)} p99 ${fmt(exit.p99)}; exit to serving (100 ms backoff + start) p50 ${fmt(start.p50)} p99 ${fmt(start.p99)}`);

@@ -495,7 +495,9 @@ function reportLmdbOnly(plan: Plan, l: SideResult): Record<string, unknown> {
   const lines = [`bar cache (lmdb only): ${plan.symbols} symbols x ${plan.minutes} minutes, node ${process.version}`];
   lines.push('operation                          |   lmdb p50 |    lmdb p99 |  lmdb p99.9');
   for (const [name, b] of rows) lines.push(`${name.padEnd(35)}| ${fmt(b.p50).padStart(10)} | ${fmt(b.p99).padStart(11)} | ${fmt(b.p999).padStart(11)}`);
-  lines.push(`insert total: ${fmt(l.insert.totalMs, 0)} ms (${fmt(l.insert.barsPerSec, 0)} bars/s); peak RSS ${fmt(l.peakRssMb)} MB; misses (must be 0): ${l.reads.misses + l.concurrent.reads.misses}`);
+  lines.push(
+    `insert total: ${fmt(l.insert.totalMs, 0)} ms (${fmt(l.insert.barsPerSec, 0)} bars/s); peak RSS ${fmt(l.peakRssMb)} MB; misses (must be 0): ${l.reads.misses + l.concurrent.reads.misses}`,
+  );
   console.log(lines.join('\n'));
   return { plan, sqlite: null, sqlite_skipped: 'better-sqlite3 not installed', lmdb: l };
 }

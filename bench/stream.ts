@@ -194,7 +194,7 @@ async function floorClient(fake: FakeMassive, symbols: string[]): Promise<{ seen
 
 function bar(symbol: string, start: number, generated: boolean): Bar {
   if (generated) return generatedBars(symbol, '1Min', start, start, 'massive')[0];
-  const o = 50 + (start / MIN) % 7;
+  const o = 50 + ((start / MIN) % 7);
   return { symbol, barSize: '1Min', start, open: o, high: o + 1, low: o - 1, close: o + 0.5, volume: 1000, vwap: o + 0.1, trades: 20, source: 'massive', receivedAt: 0 };
 }
 
@@ -211,11 +211,7 @@ interface StreamFigures {
  * auth timeout and backoff stay in proportion); at each minute's close the fake sends every
  * symbol's bar at once.
  */
-export async function streamPath(
-  symbols: string[],
-  minutes: number,
-  opts: { generate: boolean; reconcileS: number; speed: number; start?: number },
-): Promise<StreamFigures> {
+export async function streamPath(symbols: string[], minutes: number, opts: { generate: boolean; reconcileS: number; speed: number; start?: number }): Promise<StreamFigures> {
   const probe = new Probe();
   const r = await rig(symbols, true, { ...opts, clock: { kind: 'accelerated', speed: opts.speed, start: opts.start ?? T0 } });
   const lat: number[] = [];

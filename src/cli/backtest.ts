@@ -323,7 +323,8 @@ async function sweep(req: Parsed, io: BacktestCommandIo, dataDir: string): Promi
     // test part comes last, marked split "test".
     const rows: Array<Record<string, unknown>> = result.rows.map((r) => (result.train ? { ...jsonRow(r), split: 'train' } : jsonRow(r)));
     if (result.test) rows.push({ ...result.test.report, ok: true, split: 'test' });
-    else if (result.train) rows.push({ params: result.rows.find((r) => r.ok)?.params ?? null, ok: false, split: 'test', error: { code: 'BACKTEST_FAILED', message: result.test_error ?? 'the test run failed' } });
+    else if (result.train)
+      rows.push({ params: result.rows.find((r) => r.ok)?.params ?? null, ok: false, split: 'test', error: { code: 'BACKTEST_FAILED', message: result.test_error ?? 'the test run failed' } });
     io.out.write(`${JSON.stringify(rows)}\n`);
     return 0;
   }

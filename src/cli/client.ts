@@ -21,7 +21,7 @@ interface Spec {
   positionals?: number;
 }
 
-const COMMON = '  --url URL   the server (default: BARKEEP_URL, else server.host:server.port from the config)\n  --json      print the server\'s JSON';
+const COMMON = "  --url URL   the server (default: BARKEEP_URL, else server.host:server.port from the config)\n  --json      print the server's JSON";
 
 export const CLIENT_COMMANDS: Record<string, Spec> = {
   status: { usage: `usage: barkeep status [--url URL] [--json]\n  the trading loop, positions, P&L, feed and last signal per symbol\n${COMMON}`, options: { json: { type: 'boolean' } } },
@@ -111,13 +111,38 @@ export function toCsv(rows: Record<string, unknown>[], columns: string[]): strin
 function table(rows: string[][]): string {
   if (rows.length === 0) return '';
   const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
-  return rows.map((r) => r.map((c, i) => c.padEnd(widths[i])).join('  ').trimEnd()).join('\n') + '\n';
+  return (
+    rows
+      .map((r) =>
+        r
+          .map((c, i) => c.padEnd(widths[i]))
+          .join('  ')
+          .trimEnd(),
+      )
+      .join('\n') + '\n'
+  );
 }
 
 const money = (x: number | null | undefined) => (x === null || x === undefined ? '-' : x.toLocaleString('en-US', { minimumFractionDigits: 2, maximumFractionDigits: 2 }));
 const px = (x: number | null | undefined) => (x === null || x === undefined ? '-' : String(Math.round(x * 10_000) / 10_000));
 
-const ORDER_COLUMNS = ['created_at', 'updated_at', 'client_order_id', 'strategy', 'symbol', 'side', 'qty', 'type', 'limit_price', 'state', 'filled_qty', 'avg_fill_price', 'commission', 'reason', 'reject_reason'];
+const ORDER_COLUMNS = [
+  'created_at',
+  'updated_at',
+  'client_order_id',
+  'strategy',
+  'symbol',
+  'side',
+  'qty',
+  'type',
+  'limit_price',
+  'state',
+  'filled_qty',
+  'avg_fill_price',
+  'commission',
+  'reason',
+  'reject_reason',
+];
 const FILL_COLUMNS = ['time', 'exec_id', 'client_order_id', 'strategy', 'symbol', 'side', 'qty', 'price', 'commission'];
 
 export function formatStatus(url: string, s: any): string {
@@ -144,7 +169,7 @@ export function formatStatus(url: string, s: any): string {
         px(p?.last_price),
         money(p?.unrealized_pnl),
         s.feed?.[sym]?.rung ?? '-',
-        sig ? `${sig.signal} -> ${sig.action}: ${sig.reason}` : (s.paused_symbols?.[sym] ? `paused: ${s.paused_symbols[sym]}` : '-'),
+        sig ? `${sig.signal} -> ${sig.action}: ${sig.reason}` : s.paused_symbols?.[sym] ? `paused: ${s.paused_symbols[sym]}` : '-',
       ]);
     }
     lines.push(table(rows).trimEnd());
@@ -176,7 +201,8 @@ export async function clientCommand(command: string, argv: string[], io: ClientI
       return 0;
     }
     if (command === 'config') {
-      if (positionals[0] !== 'show' || positionals.length !== 1) throw new UsageError(positionals.length === 0 ? 'what to do is missing: config show' : `unknown: config ${positionals.join(' ')} (try: config show)`);
+      if (positionals[0] !== 'show' || positionals.length !== 1)
+        throw new UsageError(positionals.length === 0 ? 'what to do is missing: config show' : `unknown: config ${positionals.join(' ')} (try: config show)`);
     } else if (positionals.length > 0) throw new UsageError(`unexpected argument ${JSON.stringify(positionals[0])}`);
     if (values.csv && values.json) throw new UsageError('--csv and --json: choose one');
     if (typeof values.url === 'string' && !/^https?:\/\/[^/]+/.test(values.url)) throw new UsageError(`--url: ${JSON.stringify(values.url)} is not an http(s) URL`);
@@ -204,7 +230,18 @@ export async function clientCommand(command: string, argv: string[], io: ClientI
           io.out.write(
             table([
               ['CREATED', 'SYMBOL', 'SIDE', 'QTY', 'TYPE', 'STATE', 'FILLED', 'AVG', 'STRATEGY', 'REASON'],
-              ...orders.map((o: any) => [o.created_at, o.symbol, o.side, String(o.qty), o.type + (o.limit_price !== null ? ` ${o.limit_price}` : ''), o.state, String(o.filled_qty), px(o.avg_fill_price), o.strategy, o.reject_reason ? `${o.reason} (${o.reject_reason})` : o.reason]),
+              ...orders.map((o: any) => [
+                o.created_at,
+                o.symbol,
+                o.side,
+                String(o.qty),
+                o.type + (o.limit_price !== null ? ` ${o.limit_price}` : ''),
+                o.state,
+                String(o.filled_qty),
+                px(o.avg_fill_price),
+                o.strategy,
+                o.reject_reason ? `${o.reason} (${o.reject_reason})` : o.reason,
+              ]),
             ]),
           );
         return 0;

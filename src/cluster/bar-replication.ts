@@ -78,9 +78,7 @@ export class BarReplica {
   async start(): Promise<void> {
     await this.jsm.consumers
       .info(BARS_STREAM, this.opts.durable)
-      .catch(() =>
-        this.jsm.consumers.add(BARS_STREAM, { durable_name: this.opts.durable, ack_policy: AckPolicy.All, deliver_policy: DeliverPolicy.All }),
-      );
+      .catch(() => this.jsm.consumers.add(BARS_STREAM, { durable_name: this.opts.durable, ack_policy: AckPolicy.All, deliver_policy: DeliverPolicy.All }));
     this.running = true;
     this.loop = this.run();
   }

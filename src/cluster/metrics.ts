@@ -33,5 +33,5 @@ export function registerClusterMetrics(registry: Registry, node: () => ClusterNo
   counter('barkeep_cluster_lease_changes_total', 'Symbols this node gained or lost', (m) => m.lease_changes);
   counter('barkeep_cluster_fenced_appends_total', 'Order appends refused because this node no longer held the lease', (m) => m.fenced_appends);
   counter('barkeep_cluster_bars_published_total', 'Bars this node published for the symbols it owns', (m) => m.bars_published);
-  counter('barkeep_cluster_bars_replicated_total', 'Bars written to this node\'s cache from the cluster stream', (m) => m.bars_replicated);
+  counter('barkeep_cluster_bars_replicated_total', "Bars written to this node's cache from the cluster stream", (m) => m.bars_replicated);
 }

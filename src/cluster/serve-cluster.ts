@@ -36,10 +36,7 @@ export function defaultNodeId(port: number): string {
   return `${os.hostname()}:${port}`;
 }
 
-export async function startCluster(
-  config: Config,
-  deps: { log: Logger; bars: BarStore; url: string; now: () => number; env?: NodeJS.ProcessEnv },
-): Promise<ClusterRuntime> {
+export async function startCluster(config: Config, deps: { log: Logger; bars: BarStore; url: string; now: () => number; env?: NodeJS.ProcessEnv }): Promise<ClusterRuntime> {
   const c = config.cluster;
   const log = deps.log.child({ component: 'cluster' });
   const symbols = [...new Set([...config.collector.symbols, ...config.trader.symbols])];

@@ -40,9 +40,7 @@ export function actorConfigs(config: Config): { collector: CollectorConfig; arbi
       reconcileIntervalMs: config.collector.reconcile_interval_s * 1000,
       // Streams carry 1Min bars: the stall limit counts minutes.
       streamStallMs: config.collector.stream_stall_intervals * 60_000,
-      massive: m.api_key
-        ? { apiKey: m.api_key, restUrl: m.rest_url, rateLimitPerMin: m.rate_limit_per_min, timeoutMs: m.timeout_ms, websocket: m.websocket, wsUrl: m.ws_url }
-        : null,
+      massive: m.api_key ? { apiKey: m.api_key, restUrl: m.rest_url, rateLimitPerMin: m.rate_limit_per_min, timeoutMs: m.timeout_ms, websocket: m.websocket, wsUrl: m.ws_url } : null,
       alpaca:
         a.api_key_id && a.api_secret_key
           ? {
@@ -103,9 +101,7 @@ export function actorConfigs(config: Config): { collector: CollectorConfig; arbi
       ibkr: ibkrConn(config, config.ibkr.order_client_id),
       notify: notifyConfig(config),
       // The node id is settled by the engine once the port is bound (its default names the port).
-      cluster: config.cluster.enabled
-        ? { natsUrl: config.cluster.nats_url, nodeId: config.cluster.node_id ?? '', leaseTtlMs: config.cluster.lease_ttl_s * 1000 }
-        : null,
+      cluster: config.cluster.enabled ? { natsUrl: config.cluster.nats_url, nodeId: config.cluster.node_id ?? '', leaseTtlMs: config.cluster.lease_ttl_s * 1000 } : null,
     },
   };
 }

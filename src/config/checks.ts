@@ -66,10 +66,7 @@ export function checkConfigValues(config: Config): void {
   checkDataDir(config.data_dir);
   const strategy = config.trader.strategy;
   if (!config.trader.strategy_module && !BUILT_IN_STRATEGIES.includes(strategy)) {
-    throw new ConfigError(
-      'trader.strategy',
-      `${JSON.stringify(strategy)} is not built in (built in: ${BUILT_IN_STRATEGIES.join(', ')}); set trader.strategy_module for your own`,
-    );
+    throw new ConfigError('trader.strategy', `${JSON.stringify(strategy)} is not built in (built in: ${BUILT_IN_STRATEGIES.join(', ')}); set trader.strategy_module for your own`);
   }
 }
 

@@ -14,7 +14,10 @@ const nonNegative = z.number().min(0);
 const url = z.string().url();
 const barSize = z.enum(BAR_SIZES);
 // Symbols are upper case everywhere; `qqq` in a file is read as QQQ, as the CLI reads it.
-const symbol = z.string().transform((s) => s.trim().toUpperCase()).pipe(z.string().regex(/^[A-Z][A-Z0-9]{0,9}(?:[.-][A-Z0-9]{1,4})?$/, 'not a ticker symbol (e.g. QQQ, BRK.B)'));
+const symbol = z
+  .string()
+  .transform((s) => s.trim().toUpperCase())
+  .pipe(z.string().regex(/^[A-Z][A-Z0-9]{0,9}(?:[.-][A-Z0-9]{1,4})?$/, 'not a ticker symbol (e.g. QQQ, BRK.B)'));
 const session = z.enum(['pre', 'regular', 'post', 'always']);
 const percent = z.number().gt(0, 'must be a percent above 0').lt(100, 'must be a percent below 100');
 /** Protective exits attached to every entry as a bracket (src/actors/trader/order-types.ts). */
@@ -54,7 +57,14 @@ export const configSchema = z
       .strict(),
     notify: z
       .object({
-        webhooks: z.array(z.string().url().refine((u) => /^https?:\/\//.test(u), 'must be an http(s) URL')).default([]),
+        webhooks: z
+          .array(
+            z
+              .string()
+              .url()
+              .refine((u) => /^https?:\/\//.test(u), 'must be an http(s) URL'),
+          )
+          .default([]),
         max_attempts: positiveInt.default(5),
         retry_initial_ms: positiveInt.default(1000),
         timeout_ms: positiveInt.default(5000),

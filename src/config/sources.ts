@@ -39,7 +39,7 @@ const isPlain = (v: unknown): v is Plain => typeof v === 'object' && v !== null 
 function has(doc: Plain, key: string): boolean {
   let node: unknown = doc;
   for (const part of key.split('.')) {
-    if (!isPlain(node) || !Object.prototype.hasOwnProperty.call(node, part)) return false;
+    if (!isPlain(node) || !Object.hasOwn(node, part)) return false;
     node = node[part];
   }
   return true;

@@ -22,10 +22,7 @@ export function checkIbkrLive(config: Config): string | null {
   const what = IBKR_LIVE_PORTS.get(i.port);
   if (!what) return null;
   if (!i.live) {
-    throw new ConfigError(
-      'ibkr.live',
-      `ibkr.port ${i.port} is ${what} (real money); set ibkr.live: true to trade on it, or use the paper port (7497 TWS, 4002 Gateway)`,
-    );
+    throw new ConfigError('ibkr.live', `ibkr.port ${i.port} is ${what} (real money); set ibkr.live: true to trade on it, or use the paper port (7497 TWS, 4002 Gateway)`);
   }
   return `IBKR LIVE: port ${i.port} is ${what}; orders through broker: ibkr trade real money (the account is logged when TWS names it)`;
 }

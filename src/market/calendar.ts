@@ -16,16 +16,7 @@
  * Everything else (overnight, weekends, holidays) is 'closed'.
  */
 import { IANAZone } from 'luxon';
-import {
-  FIRST_MODELLED_YEAR,
-  UNSCHEDULED_CLOSURES,
-  civilFromDays,
-  daysFromCivil,
-  formatDay,
-  parseDay,
-  weekday,
-  yearRules,
-} from './calendar-data.ts';
+import { FIRST_MODELLED_YEAR, UNSCHEDULED_CLOSURES, civilFromDays, daysFromCivil, formatDay, parseDay, weekday, yearRules } from './calendar-data.ts';
 import { BarkeepError } from '../errors.ts';
 
 export const MARKET_ZONE = 'America/New_York';
@@ -205,10 +196,7 @@ export class MarketCalendar {
   assertModelled(date: string | number): void {
     const days = this.toDay(date);
     if (days < FIRST_MODELLED_DAY) {
-      throw new CalendarError(
-        'CALENDAR_OUT_OF_RANGE',
-        `the NYSE calendar is modelled from ${FIRST_MODELLED_YEAR} on; ${formatDay(days)} is before it (its holiday rules differed)`,
-      );
+      throw new CalendarError('CALENDAR_OUT_OF_RANGE', `the NYSE calendar is modelled from ${FIRST_MODELLED_YEAR} on; ${formatDay(days)} is before it (its holiday rules differed)`);
     }
   }
 

@@ -92,10 +92,13 @@ export function createNotifier(cfg: NotifyConfig | null | undefined, log: Notify
         return;
       }
       counters.retried++;
-      const t = setTimeout(() => {
-        timers.delete(t);
-        deliver(url, body, event, n + 1);
-      }, cfg.retryInitialMs * 2 ** n);
+      const t = setTimeout(
+        () => {
+          timers.delete(t);
+          deliver(url, body, event, n + 1);
+        },
+        cfg.retryInitialMs * 2 ** n,
+      );
       t.unref();
       timers.add(t);
     });

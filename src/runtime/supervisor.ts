@@ -141,7 +141,11 @@ export class Supervisor {
     } catch (err) {
       // Workers loaded for actors that will never be activated must not keep the process alive.
       for (const [i, rec] of records.entries()) {
-        if (rec.state === 'stopped') loading[i].then((l) => l.worker.terminate(), () => undefined);
+        if (rec.state === 'stopped')
+          loading[i].then(
+            (l) => l.worker.terminate(),
+            () => undefined,
+          );
       }
       throw err;
     }

@@ -123,9 +123,7 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
         .send({
           error: 'unauthorized',
           field: 'authorization',
-          message: isPost
-            ? 'this POST needs Authorization: Bearer <BARKEEP_API_TOKEN>'
-            : 'on a non-loopback address every request needs Authorization: Bearer <BARKEEP_API_TOKEN>',
+          message: isPost ? 'this POST needs Authorization: Bearer <BARKEEP_API_TOKEN>' : 'on a non-loopback address every request needs Authorization: Bearer <BARKEEP_API_TOKEN>',
         });
     });
   }

@@ -139,9 +139,7 @@ export async function startEngine(config: Config, opts: EngineOptions): Promise<
     // The port is bound before any actor runs: a port in use stops the start before a collector,
     // order manager or trading loop has done anything. Until the actors run, /health answers 503.
     if (config.cluster.enabled) {
-      app.get('/cluster', async (_req, reply) =>
-        cluster ? cluster.status() : reply.code(503).send({ error: 'cluster_starting', message: 'the cluster node is still joining' }),
-      );
+      app.get('/cluster', async (_req, reply) => (cluster ? cluster.status() : reply.code(503).send({ error: 'cluster_starting', message: 'the cluster node is still joining' })));
       registerClusterMetrics((app as unknown as { metricsRegistry: Registry }).metricsRegistry, () => cluster?.node);
     }
     url = await app.listen({ host: config.server.host, port: config.server.port });

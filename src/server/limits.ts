@@ -114,9 +114,7 @@ export function clientErrorHandler(err: NodeJS.ErrnoException, socket: import('n
       : { error: 'bad_http', field: 'request', message: 'the request is not valid HTTP' },
   );
   const reason = timeout ? 'Request Timeout' : status === 431 ? 'Request Header Fields Too Large' : 'Bad Request';
-  socket.end(
-    `HTTP/1.1 ${status} ${reason}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
-  );
+  socket.end(`HTTP/1.1 ${status} ${reason}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
 }
 
 /** fastify's `serverFactory`: node's server with request and header deadlines checked every second. */

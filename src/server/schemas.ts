@@ -37,16 +37,8 @@ export const liveStartBody = z
     strategy: z.string().min(1).optional().meta({ description: 'sma-crossover, mean-reversion, or module (trader.strategy_module)' }),
     strategy_params: z.record(z.string(), z.unknown()).optional(),
     broker: z.enum(['paper', 'ibkr']).optional(),
-    strategy_module: z
-      .string()
-      .min(1)
-      .nullable()
-      .optional()
-      .meta({ description: 'Path of your own strategy module (.ts or .js, anywhere); when set it is the strategy' }),
-    exits: exitsSchema
-      .nullable()
-      .optional()
-      .meta({ description: 'Protective exits for this session (absent: the configured ones; null: none)' }),
+    strategy_module: z.string().min(1).nullable().optional().meta({ description: 'Path of your own strategy module (.ts or .js, anywhere); when set it is the strategy' }),
+    exits: exitsSchema.nullable().optional().meta({ description: 'Protective exits for this session (absent: the configured ones; null: none)' }),
   })
   .strict()
   .meta({ description: 'All optional: what is left out is kept from the running session, else the configured trader settings.' });
@@ -124,7 +116,7 @@ const streamHealthSchema = z
     stalls: z.number().int(),
     subscribed: z.array(z.string()),
     mode: streamMode,
-    reason: z.string().nullable().meta({ description: 'Why the mode is rest, in the vendor\'s words when it sent some' }),
+    reason: z.string().nullable().meta({ description: "Why the mode is rest, in the vendor's words when it sent some" }),
   })
   .meta({ id: 'StreamHealth' });
 
@@ -155,7 +147,7 @@ export const collectorStatusSchema = z
       }),
     ),
     sources: z.object({ massive: sourceStatsSchema.optional(), alpaca: sourceStatsSchema.optional(), sim: sourceStatsSchema.optional() }),
-    mode: streamMode.meta({ description: '`stream` while the active source\'s stream brings the bars (REST reconciles), else `rest`' }),
+    mode: streamMode.meta({ description: "`stream` while the active source's stream brings the bars (REST reconciles), else `rest`" }),
     streams: z
       .object({ massive: streamHealthSchema.optional(), alpaca: streamHealthSchema.optional(), sim: streamHealthSchema.optional() })
       .meta({ description: 'Per source whose `websocket` is on' }),
@@ -222,10 +214,7 @@ export const traderStatusSchema = z.object({
   strategy: z.string().nullable().meta({ description: "The running strategy's name, as its orders carry it (a module's own name)" }),
   strategy_module: z.string().nullable(),
   strategy_params: z.record(z.string(), z.unknown()),
-  started_by: z
-    .enum(['config', 'resumed', 'request'])
-    .nullable()
-    .meta({ description: 'Where the running settings came from: the config at start, the saved session, or POST /live/start' }),
+  started_by: z.enum(['config', 'resumed', 'request']).nullable().meta({ description: 'Where the running settings came from: the config at start, the saved session, or POST /live/start' }),
   broker: z.enum(['paper', 'ibkr']).nullable(),
   last_bar_time: isoOrNull,
   bars_collected: z.number().int(),
@@ -237,10 +226,7 @@ export const traderStatusSchema = z.object({
   risk: z.object({ killed: z.boolean(), refusals: z.record(z.string(), z.number()), last_refusal: z.string().nullable() }),
   paused_symbols: z.record(z.string(), z.string()).meta({ description: 'symbol -> why its strategy is paused' }),
   strategy_errors: z.number().int(),
-  exits: z
-    .record(z.string(), z.number())
-    .nullable()
-    .meta({ description: 'The protective exits attached to entries in this session (stop_loss_pct, take_profit_pct, trailing_stop_pct); null: none' }),
+  exits: z.record(z.string(), z.number()).nullable().meta({ description: 'The protective exits attached to entries in this session (stop_loss_pct, take_profit_pct, trailing_stop_pct); null: none' }),
   last_signals: z
     .record(z.string(), z.object({ bar_start: isoOrNull, signal: z.string(), reason: z.string(), action: z.string() }))
     .meta({ description: "symbol -> the strategy's last signal, its reason, and what came of it" }),
@@ -272,10 +258,7 @@ export const ordersQuery = z
   .object({
     symbol: z.string().min(1).max(20).optional().meta({ description: 'Only this symbol (any case)' }),
     since: timeText.optional().meta({ description: 'Only orders updated at or after this time (ISO-8601 or epoch ms)' }),
-    state: z
-      .enum(['pending', 'submitted', 'partially_filled', 'filled', 'cancelled', 'rejected', 'open', 'final'])
-      .optional()
-      .meta({ description: 'One state, or open (not final) or final' }),
+    state: z.enum(['pending', 'submitted', 'partially_filled', 'filled', 'cancelled', 'rejected', 'open', 'final']).optional().meta({ description: 'One state, or open (not final) or final' }),
     limit: limitText.optional(),
   })
   .strict();

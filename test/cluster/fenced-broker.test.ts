@@ -64,13 +64,20 @@ test('a trader whose node lost the lease cannot send: the order is refused befor
 
     await traderFence.hold(['QQQ']);
     await broker.submit(order('o1', 'QQQ'));
-    assert.deepEqual((await paper.openOrders()).map((o) => o.clientOrderId), ['o1']);
+    assert.deepEqual(
+      (await paper.openOrders()).map((o) => o.clientOrderId),
+      ['o1'],
+    );
 
     // The owner freezes; the other node takes QQQ over after the lease TTL.
     owner.haltTicks();
     await until(async () => (await other.tick(), other.owns('QQQ')), 'the other node owns QQQ', 15_000);
     await assert.rejects(broker.submit(order('o2', 'QQQ')), (e: unknown) => e instanceof BrokerError && e.code === 'BROKER_REJECTED' && /fenced/.test(e.message));
-    assert.deepEqual((await paper.openOrders()).map((o) => o.clientOrderId), ['o1'], 'the fenced order never reached the broker');
+    assert.deepEqual(
+      (await paper.openOrders()).map((o) => o.clientOrderId),
+      ['o1'],
+      'the fenced order never reached the broker',
+    );
     assert.equal(traderFence.fence.fenced, 2);
     const history = await other.fence.history('QQQ');
     assert.deepEqual(

@@ -87,10 +87,11 @@ async function settledSplit(nodes: ClusterNode[]): Promise<Map<string, string>> 
     async () => {
       await Promise.all(nodes.map((n) => n.tick()));
       const owner = new Map<string, string>();
-      for (const n of nodes) for (const s of n.owned()) {
-        if (owner.has(s)) return false;
-        owner.set(s, n.nodeId);
-      }
+      for (const n of nodes)
+        for (const s of n.owned()) {
+          if (owner.has(s)) return false;
+          owner.set(s, n.nodeId);
+        }
       return owner.size === SYMBOLS.length ? owner : false;
     },
     'every symbol owned by exactly one node',
@@ -120,7 +121,10 @@ test('three nodes split the symbols with no overlap, and every cache holds every
   for (const n of h.nodes) assert.ok(n.owned().length > 0, `${n.nodeId} owns something`);
   const status = await h.nodes[0].status();
   assert.equal(status.node_id, 'node-1');
-  assert.deepEqual(status.members.map((m) => m.node_id), ['node-1', 'node-2', 'node-3']);
+  assert.deepEqual(
+    status.members.map((m) => m.node_id),
+    ['node-1', 'node-2', 'node-3'],
+  );
   assert.deepEqual(Object.fromEntries(Object.entries(status.leases).sort()), Object.fromEntries([...owner].sort()));
 
   // Every node "collects" every symbol; only the owner's bars are published.
@@ -169,7 +173,10 @@ test('a frozen owner that lost its lease cannot append an order: the append is f
   assert.equal((await a.metrics()).fenced_appends, 1);
   // The new owner read the history on takeover and appends on top of it.
   const history = await b.fence.history(symbol);
-  assert.deepEqual(history.map((e) => e.event.client_order_id ?? e.event.type), ['lease', 'cid-1', 'lease']);
+  assert.deepEqual(
+    history.map((e) => e.event.client_order_id ?? e.event.type),
+    ['lease', 'cid-1', 'lease'],
+  );
   await b.fence.append(symbol, { type: 'placed', client_order_id: 'cid-3' });
   // When node-1 wakes, it learns it lost the symbol.
   a.resumeTicks();

@@ -45,7 +45,6 @@ async function owners(nodes: Served[]): Promise<Map<string, string> | false> {
   return owner.size === SYMBOLS.length ? owner : false;
 }
 
-
 /** Every order was appended by the node holding the symbol's lease at that point of the stream, once. */
 async function assertFencedOrders(natsUrl: string, nodes: Served[]): Promise<void> {
   const nc = await connect({ servers: natsUrl });
@@ -87,14 +86,17 @@ test('a cluster node refuses to start when NATS is unreachable, saying so in one
   assert.match(r.stderr + r.stdout, /cluster: cannot reach NATS at nats:\/\/127\.0\.0\.1:1/);
 });
 
-test('three nodes split the symbols, every cache holds every symbol, and a SIGKILLed node\'s symbols move', async () => {
+test("three nodes split the symbols, every cache holds every symbol, and a SIGKILLed node's symbols move", async () => {
   await using nats = await startNats();
   const nodes: Served[] = [];
   try {
     for (const id of ['node-1', 'node-2', 'node-3']) nodes.push(await serve({ yaml: yaml(nats.url, id), timeoutMs: 90_000 }));
     const split = await until(() => owners(nodes), 'the symbols split over three nodes with no overlap', 30_000);
     const status = (await nodes[0].get('/cluster')).body;
-    assert.deepEqual(status.members.map((m: { node_id: string }) => m.node_id), ['node-1', 'node-2', 'node-3']);
+    assert.deepEqual(
+      status.members.map((m: { node_id: string }) => m.node_id),
+      ['node-1', 'node-2', 'node-3'],
+    );
     assert.deepEqual(Object.keys(status.leases).sort(), [...SYMBOLS].sort());
     for (const n of nodes) assert.ok((await n.get('/cluster')).body.owned.length > 0);
 
@@ -108,7 +110,7 @@ test('three nodes split the symbols, every cache holds every symbol, and a SIGKI
           for (const s of SYMBOLS) if ((await n.get(`/bars/${s}?limit=5`)).body.bars?.length !== 5) return false;
           return true;
         },
-        'every symbol\'s bars in this node\'s cache',
+        "every symbol's bars in this node's cache",
         40_000,
       );
     }
@@ -129,7 +131,7 @@ test('three nodes split the symbols, every cache holds every symbol, and a SIGKI
     // SIGKILL node-3: its symbols move to the others (lease TTL 2 s).
     const lost = [...split].filter(([, o]) => o === 'node-3').map(([s]) => s);
     await nodes[2].stop('SIGKILL');
-    const after = await until(() => owners(nodes.slice(0, 2)), 'node-3\'s symbols taken over', 15_000);
+    const after = await until(() => owners(nodes.slice(0, 2)), "node-3's symbols taken over", 15_000);
     for (const s of lost) assert.notEqual(after.get(s), 'node-3');
 
     // SIGSTOP node-2 until its leases move, then SIGCONT: it gets a share back, and no order it

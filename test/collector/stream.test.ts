@@ -217,7 +217,10 @@ describe('collector on a stream', () => {
     await until(() => r.collector.status().mode === 'rest', 'mode rest after the drop');
     // Three minutes of REST polling on the normal cadence.
     await advanceUntil(r.clock, () => r.clock.now() >= minute + 3 * MIN + 10_000, 'three minutes of REST', { busy: r.busy });
-    assert.ok(r.delivered.some((d) => d.start === minute + 2 * MIN), 'REST delivered the bars the stream missed');
+    assert.ok(
+      r.delivered.some((d) => d.start === minute + 2 * MIN),
+      'REST delivered the bars the stream missed',
+    );
     assert.ok(r.collector.status().streams.massive!.reconnects >= 1);
     r.massive.stream.refuseConnections(false);
     await live(r);
@@ -249,12 +252,7 @@ describe('collector on a stream', () => {
     r.massive.slowNext(1, 300); // the fill after the reconnect takes a while
     r.massive.stream.dropAll();
     await until(() => r.collector.status().streams.massive!.state === 'reconnecting', 'dropped');
-    await advanceUntil(
-      r.clock,
-      () => r.massive.stream.authenticated === 1 && r.collector.status().streams.massive!.state === 'live',
-      'reconnected',
-      { busy: r.busy, stepMs: 100 },
-    );
+    await advanceUntil(r.clock, () => r.massive.stream.authenticated === 1 && r.collector.status().streams.massive!.state === 'live', 'reconnected', { busy: r.busy, stepMs: 100 });
     // While the fill is in flight, the vendor sends the following minute.
     const next = lost + MIN;
     await until(() => r.massive.stream.pushMinuteBar('QQQ', restBar('QQQ', next)) === 1, 'resubscribed and sent');

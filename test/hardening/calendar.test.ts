@@ -34,8 +34,14 @@ test('the calendar outside what it knows: dates before the first modelled year a
   assert.equal(FIRST_MODELLED_YEAR, 2001);
   assert.equal(cal.isModelled('2001-01-02'), true);
   assert.equal(cal.isModelled('1990-01-15'), false);
-  assert.throws(() => cal.assertModelled('1990-01-15'), (e: unknown) => e instanceof CalendarError && e.code === 'CALENDAR_OUT_OF_RANGE' && /modelled from 2001/.test(e.message));
-  assert.throws(() => cal.holidays(1990), (e: unknown) => e instanceof CalendarError && e.code === 'CALENDAR_OUT_OF_RANGE');
+  assert.throws(
+    () => cal.assertModelled('1990-01-15'),
+    (e: unknown) => e instanceof CalendarError && e.code === 'CALENDAR_OUT_OF_RANGE' && /modelled from 2001/.test(e.message),
+  );
+  assert.throws(
+    () => cal.holidays(1990),
+    (e: unknown) => e instanceof CalendarError && e.code === 'CALENDAR_OUT_OF_RANGE',
+  );
   assert.equal(cal.sessionBounds('1990-01-16')?.modelled, false, 'an answer for 1990 says it is not modelled');
   assert.equal(cal.sessionBounds('2026-01-16')?.modelled, undefined);
   assert.equal(cal.holidays(2001)[0].date, '2001-01-01');

@@ -22,10 +22,14 @@ supervisor:
 test('a failed trader leaves the operator blind: reads come from the journal, kill latches, restart revives', async () => {
   await using app = await serve({ env: { BARKEEP_API_TOKEN: TOKEN, BARKEEP_FAULTS: '1' }, yaml: YAML, timeoutMs: 120_000 });
   const auth = { authorization: `Bearer ${TOKEN}` };
-  const live = await until(async () => {
-    const s = (await app.get('/live/status')).body;
-    return s.positions?.length > 0 && s;
-  }, 'a position', 45_000);
+  const live = await until(
+    async () => {
+      const s = (await app.get('/live/status')).body;
+      return s.positions?.length > 0 && s;
+    },
+    'a position',
+    45_000,
+  );
   assert.equal(live.is_running, true);
 
   // Two crashes inside the window with max_restarts 1: the supervisor marks the trader failed.

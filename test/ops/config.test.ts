@@ -92,7 +92,10 @@ test('IB_HOST or IB_PORT set while ibkr.enabled is false is warned about', () =>
 for (const port of [7496, 4001]) {
   test(`the IBKR live port ${port} refuses to start without ibkr.live: true`, () => {
     const config = loadConfig({ env: {}, overrides: { ibkr: { enabled: true, port } } });
-    assert.throws(() => checkIbkrLive(config), (err: unknown) => err instanceof ConfigError && err.key === 'ibkr.live' && /real money/.test(err.message));
+    assert.throws(
+      () => checkIbkrLive(config),
+      (err: unknown) => err instanceof ConfigError && err.key === 'ibkr.live' && /real money/.test(err.message),
+    );
     const live = loadConfig({ env: {}, overrides: { ibkr: { enabled: true, port, live: true } } });
     assert.match(checkIbkrLive(live) ?? '', new RegExp(`IBKR LIVE: port ${port}`));
   });

@@ -46,10 +46,14 @@ test('a session is followed and controlled from the terminal: partial start, col
   await using app = await serve({ yaml: holdYaml({ qty: 10, restingLimit: true }, notify), env: { BARKEEP_API_TOKEN: TOKEN }, timeoutMs: 60_000 });
   const cli = (args: string[]) => runCli(args, { env: { BARKEEP_URL: app.url, BARKEEP_API_TOKEN: TOKEN } });
 
-  const holding = await until(async () => {
-    const s = await status(app);
-    return qtyOf(s, 'QQQ') === 10 && qtyOf(s, 'SPY') === 10 && s.open_orders.length === 2 && s;
-  }, 'both positions and the resting limits', 30_000);
+  const holding = await until(
+    async () => {
+      const s = await status(app);
+      return qtyOf(s, 'QQQ') === 10 && qtyOf(s, 'SPY') === 10 && s.open_orders.length === 2 && s;
+    },
+    'both positions and the resting limits',
+    30_000,
+  );
   // The status names the module's strategy as its orders do, and says where its settings came from.
   assert.equal(holding.strategy, 'hold');
   assert.equal(holding.strategy_module, HOLD);
@@ -79,7 +83,13 @@ test('a session is followed and controlled from the terminal: partial start, col
   assert.ok(csv.stdout.trim().split('\n').length >= 3);
   const ocsv = await cli(['orders', '--csv', '--state', 'filled']);
   assert.match(ocsv.stdout, /^created_at,updated_at,client_order_id,strategy,symbol,side,qty,type/);
-  assert.ok(ocsv.stdout.trim().split('\n').slice(1).every((l) => l.includes(',filled,')));
+  assert.ok(
+    ocsv.stdout
+      .trim()
+      .split('\n')
+      .slice(1)
+      .every((l) => l.includes(',filled,')),
+  );
   const st = await cli(['status']);
   assert.equal(st.code, 0, st.stderr);
   assert.match(st.stdout, /with hold \(.*trader-hold-strategy\.ts\), paper broker \(settings: config\)/);
@@ -142,27 +152,46 @@ test('a session is followed and controlled from the terminal: partial start, col
   assert.equal(k1.code, 0, k1.stderr);
   const k2 = await cli(['kill', '--flatten']);
   assert.equal(k2.code, 0, k2.stderr);
-  const flat = await until(async () => {
-    const s = await status(app);
-    return s.positions.length === 0 && s;
-  }, 'flat after kill --flatten twice', 30_000);
+  const flat = await until(
+    async () => {
+      const s = await status(app);
+      return s.positions.length === 0 && s;
+    },
+    'flat after kill --flatten twice',
+    30_000,
+  );
   assert.equal(flat.risk.killed, true);
   const flattens = (await app.get('/orders')).body.orders.filter((o: any) => o.strategy === 'flatten');
   assert.ok(flattens.length > 0);
-  assert.deepEqual(flattens.filter((o: any) => o.state === 'cancelled'), [], 'no flatten order was cancelled by the second kill');
+  assert.deepEqual(
+    flattens.filter((o: any) => o.state === 'cancelled'),
+    [],
+    'no flatten order was cancelled by the second kill',
+  );
   assert.equal((await cli(['resume'])).code, 0);
   assert.equal((await status(app)).risk.killed, false);
 
   // Webhooks: the first deliveries failed and were retried; fills and the kill switch arrived; no secret.
   await until(async () => hook.got.some((g) => g.status === 200 && g.body.event === 'kill_switch') && true, 'the kill_switch webhook', 10_000);
-  assert.deepEqual(hook.got.slice(0, 2).map((g) => g.status), [503, 503]);
+  assert.deepEqual(
+    hook.got.slice(0, 2).map((g) => g.status),
+    [503, 503],
+  );
   const delivered = hook.got.filter((g) => g.status === 200).map((g) => g.body.event);
   assert.ok(delivered.includes('fill') && delivered.includes('feed_switch'), delivered.join());
   assert.ok(hook.got.every((g) => !g.raw.includes(TOKEN)));
   await hook.close();
 
   // Every decision has a log line: signals with their reason, orders, fills, refusals, the kill switch.
-  const events = new Set(app.lines.map((l) => { try { return JSON.parse(l).event; } catch { return undefined; } }));
+  const events = new Set(
+    app.lines.map((l) => {
+      try {
+        return JSON.parse(l).event;
+      } catch {
+        return undefined;
+      }
+    }),
+  );
   for (const e of ['signal', 'order', 'fill', 'kill']) assert.ok(events.has(e), `a "${e}" log line`);
   assert.equal(app.lines.filter((l) => l.includes('"msg":"kill switch engaged"')).length, 2, 'one line per kill, not two');
 });

@@ -59,7 +59,10 @@ test('log.file gets the JSON lines too and is rotated past log.rotate_size_mb, k
     await until(async () => existsSync(file) && readFileSync(file, 'utf8').length > 0, 'lines in the new file after rotation', 20_000);
     const lines = readFileSync(`${file}.1`, 'utf8').trim().split('\n');
     for (const l of lines) JSON.parse(l);
-    assert.ok(lines.some((l) => JSON.parse(l).actor), "actor threads' lines reach the file");
+    assert.ok(
+      lines.some((l) => JSON.parse(l).actor),
+      "actor threads' lines reach the file",
+    );
     assert.ok(!existsSync(`${file}.3`), 'at most rotate_keep old files');
     void app;
   } finally {

@@ -47,7 +47,10 @@ test('a webhook that fails the first deliveries gets the event on a retry, once'
   await h.delivered(1);
   await n.close();
   await h.close();
-  assert.deepEqual(h.received.map((r) => r.status), [503, 503, 204]);
+  assert.deepEqual(
+    h.received.map((r) => r.status),
+    [503, 503, 204],
+  );
   for (const r of h.received) {
     assert.equal(r.body.event, 'fill');
     assert.equal(r.body.source, 'barkeep');

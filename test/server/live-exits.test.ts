@@ -24,11 +24,15 @@ test('exits in POST /live/start are checked field by field, then attach a take-p
   const started = await app.post('/live/start', { symbols: ['QQQ'], exits: { take_profit_pct: 3, stop_loss_pct: 2 } });
   assert.equal(started.status, 200, JSON.stringify(started.body));
   assert.deepEqual(started.body.exits, { stop_loss_pct: 2, take_profit_pct: 3 });
-  const orders = await until(async () => {
-    const { body } = await app.get('/orders');
-    const legs = body.orders.filter((o: any) => o.group_id !== null);
-    return legs.length >= 3 && legs;
-  }, 'a bracket in /orders', 45_000);
+  const orders = await until(
+    async () => {
+      const { body } = await app.get('/orders');
+      const legs = body.orders.filter((o: any) => o.group_id !== null);
+      return legs.length >= 3 && legs;
+    },
+    'a bracket in /orders',
+    45_000,
+  );
   const group = orders[0].group_id;
   const legs = orders.filter((o: any) => o.group_id === group);
   const byRole = Object.fromEntries(legs.map((o: any) => [o.role, o]));

@@ -21,7 +21,7 @@ function percentiles(x: unknown, what: string): void {
   for (const q of ['p50', 'p99', 'p999']) assert.ok(typeof s?.[q] === 'number' && Number.isFinite(s[q]) && (s[q] as number) > 0, `${what}.${q} is a positive number, got ${JSON.stringify(s?.[q])}`);
 }
 
-test('npm run bench -- --quick runs every benchmark and writes its figures, the trader\'s beside the fdatasync floor', { timeout: 300_000 }, async (t) => {
+test("npm run bench -- --quick runs every benchmark and writes its figures, the trader's beside the fdatasync floor", { timeout: 300_000 }, async (t) => {
   const out = fs.mkdtempSync(path.join(os.tmpdir(), 'barkeep-bench-quick-'));
   t.after(() => fs.rmSync(out, { recursive: true, force: true }));
   const child = spawn(process.execPath, ['--import', 'tsx', 'bench/run.ts', '--quick'], { cwd: root, env: { ...process.env, BARKEEP_BENCH_RESULTS: out }, stdio: ['ignore', 'pipe', 'pipe'] });

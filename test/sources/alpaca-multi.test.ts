@@ -50,7 +50,7 @@ async function rig(pageSize: number) {
   return { fake, source };
 }
 
-test('fetchBarsMulti returns every symbol\'s bars exactly, following next_page_token across symbols', async () => {
+test("fetchBarsMulti returns every symbol's bars exactly, following next_page_token across symbols", async () => {
   const { fake, source } = await rig(7);
   const want = { AAPL: bars('AAPL', 10, 50), MSFT: bars('MSFT', 4, 300), SPY: bars('SPY', 12, 500) };
   for (const [s, list] of Object.entries(want)) fake.setBars(s, list);
@@ -68,7 +68,7 @@ test('fetchBarsMulti returns every symbol\'s bars exactly, following next_page_t
   assert.ok(fake.log.slice(1).every((q) => q.query.page_token && q.query.symbols === first.query.symbols));
 });
 
-test('fetchBarsMulti keeps from <= t < to (Alpaca\'s end is inclusive)', async () => {
+test("fetchBarsMulti keeps from <= t < to (Alpaca's end is inclusive)", async () => {
   const { fake, source } = await rig(10_000);
   fake.setBars('AAPL', bars('AAPL', 10, 50));
   const got = await source.fetchBarsMulti(['AAPL'], '1Min', T0 + 2 * MIN, T0 + 5 * MIN);
@@ -89,7 +89,10 @@ test('bad bars inside one symbol are skipped and counted, the other symbols kept
   const page = parseMultiBarsPage(
     {
       bars: {
-        AAPL: [{ t: '2026-03-04T14:30:00Z', o: 1, h: 2, l: 0.5, c: 1.5, v: 10 }, { t: 'yesterday', o: 1, h: 2, l: 0.5, c: 1.5, v: 10 }],
+        AAPL: [
+          { t: '2026-03-04T14:30:00Z', o: 1, h: 2, l: 0.5, c: 1.5, v: 10 },
+          { t: 'yesterday', o: 1, h: 2, l: 0.5, c: 1.5, v: 10 },
+        ],
         MSFT: [{ t: '2026-03-04T14:30:00Z', o: 3, h: 4, l: 2, c: 3, v: 5, n: 2, vw: 3.1 }],
         IBM: [{ t: '2026-03-04T14:30:00Z', o: 3, h: 4, l: 2, c: 3, v: 5 }],
       },

@@ -126,7 +126,10 @@ describe('Massive stream messages', () => {
     fake.stream.timeoutNextAuth(1);
     fake.stream.dropAll();
     await waitFor(() => fake.stream.authenticated === 1 && s.state === 'live' && fake.stream.authAttempts === 3, 'live again');
-    assert.ok(notes.some((m) => m.includes('auth_timeout: No authentication request received.')), notes.join(' | '));
+    assert.ok(
+      notes.some((m) => m.includes('auth_timeout: No authentication request received.')),
+      notes.join(' | '),
+    );
   });
 
   test('auth_failed ends the stream with AUTH and the vendor text, no reconnect', async () => {
@@ -181,7 +184,10 @@ describe('Alpaca stream messages', () => {
     fake.stream.timeoutNextAuth(1);
     fake.stream.dropAll();
     await waitFor(() => fake.stream.authAttempts === 3 && s.state === 'live', 'live again');
-    assert.ok(notes.some((m) => m.includes('error 404: auth timeout')), notes.join(' | '));
+    assert.ok(
+      notes.some((m) => m.includes('error 404: auth timeout')),
+      notes.join(' | '),
+    );
   });
 
   test('405 symbol limit exceeded ends the stream (the new symbols would get no bars) with kind symbol_limit', async () => {

@@ -97,7 +97,10 @@ test('a torn last frame (a write cut by a crash) is ignored by readers and cut o
   // The last frame loses its final bytes, as if the machine stopped mid-write.
   fs.truncateSync(file, end - 5);
   const reader = new FileOrderJournal({ path: file });
-  assert.deepEqual(reader.all().map((r) => r.clientOrderId), ['a']);
+  assert.deepEqual(
+    reader.all().map((r) => r.clientOrderId),
+    ['a'],
+  );
   assert.equal(fs.statSync(file).size, end - 5, 'a reader changes nothing');
 
   const writer = new FileOrderJournal({ path: file });
@@ -120,7 +123,10 @@ test('the writer keeps zeros written ahead of its frames, so an append does not 
   assert.ok(size >= j.stats().bytes + 512 * 1024, `file ${size} bytes, frames end at ${j.stats().bytes}`);
   await j.put(order('b', 2));
   assert.equal(fs.statSync(file).size, size);
-  assert.deepEqual(new FileOrderJournal({ path: file }).all().map((r) => r.clientOrderId), ['a', 'b']);
+  assert.deepEqual(
+    new FileOrderJournal({ path: file }).all().map((r) => r.clientOrderId),
+    ['a', 'b'],
+  );
 });
 
 test('a torn frame longer than the one written after it leaves no remnant that reads as a frame', async (t) => {
@@ -136,7 +142,10 @@ test('a torn frame longer than the one written after it leaves no remnant that r
   const second = new FileOrderJournal({ path: file });
   await second.put(order('c', 3));
   second.close();
-  assert.deepEqual(new FileOrderJournal({ path: file }).all().map((r) => r.clientOrderId), ['a', 'c']);
+  assert.deepEqual(
+    new FileOrderJournal({ path: file }).all().map((r) => r.clientOrderId),
+    ['a', 'c'],
+  );
 });
 
 test('a frame whose checksum does not match ends the journal there', async (t) => {

@@ -82,17 +82,23 @@ test('a stop goes to TWS as STP and fills at the open of a gap; a stop-limit gap
   const stopLimit: Signal = { kind: 'order', symbol: 'AAPL', side: 'sell', qty: 10, type: 'stop_limit', stopPrice: cents(p * 0.7), limitPrice: cents(p * 0.69), reason: 'stop limit' };
   const trail: Signal = { kind: 'order', symbol: 'AAPL', side: 'sell', qty: 10, type: 'trailing_stop', trailAmount: cents(p * 0.3), reason: 'trail' };
   for (const [i, s] of [stop, stopLimit, trail].entries()) assert.equal((await l.orders.decide(s, at(i))).action, 'submitted');
-  assert.deepEqual(sim.placedOrders.map((o) => [o.orderType, o.auxPrice, o.lmtPrice, o.tif]), [
-    ['STP', cents(p * 0.7), undefined, 'GTC'],
-    ['STP LMT', cents(p * 0.7), cents(p * 0.69), 'DAY'],
-    ['TRAIL', cents(p * 0.3), undefined, 'DAY'],
-  ]);
+  assert.deepEqual(
+    sim.placedOrders.map((o) => [o.orderType, o.auxPrice, o.lmtPrice, o.tif]),
+    [
+      ['STP', cents(p * 0.7), undefined, 'GTC'],
+      ['STP LMT', cents(p * 0.7), cents(p * 0.69), 'DAY'],
+      ['TRAIL', cents(p * 0.3), undefined, 'DAY'],
+    ],
+  );
   const open = await l.broker.openOrders();
-  assert.deepEqual(open.map((o) => [o.type, o.stopPrice, o.limitPrice, o.trailAmount]), [
-    ['stop', cents(p * 0.7), undefined, undefined],
-    ['stop_limit', cents(p * 0.7), cents(p * 0.69), undefined],
-    ['trailing_stop', cents(p * 0.7), undefined, cents(p * 0.3)],
-  ]);
+  assert.deepEqual(
+    open.map((o) => [o.type, o.stopPrice, o.limitPrice, o.trailAmount]),
+    [
+      ['stop', cents(p * 0.7), undefined, undefined],
+      ['stop_limit', cents(p * 0.7), cents(p * 0.69), undefined],
+      ['trailing_stop', cents(p * 0.7), undefined, cents(p * 0.3)],
+    ],
+  );
 
   // Up first: the trail follows the high to 1.2p, so its stop is at 0.9p.
   sim.tradeBar('AAPL', { open: p, high: cents(p * 1.2), low: p, close: cents(p * 1.1) });
@@ -117,17 +123,24 @@ test('a bracket on IBKR is one parent/child group: exits wait for the entry, the
   assert.equal(d.action, 'submitted');
   const id = idOf(0);
   const placed = sim.placedOrders;
-  assert.deepEqual(placed.map((o) => [o.orderRef, o.orderType, o.parentId === 0 ? 0 : 'parent', o.ocaGroup, o.transmit]), [
-    [id, 'LMT', 0, '', false],
-    [`${id}-tp`, 'LMT', 'parent', id, false],
-    [`${id}-sl`, 'STP', 'parent', id, true],
-  ]);
+  assert.deepEqual(
+    placed.map((o) => [o.orderRef, o.orderType, o.parentId === 0 ? 0 : 'parent', o.ocaGroup, o.transmit]),
+    [
+      [id, 'LMT', 0, '', false],
+      [`${id}-tp`, 'LMT', 'parent', id, false],
+      [`${id}-sl`, 'STP', 'parent', id, true],
+    ],
+  );
   assert.equal(placed[1].parentId, placed[0].orderId);
   assert.equal(placed[1].lmtPrice, cents(p * 1.4));
   assert.equal(placed[2].auxPrice, cents(p * 0.7));
   for (const leg of [id, `${id}-tp`, `${id}-sl`]) await journaled(l, leg, 'submitted');
   const view = l.storage.orders.all().map((r) => [r.role, r.groupId]);
-  assert.deepEqual(view.sort(), [['entry', id], ['stop_loss', id], ['take_profit', id]]);
+  assert.deepEqual(view.sort(), [
+    ['entry', id],
+    ['stop_loss', id],
+    ['take_profit', id],
+  ]);
 
   sim.tradeBar('AAPL', { open: cents(p * 1.5), high: cents(p * 1.5), low: cents(p * 1.45), close: cents(p * 1.5) });
   assert.equal(sim.executions().length, 0, 'the take-profit does not work before its entry fills');
@@ -151,7 +164,22 @@ test('a bracket reconciled after a restart: legs TWS holds are adopted, not plac
   // The order manager's first steps, then the crash: every leg journaled as pending and sent, no answer journaled.
   const now = sim.clock.now();
   const id = idOf(0);
-  const base = { strategy: 't', symbol: 'AAPL', qty: 50, broker: 'ibkr' as const, state: 'pending' as const, filledQty: 0, avgFillPrice: 0, commission: 0, fills: [], barStart: START, reason: 'x', createdAt: now, updatedAt: now, groupId: id };
+  const base = {
+    strategy: 't',
+    symbol: 'AAPL',
+    qty: 50,
+    broker: 'ibkr' as const,
+    state: 'pending' as const,
+    filledQty: 0,
+    avgFillPrice: 0,
+    commission: 0,
+    fills: [],
+    barStart: START,
+    reason: 'x',
+    createdAt: now,
+    updatedAt: now,
+    groupId: id,
+  };
   const legs: OrderRecord[] = [
     { ...base, clientOrderId: id, side: 'buy', type: 'limit', limitPrice: p, tif: 'day', role: 'entry' },
     { ...base, clientOrderId: `${id}-tp`, side: 'sell', type: 'limit', limitPrice: cents(p * 1.4), tif: 'gtc', role: 'take_profit' },
@@ -188,7 +216,22 @@ test('a bracket whose exits never reached TWS is completed after a restart: only
   const p = cents(sim.currentPrice('AAPL'));
   const now = sim.clock.now();
   const id = idOf(0);
-  const base = { strategy: 't', symbol: 'AAPL', qty: 50, broker: 'ibkr' as const, state: 'pending' as const, filledQty: 0, avgFillPrice: 0, commission: 0, fills: [], barStart: START, reason: 'x', createdAt: now, updatedAt: now, groupId: id };
+  const base = {
+    strategy: 't',
+    symbol: 'AAPL',
+    qty: 50,
+    broker: 'ibkr' as const,
+    state: 'pending' as const,
+    filledQty: 0,
+    avgFillPrice: 0,
+    commission: 0,
+    fills: [],
+    barStart: START,
+    reason: 'x',
+    createdAt: now,
+    updatedAt: now,
+    groupId: id,
+  };
   const entry: OrderRecord = { ...base, clientOrderId: id, side: 'buy', type: 'limit', limitPrice: cents(p * 0.5), tif: 'day', role: 'entry' };
   const exits: OrderRecord[] = [
     { ...base, clientOrderId: `${id}-tp`, side: 'sell', type: 'limit', limitPrice: cents(p * 1.4), tif: 'gtc', role: 'take_profit' },

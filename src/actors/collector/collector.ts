@@ -279,10 +279,7 @@ export class Collector {
     if (!b) return;
     const fields = { source: this.source.name, symbols: this.symbols.length, needed_per_min: b.needed, available_per_min: b.available, interval_ms: b.interval_ms };
     if (!b.stretched) return this.o.log.info(fields, 'rate budget');
-    this.o.log.warn(
-      fields,
-      `rate budget: ${this.symbols.length} symbols need ${b.needed} requests/min, the plan allows ${b.available}; REST cycles run every ${b.interval_ms / 60_000} min`,
-    );
+    this.o.log.warn(fields, `rate budget: ${this.symbols.length} symbols need ${b.needed} requests/min, the plan allows ${b.available}; REST cycles run every ${b.interval_ms / 60_000} min`);
   }
 
   /** Streamed bars, through the same checks and the same message to the arbiter as REST bars. */
@@ -402,7 +399,16 @@ export class Collector {
       }
       const from = g[0].from;
       try {
-        const got = from < open ? await source.fetchBarsMulti(g.map((s) => s.symbol), this.barSize, from, open, signal) : new Map<string, Bar[]>();
+        const got =
+          from < open
+            ? await source.fetchBarsMulti(
+                g.map((s) => s.symbol),
+                this.barSize,
+                from,
+                open,
+                signal,
+              )
+            : new Map<string, Bar[]>();
         for (const s of g) {
           const bars = got.get(s.symbol) ?? [];
           this.ingest.observeRest(source.name, bars);

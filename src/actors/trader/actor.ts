@@ -279,13 +279,9 @@ export default defineActor<TraderRequests, TraderConfig>({
         signals: st?.counters.signals ?? 0,
         positions: positions(),
         open_orders: (manager?.openOrders() ?? []).map(orderView),
-        pnl_today: pnl
-          ? { realized: displayMoney(pnl.realized), unrealized: displayMoney(pnl.unrealized), total: displayMoney(pnl.total) }
-          : { realized: 0, unrealized: 0, total: 0 },
+        pnl_today: pnl ? { realized: displayMoney(pnl.realized), unrealized: displayMoney(pnl.unrealized), total: displayMoney(pnl.total) } : { realized: 0, unrealized: 0, total: 0 },
         cash: cash === undefined ? null : displayMoney(cash),
-        last_signals: Object.fromEntries(
-          Object.entries(st?.lastSignals ?? {}).map(([sym, s]) => [sym, { bar_start: iso(s.barStart), signal: s.signal, reason: s.reason, action: s.action }]),
-        ),
+        last_signals: Object.fromEntries(Object.entries(st?.lastSignals ?? {}).map(([sym, s]) => [sym, { bar_start: iso(s.barStart), signal: s.signal, reason: s.reason, action: s.action }])),
         risk: { killed: risk.killed, refusals, last_refusal: recent.length ? recent[recent.length - 1].reason : null },
         paused_symbols: Object.fromEntries((st?.pausedSymbols ?? []).map((p) => [p.symbol, p.reason])),
         strategy_errors: st?.counters.strategyErrors ?? 0,
@@ -337,10 +333,7 @@ export default defineActor<TraderRequests, TraderConfig>({
         async kill({ flatten }) {
           if (!manager) manager = await managerFor(session.live?.broker ?? 'paper');
           const report = await manager.kill({ flatten: Boolean(flatten) });
-          ctx.log.warn(
-            { event: 'kill', flatten, cancelled: report.cancelled.length, flatten_orders: report.flatten.map((d) => d.action), errors: report.errors },
-            'kill switch engaged',
-          );
+          ctx.log.warn({ event: 'kill', flatten, cancelled: report.cancelled.length, flatten_orders: report.flatten.map((d) => d.action), errors: report.errors }, 'kill switch engaged');
           notifier.send('kill_switch', { flatten: Boolean(flatten), cancelled: report.cancelled.length, flatten_orders: report.flatten.length, errors: report.errors });
           return status();
         },

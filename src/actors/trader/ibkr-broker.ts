@@ -339,7 +339,11 @@ export class IbkrBroker implements Broker {
         type,
         ...((type === 'limit' || type === 'stop_limit') && r.limitPrice !== undefined ? { limitPrice: r.limitPrice } : {}),
         ...(stop !== undefined ? { stopPrice: stop } : {}),
-        ...(type === 'trailing_stop' && r.trailingPercent !== undefined ? { trailPercent: r.trailingPercent } : type === 'trailing_stop' && r.auxPrice !== undefined ? { trailAmount: r.auxPrice } : {}),
+        ...(type === 'trailing_stop' && r.trailingPercent !== undefined
+          ? { trailPercent: r.trailingPercent }
+          : type === 'trailing_stop' && r.auxPrice !== undefined
+            ? { trailAmount: r.auxPrice }
+            : {}),
         tif: tifOf(r.tif),
         ...(r.outsideRth ? { outsideRth: true } : {}),
         ...(r.ocaGroup ? { groupId: r.ocaGroup } : {}),

@@ -480,7 +480,17 @@ export class OrderManager {
       this.log.warn({ clientOrderId: record.clientOrderId, execId: fill.execId, anomaly: result.anomaly, state: record.state }, "fill outside the order's normal life; recorded anyway");
     this.book.update(result.record);
     this.log.info(
-      { event: 'fill', client_order_id: record.clientOrderId, exec_id: fill.execId, symbol: record.symbol, side: record.side, qty: fill.qty, price: fill.price, commission: fill.commission, position: this.ledger.qty(record.symbol) },
+      {
+        event: 'fill',
+        client_order_id: record.clientOrderId,
+        exec_id: fill.execId,
+        symbol: record.symbol,
+        side: record.side,
+        qty: fill.qty,
+        price: fill.price,
+        commission: fill.commission,
+        position: this.ledger.qty(record.symbol),
+      },
       `fill ${record.side} ${fill.qty} ${record.symbol} @ ${fill.price}`,
     );
     try {

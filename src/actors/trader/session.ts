@@ -30,8 +30,7 @@ export function resumeRule(o: { incarnation: number; saved: LiveStart | null; au
 }
 
 function sameSettings(a: LiveStart, b: LiveStart): boolean {
-  const norm = (l: LiveStart) =>
-    JSON.stringify([l.symbols, l.bar_size, l.strategy, l.strategy_params ?? {}, l.broker, l.strategy_module ?? null]);
+  const norm = (l: LiveStart) => JSON.stringify([l.symbols, l.bar_size, l.strategy, l.strategy_params ?? {}, l.broker, l.strategy_module ?? null]);
   return norm(a) === norm(b);
 }
 

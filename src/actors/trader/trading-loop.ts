@@ -246,7 +246,15 @@ export class TradingLoop {
     this.lastSignals.set(signal.symbol, { barStart: bar.start, signal: describeSignal(signal), reason: signal.reason, action: d.action });
     // One line per signal a person can follow: what the strategy wanted, why, and what came of it.
     this.log.info(
-      { event: 'signal', symbol: signal.symbol, strategy: this.strategy.name, bar_start: new Date(bar.start).toISOString(), signal: describeSignal(signal), action: d.action, ...('clientOrderId' in d ? { client_order_id: d.clientOrderId } : {}) },
+      {
+        event: 'signal',
+        symbol: signal.symbol,
+        strategy: this.strategy.name,
+        bar_start: new Date(bar.start).toISOString(),
+        signal: describeSignal(signal),
+        action: d.action,
+        ...('clientOrderId' in d ? { client_order_id: d.clientOrderId } : {}),
+      },
       `signal ${signal.symbol} ${describeSignal(signal)}: ${signal.reason} -> ${d.action}`,
     );
     if (d.action === 'none') return;

@@ -13,7 +13,7 @@
  * they answer even while the trader restarts.
  */
 import type { FastifyInstance } from 'fastify';
-import { z } from 'zod';
+import type { z } from 'zod';
 import type { ActorHandle } from '../../runtime/supervisor.ts';
 import type { CollectorRequests } from '../../actors/collector/protocol.ts';
 import type { LiveStart, TraderRequests, TraderStatus } from '../../actors/trader/protocol.ts';
@@ -63,11 +63,7 @@ export interface OpsDeps {
 }
 
 /** A partial POST /live/start body completed from the running session, else from the config. */
-export function completeLiveStart(
-  body: Partial<LiveStart>,
-  current: LiveStart | null,
-  defaults: LiveStart,
-): LiveStart {
+export function completeLiveStart(body: Partial<LiveStart>, current: LiveStart | null, defaults: LiveStart): LiveStart {
   const base = current ?? defaults;
   const strategyChanged = body.strategy !== undefined && body.strategy !== base.strategy;
   const moduleChanged = body.strategy_module !== undefined && body.strategy_module !== (base.strategy_module ?? null);
@@ -141,4 +137,3 @@ export function withSession(settings: Setting[], t: TraderStatus | null): Settin
   };
   return settings.map((s) => (s.key in live ? { ...s, value: live[s.key], source } : s));
 }
-

@@ -23,14 +23,7 @@ export interface MultiBarsPage {
 }
 
 /** Reads one page of the multi-symbol envelope; symbols not asked for are ignored. */
-export function parseMultiBarsPage(
-  body: unknown,
-  asked: ReadonlySet<string>,
-  barSize: BarSize,
-  from: number,
-  to: number,
-  receivedAt: number,
-): MultiBarsPage {
+export function parseMultiBarsPage(body: unknown, asked: ReadonlySet<string>, barSize: BarSize, from: number, to: number, receivedAt: number): MultiBarsPage {
   const env = (body ?? {}) as { bars?: unknown; next_page_token?: unknown };
   const map = env.bars;
   if (map !== undefined && map !== null && (typeof map !== 'object' || Array.isArray(map))) {

@@ -62,8 +62,7 @@ export function attachMassiveStream(server: http.Server, validKeys: Set<string>,
   const timers = new Set<NodeJS.Timeout>();
   let refusing = false;
   let authRefusal: string | null = null;
-  const status = (ws: WebSocket, st: string, message: string) =>
-    ws.send(JSON.stringify([{ ev: 'status', status: st, message }]));
+  const status = (ws: WebSocket, st: string, message: string) => ws.send(JSON.stringify([{ ev: 'status', status: st, message }]));
 
   wss.on('connection', (ws) => {
     if (refusing) {
@@ -103,7 +102,11 @@ export function attachMassiveStream(server: http.Server, validKeys: Set<string>,
           // One connection per key (per cluster) by default at the vendor: the oldest goes first.
           const same = [...clients].filter(([, st]) => st.authed && st.key === params);
           for (const [old] of same.slice(0, Math.max(0, same.length - maxPerKey))) {
-            status(old, 'max_connections', 'Maximum number of websocket connections exceeded. You have reached the connection limit for your account. Please contact support at https://massive.com/contact to increase your limit.');
+            status(
+              old,
+              'max_connections',
+              'Maximum number of websocket connections exceeded. You have reached the connection limit for your account. Please contact support at https://massive.com/contact to increase your limit.',
+            );
             old.close(1008, 'max_connections');
             clients.get(old)!.authed = false;
           }
