@@ -39,7 +39,7 @@ test('barkeep replay shows each handed-on bar with its rung, what the strategy s
   assert.equal(j.code, 0, j.stderr);
   const out = JSON.parse(j.stdout);
   assert.equal(out.rows.length, 12);
-  assert.deepEqual(out.params, { allowShort: true, fast: 2, slow: 3, qty: 5 }, 'the config trader section laid over the defaults');
+  assert.deepEqual(out.params, { fast: 2, slow: 3, qty: 5 }, "the file's strategy_params replace the defaults whole: a strategy's params are its own");
 
   const none = await runCli(['replay', '--from', '2026-06-02', '--to', '2026-06-02'], { env: { BARKEEP_DATA_DIR: data }, yaml });
   assert.equal(none.code, 1);

@@ -46,9 +46,10 @@ test('the default run trades the simulated market: bars, signals, orders, fills 
   const traded = await until(
     async () => {
       const s = await status(app);
-      return s.positions.length > 0 && s;
+      // Trading can begin before the first read; what must follow is more bars reaching the loop.
+      return s.positions.length > 0 && s.bars_collected > first.bars_collected && s;
     },
-    'a filled order and a position',
+    'a filled order, a position, and bars_collected rising',
     45_000,
   );
   assert.ok(traded.bars_collected > first.bars_collected, 'bars_collected rises');

@@ -13,8 +13,9 @@ test('a fresh start runs collector, arbiter and trader in three threads on the s
   assert.equal(new Set(body.actors.map((a: any) => a.thread_id)).size, 3);
   const status = await until(async () => {
     const s = (await app.get('/data-collector/status')).body;
-    return Object.keys(s.last_collection_times ?? {}).length > 0 && s;
-  }, 'the first collection');
+    // Symbols are recorded as each is collected: wait for both, not the first.
+    return Object.keys(s.last_collection_times ?? {}).length >= 2 && s;
+  }, 'the first collection of both symbols');
   assert.equal(status.api_type, 'Simulated');
   assert.equal(status.is_running, true);
   assert.deepEqual(Object.keys(status.last_collection_times).sort(), ['QQQ', 'SPY']);

@@ -103,20 +103,22 @@ export function registerOpsRoutes(app: FastifyInstance, deps: OpsDeps): void {
   app.get('/orders', async (req) => {
     const raw = parseQuery(ordersQuery, req.query);
     const q: OrdersQuery = { symbol: raw.symbol?.toUpperCase(), since: sinceMs(raw.since), state: raw.state, limit: limitOf(raw.limit) };
-    const orders = await deps.trader.call('orders', q).catch((err) => {
+    try {
+      return { orders: await deps.trader.call('orders', q) };
+    } catch (err) {
       if (!actorDown(err)) throw err;
-      return filterOrders(deps.journal.all(), q).map(orderView);
-    });
-    return { orders };
+      return { orders: filterOrders(deps.journal.all(), q).map(orderView), trader: 'unavailable', trader_reason: (err as Error).message };
+    }
   });
   app.get('/fills', async (req) => {
     const raw = parseQuery(fillsQuery, req.query);
     const q: FillsQuery = { symbol: raw.symbol?.toUpperCase(), since: sinceMs(raw.since), limit: limitOf(raw.limit) };
-    const fills = await deps.trader.call('fills', q).catch((err) => {
+    try {
+      return { fills: await deps.trader.call('fills', q) };
+    } catch (err) {
       if (!actorDown(err)) throw err;
-      return fillsOf(deps.journal.all(), q);
-    });
-    return { fills };
+      return { fills: fillsOf(deps.journal.all(), q), trader: 'unavailable', trader_reason: (err as Error).message };
+    }
   });
   app.get('/config', async () => {
     const t = await deps.trader.call('status', {}).catch(() => null);
