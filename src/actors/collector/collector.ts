@@ -130,23 +130,24 @@ export class Collector {
       if (configWins && autostart) {
         const same = cp.barSize === autostart.barSize && cp.symbols.join() === autostart.symbols.join();
         if (!same) this.o.log.info({ saved: { symbols: cp.symbols, bar_size: cp.barSize } }, 'the config wins over the saved collector settings');
-        await this.start(autostart.symbols, autostart.barSize);
+        await this.start(autostart.symbols, autostart.barSize, same && cp.running);
         return;
       }
-      if (cp.running) await this.start(cp.symbols, cp.barSize);
+      if (cp.running) await this.start(cp.symbols, cp.barSize, true);
       return;
     }
     if (autostart) await this.start(autostart.symbols, autostart.barSize);
   }
 
-  async start(symbols: string[], barSize: BarSize): Promise<CollectorStatus> {
+  /** `resumed`: the checkpoint already says exactly this, so a restart serves without writing it again. */
+  async start(symbols: string[], barSize: BarSize, resumed = false): Promise<CollectorStatus> {
     this.attached = true;
     this.cancelTimer();
     if (barSize !== this.barSize) this.coveredUntil = {};
     this.symbols = [...new Set(symbols)];
     this.barSize = barSize;
     this.running = true;
-    await this.checkpoint();
+    if (!resumed) await this.checkpoint();
     this.o.log.info({ symbols: this.symbols, bar_size: barSize, source: this.source.name }, 'collector started');
     // The first cycle runs at once: it backfills what the cache lacks.
     this.schedule(this.o.clock.now());

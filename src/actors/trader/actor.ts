@@ -191,7 +191,8 @@ export default defineActor<TraderRequests, TraderConfig>({
       session.running = true;
       session.live = { ...live, strategy_module: module ?? null };
       session.startedBy = startedBy;
-      await storage.checkpoints.put(SESSION_KEY, session);
+      // A resumed session is the one on disk already: no write (and no flush behind the collector's) before serving.
+      if (!resumed) await storage.checkpoints.put(SESSION_KEY, session);
       arbiter.send({ type: 'subscribe', symbols: live.symbols, barSize: live.bar_size, after: session.lastSeen, warmup: true });
       ctx.log.info(
         { ...live, strategy_module: module ?? null, running_strategy: strategy.name, started_by: startedBy, resumed },
