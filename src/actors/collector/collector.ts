@@ -160,7 +160,7 @@ export class Collector {
       if (configWins && autostart) {
         const same = cp.barSize === autostart.barSize && cp.symbols.join() === autostart.symbols.join();
         if (!same) this.o.log.info({ saved: { symbols: cp.symbols, bar_size: cp.barSize } }, 'the config wins over the saved collector settings');
-        await this.start(autostart.symbols, autostart.barSize);
+        await this.start(autostart.symbols, autostart.barSize, same && cp.running);
         return;
       }
       if (cp.running) await this.start(cp.symbols, cp.barSize, true);
