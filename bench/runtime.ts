@@ -123,6 +123,6 @@ export async function run(opts: { quick?: boolean } = {}): Promise<Record<string
   };
 }
 
-if (import.meta.url === pathToFileURL(process.argv[1]).href) {
+if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
   await run({ quick: process.argv.includes('--quick') });
 }

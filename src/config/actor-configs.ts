@@ -83,6 +83,7 @@ export function actorConfigs(config: Config): { collector: CollectorConfig; arbi
           }
         : null,
       strategyModule: config.trader.strategy_module,
+      exits: config.trader.exits,
       paper: {
         startingCash: config.trader.paper.starting_cash,
         slippageBps: config.trader.paper.slippage_bps,

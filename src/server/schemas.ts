@@ -227,6 +227,10 @@ export const traderStatusSchema = z.object({
   risk: z.object({ killed: z.boolean(), refusals: z.record(z.string(), z.number()), last_refusal: z.string().nullable() }),
   paused_symbols: z.record(z.string(), z.string()).meta({ description: 'symbol -> why its strategy is paused' }),
   strategy_errors: z.number().int(),
+  exits: z
+    .record(z.string(), z.number())
+    .nullable()
+    .meta({ description: 'The protective exits attached to entries in this session (stop_loss_pct, take_profit_pct, trailing_stop_pct); null: none' }),
 });
 
 export const liveStatusSchema = traderStatusSchema

@@ -5,11 +5,14 @@
  * one LMDB environment both share one writer lock and one flush.
  *
  * Format: an 8-byte magic, then frames `[u32 LE payload length][u32 LE crc32 of payload][payload]`,
- * the payload a record as UTF-8 JSON. The last frame for a client order id wins. Reading stops at
- * the first frame that is incomplete or fails its checksum (a write cut by a crash) and the file is
- * truncated there; a frame is never acknowledged before its fdatasync, so what is cut off was never
- * promised. On open, a file holding many superseded frames is rewritten with the live records
- * (temporary file, fdatasync, rename, directory fsync).
+ * the payload a record as UTF-8 JSON, then zeros. The last frame for a client order id wins.
+ * Reading stops at a zero length, or at the first frame that is incomplete or fails its checksum
+ * (a write cut by a crash); the writer zeroes such a remnant before it appends. A frame is never
+ * acknowledged before its fdatasync, so what a crash cuts off was never promised. The zeros are
+ * written ahead of the frames (1 MiB, renewed between events), so appending a frame changes
+ * neither the file's size nor its block map and its fdatasync flushes data only, with no
+ * file-system journal commit to wait for. On first write, a file holding many superseded frames is
+ * rewritten with the live records (temporary file, fsync, rename, directory fsync).
  *
  * Durability: `put` resolves once the record is written and fdatasync'ed. When it syncs depends on
  * what the record is for:
@@ -37,6 +40,8 @@ export const JOURNAL_FILE = 'orders.journal';
 const MAGIC = Buffer.from('BKORDJ01', 'latin1');
 const HEADER = 8;
 const BUFFER_BYTES = 64 * 1024;
+/** Zeros kept written ahead of the last frame. */
+const PREALLOC = 1024 * 1024;
 const MAX_ID = 400;
 const OPEN_STATES: ReadonlySet<OrderState> = new Set(['pending', 'submitted', 'partially_filled']);
 
@@ -57,7 +62,7 @@ export interface JournalStats {
   bytes: number;
   /** fdatasync calls made by this process. */
   syncs: number;
-  /** Bytes cut off a torn tail when the file was opened. */
+  /** Bytes of a torn last frame cleared when this instance became the writer. */
   truncatedBytes: number;
   /** Whether the file was rewritten (compacted or migrated) when opened. */
   rewritten: boolean;
@@ -79,8 +84,11 @@ export class FileOrderJournal implements OrderJournal {
   private readonly records = new Map<string, OrderRecord>();
   /** Set once this instance has written: from then on it owns the file and its map is the truth. */
   private fd: number | undefined;
-  /** Bytes in the file (the next frame's offset) for the writer; bytes replayed so far for a reader. */
+  /** The end of the last frame (the next frame's offset) for the writer; bytes replayed so far for a reader. */
   private size = 0;
+  /** The file's length: frames, then zeros written ahead (see extend). */
+  private allocated = 0;
+  private extendQueued = false;
   /** The inode the records were read from (a reader reloads when the writer puts a rewritten file in place). */
   private ino = -1;
   private legacyLoaded = false;
@@ -224,6 +232,12 @@ export class FileOrderJournal implements OrderJournal {
       this.size += n;
     }
     this.used = 0;
+    if (this.size > this.allocated) this.allocated = this.size;
+    if (!this.extendQueued && this.allocated - this.size <= PREALLOC / 4) {
+      // Not now: the order this write is for goes out first.
+      this.extendQueued = true;
+      setTimeout(() => this.extend(), 0);
+    }
   }
 
   private settle(): void {
@@ -294,7 +308,6 @@ export class FileOrderJournal implements OrderJournal {
     if (existed) this.refresh();
     else if (this.legacy) for (const r of this.legacy()) this.records.set(r.clientOrderId, r);
     const good = this.size;
-    this.truncatedBytes = total - good;
     // Rewrite when new (with the legacy records, if any), when even the header was torn, or when most frames are superseded.
     const rewrite = !existed || total < HEADER || (this.frames > 1024 && this.frames > 2 * this.records.size);
     if (rewrite) {
@@ -303,11 +316,44 @@ export class FileOrderJournal implements OrderJournal {
       this.frames = this.records.size;
     }
     this.fd = fs.openSync(this.path, 'r+');
-    if (!rewrite && good < total) {
-      fs.ftruncateSync(this.fd, good);
-      fs.fsyncSync(this.fd);
+    if (rewrite) {
+      this.size = fs.fstatSync(this.fd).size;
+      this.allocated = this.size;
+    } else {
+      this.size = good;
+      this.allocated = total;
+      // Past the last good frame: zeros made ahead of time, and perhaps a frame a crash cut short. Zeroed, so what follows the next frames is never mistaken for one.
+      const tail = total > good ? fs.readFileSync(this.path).subarray(good) : Buffer.alloc(0);
+      let last = tail.length;
+      while (last > 0 && tail[last - 1] === 0) last--;
+      this.truncatedBytes = last;
+      if (last > 0) {
+        fs.writeSync(this.fd, Buffer.alloc(last), 0, last, good);
+        fs.fdatasyncSync(this.fd);
+      }
     }
-    this.size = fs.fstatSync(this.fd).size;
+    this.extend();
+  }
+
+  /**
+   * Makes the file PREALLOC bytes longer than what is written, with zeros, and syncs it: a frame
+   * written there changes no file size or block map, so its fdatasync has no metadata to commit
+   * (no file-system journal commit, which on ext4 queues behind every other file's). Done when the
+   * writer opens and, later, between events when less than a quarter of it is left.
+   */
+  private extend(): void {
+    this.extendQueued = false;
+    if (this.fd === undefined || this.closed || this.failed) return;
+    const want = this.size + this.used + PREALLOC;
+    if (this.allocated - this.size - this.used > PREALLOC / 4) return;
+    try {
+      const zeros = Buffer.alloc(want - this.allocated);
+      fs.writeSync(this.fd, zeros, 0, zeros.length, this.allocated);
+      fs.fsyncSync(this.fd);
+      this.allocated = want;
+    } catch (err) {
+      this.fail(err);
+    }
   }
 
   /** Loads the frames of `data` from `from` into `records`; returns how many were good and where they end. */

@@ -89,13 +89,13 @@ test('a torn last frame (a write cut by a crash) is ignored by readers and cut o
   const first = new FileOrderJournal({ path: file });
   await first.put(order('a', 1));
   await first.put(order('b', 2));
+  const end = first.stats().bytes;
   first.close();
-  const whole = fs.statSync(file).size;
   // The last frame loses its final bytes, as if the machine stopped mid-write.
-  fs.truncateSync(file, whole - 5);
+  fs.truncateSync(file, end - 5);
   const reader = new FileOrderJournal({ path: file });
   assert.deepEqual(reader.all().map((r) => r.clientOrderId), ['a']);
-  assert.equal(fs.statSync(file).size, whole - 5, 'a reader changes nothing');
+  assert.equal(fs.statSync(file).size, end - 5, 'a reader changes nothing');
 
   const writer = new FileOrderJournal({ path: file });
   await writer.put(order('c', 3));
@@ -105,14 +105,43 @@ test('a torn last frame (a write cut by a crash) is ignored by readers and cut o
   assert.deepEqual(again.all().map((r) => r.clientOrderId), ['a', 'c']);
 });
 
+test('the writer keeps zeros written ahead of its frames, so an append does not grow the file', async (t) => {
+  const file = path.join(tempDir(t), JOURNAL_FILE);
+  const j = new FileOrderJournal({ path: file });
+  t.after(() => j.close());
+  await j.put(order('a', 1));
+  const size = fs.statSync(file).size;
+  assert.ok(size >= j.stats().bytes + 512 * 1024, `file ${size} bytes, frames end at ${j.stats().bytes}`);
+  await j.put(order('b', 2));
+  assert.equal(fs.statSync(file).size, size);
+  assert.deepEqual(new FileOrderJournal({ path: file }).all().map((r) => r.clientOrderId), ['a', 'b']);
+});
+
+test('a torn frame longer than the one written after it leaves no remnant that reads as a frame', async (t) => {
+  const file = path.join(tempDir(t), JOURNAL_FILE);
+  const first = new FileOrderJournal({ path: file });
+  await first.put(order('a', 1));
+  await first.put(order('b', 2, 'pending', { reason: 'x'.repeat(2000) }));
+  const end = first.stats().bytes;
+  first.close();
+  const data = fs.readFileSync(file);
+  data[end - 3] ^= 0xff; // b's frame is torn
+  fs.writeFileSync(file, data);
+  const second = new FileOrderJournal({ path: file });
+  await second.put(order('c', 3));
+  second.close();
+  assert.deepEqual(new FileOrderJournal({ path: file }).all().map((r) => r.clientOrderId), ['a', 'c']);
+});
+
 test('a frame whose checksum does not match ends the journal there', async (t) => {
   const file = path.join(tempDir(t), JOURNAL_FILE);
   const j = new FileOrderJournal({ path: file });
   await j.put(order('a', 1));
   await j.put(order('b', 2));
+  const end = j.stats().bytes;
   j.close();
   const data = fs.readFileSync(file);
-  data[data.length - 3] ^= 0xff;
+  data[end - 3] ^= 0xff;
   fs.writeFileSync(file, data);
   assert.deepEqual(new FileOrderJournal({ path: file }).all().map((r) => r.clientOrderId), ['a']);
 });

@@ -149,20 +149,21 @@ export class Collector {
       // Set before start(): a start with another bar size drops the coverage.
       this.symbols = cp.symbols;
       this.barSize = cp.barSize;
-      if (cp.running) await this.start(cp.symbols, cp.barSize);
+      if (cp.running) await this.start(cp.symbols, cp.barSize, true);
       return;
     }
     if (autostart) await this.start(autostart.symbols, autostart.barSize);
   }
 
-  async start(symbols: string[], barSize: BarSize): Promise<CollectorStatus> {
+  /** `resumed`: the checkpoint already says exactly this, so a restart serves without writing it again. */
+  async start(symbols: string[], barSize: BarSize, resumed = false): Promise<CollectorStatus> {
     this.attached = true;
     this.cancelTimer();
     if (barSize !== this.barSize) this.coveredUntil = {};
     this.symbols = [...new Set(symbols)];
     this.barSize = barSize;
     this.running = true;
-    await this.checkpoint();
+    if (!resumed) await this.checkpoint();
     this.o.log.info({ symbols: this.symbols, bar_size: barSize, source: this.source.name }, 'collector started');
     this.ingest.follow(this.source.name, this.symbols, barSize);
     this.logRateBudget();
