@@ -69,6 +69,15 @@ async function serve(args: string[]): Promise<number> {
   const notDefault = settings.filter((s) => s.source !== 'default');
   log.info({ settings: Object.fromEntries(notDefault.map((s) => [s.key, s.source])) }, `${notDefault.length} setting(s) not from the defaults (barkeep config show lists them all)`);
   const { startEngine } = await import('./server/engine.ts');
+  // Signals are ours from before the engine starts: "barkeep serving" is logged inside
+  // startEngine, and a SIGTERM right after it must still stop the actors in order, not kill the
+  // process with the default action. One that arrives during start-up is acted on once it is up.
+  let onSignal = (signal: string): void => {
+    pending ??= signal;
+  };
+  let pending: string | undefined;
+  process.on('SIGINT', () => onSignal('SIGINT'));
+  process.on('SIGTERM', () => onSignal('SIGTERM'));
   let engine: Awaited<ReturnType<typeof startEngine>>;
   try {
     engine = await startEngine(config, { log, settings });
@@ -107,8 +116,8 @@ async function serve(args: string[]): Promise<number> {
         },
       );
     };
-    process.once('SIGINT', () => shutdown('SIGINT'));
-    process.once('SIGTERM', () => shutdown('SIGTERM'));
+    onSignal = shutdown;
+    if (pending) shutdown(pending);
   });
 }
 
