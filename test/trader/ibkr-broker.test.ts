@@ -146,7 +146,7 @@ test('a resting limit order is listed as open, and cancel moves it to cancelled 
   const orderId = sim.placedOrders[0].orderId;
   assert.equal(submitted.brokerOrderId, String(orderId));
   assert.deepEqual(await l.broker.openOrders(), [
-    { clientOrderId: idOf(0), brokerOrderId: String(orderId), symbol: 'AAPL', side: 'buy', qty: 10, type: 'limit', limitPrice: 1, filledQty: 0, state: 'submitted' },
+    { clientOrderId: idOf(0), brokerOrderId: String(orderId), symbol: 'AAPL', side: 'buy', qty: 10, type: 'limit', limitPrice: 1, tif: 'day', filledQty: 0, state: 'submitted' },
   ]);
 
   await l.broker.cancel(idOf(0));

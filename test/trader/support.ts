@@ -11,6 +11,7 @@ import { OrderManager, type ReconcileReport } from '../../src/actors/trader/orde
 import { PaperBroker } from '../../src/actors/trader/paper-broker.ts';
 import { type RiskConfigInput, RiskEngine } from '../../src/actors/trader/risk.ts';
 import { TradingLoop } from '../../src/actors/trader/trading-loop.ts';
+import type { ExitSettings } from '../../src/actors/trader/order-types.ts';
 import { ManualClock } from '../../src/market/clock.ts';
 
 export const T0 = Date.UTC(2025, 5, 2, 14, 0); // Monday 2025-06-02 10:00 New York, regular session
@@ -114,7 +115,7 @@ export const WIDE_LIMITS: RiskConfigInput = {
 /** The real trading stack over LMDB in `dir` (a new temp dir when omitted), started and reconciled. */
 export async function rig(
   t: { after(fn: () => void | Promise<void>): void },
-  opts: { dir?: string; strategy: Strategy; risk?: Partial<RiskConfigInput>; broker?: (b: PaperBroker, s: Storage) => Broker; slippageBps?: number },
+  opts: { dir?: string; strategy: Strategy; risk?: Partial<RiskConfigInput>; broker?: (b: PaperBroker, s: Storage) => Broker; slippageBps?: number; exits?: ExitSettings },
 ): Promise<Rig> {
   const dir = opts.dir ?? tempDir(t);
   const storage = storageAt(t, dir);
@@ -125,7 +126,7 @@ export async function rig(
   const log = new MemoryLog();
   const orders = new OrderManager({ journal: storage.orders, broker, risk, clock, log, checkpoints: storage.checkpoints });
   const report = await orders.start();
-  const loop = new TradingLoop({ strategy: opts.strategy, risk, orders, clock, log });
+  const loop = new TradingLoop({ strategy: opts.strategy, risk, orders, clock, log, ...(opts.exits ? { exits: opts.exits } : {}) });
   return {
     dir,
     storage,

@@ -17,7 +17,7 @@ import type { ArbiterToTrader, TraderToArbiter } from '../arbiter/protocol.ts';
 import type { Broker } from './broker.ts';
 import { reportingJournal } from './order-events.ts';
 import { OrderManager } from './order-manager.ts';
-import { orderTypeView } from './order-types.ts';
+import { EXIT_KEYS_SNAKE, exitsFromSnake, exitsProblem, exitsToSnake, orderTypeView } from './order-types.ts';
 import { PaperBroker } from './paper-broker.ts';
 import { TraderError, type LiveStart, type OrderView, type PositionView, type TraderConfig, type TraderRequests, type TraderStatus } from './protocol.ts';
 import { RiskEngine } from './risk.ts';
@@ -79,7 +79,8 @@ export default defineActor<TraderRequests, TraderConfig>({
       let broker: Broker;
       let onReconnect: ((cb: () => void) => void) | undefined;
       if (kind === 'paper') {
-        broker = new PaperBroker({ checkpoints: storage.checkpoints, clock: ctx.clock, ...cfg.paper });
+        // Day orders end at the NYSE close; the 24/7 simulated market has no close to end them at.
+        broker = new PaperBroker({ checkpoints: storage.checkpoints, clock: ctx.clock, ...cfg.paper, ...(cfg.alwaysOpen ? {} : { calendar }) });
       } else {
         if (!cfg.ibkr) throw invalid('broker', 'broker: ibkr needs ibkr.enabled: true in the config (and TWS or IB Gateway)');
         const { connectIbkrBroker } = await import('./ibkr-broker.ts');
@@ -153,7 +154,8 @@ export default defineActor<TraderRequests, TraderConfig>({
       const next = await managerFor(live.broker);
       if (loop) arbiter.send({ type: 'unsubscribe' });
       manager = next;
-      loop = new TradingLoop({ strategy, risk, orders: manager, clock: ctx.clock, log: ctx.log });
+      const exits = exitsFromSnake(live.exits === undefined ? cfg.exits : live.exits);
+      loop = new TradingLoop({ strategy, risk, orders: manager, clock: ctx.clock, log: ctx.log, ...(exits ? { exits } : {}) });
       const sameFeed = resumed || (session.live?.bar_size === live.bar_size && session.running);
       if (!sameFeed) session.lastSeen = {};
       session.running = true;
@@ -171,6 +173,8 @@ export default defineActor<TraderRequests, TraderConfig>({
       });
       if (!isBarSize(live.bar_size)) throw invalid('bar_size', `bar_size: ${JSON.stringify(live.bar_size)} is not a bar size`);
       if (live.broker !== 'paper' && live.broker !== 'ibkr') throw invalid('broker', 'broker: must be paper or ibkr');
+      const exitsBad = exitsProblem(live.exits, 'exits.', EXIT_KEYS_SNAKE);
+      if (exitsBad) throw invalid(exitsBad.field, `${exitsBad.field}: ${exitsBad.message}`);
       return { ...live, symbols: [...new Set(live.symbols)], bar_size: live.bar_size as BarSize };
     }
 
@@ -212,6 +216,7 @@ export default defineActor<TraderRequests, TraderConfig>({
         risk: { killed: risk.killed, refusals, last_refusal: recent.length ? recent[recent.length - 1].reason : null },
         paused_symbols: Object.fromEntries((st?.pausedSymbols ?? []).map((p) => [p.symbol, p.reason])),
         strategy_errors: st?.counters.strategyErrors ?? 0,
+        exits: exitsToSnake(loop?.exits),
       };
     }
 

@@ -46,6 +46,7 @@ import type { IbkrConnectionState, IbRequestError } from '../../sources/ibkr/con
 import { CommissionJoin } from '../../sources/ibkr/commission-join.ts';
 import { IbkrError } from '../../sources/ibkr/errors.ts';
 import { IbkrOrderClient } from '../../sources/ibkr/order-client.ts';
+import { tifOf } from '../../sources/ibkr/order-mapping.ts';
 import { isAccepted, isFinished, orderPhase, orderTypeOf } from '../../sources/ibkr/order-status.ts';
 import type { Clock } from '../../market/clock.ts';
 import type { OrderRecord } from '../../storage/types.ts';
@@ -159,17 +160,79 @@ export class IbkrBroker implements Broker {
   }
 
   async submit(order: OrderRecord): Promise<{ brokerOrderId: string }> {
+    // An exit sent alone (reconcile) still needs its parent and OCA group.
+    if (order.groupId && (order.role === 'take_profit' || order.role === 'stop_loss')) {
+      const [ack] = await this.submitGroup([order]);
+      return { brokerOrderId: ack.brokerOrderId };
+    }
     this.assertOpen();
-    const id = order.clientOrderId;
     if (!this.synced) await this.ensureSynced();
-    const known = this.orders.byClientOrderId(id);
+    const known = this.known(order);
     if (known) {
-      this.counts.duplicates++;
-      if (known.rejectReason !== undefined) throw new BrokerError('BROKER_REJECTED', `IB rejected order ${id}: ${known.rejectReason}`);
       if (!known.confirmed && known.ack) await known.ack;
       return { brokerOrderId: String(known.orderId) };
     }
+    const placed = this.place(order, {});
+    await placed.ack;
+    return { brokerOrderId: String(placed.orderId) };
+  }
 
+  /**
+   * A bracket as IB parent/child orders: legs TWS already has (by orderRef) are not placed again;
+   * the missing ones are placed in order, each exit with the entry's IB id as parentId while the
+   * entry works (alone, once it has filled) and the group id as ocaGroup, every one but the last
+   * with transmit false so TWS releases them together.
+   */
+  async submitGroup(orders: readonly OrderRecord[]): Promise<Array<{ clientOrderId: string; brokerOrderId: string }>> {
+    this.assertOpen();
+    if (!this.synced) await this.ensureSynced();
+    // Checked and placed without a pause, so a concurrent submit of the same ids sees these.
+    const out: Array<{ clientOrderId: string; brokerOrderId: string } | undefined> = [];
+    const missing: number[] = [];
+    const waiting: Array<Promise<void>> = [];
+    for (let i = 0; i < orders.length; i++) {
+      const known = this.known(orders[i]);
+      out.push(known ? { clientOrderId: orders[i].clientOrderId, brokerOrderId: String(known.orderId) } : undefined);
+      if (!known) missing.push(i);
+      else if (!known.confirmed && known.ack) waiting.push(known.ack);
+    }
+    const placed: KnownOrder[] = [];
+    try {
+      for (const [n, i] of missing.entries()) {
+        const order = orders[i];
+        const exit = order.role === 'take_profit' || order.role === 'stop_loss';
+        let parentId: number | undefined;
+        if (exit && order.groupId) {
+          const parent = this.orders.byClientOrderId(order.groupId);
+          if (!parent) throw new BrokerError('BROKER_REJECTED', `exit ${order.clientOrderId}: TWS knows no entry ${order.groupId} to attach it to`);
+          if (!parent.final && (parent.phase === null || !isFinished(parent.phase))) parentId = parent.orderId;
+        }
+        const p = this.place(order, { parentId, ocaGroup: exit ? order.groupId : undefined, transmit: n === missing.length - 1 });
+        placed.push(p);
+        out[i] = { clientOrderId: order.clientOrderId, brokerOrderId: String(p.orderId) };
+      }
+    } finally {
+      // Legs placed before a failure are held at TWS (transmit false) and will never work; their
+      // acknowledgements will not come either.
+      if (placed.length > 0 && placed.length < missing.length) for (const p of placed) void p.ack?.catch(() => undefined);
+    }
+    await Promise.all([...waiting, ...placed.map((p) => p.ack)]);
+    return out as Array<{ clientOrderId: string; brokerOrderId: string }>;
+  }
+
+  /** An order TWS already has (throws BROKER_REJECTED for one it refused), for an idempotent submit. */
+  private known(order: OrderRecord): KnownOrder | undefined {
+    const id = order.clientOrderId;
+    const known = this.orders.byClientOrderId(id);
+    if (!known) return undefined;
+    this.counts.duplicates++;
+    if (known.rejectReason !== undefined) throw new BrokerError('BROKER_REJECTED', `IB rejected order ${id}: ${known.rejectReason}`);
+    return known;
+  }
+
+  /** Places one order; its `ack` resolves when TWS acknowledges it. */
+  private place(order: OrderRecord, link: { parentId?: number; ocaGroup?: string; transmit?: boolean }): KnownOrder {
+    const id = order.clientOrderId;
     let orderId: number;
     try {
       orderId = this.client.placeOrder({
@@ -178,7 +241,15 @@ export class IbkrBroker implements Broker {
         side: order.side,
         qty: order.qty,
         type: order.type,
-        ...(order.type === 'limit' ? { limitPrice: order.limitPrice } : {}),
+        ...(order.limitPrice !== undefined ? { limitPrice: order.limitPrice } : {}),
+        ...(order.stopPrice !== undefined ? { stopPrice: order.stopPrice } : {}),
+        ...(order.trailAmount !== undefined ? { trailAmount: order.trailAmount } : {}),
+        ...(order.trailPercent !== undefined ? { trailPercent: order.trailPercent } : {}),
+        ...(order.tif !== undefined ? { tif: order.tif } : {}),
+        ...(order.outsideRth ? { outsideRth: true } : {}),
+        ...(link.parentId !== undefined ? { parentId: link.parentId } : {}),
+        ...(link.ocaGroup ? { ocaGroup: link.ocaGroup } : {}),
+        transmit: link.transmit ?? true,
       });
     } catch (err) {
       // placeOrder throws before anything is written to the socket.
@@ -193,7 +264,7 @@ export class IbkrBroker implements Broker {
       side: order.side,
       qty: order.qty,
       type: order.type,
-      ...(order.type === 'limit' ? { limitPrice: order.limitPrice } : {}),
+      ...(order.limitPrice !== undefined ? { limitPrice: order.limitPrice } : {}),
       phase: null,
       filled: 0,
       confirmed: false,
@@ -218,8 +289,7 @@ export class IbkrBroker implements Broker {
           return unavailable(`${s.reason} before TWS acknowledged order ${id}; reconciliation decides whether it arrived`);
       }
     });
-    await placed.ack;
-    return { brokerOrderId: String(orderId) };
+    return placed;
   }
 
   async cancel(clientOrderId: string): Promise<void> {
@@ -259,6 +329,7 @@ export class IbkrBroker implements Broker {
       if (!r.clientOrderId || isFinished(orderPhase(r.status))) continue;
       const filled = r.filled ?? 0;
       const type = orderTypeOf(r.type);
+      const stop = type === 'stop' || type === 'stop_limit' ? r.auxPrice : type === 'trailing_stop' ? r.trailStopPrice : undefined;
       out.push({
         clientOrderId: r.clientOrderId,
         brokerOrderId: String(r.orderId),
@@ -266,7 +337,12 @@ export class IbkrBroker implements Broker {
         side: r.side,
         qty: r.qty,
         type,
-        ...(type === 'limit' && r.limitPrice !== undefined ? { limitPrice: r.limitPrice } : {}),
+        ...((type === 'limit' || type === 'stop_limit') && r.limitPrice !== undefined ? { limitPrice: r.limitPrice } : {}),
+        ...(stop !== undefined ? { stopPrice: stop } : {}),
+        ...(type === 'trailing_stop' && r.trailingPercent !== undefined ? { trailPercent: r.trailingPercent } : type === 'trailing_stop' && r.auxPrice !== undefined ? { trailAmount: r.auxPrice } : {}),
+        tif: tifOf(r.tif),
+        ...(r.outsideRth ? { outsideRth: true } : {}),
+        ...(r.ocaGroup ? { groupId: r.ocaGroup } : {}),
         filledQty: filled,
         state: filled > 0 ? 'partially_filled' : 'submitted',
       });

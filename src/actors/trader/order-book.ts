@@ -61,7 +61,8 @@ export class OrderBook {
 
   refreshOpenQty(symbol: string): void {
     let sum = 0;
-    for (const r of this.open.values()) if (r.symbol === symbol) sum += signedRemaining(r);
+    // Bracket exits are contingent (brackets.ts): they close what their entry opened, not more.
+    for (const r of this.open.values()) if (r.symbol === symbol && r.role !== 'take_profit' && r.role !== 'stop_loss') sum += signedRemaining(r);
     if (sum === 0) this.openQty.delete(symbol);
     else this.openQty.set(symbol, sum);
   }

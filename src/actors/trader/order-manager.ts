@@ -31,6 +31,8 @@ import { OrderBook } from './order-book.ts';
 import { applyFill, isFinal, transition, type TraderLog } from './orders.ts';
 import { reconcileOrders, type ReconcileHost, type ReconcileReport } from './reconcile.ts';
 import { type RiskEngine, type RiskOrder, type RiskRule, type RiskState, RISK_RULES } from './risk.ts';
+import { bracketRecords, bracketWorstLoss, exitsOf, isExitRole, openWorstLoss, protectedQty } from './brackets.ts';
+import type { ExitSettings } from './order-types.ts';
 import { TraderError } from './protocol.ts';
 import { sizeSignal } from './sizing.ts';
 import type { Signal } from './strategies/contract.ts';
@@ -121,19 +123,31 @@ export class OrderManager {
     this.prices.set(bar.symbol, bar.close);
   }
 
-  /** Turns one signal into at most one order: sizes it, names it, checks risk, journals it, sends it. */
-  async decide(signal: Signal, at: { strategy: string; barStart: number; index: number }): Promise<Decision> {
+  /**
+   * Turns one signal into at most one order, or one bracket: sizes it, names it, attaches the
+   * protective exits to an entry (the signal's, else `at.exits`), checks risk with the bracket's
+   * worst case, journals every leg, sends. A reducing order replaces the symbol's working exits.
+   */
+  async decide(signal: Signal, at: { strategy: string; barStart: number; index: number; exits?: ExitSettings }): Promise<Decision> {
     const symbol = signal.symbol;
-    const order = sizeSignal(signal, this.ledger.qty(symbol), this.book.openQty.get(symbol) ?? 0);
+    const position = this.ledger.qty(symbol);
+    const openQty = this.book.openQty.get(symbol) ?? 0;
+    const order = sizeSignal(signal, position, openQty);
     if (!order) return NO_ORDER;
     const id = clientOrderId(at.strategy, symbol, at.barStart, at.index);
     if (this.book.known(id)) {
       this.counters.duplicates++;
       return { action: 'duplicate', clientOrderId: id };
     }
-    const verdict = this.checkRisk(order);
+    const record = this.newRecord(id, at.strategy, order, at.barStart, signal.reason);
+    const covered = protectedQty(position + openQty, order.side, order.qty);
+    const exits = signal.exits === null ? undefined : (signal.exits ?? at.exits);
+    const legs = bracketRecords(record, exits, covered, this.prices.get(symbol));
+    const worstLoss = legs.length > 1 ? bracketWorstLoss(legs, this.prices.get(symbol)) : undefined;
+    const verdict = this.checkRisk(worstLoss === undefined ? order : { ...order, worstLoss });
     if (!verdict.ok) return this.refused(id, symbol, verdict.rule, verdict.reason);
-    return this.send(this.newRecord(id, at.strategy, order, at.barStart, signal.reason));
+    if (covered < order.qty) await this.replaceExits(symbol, id);
+    return legs.length > 1 ? this.sendGroup(legs) : this.send(record);
   }
 
   /**
@@ -235,6 +249,7 @@ export class OrderManager {
     this.ledger.setNow(now);
     this.riskState.now = now;
     this.riskState.pnlToday = this.ledger.pnlToday(this.prices);
+    this.riskState.openWorstLoss = openWorstLoss(this.book.open.values(), (id) => this.book.lookup(id), this.prices);
     return this.risk.check(order, this.riskState);
   }
 
@@ -254,7 +269,12 @@ export class OrderManager {
       side: order.side,
       qty: order.qty,
       type: order.type,
-      ...(order.type === 'limit' ? { limitPrice: order.limitPrice } : {}),
+      ...(order.limitPrice !== undefined ? { limitPrice: order.limitPrice } : {}),
+      ...(order.stopPrice !== undefined ? { stopPrice: order.stopPrice } : {}),
+      ...(order.trailAmount !== undefined ? { trailAmount: order.trailAmount } : {}),
+      ...(order.trailPercent !== undefined ? { trailPercent: order.trailPercent } : {}),
+      tif: order.tif ?? 'day',
+      ...(order.outsideRth ? { outsideRth: true } : {}),
       broker: this.broker.kind,
       state: 'pending',
       filledQty: 0,
@@ -313,6 +333,92 @@ export class OrderManager {
     return { action: 'submitted', clientOrderId: id, brokerOrderId };
   }
 
+  private sendGroup(legs: OrderRecord[]): Promise<Decision> {
+    const p = this.journalThenSubmitGroup(legs);
+    this.sending.add(p);
+    void p.finally(() => this.sending.delete(p));
+    return p;
+  }
+
+  private async journalThenSubmitGroup(legs: OrderRecord[]): Promise<Decision> {
+    for (const r of legs) this.book.update(r, false);
+    try {
+      // Exits first, the entry last: the entry's write commits the bracket. A crash in between
+      // leaves exits without an entry, which reconcile closes without sending.
+      for (const r of [...legs.slice(1), legs[0]]) await this.journal.put(r);
+    } catch (err) {
+      for (const r of legs) this.book.forget(r);
+      this.counters.journalErrors++;
+      throw err;
+    }
+    return this.submitGroup(legs);
+  }
+
+  /** Sends a bracket's journaled pending legs (entry first when it is among them) as one group. */
+  private async submitGroup(legs: OrderRecord[]): Promise<Decision> {
+    const id = legs[0].clientOrderId;
+    this.risk.recordOrder(this.clock.now());
+    let acks: Array<{ clientOrderId: string; brokerOrderId: string }>;
+    try {
+      if (!this.broker.submitGroup) throw new BrokerError('BROKER_REJECTED', `the ${this.broker.kind} broker takes no brackets`);
+      acks = await this.broker.submitGroup(legs);
+    } catch (err) {
+      if (err instanceof BrokerError && err.code === 'BROKER_REJECTED') {
+        this.counters.rejected++;
+        for (const leg of legs) {
+          const current = this.book.open.get(leg.clientOrderId);
+          if (current && current.state === 'pending') this.book.update(transition(current, 'rejected', this.clock.now(), { rejectReason: err.message }));
+        }
+        this.log.warn({ clientOrderId: id, reason: err.message }, 'broker rejected the bracket');
+        return { action: 'rejected', clientOrderId: id, reason: err.message };
+      }
+      this.counters.unsent++;
+      this.log.error({ clientOrderId: id, err }, 'broker did not answer the bracket; its legs stay pending until reconciled');
+      return { action: 'unsent', clientOrderId: id, reason: (err as Error).message };
+    }
+    this.counters.submitted += acks.length;
+    for (const a of acks) this.markSubmitted(a.clientOrderId, a.brokerOrderId);
+    return { action: 'submitted', clientOrderId: id, brokerOrderId: acks.find((a) => a.clientOrderId === id)?.brokerOrderId ?? acks[0]?.brokerOrderId ?? '' };
+  }
+
+  /** Cancels the working exits of `symbol` before `byId`, a strategy's own reducing order, is sent. */
+  private async replaceExits(symbol: string, byId: string): Promise<void> {
+    for (const exit of exitsOf(this.book.open.values(), symbol)) {
+      this.log.info({ clientOrderId: exit.clientOrderId, by: byId }, 'a strategy order reduces the position: its protective exit is cancelled');
+      await this.cancelLeg(exit, `replaced by ${byId}, which reduces the position`);
+    }
+  }
+
+  /** Cancels one leg: at the broker when it was sent, in the journal alone when it never was. */
+  private async cancelLeg(record: OrderRecord, reason: string): Promise<void> {
+    try {
+      if (record.state !== 'pending') await this.broker.cancel(record.clientOrderId);
+    } catch (err) {
+      this.log.error({ clientOrderId: record.clientOrderId, err }, 'cancel of a bracket leg failed');
+      return;
+    }
+    const current = this.book.open.get(record.clientOrderId);
+    if (current && current.state === 'pending') this.book.update(transition(current, 'cancelled', this.clock.now(), { rejectReason: reason }));
+  }
+
+  /**
+   * Keeps a bracket consistent whatever the broker did: when an exit fills its siblings are
+   * cancelled, and when an entry ends unfilled its exits are. Brokers do this themselves (paper in
+   * the same step, IBKR by OCA and parent/child); this covers an event that was lost.
+   */
+  private settleGroup(record: OrderRecord): void {
+    if (!record.groupId) return;
+    const exitFilled = isExitRole(record.role) && record.filledQty > 0;
+    const entryDead = record.role === 'entry' && isFinal(record.state) && record.filledQty === 0;
+    if (!exitFilled && !entryDead) return;
+    for (const leg of [...this.book.open.values()]) {
+      if (leg.groupId !== record.groupId || leg.clientOrderId === record.clientOrderId || !isExitRole(leg.role)) continue;
+      const p = this.cancelLeg(leg, exitFilled ? `one-cancels-other: ${record.clientOrderId} filled` : `its entry ${record.groupId} ended unfilled`);
+      this.sending.add(p);
+      void p.finally(() => this.sending.delete(p));
+    }
+  }
+
   private markSubmitted(id: string, brokerOrderId: string): void {
     const current = this.book.open.get(id) ?? this.book.closed.get(id);
     if (!current) return;
@@ -334,16 +440,18 @@ export class OrderManager {
           return;
         case 'fill':
           this.fill(record, e.fill);
-          return;
+          break;
         case 'cancelled':
           if (!isFinal(record.state)) this.book.update(transition(record, 'cancelled', e.time, e.reason ? { rejectReason: e.reason } : undefined));
-          return;
+          break;
         case 'rejected':
           if (isFinal(record.state)) return;
           // After a partial fill the machine has no rejected; the order simply stopped working.
           this.book.update(transition(record, record.state === 'partially_filled' ? 'cancelled' : 'rejected', e.time, { rejectReason: e.reason }));
-          return;
+          break;
       }
+      const now = this.book.lookup(e.clientOrderId);
+      if (now) this.settleGroup(now);
     } catch (err) {
       this.log.error({ event: e.type, clientOrderId: e.clientOrderId, err }, 'broker event could not be applied');
     }
@@ -376,6 +484,12 @@ export class OrderManager {
       markSubmitted: (id, brokerOrderId) => this.markSubmitted(id, brokerOrderId),
       resubmit: async (record) => {
         const sent = this.submit(record);
+        this.sending.add(sent);
+        void sent.finally(() => this.sending.delete(sent));
+        return (await sent).action === 'submitted';
+      },
+      resubmitGroup: async (legs) => {
+        const sent = this.submitGroup(legs);
         this.sending.add(sent);
         void sent.finally(() => this.sending.delete(sent));
         return (await sent).action === 'submitted';

@@ -134,8 +134,9 @@ export function exitsProblem(exits: unknown, prefix: string, keys: Record<(typeo
 }
 
 /** Exit settings from a snake_case object (config, HTTP), dropping nulls. Validate first. */
-export function exitsFromSnake(o: Record<string, unknown> | null | undefined): ExitSettings | undefined {
-  if (!o) return undefined;
+export function exitsFromSnake(body: object | null | undefined): ExitSettings | undefined {
+  if (!body) return undefined;
+  const o = body as Record<string, unknown>;
   const out: ExitSettings = {};
   for (const k of EXIT_KEYS) {
     const v = o[EXIT_KEYS_SNAKE[k]];

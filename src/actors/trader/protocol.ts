@@ -69,6 +69,8 @@ export interface TraderStatus {
   risk: { killed: boolean; refusals: Record<string, number>; last_refusal: string | null };
   paused_symbols: Record<string, string>;
   strategy_errors: number;
+  /** The protective exits attached to entries in this session (null: none). */
+  exits: Record<string, number> | null;
 }
 
 export interface OrderView {

@@ -3,6 +3,11 @@
  * Fills the broker has and the journal lacks are applied; a pending order the broker works is
  * adopted, one it never received is sent now (once), and one it no longer has ended without
  * telling us. Positions from journal fills are compared with the broker's.
+ *
+ * Brackets: the pending legs of one group that the broker lacks are sent again together, as a
+ * group (the broker links them to legs it already has, never sending one twice). Exits whose entry
+ * never reached the journal (a crash between the legs' writes; the entry is written last) are
+ * closed without being sent.
  */
 import type { Clock } from '../../market/clock.ts';
 import type { OrderRecord } from '../../storage/types.ts';
@@ -37,6 +42,8 @@ export interface ReconcileHost {
   markSubmitted(id: string, brokerOrderId: string): void;
   /** Sends a journaled pending order; resolves to whether the broker took it. */
   resubmit(record: OrderRecord): Promise<boolean>;
+  /** Sends a bracket's journaled pending legs as one group; resolves to whether the broker took them. */
+  resubmitGroup(legs: OrderRecord[]): Promise<boolean>;
   idle(): Promise<void>;
 }
 
@@ -58,8 +65,10 @@ export async function reconcileOrders(h: ReconcileHost): Promise<ReconcileReport
     if (h.fill(record, f)) report.fillsApplied++;
   }
 
+  const groupsSent = new Set<string>();
   for (const record of [...book.open.values()]) {
     const id = record.clientOrderId;
+    if (!book.open.has(id)) continue; // closed earlier in this run, with its group
     const working = brokerOpen.get(id);
     if (working) {
       if (record.state === 'pending') {
@@ -72,6 +81,21 @@ export async function reconcileOrders(h: ReconcileHost): Promise<ReconcileReport
       if (h.killed()) {
         book.update(transition(record, 'cancelled', now, { rejectReason: 'kill switch engaged; never sent' }));
         report.closed++;
+        continue;
+      }
+      if (record.groupId) {
+        const group = record.groupId;
+        if (groupsSent.has(group)) continue;
+        groupsSent.add(group);
+        const legs = [...book.open.values()].filter((r) => r.groupId === group && r.state === 'pending' && r.filledQty === 0 && !brokerOpen.has(r.clientOrderId));
+        legs.sort((a, b) => (a.role === 'entry' ? -1 : b.role === 'entry' ? 1 : 0));
+        if (!book.lookup(group)) {
+          for (const leg of legs) book.update(transition(leg, 'cancelled', now, { rejectReason: `its bracket entry ${group} never reached the journal; never sent` }));
+          report.closed += legs.length;
+          continue;
+        }
+        h.log.warn({ group, legs: legs.map((l) => l.clientOrderId) }, 'pending bracket legs the broker never received: sending them now');
+        if (await h.resubmitGroup(legs)) report.resubmitted += legs.length;
         continue;
       }
       h.log.warn({ clientOrderId: id, ageMs: now - record.createdAt }, 'pending order the broker never received: sending it now');

@@ -19,7 +19,7 @@
  * `check` is synchronous and allocates only when it refuses, since it sits on the bar-to-order path.
  */
 import { z } from 'zod';
-import type { OrderSide, OrderType } from '../../storage/types.ts';
+import type { OrderSide, OrderType, TimeInForce } from '../../storage/types.ts';
 import { BarkeepError } from '../../errors.ts';
 import type { TraderErrorCode } from './protocol.ts';
 
@@ -66,6 +66,10 @@ export interface RiskOrder {
   type: OrderType;
   limitPrice?: number;
   stopPrice?: number;
+  trailAmount?: number;
+  trailPercent?: number;
+  tif?: TimeInForce;
+  outsideRth?: boolean;
   /** A bracket: the loss in dollars if its stop-loss fires (shares x distance from entry to stop). */
   worstLoss?: number;
   /** A kill-switch flattening order. */

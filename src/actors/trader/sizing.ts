@@ -4,7 +4,7 @@ import type { Signal } from './strategies/contract.ts';
 
 /**
  * A target signal trades the difference between the target and the position plus open orders (null
- * when there is none); an order signal is taken as it is.
+ * when there is none) as a market order; an order signal is taken as it is, with its type's fields.
  */
 export function sizeSignal(signal: Signal, position: number, openQty: number): RiskOrder | null {
   const symbol = signal.symbol;
@@ -13,5 +13,12 @@ export function sizeSignal(signal: Signal, position: number, openQty: number): R
     if (delta === 0) return null;
     return { symbol, side: delta > 0 ? 'buy' : 'sell', qty: Math.abs(delta), type: 'market', limitPrice: undefined };
   }
-  return { symbol, side: signal.side, qty: signal.qty, type: signal.type, limitPrice: signal.type === 'limit' ? signal.limitPrice : undefined };
+  const order: RiskOrder = { symbol, side: signal.side, qty: signal.qty, type: signal.type, limitPrice: undefined };
+  if (signal.type === 'limit' || signal.type === 'stop_limit') order.limitPrice = signal.limitPrice;
+  if (signal.stopPrice !== undefined) order.stopPrice = signal.stopPrice;
+  if (signal.trailAmount !== undefined) order.trailAmount = signal.trailAmount;
+  if (signal.trailPercent !== undefined) order.trailPercent = signal.trailPercent;
+  if (signal.tif !== undefined) order.tif = signal.tif;
+  if (signal.outsideRth) order.outsideRth = true;
+  return order;
 }

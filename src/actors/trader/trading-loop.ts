@@ -19,6 +19,7 @@ import type { OrderRecord } from '../../storage/types.ts';
 import type { LedgerPosition, PnlToday } from './ledger.ts';
 import type { Decision, OrderCounters, Refusal } from './decisions.ts';
 import type { OrderManager } from './order-manager.ts';
+import type { ExitSettings } from './order-types.ts';
 import type { TraderLog } from './orders.ts';
 import { TraderError } from './protocol.ts';
 import type { RiskEngine, RiskSnapshot } from './risk.ts';
@@ -30,6 +31,8 @@ export interface TradingLoopOptions {
   orders: OrderManager;
   clock: Clock;
   log: TraderLog;
+  /** Protective exits attached to every entry as a bracket (trader.exits, or the session's). */
+  exits?: ExitSettings;
 }
 
 export interface PausedSymbol {
@@ -80,6 +83,7 @@ export class TradingLoop {
   private readonly orders: OrderManager;
   private readonly clock: Clock;
   private readonly log: TraderLog;
+  readonly exits: ExitSettings | undefined;
   private readonly lastStart = new Map<string, number>();
   private readonly paused = new Map<string, PausedSymbol>();
   private readonly lastDecisions = new Map<string, LastDecision>();
@@ -97,6 +101,7 @@ export class TradingLoop {
     this.orders = opts.orders;
     this.clock = opts.clock;
     this.log = opts.log;
+    this.exits = opts.exits;
   }
 
   /** Gives the strategy its history for `symbol`, oldest first. A throw pauses the symbol. */
@@ -208,7 +213,7 @@ export class TradingLoop {
     this.counters.signals++;
     let d: Decision;
     try {
-      d = await this.orders.decide(signal, { strategy: this.strategy.name, barStart: bar.start, index });
+      d = await this.orders.decide(signal, { strategy: this.strategy.name, barStart: bar.start, index, ...(this.exits ? { exits: this.exits } : {}) });
     } catch (err) {
       this.counters.decisionErrors++;
       this.log.error({ symbol: signal.symbol, barStart: bar.start, err }, 'order decision failed');

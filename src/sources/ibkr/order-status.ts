@@ -2,6 +2,7 @@
  * TWS's order dialect, normalised for the broker: order status strings as phases, order error
  * codes as what they mean for the order, IB order types as ours. See docs/tws-protocol.md.
  */
+import { orderKindOf, type IbkrOrderKind } from './order-mapping.ts';
 
 /** Where an IB order is in its life. */
 export type IbOrderPhase =
@@ -56,7 +57,7 @@ export function ibReason(code: number, message: string): string {
   return `IB ${code}: ${message}`;
 }
 
-/** IB's order type as ours. */
-export function orderTypeOf(ibType: string): 'market' | 'limit' {
-  return ibType === 'LMT' ? 'limit' : 'market';
+/** IB's order type as ours (order-mapping.ts); one we never place reads as market. */
+export function orderTypeOf(ibType: string): IbkrOrderKind {
+  return orderKindOf(ibType) ?? 'market';
 }

@@ -199,8 +199,8 @@ export function openOrder(sv: number, o: SimOrder): Field[] {
   f.push(false, false);
   // 15. conditions
   f.push(0);
-  // 16. adjusted order params
-  f.push('', '', '', '', '', '', '', 0);
+  // 16. adjusted order params: adjustedOrderType, triggerPrice, trailStopPrice (stoqey reads it here again), lmtPriceOffset, ...
+  f.push('', '', optPrice(o.trailStopPrice), '', '', '', '', 0);
   // 17. soft dollar tier, cash qty, flags, duration, postToAts, autoCancelParent
   f.push('', '', '', '', false, false, false, false, UNSET_INT, UNSET_INT, false);
   // 18. peg best / peg mid

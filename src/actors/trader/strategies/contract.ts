@@ -12,7 +12,8 @@
  *   gets retried.
  */
 import type { Bar } from '../../../market/bar.ts';
-import type { OrderSide, OrderType } from '../../../storage/types.ts';
+import type { OrderSide, OrderType, TimeInForce } from '../../../storage/types.ts';
+import { type ExitSettings, exitsProblem, orderSpecProblem } from '../order-types.ts';
 
 export interface StrategyContext {
   /** Current filled position in the bar's symbol, signed shares. */
@@ -29,6 +30,8 @@ export interface TargetSignal {
   /** Desired signed position in shares (negative is short). */
   targetQty: number;
   reason: string;
+  /** Protective exits for the order this target leads to when it opens or adds to a position (overrides the configured exits; null: none). */
+  exits?: ExitSettings | null;
 }
 
 export interface OrderSignal {
@@ -38,6 +41,16 @@ export interface OrderSignal {
   qty: number;
   type: OrderType;
   limitPrice?: number;
+  /** stop and stop_limit: the trigger; trailing_stop: an initial stop (optional). */
+  stopPrice?: number;
+  /** trailing_stop: exactly one of these. */
+  trailAmount?: number;
+  trailPercent?: number;
+  /** Default day. */
+  tif?: TimeInForce;
+  outsideRth?: boolean;
+  /** Protective exits when this order opens or adds to a position (overrides the configured exits; null: none). */
+  exits?: ExitSettings | null;
   reason: string;
 }
 
@@ -68,19 +81,14 @@ export function signalProblem(signal: unknown): string | undefined {
   if (typeof s.reason !== 'string') return 'signal.reason must be a string';
   if (s.kind === 'target') {
     if (!Number.isSafeInteger(s.targetQty)) return `signal.targetQty must be a whole number of shares, got ${String(s.targetQty)}`;
-    return undefined;
-  }
-  if (s.kind === 'order') {
+  } else if (s.kind === 'order') {
     if (s.side !== 'buy' && s.side !== 'sell') return `signal.side must be "buy" or "sell", got ${String(s.side)}`;
     if (!Number.isSafeInteger(s.qty) || (s.qty as number) <= 0) return `signal.qty must be a positive whole number of shares, got ${String(s.qty)}`;
-    if (s.type === 'limit') {
-      if (typeof s.limitPrice !== 'number' || !(s.limitPrice > 0) || !Number.isFinite(s.limitPrice)) {
-        return `signal.limitPrice must be a positive price for a limit order, got ${String(s.limitPrice)}`;
-      }
-    } else if (s.type !== 'market') {
-      return `signal.type must be "market" or "limit", got ${String(s.type)}`;
-    }
-    return undefined;
+    const p = orderSpecProblem(s, 'signal.');
+    if (p) return `${p.field}: ${p.message}`;
+  } else {
+    return `signal.kind must be "target" or "order", got ${String(s.kind)}`;
   }
-  return `signal.kind must be "target" or "order", got ${String(s.kind)}`;
+  const e = exitsProblem(s.exits, 'signal.exits.');
+  return e ? `${e.field}: ${e.message}` : undefined;
 }
