@@ -107,6 +107,7 @@ export async function run({ quick = false }: { quick?: boolean } = {}): Promise<
     const pageMs: number[] = [];
     const navFloorMs: number[] = [];
     const dataFloorMs: number[] = [];
+    const phaseMs: Record<string, number[]> = {};
     try {
       const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
       for (let i = 0; i < loads + 1; i++) {
@@ -121,12 +122,27 @@ export async function run({ quick = false }: { quick?: boolean } = {}): Promise<
         await page.waitForSelector('[data-testid="chart-QQQ"][data-ready="true"]', { timeout: 30_000 });
         await page.waitForSelector('[data-testid="chart-SPY"][data-ready="true"]', { timeout: 30_000 });
         const load = now() - t;
+        // Where the time went, in the page's own clock (from navigation start).
+        // (A string, so that the TypeScript loader's helpers do not leak into the page.)
+        const phases = (await page.evaluate(`(() => {
+          const p = performance;
+          const at = (name) => Math.max(...p.getEntriesByName(name).map((e) => e.startTime));
+          const bars = p.getEntriesByType('resource').filter((e) => e.name.includes('/bars/'));
+          return {
+            scripts_run: p.getEntriesByType('navigation')[0].domContentLoadedEventEnd,
+            bars_asked: Math.min(...bars.map((e) => e.startTime)),
+            bars_received: Math.max(...bars.map((e) => e.responseEnd)),
+            bars_parsed: Math.max(at('bars-QQQ'), at('bars-SPY')),
+            charts_drawn: Math.max(at('drawn-QQQ'), at('drawn-SPY')),
+          };
+        })()`)) as Record<string, number>;
         t = now();
         await Promise.all(['QQQ', 'SPY'].map(async (s) => (await fetch(`${url}/bars/${s}?bar_size=1Min&limit=10000`)).json()));
         const data = now() - t;
         await page.close();
         if (i === 0) continue; // the browser's own first start
         pageMs.push(load);
+        for (const [k, v] of Object.entries(phases)) (phaseMs[k] ??= []).push(v as number);
         navFloorMs.push(nav);
         dataFloorMs.push(data);
       }
@@ -147,7 +163,13 @@ export async function run({ quick = false }: { quick?: boolean } = {}): Promise<
         ],
       ),
     );
-    console.log(`goal: under 1000 ms -> p50 ${fmt(page.p50)} ms ${page.p50 < 1000 ? 'MET' : 'NOT MET'}`);
+    const phases = Object.fromEntries(Object.entries(phaseMs).map(([k, v]) => [k, summarize(v).p50]));
+    console.log(`in the page (p50, ms from navigation start): ${Object.entries(phases).map(([k, v]) => `${k.replace(/_/g, ' ')} ${fmt(v)}`).join(', ')}`);
+    const drawn = summarize(phaseMs.charts_drawn ?? []);
+    console.log(
+      `goal: under 1000 ms from navigation to both charts painted -> p50 ${fmt(drawn.p50)} ms (p99 ${fmt(drawn.p99)}) ${drawn.p50 < 1000 ? 'MET' : 'NOT MET'}; ` +
+        `as the test driver sees it (goto to selector found) p50 ${fmt(page.p50)} ms`,
+    );
 
     // ---- 2. bar to order, 100 SSE clients vs none ------------------------------------------
     const observer = await sse(`${url}/events?types=order,collector`);
@@ -241,10 +263,12 @@ export async function run({ quick = false }: { quick?: boolean } = {}): Promise<
     console.log(`100 clients read ${fmt(clientBytes / 1024 / 1024, 1)} MiB of events; rss ${fmt(rssMiB())} MiB (was ${fmt(heapBefore)})`);
     const round = (s: Summary) => Object.fromEntries(Object.entries(s).map(([k, v]) => [k, Number(v.toFixed(3))]));
     return {
-      page_load_ms: round(page),
+      page_load_ms: round(summarize(phaseMs.charts_drawn ?? [])),
+      page_load_driver_ms: round(page),
       page_load_floor_navigation_ms: round(navFloor),
       page_load_floor_data_ms: round(dataFloor),
       page_load_goal_ms: 1000,
+      page_load_phases_p50_ms: Object.fromEntries(Object.entries(phases).map(([k, v]) => [k, Number(v.toFixed(1))])),
       bars_per_symbol: perSymbol,
       bar_to_decision_ms: { none: round(d0), clients_100: round(d1), ratio_p50: Number(ratio.toFixed(3)) },
       bar_to_order_event_ms: { observer_only: round(e0), observer_plus_100: round(e1), ratio_p50: Number((e1.p50 / e0.p50).toFixed(3)) },

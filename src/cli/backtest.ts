@@ -294,8 +294,11 @@ async function sweep(req: Parsed, io: BacktestCommandIo, dataDir: string): Promi
       .join('\n')}\n`,
   );
   if (req.json) {
-    const rows = result.rows.map(jsonRow);
-    if (result.test) rows.unshift({ ...result.test.report, ok: true, split: 'test' } as never);
+    // With --train, every combination's report is on the train part; the best one's run on the
+    // test part comes last, marked split "test".
+    const rows: Array<Record<string, unknown>> = result.rows.map((r) => (result.train ? { ...jsonRow(r), split: 'train' } : jsonRow(r)));
+    if (result.test) rows.push({ ...result.test.report, ok: true, split: 'test' });
+    else if (result.train) rows.push({ params: result.rows.find((r) => r.ok)?.params ?? null, ok: false, split: 'test', error: { code: 'BACKTEST_FAILED', message: result.test_error ?? 'the test run failed' } });
     io.out.write(`${JSON.stringify(rows)}\n`);
     return 0;
   }

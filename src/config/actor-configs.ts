@@ -38,6 +38,9 @@ export function actorConfigs(config: Config): { collector: CollectorConfig; arbi
       backfillDays: config.collector.backfill_days,
       failoverAfterFailures: config.collector.failover_after_failures,
       retryPreferredAfterMs: config.collector.retry_preferred_after_s * 1000,
+      reconcileIntervalMs: config.collector.reconcile_interval_s * 1000,
+      // Streams carry 1Min bars: the stall limit counts minutes.
+      streamStallMs: config.collector.stream_stall_intervals * 60_000,
       massive: m.api_key
         ? { apiKey: m.api_key, restUrl: m.rest_url, rateLimitPerMin: m.rate_limit_per_min, timeoutMs: m.timeout_ms, websocket: m.websocket, wsUrl: m.ws_url }
         : null,

@@ -107,6 +107,8 @@ export const configSchema = z
         backfill_days: positiveInt,
         failover_after_failures: positiveInt,
         retry_preferred_after_s: positiveInt,
+        reconcile_interval_s: positiveInt,
+        stream_stall_intervals: positiveInt,
       })
       .strict(),
     feed: z

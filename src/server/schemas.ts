@@ -111,6 +111,21 @@ const sourceStatsSchema = z.object({
     .optional(),
 });
 
+const streamMode = z.enum(['stream', 'rest']);
+const streamHealthSchema = z
+  .object({
+    state: z.enum(['off', 'idle', 'connecting', 'authenticating', 'live', 'reconnecting', 'closed', 'failed']),
+    since: isoOrNull,
+    messages: z.number().int(),
+    last_message_at: isoOrNull,
+    reconnects: z.number().int(),
+    stalls: z.number().int(),
+    subscribed: z.array(z.string()),
+    mode: streamMode,
+    reason: z.string().nullable().meta({ description: 'Why the mode is rest, in the vendor\'s words when it sent some' }),
+  })
+  .meta({ id: 'StreamHealth' });
+
 export const collectorStatusSchema = z
   .object({
     is_running: z.boolean(),
@@ -136,6 +151,20 @@ export const collectorStatusSchema = z
       }),
     ),
     sources: z.object({ massive: sourceStatsSchema.optional(), alpaca: sourceStatsSchema.optional(), sim: sourceStatsSchema.optional() }),
+    mode: streamMode.meta({ description: '`stream` while the active source\'s stream brings the bars (REST reconciles), else `rest`' }),
+    streams: z
+      .object({ massive: streamHealthSchema.optional(), alpaca: streamHealthSchema.optional(), sim: streamHealthSchema.optional() })
+      .meta({ description: 'Per source whose `websocket` is on' }),
+    rate_budget: z
+      .object({
+        needed: z.number().meta({ description: 'REST requests per minute the symbols need at the current cadence' }),
+        available: z.number().meta({ description: 'rate_limit_per_min' }),
+        requests_per_cycle: z.number().int(),
+        interval_ms: z.number().int().meta({ description: 'The cadence REST cycles run at (stretched when needed > available)' }),
+        stretched: z.boolean(),
+      })
+      .nullable()
+      .meta({ description: 'null on the simulated market' }),
   })
   .meta({ id: 'CollectorStatus' });
 

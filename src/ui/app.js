@@ -261,13 +261,23 @@ function renderLive() {
 
 // ---- trading ------------------------------------------------------------------------------
 
+/** market, limit 101.50, stop 99.00, stop_limit 99.00/98.50, trailing_stop 2%; a bracket leg's role after it. */
+function orderType(o) {
+  let t = o.type ?? 'market';
+  if (t === 'limit') t = `limit ${num(o.limit_price)}`;
+  else if (t === 'stop') t = `stop ${num(o.stop_price)}`;
+  else if (t === 'stop_limit') t = `stop ${num(o.stop_price)} limit ${num(o.limit_price)}`;
+  else if (t === 'trailing_stop') t = `trailing ${o.trail && 'percent' in o.trail ? `${o.trail.percent}%` : num(o.trail?.amount)}`;
+  return o.role && o.role !== 'entry' ? `${t} (${o.role.replace('_', ' ')})` : t;
+}
+
 function orderRow(o, full = true) {
   const cells = [
     el('td', {}, ny(o.created_at)),
     el('td', {}, o.symbol),
     el('td', { class: o.side }, o.side),
     el('td', { class: 'num' }, o.qty),
-    el('td', {}, o.type === 'limit' ? `limit ${num(o.limit_price)}` : 'market'),
+    el('td', {}, orderType(o)),
     el('td', { class: `state-${o.state}` }, o.state),
   ];
   if (full) {
@@ -323,6 +333,8 @@ function symbolsShown() {
 async function loadSymbols() {
   const symbols = symbolsShown();
   const barSize = state.live?.bar_size ?? state.collector?.bar_size ?? '1Min';
+  // The bars are asked for first; the charts are built while they come.
+  const fetched = symbols.map((symbol) => safe(get(`/bars/${encodeURIComponent(symbol)}?bar_size=${barSize}&limit=10000`)));
   const select = $('symbol-filter');
   const chosen = select.value;
   select.replaceChildren(el('option', { value: '' }, 'all'), ...symbols.map((s) => el('option', { value: s, selected: s === chosen }, s)));
@@ -343,14 +355,18 @@ async function loadSymbols() {
     state.charts.set(symbol, chart);
   }
   await Promise.all(
-    symbols.map(async (symbol) => {
-      const r = await safe(get(`/bars/${encodeURIComponent(symbol)}?bar_size=${barSize}&limit=10000`));
+    symbols.map(async (symbol, i) => {
+      const r = await fetched[i];
       if (!r) return;
+      performance.mark(`bars-${symbol}`);
       const chart = state.charts.get(symbol);
       chart.setBars(r.bars);
       chart.ranged = false;
       fitRecent(chart);
+      // lightweight-charts paints on the next frame: ready once it has.
+      await new Promise((resolve) => requestAnimationFrame(() => setTimeout(resolve, 0)));
       chart.el.dataset.ready = 'true';
+      performance.mark(`drawn-${symbol}`);
     }),
   );
   for (const o of state.orders.values()) markOrder(o);

@@ -100,3 +100,21 @@ test('barkeep backtest --fetch fills the missing spans through the collector (th
   const report = JSON.parse(r.stdout);
   assert.ok(report.bars > 2 * 78, `bars of two trading days, got ${report.bars}`);
 });
+
+test('barkeep backtest --train --json marks each combination train and ends with the winner run on the test part', async (t) => {
+  const dir = tempDir(t);
+  const data = join(dir, 'data');
+  await seedCache(data, closesToBars('QQQ', T0, CLOSES));
+  const r = await runCli(['backtest', '--symbols', 'QQQ', '--bar-size', '1Min', '--from', '2026-06-01T10:00', '--to', '2026-06-01T11:00', '--grid', 'fast=2,3', '--grid', 'slow=5', '--train', '0.5', '--workers', '1', '--json', '--results', join(dir, 'split')], {
+    env: { BARKEEP_DATA_DIR: data },
+    yaml: NYSE,
+  });
+  assert.equal(r.code, 0, r.stderr);
+  const rows = JSON.parse(r.stdout);
+  assert.deepEqual(rows.map((x: { split: string }) => x.split), ['train', 'train', 'test']);
+  assert.deepEqual(rows[2].params, rows[0].params, 'the test run is the best train combination');
+  // The split is by time: 10:00-10:30 New York to choose on, 10:30-11:00 to test.
+  assert.equal(rows[0].bars, 30);
+  assert.equal(rows[2].bars, 30);
+  assert.equal(rows[2].from, '2026-06-01T14:30:00.000Z');
+});

@@ -21,8 +21,13 @@ import type { FromBroker, ToBroker } from '../fixtures/killable-trader.ts';
 
 const KILLS = 50;
 const BURST = 400;
-/** Kill points are drawn from this window after the incarnation reports it has started (ms). */
-const KILL_WINDOW_MS = 25;
+/**
+ * Kill points: after 0 to 5 orders reached the broker in this incarnation (so the burst outlasts 50
+ * kills however fast the disk is), either at once on the order's arrival (the broker has it, the
+ * trader never hears back) or up to 2 ms later (anywhere in the next journal write and send).
+ */
+const MAX_SUBMITS_BEFORE_KILL = 5;
+const MAX_KILL_DELAY_MS = 2;
 
 /** A seeded generator, so a failing run can be repeated (the seed is in the failure message). */
 function rng(seed: number): () => number {
@@ -56,8 +61,8 @@ test('a trader killed with SIGKILL 50 times during a burst of orders never loses
   const working: BrokerOrder[] = [];
   let brokerSeq = 0;
 
-  /** One incarnation; killed `killAfterMs` after it has started, or run to the end when undefined. */
-  const incarnation = (killAfterMs: number | undefined) =>
+  /** One incarnation; killed as `kill` says, or run to the end when undefined. */
+  const incarnation = (kill: { afterSubmits: number; delayMs: number } | undefined) =>
     new Promise<{ killed: boolean; started: boolean; done: boolean }>((resolve, reject) => {
       const child: ChildProcess = fork(bundle, [journalPath, String(BURST)], { execArgv: [], stdio: ['ignore', 'ignore', 'pipe', 'ipc'] });
       let stderr = '';
@@ -65,15 +70,17 @@ test('a trader killed with SIGKILL 50 times during a burst of orders never loses
       child.on('error', () => {}); // a send to a process just killed; 'close' still comes
       let started = false;
       let done = false;
+      let submits = 0;
       let killed = false;
       child.on('message', (m: ToBroker) => {
+        const killNow = () => {
+          if (!kill) return;
+          if (kill.delayMs === 0) killed = child.kill('SIGKILL');
+          else setTimeout(() => (killed = child.kill('SIGKILL')), kill.delayMs);
+        };
         if (m.type === 'started') {
           started = true;
-          if (killAfterMs !== undefined) {
-            setTimeout(() => {
-              killed = child.kill('SIGKILL');
-            }, killAfterMs);
-          }
+          if (kill && kill.afterSubmits === 0) killNow();
           return;
         }
         if (m.type === 'done') {
@@ -81,6 +88,7 @@ test('a trader killed with SIGKILL 50 times during a burst of orders never loses
           return;
         }
         let value: unknown;
+        if (m.op === 'submit' && kill && ++submits === kill.afterSubmits) killNow();
         if (m.op === 'submit') {
           const id = m.order.clientOrderId;
           received.set(id, (received.get(id) ?? 0) + 1);
@@ -106,7 +114,7 @@ test('a trader killed with SIGKILL 50 times during a burst of orders never loses
   let killedMidBurst = 0;
   while (kills < KILLS) {
     assert.ok(Date.now() < deadline, `50 kills did not fit in the time bound; ${kills} so far ${why}`);
-    const r = await incarnation(random() * KILL_WINDOW_MS);
+    const r = await incarnation({ afterSubmits: Math.floor(random() * (MAX_SUBMITS_BEFORE_KILL + 1)), delayMs: random() < 0.3 ? 0 : random() * MAX_KILL_DELAY_MS });
     if (r.killed) {
       kills++;
       if (!r.done) killedMidBurst++;

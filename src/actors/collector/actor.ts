@@ -15,6 +15,7 @@ import type { HistoricalBarSource } from '../../sources/types.ts';
 import { openStorage } from '../../storage/storage.ts';
 import type { BarSource } from '../../market/bar.ts';
 import { Collector } from './collector.ts';
+import { buildStreams } from './streams.ts';
 import { cycleEvent, writtenEvent } from './collector-events.ts';
 import { CollectorError, type CollectorConfig, type CollectorRequests, type CollectorToArbiter } from './protocol.ts';
 
@@ -79,6 +80,9 @@ export default defineActor<CollectorRequests, CollectorConfig>({
         ctx.emit('collector', writtenEvent(barSize, symbol, starts));
       },
       onCycle: (status) => ctx.emit('collector', cycleEvent(status)),
+      streams: buildStreams(cfg, ctx.clock, ctx.log),
+      reconcileIntervalMs: cfg.reconcileIntervalMs,
+      streamStallMs: cfg.streamStallMs,
     });
     if (cfg.resume !== false) await collector.resume(cfg.autostart);
     return {

@@ -41,6 +41,10 @@ import { collectorMetrics } from './collector-metrics.ts';
 import { CollectorError, type BackfillJob, type CollectorStatus } from './protocol.ts';
 import { isTradingHours, nextCycleAt, validateScheduleConfig, type ScheduleConfig } from './schedule.ts';
 import { SourceSelector, type Pass } from './source-selector.ts';
+import { groupSpans, isMultiSymbol, symbolsPerRequest, type MultiSymbolSource } from './multi-symbol.ts';
+import { rateBudget, type RateBudget } from './rate-budget.ts';
+import { StreamIngest } from './stream-ingest.ts';
+import type { BarStream } from '../../sources/massive/bar-stream.ts';
 
 const CHECKPOINT_KEY = 'collector';
 const DAY_MS = 86_400_000;
@@ -63,6 +67,12 @@ export interface CollectorOptions {
   alwaysOpen: boolean;
   /** Told after every write which keys are in the cache now. */
   onWritten(barSize: BarSize, symbol: string, starts: number[]): void;
+  /** A stream client per source whose `websocket` is on (stream-ingest.ts); none: REST only. */
+  streams?: Partial<Record<SourceName, () => BarStream>>;
+  /** While a stream is live, REST only reconciles at this cadence; default 5 minutes. */
+  reconcileIntervalMs?: number;
+  /** A live stream silent this long inside the session is stalled; default 3 minutes. */
+  streamStallMs?: number;
   /** Told after every collection cycle, with the status then (the dashboard's `collector` events). */
   onCycle?(status: CollectorStatus): void;
 }
@@ -98,6 +108,9 @@ export class Collector {
   private readonly errorsByCode: Record<string, number> = {};
   private errors: CollectorStatus['errors'] = [];
   private readonly refetchWindowMs: number;
+  private readonly ingest: StreamIngest;
+  private readonly reconcileMs: number;
+  private lastCycleStartedAt = -Infinity;
 
   constructor(private readonly o: CollectorOptions) {
     if (o.sources.length === 0) throw new Error('the collector needs at least one source');
@@ -110,6 +123,19 @@ export class Collector {
       o.retryPreferredAfterMs,
     );
     this.writer = new BarWriter(o.store, o.onWritten);
+    this.reconcileMs = o.reconcileIntervalMs ?? 5 * 60_000;
+    this.ingest = new StreamIngest({
+      clock: o.clock,
+      log: o.log,
+      calendar: o.calendar,
+      streams: o.streams ?? {},
+      stallAfterMs: o.streamStallMs,
+      write: (source, bars) => this.writeStreamed(source, bars),
+      fill: (since) => this.fillBefore(since),
+      refused: (source, err) => this.streamRefused(source, err),
+      report: (source, err) => this.recordError(source, err),
+      modeChanged: () => this.reschedule(),
+    });
   }
 
   /** Takes the state back from the checkpoint and resumes collecting if it was running. */
@@ -139,6 +165,8 @@ export class Collector {
     this.running = true;
     if (!resumed) await this.checkpoint();
     this.o.log.info({ symbols: this.symbols, bar_size: barSize, source: this.source.name }, 'collector started');
+    this.ingest.follow(this.source.name, this.symbols, barSize);
+    this.logRateBudget();
     // The first cycle runs at once: it backfills what the cache lacks.
     this.schedule(this.o.clock.now());
     return this.status();
@@ -149,6 +177,7 @@ export class Collector {
     this.cancelTimer();
     this.cycleAbort?.abort(new SourceError(this.source.name, 'ABORTED', 'collector stopped'));
     await this.cycling;
+    await this.ingest.pause();
     await this.checkpoint();
     this.o.log.info('collector stopped');
     return this.status();
@@ -161,7 +190,7 @@ export class Collector {
     this.cancelTimer();
     const why = new SourceError(this.source.name, 'ABORTED', 'collector shutting down');
     this.cycleAbort?.abort(why);
-    await Promise.all([this.cycling, this.backfiller.abort(why)]);
+    await Promise.all([this.cycling, this.backfiller.abort(why), this.ingest.close()]);
     this.running = wasRunning;
     await this.checkpoint();
     this.running = false;
@@ -202,7 +231,72 @@ export class Collector {
 
   private nextCycle(): number {
     const alwaysOpen = this.o.alwaysOpen && this.source.name === 'sim';
-    return nextCycleAt(this.o.clock.now(), this.o.calendar, this.o.schedule, { alwaysOpen }).at;
+    const now = this.o.clock.now();
+    const next = (t: number) => nextCycleAt(t, this.o.calendar, this.o.schedule, { alwaysOpen }).at;
+    const step = this.o.schedule.marketHoursIntervalMs;
+    // A live stream brings the bars: REST only reconciles, on its slower cadence.
+    if (this.ingest.mode === 'stream') return next(Math.max(now, this.lastCycleStartedAt + this.reconcileMs - step));
+    // More symbols than the plan's requests per minute: cycles spaced so each one fits.
+    const budget = this.rateBudget();
+    if (budget?.stretched) return next(Math.max(now, this.lastCycleStartedAt + budget.interval_ms - step));
+    return next(now);
+  }
+
+  /** The stream came up or went down: the next REST cycle moves. */
+  private reschedule(): void {
+    if (this.running && this.timer) this.schedule(this.nextCycle());
+  }
+
+  /** What the REST cadence costs on the active source against its rate limit (null: the simulated market). */
+  private rateBudget(): RateBudget | null {
+    const source = this.source;
+    const limit = source.stats().rateLimitPerMin;
+    if (source.name === 'sim' || !Number.isFinite(limit)) return null;
+    return rateBudget({
+      symbols: this.symbols.length,
+      symbolsPerRequest: symbolsPerRequest(source),
+      rateLimitPerMin: limit,
+      intervalMs: this.ingest.mode === 'stream' ? this.reconcileMs : this.o.schedule.marketHoursIntervalMs,
+    });
+  }
+
+  private logRateBudget(): void {
+    const b = this.rateBudget();
+    if (!b) return;
+    const fields = { source: this.source.name, symbols: this.symbols.length, needed_per_min: b.needed, available_per_min: b.available, interval_ms: b.interval_ms };
+    if (!b.stretched) return this.o.log.info(fields, 'rate budget');
+    this.o.log.warn(
+      fields,
+      `rate budget: ${this.symbols.length} symbols need ${b.needed} requests/min, the plan allows ${b.available}; REST cycles run every ${b.interval_ms / 60_000} min`,
+    );
+  }
+
+  /** Streamed bars, through the same checks and the same message to the arbiter as REST bars. */
+  private async writeStreamed(source: SourceName, bars: Bar[]): Promise<void> {
+    if (!this.running || source !== this.source.name) return;
+    const bySymbol = new Map<string, Bar[]>();
+    for (const b of bars) {
+      const list = bySymbol.get(b.symbol);
+      if (list) list.push(b);
+      else bySymbol.set(b.symbol, [b]);
+    }
+    await Promise.all([...bySymbol].map(([symbol, list]) => this.write(source, symbol, list[0].barSize, list)));
+  }
+
+  /** A stream came up at `since`: a REST cycle that started after its bar opened fills the gap. */
+  private async fillBefore(since: number): Promise<void> {
+    await this.cycling;
+    if (this.running && this.lastCycleStartedAt < this.barOpenAt(since)) await this.runCycle();
+  }
+
+  /** The stream refused the key: fail over exactly as a REST refusal does. */
+  private streamRefused(source: SourceName, err: SourceError): void {
+    this.recordError(source, err);
+    const active = this.selector.active;
+    if (source !== this.source.name || active >= this.o.sources.length - 1) return;
+    const sw = this.selector.switchTo(active + 1, `${source} refused the credentials on its stream (${err.vendorMessage ?? err.message})`, this.o.clock.now());
+    this.logSwitch(sw.from, sw.to, sw.reason);
+    if (this.running) this.schedule(this.o.clock.now());
   }
 
   /** Never rejects: a cycle's failure is logged, and the schedule goes on. */
@@ -224,6 +318,7 @@ export class Collector {
 
   private async cycle(signal: AbortSignal): Promise<void> {
     if (this.symbols.length === 0) return;
+    this.lastCycleStartedAt = this.o.clock.now();
     await this.maybeReturnToPreferred(signal);
     for (;;) {
       const pass = await this.collectAll(this.source, signal);
@@ -239,6 +334,7 @@ export class Collector {
   private async collectAll(source: HistoricalBarSource, signal: AbortSignal): Promise<Pass> {
     const now = this.o.clock.now();
     const pass: Pass = { ok: 0, aborted: false };
+    if (isMultiSymbol(source)) return this.collectMulti(source, now, signal, pass);
     for (const symbol of this.symbols) {
       if (signal.aborted) {
         pass.aborted = true;
@@ -265,7 +361,50 @@ export class Collector {
     return pass;
   }
 
+  /** One request per group of symbols (multi-symbol.ts); failures classified as in collectAll. */
+  private async collectMulti(source: MultiSymbolSource, now: number, signal: AbortSignal, pass: Pass): Promise<Pass> {
+    const open = this.barOpenAt(now);
+    const spans = this.symbols.map((symbol) => {
+      const covered = this.coveredUntil[symbol] ?? this.initialCoverage(symbol, now);
+      return { symbol, covered, from: Math.max(covered - this.refetchWindowMs, now - this.o.backfillDays * DAY_MS) };
+    });
+    for (const g of groupSpans(spans, this.refetchWindowMs)) {
+      if (signal.aborted) {
+        pass.aborted = true;
+        break;
+      }
+      const from = g[0].from;
+      try {
+        const got = from < open ? await source.fetchBarsMulti(g.map((s) => s.symbol), this.barSize, from, open, signal) : new Map<string, Bar[]>();
+        for (const s of g) {
+          const bars = got.get(s.symbol) ?? [];
+          this.ingest.observeRest(source.name, bars);
+          await this.write(source.name, s.symbol, this.barSize, bars);
+          this.coveredUntil[s.symbol] = Math.max(s.covered, open);
+          this.lastCollection[s.symbol] = this.o.clock.now();
+        }
+        pass.ok += g.length;
+      } catch (err) {
+        if (signal.aborted) {
+          pass.aborted = true;
+          break;
+        }
+        pass.lastError = err;
+        this.recordError(source.name, err, g.length === 1 ? g[0].symbol : undefined);
+        const code = (err as SourceError)?.code;
+        if (err instanceof SourceError && (code === 'AUTH' || code === 'FORBIDDEN')) {
+          pass.refused = err;
+          break;
+        }
+        if (err instanceof SourceError && SOURCE_DOWN.has(code)) break;
+      }
+    }
+    return pass;
+  }
+
+  /** After every switch of source: logs it, and moves the stream to the new source. */
   private logSwitch(from: number, to: number, reason: string): void {
+    if (this.running) this.ingest.follow(this.source.name, this.symbols, this.barSize);
     this.o.log.warn({ from: this.o.sources[from].name, to: this.o.sources[to].name, reason }, to === 0 ? 'collector back on its preferred source' : 'collector failed over');
   }
 
@@ -295,6 +434,7 @@ export class Collector {
     const covered = this.coveredUntil[symbol] ?? this.initialCoverage(symbol, now);
     const from = Math.max(covered - this.refetchWindowMs, now - this.o.backfillDays * DAY_MS);
     const bars = from < open ? await source.fetchBars(symbol, this.barSize, from, open, signal) : [];
+    this.ingest.observeRest(source.name, bars);
     await this.write(source.name, symbol, this.barSize, bars);
     this.coveredUntil[symbol] = Math.max(covered, open);
     this.lastCollection[symbol] = this.o.clock.now();
@@ -386,10 +526,17 @@ export class Collector {
       bars_written: this.writer.barsWritten,
       errors: this.errors,
       sources,
+      mode: this.ingest.mode,
+      streams: this.ingest.health(),
+      rate_budget: this.rateBudget(),
     };
   }
 
   metrics(): MetricSample[] {
+    return [...this.ingest.metrics(), ...this.collectorMetrics()];
+  }
+
+  private collectorMetrics(): MetricSample[] {
     return collectorMetrics(
       {
         cycles: this.cycles,

@@ -5,6 +5,8 @@
 import type { BarSize } from '../../market/bar-size.ts';
 import { BarkeepError } from '../../errors.ts';
 import type { ApiType, SourceName, SourceStats } from '../../sources/types.ts';
+import type { RateBudget } from './rate-budget.ts';
+import type { StreamHealth, StreamMode } from './stream-ingest.ts';
 
 export interface CollectorConfig {
   dataDir: string;
@@ -24,6 +26,10 @@ export interface CollectorConfig {
     | { keyId: string; secretKey: string; dataUrl: string; feed: string; rateLimitPerMin: number; timeoutMs: number; websocket: boolean; wsUrl: string }
     | null;
   sim: { seed: number; session: 'always' | 'nyse' };
+  /** While a stream is live, REST reconciles at this cadence (collector.reconcile_interval_s). */
+  reconcileIntervalMs?: number;
+  /** A stream silent this long in session is stalled (collector.stream_stall_intervals bar intervals). */
+  streamStallMs?: number;
 }
 
 export interface CollectorStatus {
@@ -46,6 +52,12 @@ export interface CollectorStatus {
   errors: Array<{ at: string; source: SourceName; symbol?: string; code: string; status?: number; message: string }>;
   /** Per configured source: request counts and rate-limit state. */
   sources: Partial<Record<SourceName, SourceStats>>;
+  /** `stream` while the active source's stream brings the bars (REST reconciles), else `rest`. */
+  mode: StreamMode;
+  /** Per source with `websocket` on: the stream's health (stream-ingest.ts). */
+  streams: Partial<Record<SourceName, StreamHealth>>;
+  /** The REST cadence's cost against the active vendor's rate limit; null for the simulated market. */
+  rate_budget: RateBudget | null;
 }
 
 export type CollectorRequests = {

@@ -17,6 +17,7 @@ import type { Clock } from '../../market/clock.ts';
 import { checkFetchArgs, parseVendorUrl, headerValue, inStartOrder, silentLogger, type SourceLogger, type VendorReply, VendorRest } from '../http.ts';
 import { RateLimiter } from '../rate-limiter.ts';
 import { type HistoricalBarSource, SourceError, type SourceStats } from '../types.ts';
+import { type MultiBarsPage, parseMultiBarsPage } from './multi-bars.ts';
 import { ALPACA_FEEDS, type AlpacaFeed, type BarsPage, alpacaError, alpacaTimeframe, isAlpacaFeed, parseBarsPage } from './wire.ts';
 
 export const ALPACA_DEFAULT_DATA_URL = 'https://data.alpaca.markets';
@@ -154,6 +155,54 @@ export class AlpacaSource implements HistoricalBarSource {
     } while (token !== undefined);
     this.logger.debug({ source: 'alpaca', symbol, barSize, from, to, pages, bars: bars.length }, 'bars fetched');
     return inStartOrder(bars);
+  }
+
+  /**
+   * Complete bars of many symbols over [from, to) with `GET /v2/stocks/bars?symbols=...`, every page
+   * followed (multi-bars.ts). Every asked symbol has an entry, empty when it had no bars.
+   */
+  async fetchBarsMulti(symbols: string[], barSize: BarSize, from: number, to: number, signal?: AbortSignal): Promise<Map<string, Bar[]>> {
+    for (const s of symbols) checkFetchArgs('alpaca', s, barSize, from, to);
+    const out = new Map<string, Bar[]>(symbols.map((s) => [s, []]));
+    if (this.feed === 'delayed_sip') to = Math.min(to, this.clock.now() - SIP_DELAY_MS);
+    if (from >= to || symbols.length === 0) return out;
+    const asked = new Set(symbols);
+    const tokens = new Set<string>();
+    let token: string | undefined;
+    do {
+      const url = new URL(this.base.href);
+      url.pathname = `${this.prefix}/v2/stocks/bars`;
+      const q = url.searchParams;
+      q.set('symbols', symbols.join(','));
+      q.set('timeframe', alpacaTimeframe(barSize));
+      q.set('start', new Date(from).toISOString());
+      q.set('end', new Date(to - 1).toISOString());
+      q.set('limit', '10000');
+      q.set('feed', this.feed === 'delayed_sip' ? 'sip' : this.feed);
+      q.set('adjustment', 'raw');
+      q.set('sort', 'asc');
+      if (token) q.set('page_token', token);
+      const { body } = await this.rest.getJson(url, signal);
+      let page: MultiBarsPage;
+      try {
+        page = parseMultiBarsPage(body, asked, barSize, from, to, this.clock.now());
+        if (page.nextPageToken !== undefined && tokens.has(page.nextPageToken)) {
+          throw new SourceError('alpaca', 'MALFORMED', 'alpaca: next_page_token repeats an earlier page');
+        }
+      } catch (err) {
+        if (err instanceof SourceError) this.rest.noteError(err);
+        throw err;
+      }
+      if (page.malformed > 0) {
+        this.rest.countMalformed(page.malformed);
+        this.logger.warn({ source: 'alpaca', skipped: page.malformed, problem: page.firstProblem }, 'malformed bars skipped');
+      }
+      for (const [symbol, bars] of page.bars) out.get(symbol)!.push(...bars);
+      token = page.nextPageToken;
+      if (token !== undefined) tokens.add(token);
+    } while (token !== undefined);
+    for (const [symbol, bars] of out) out.set(symbol, inStartOrder(bars));
+    return out;
   }
 
   stats(): SourceStats {

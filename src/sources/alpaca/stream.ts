@@ -4,7 +4,7 @@
  * emitted as bars, and the store keeps the last.
  */
 import type { Bar } from '../../market/bar.ts';
-import { BarStream, type BarStreamOptions } from '../massive/bar-stream.ts';
+import { BarStream, type BarStreamOptions, type StreamFailureKind } from '../massive/bar-stream.ts';
 
 export const ALPACA_STREAM_FEEDS = ['iex', 'sip', 'delayed_sip', 'test'] as const;
 export type AlpacaStreamFeed = (typeof ALPACA_STREAM_FEEDS)[number];
@@ -41,10 +41,17 @@ export function alpacaStreamUrl(base: string, feed: AlpacaStreamFeed): string {
   return `${u.protocol === 'https:' ? 'wss:' : 'ws:'}//${u.host}/v2/${feed}`;
 }
 
-const FATAL: Record<number, 'AUTH' | 'FORBIDDEN' | 'UNAVAILABLE'> = {
-  402: 'AUTH', // auth failed
-  406: 'UNAVAILABLE', // connection limit exceeded: another client holds the one connection
-  409: 'FORBIDDEN', // insufficient subscription: the plan lacks this feed
+/**
+ * Stream errors that end the stream (docs/market-data.md, Alpaca stream errors). 402: the key was
+ * refused (fail over as REST does); 406: another client holds the one connection (fighting it would
+ * evict it); 409: the plan lacks this feed; 405: more symbols than the plan streams (the server keeps
+ * the old subscriptions, so the new symbols would silently get no bars). The collector polls REST.
+ */
+const FATAL: Record<number, { code: 'AUTH' | 'FORBIDDEN' | 'UNAVAILABLE'; kind: StreamFailureKind }> = {
+  402: { code: 'AUTH', kind: 'auth' },
+  405: { code: 'FORBIDDEN', kind: 'symbol_limit' },
+  406: { code: 'UNAVAILABLE', kind: 'evicted' },
+  409: { code: 'FORBIDDEN', kind: 'plan' },
 };
 
 export class AlpacaStream extends BarStream {
@@ -83,8 +90,16 @@ export class AlpacaStream extends BarStream {
     if (type === 'error') {
       const code = typeof ev.code === 'number' ? ev.code : 0;
       const fatal = FATAL[code];
-      if (fatal) this.fatal(fatal, `error ${code}: ${msg}`, msg);
-      else this.note(`error ${code}: ${msg}`);
+      if (fatal) this.fatal(fatal.code, `error ${code}: ${msg}`, msg, fatal.kind);
+      else if (code === 404) {
+        // auth timeout: the server closes next; the reconnect authenticates at once.
+        this.closingBecause(`error 404: ${msg}`);
+      } else {
+        // 400/401/403/410 answer one message of ours; 407 (slow client) may precede a disconnect,
+        // which reconnects; 500 is the server's. Logged and shown, the connection kept.
+        this.logger.warn({ source: 'alpaca', code, msg }, 'stream error');
+        this.note(`error ${code}: ${msg}`);
+      }
       return;
     }
     if (type === 'subscription') this.logger.debug({ source: 'alpaca', bars: ev.bars }, 'stream subscription');

@@ -54,40 +54,52 @@ export function parseBarsPage(
   if (token !== undefined && token !== null && typeof token !== 'string') {
     throw new SourceError('alpaca', 'MALFORMED', 'alpaca: `next_page_token` is not a string');
   }
+  const read = readBarList(list ?? [], symbol, barSize, from, to, receivedAt);
+  return { ...read, nextPageToken: token || undefined };
+}
+
+/** Reads one symbol's list of wire bars: sane bars with from <= t < to kept, the rest counted. */
+export function readBarList(
+  list: unknown[],
+  symbol: string,
+  barSize: BarSize,
+  from: number,
+  to: number,
+  receivedAt: number,
+  where = 'bars',
+): { bars: Bar[]; malformed: number; firstProblem?: string } {
   const bars: Bar[] = [];
   let malformed = 0;
   let firstProblem: string | undefined;
   const alignMs = barSize !== '1Day' ? barSizeMs(barSize) : 0;
-  if (list) {
-    for (let i = 0; i < list.length; i++) {
-      const r = list[i] as Record<string, unknown> | null;
-      const start = barStart(r);
-      const problem = start === undefined ? 't is not an RFC-3339 time' : barProblem(r!, start, alignMs);
-      if (problem) {
-        malformed++;
-        firstProblem ??= `bars[${i}]: ${problem}`;
-        continue;
-      }
-      const s = start!;
-      if (s < from || s >= to) continue;
-      const a = r as { o: number; h: number; l: number; c: number; v: number; vw?: number; n?: number };
-      bars.push({
-        symbol,
-        barSize,
-        start: s,
-        open: a.o,
-        high: a.h,
-        low: a.l,
-        close: a.c,
-        volume: a.v,
-        vwap: typeof a.vw === 'number' ? a.vw : NaN,
-        trades: typeof a.n === 'number' ? a.n : -1,
-        source: 'alpaca',
-        receivedAt,
-      });
+  for (let i = 0; i < list.length; i++) {
+    const r = list[i] as Record<string, unknown> | null;
+    const start = barStart(r);
+    const problem = start === undefined ? 't is not an RFC-3339 time' : barProblem(r!, start, alignMs);
+    if (problem) {
+      malformed++;
+      firstProblem ??= `${where}[${i}]: ${problem}`;
+      continue;
     }
+    const s = start!;
+    if (s < from || s >= to) continue;
+    const a = r as { o: number; h: number; l: number; c: number; v: number; vw?: number; n?: number };
+    bars.push({
+      symbol,
+      barSize,
+      start: s,
+      open: a.o,
+      high: a.h,
+      low: a.l,
+      close: a.c,
+      volume: a.v,
+      vwap: typeof a.vw === 'number' ? a.vw : NaN,
+      trades: typeof a.n === 'number' ? a.n : -1,
+      source: 'alpaca',
+      receivedAt,
+    });
   }
-  return { bars, malformed, firstProblem, nextPageToken: token || undefined };
+  return { bars, malformed, firstProblem };
 }
 
 function barStart(r: Record<string, unknown> | null): number | undefined {

@@ -51,11 +51,22 @@ export interface BarStreamStats {
   bars: number;
   malformed: number;
   reconnects: number;
+  /** Frames received (control and data). */
+  messages: number;
+  /** When the last frame arrived (clock ms); 0 before the first. */
+  lastMessageAt: number;
 }
+
+/**
+ * Why a stream gave up for good, for the caller's answer: `auth` (the key was refused: fail over as
+ * REST does), `evicted` (another connection uses the key), `plan` (the plan lacks the feed),
+ * `symbol_limit` (more symbols than the plan streams), `bad_url`.
+ */
+export type StreamFailureKind = 'auth' | 'evicted' | 'plan' | 'symbol_limit' | 'bad_url';
 
 export abstract class BarStream extends EventEmitter {
   abstract readonly source: 'massive' | 'alpaca';
-  readonly counters: BarStreamStats = { bars: 0, malformed: 0, reconnects: 0 };
+  readonly counters: BarStreamStats = { bars: 0, malformed: 0, reconnects: 0, messages: 0, lastMessageAt: 0 };
 
   protected readonly clock: Clock;
   protected readonly logger: SourceLogger;
@@ -176,10 +187,33 @@ export abstract class BarStream extends EventEmitter {
     p?.resolve();
   }
 
-  /** A final failure: no reconnect. */
-  protected fatal(code: SourceErrorCode, message: string, vendorMessage?: string): void {
-    this.failure = new SourceError(this.source, code, `${this.source} stream: ${message}`, { vendorMessage, retryable: false });
+  /** A final failure: no reconnect. The error carries `kind` (StreamFailureKind). */
+  protected fatal(code: SourceErrorCode, message: string, vendorMessage?: string, kind?: StreamFailureKind): void {
+    this.failure = Object.assign(new SourceError(this.source, code, `${this.source} stream: ${message}`, { vendorMessage, retryable: false }), {
+      kind: kind ?? (code === 'AUTH' ? 'auth' : undefined),
+    });
     this.ws?.close(1000, 'giving up');
+  }
+
+  /** The vendor said why it is about to close the connection: the reconnect log and status carry its words. */
+  protected closingBecause(why: string): void {
+    this.lastSocketError = why;
+  }
+
+  /** True until the vendor's greeting: the socket is open (or opening) and no auth was sent yet. */
+  protected get awaitingGreeting(): boolean {
+    return this.current === 'connecting' || this.current === 'reconnecting';
+  }
+
+  /**
+   * Drops the connection and reconnects with the usual backoff (a stalled stream: frames stopped
+   * arriving though the socket looks open). No-op unless live.
+   */
+  forceReconnect(why: string): void {
+    const ws = this.ws;
+    if (!ws || this.current !== 'live') return;
+    this.lastSocketError = why;
+    ws.terminate();
   }
 
   protected emitBar(bar: Bar): void {
@@ -204,7 +238,9 @@ export abstract class BarStream extends EventEmitter {
     try {
       ws = new WebSocket(this.url, { headers: this.handshakeHeaders(), handshakeTimeout: this.authTimeoutMs });
     } catch (err) {
-      this.failure = new SourceError(this.source, 'BAD_REQUEST', `${this.source} stream: bad URL (${(err as Error).message})`);
+      this.failure = Object.assign(new SourceError(this.source, 'BAD_REQUEST', `${this.source} stream: bad URL (${(err as Error).message})`), {
+        kind: 'bad_url' as const,
+      });
       this.onClose(0, '');
       return;
     }
@@ -231,6 +267,8 @@ export abstract class BarStream extends EventEmitter {
   }
 
   private onFrame(text: string): void {
+    this.counters.messages++;
+    this.counters.lastMessageAt = this.clock.now();
     let events: unknown;
     try {
       events = JSON.parse(text);

@@ -54,14 +54,26 @@ export class MassiveStream extends BarStream {
     if (ev.ev !== 'status') return;
     const status = ev.status;
     const message = typeof ev.message === 'string' ? ev.message : '';
+    // Every status has a deliberate answer (docs/market-data.md, Massive WebSocket):
     if (status === 'connected') this.greeted();
-    else if (status === 'auth_success') this.authenticated();
-    else if (status === 'auth_failed') this.fatal('AUTH', `authentication failed: ${message}`, message);
-    else if (status === 'max_connections') {
-      // We are the older connection; reconnecting would evict the newer one in turn.
-      this.fatal('UNAVAILABLE', `evicted by another connection with this key: ${message}`, message);
+    else if (status === 'success' && this.awaitingGreeting) {
+      // The documented greeting is {"status":"success","message":"Connected Successfully"}; live
+      // servers send {"status":"connected"}. Either one means: authenticate now.
+      this.greeted();
+    } else if (status === 'auth_success') this.authenticated();
+    else if (status === 'auth_failed') this.fatal('AUTH', `authentication failed: ${message}`, message, 'auth');
+    else if (status === 'auth_timeout') {
+      // The server closes next; reconnecting (and authenticating at once) is the answer.
+      this.closingBecause(`auth_timeout: ${message}`);
+    } else if (status === 'max_connections') {
+      // Another process uses this key and the vendor evicted us, the older connection. Reconnecting
+      // would evict it in turn: give up, and let the collector poll REST.
+      this.fatal('UNAVAILABLE', `max_connections: another connection uses this key (${message})`, message, 'evicted');
     } else if (status === 'success') this.logger.debug({ source: 'massive', message }, 'stream ack');
-    else this.note(`${String(status)}: ${message}`);
+    else {
+      this.logger.warn({ source: 'massive', status, message }, 'stream status');
+      this.note(`${String(status)}: ${message}`);
+    }
   }
 
   private onAggregate(ev: Record<string, unknown>): void {

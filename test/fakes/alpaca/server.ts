@@ -16,7 +16,8 @@ import { type Clock, RealClock } from '../../../src/market/clock.ts';
 import { generatedBars } from '../massive/generated-bars.ts';
 import { RateWindow } from '../massive/rate-window.ts';
 import type { FakeRequest } from '../massive/server.ts';
-import { attachAlpacaStream, type FakeAlpacaStream } from './stream.ts';
+import { multiBarsPage } from './multi.ts';
+import { attachAlpacaStream, type FakeAlpacaStream, type FakeAlpacaStreamOptions } from './stream.ts';
 
 export interface AlpacaCredentials {
   keyId: string;
@@ -34,6 +35,8 @@ export interface FakeAlpacaOptions {
   generate?: boolean;
   /** Feeds the plan does not include: 403 "subscription does not permit ..." . */
   forbiddenFeeds?: string[];
+  /** The stream's knobs (symbol and connection limits, feeds the plan lacks). */
+  stream?: FakeAlpacaStreamOptions;
 }
 
 export interface FakeAlpaca {
@@ -42,6 +45,8 @@ export interface FakeAlpaca {
   readonly requests: number;
   readonly inFlight: number;
   readonly maxInWindow: number;
+  /** Requests answered by the multi-symbol endpoint `/v2/stocks/bars`. */
+  readonly multiRequests: number;
   /** `auth` is the APCA-API-KEY-ID header as sent. */
   log: FakeRequest[];
   stream: FakeAlpacaStream;
@@ -116,6 +121,18 @@ export async function startFakeAlpaca(opts: FakeAlpacaOptions = {}): Promise<Fak
     return { code: 40010001, message: 'bad request' };
   };
 
+  const barsOf = (symbol: string, timeframe: BarSize, start: number, end: number): unknown[] => {
+    const set = wireBars.get(`${symbol}|${timeframe}`);
+    if (set) {
+      return set.filter((r) => {
+        const t = wireTime(r);
+        return t === undefined || Number.isNaN(t) || (t >= start && t <= end);
+      });
+    }
+    return opts.generate ? generatedBars(symbol, timeframe, start, end, 'alpaca').map(toAlpacaWire) : [];
+  };
+  let multiRequests = 0;
+
   const answer = (req: http.IncomingMessage, res: http.ServerResponse, url: URL) => {
     const keyId = req.headers['apca-api-key-id'];
     const secret = req.headers['apca-api-secret-key'];
@@ -142,9 +159,10 @@ export async function startFakeAlpaca(opts: FakeAlpacaOptions = {}): Promise<Fak
       return res.end(text);
     }
 
+    const multi = url.pathname === '/v2/stocks/bars';
     const m = BARS_PATH.exec(url.pathname);
-    if (!m) return send(res, 404, errorBody(404));
-    const symbol = decodeURIComponent(m[1]);
+    if (!m && !multi) return send(res, 404, errorBody(404));
+    const symbol = m ? decodeURIComponent(m[1]) : '';
     const q = url.searchParams;
     const timeframe = q.get('timeframe');
     if (!isBarSize(timeframe)) return send(res, 422, { code: 42210000, message: 'invalid timeframe' });
@@ -159,18 +177,17 @@ export async function startFakeAlpaca(opts: FakeAlpacaOptions = {}): Promise<Fak
     const start = parseTime(q.get('start')) ?? 0;
     const end = parseTime(q.get('end')) ?? clock.now();
     const token = q.get('page_token');
+    if (multi) {
+      const symbols = (q.get('symbols') ?? '').split(',').filter(Boolean);
+      if (symbols.length === 0) return send(res, 400, { code: 40010001, message: 'symbols is required' });
+      const page = multiBarsPage({ symbols, start, end, limit, pageSize, token, barsOf: (sym) => barsOf(sym, timeframe, start, end) });
+      multiRequests++;
+      return send(res, page.status, page.body);
+    }
     const after = token ? Number(Buffer.from(token, 'base64').toString()) : -Infinity;
     if (token && !Number.isFinite(after)) return send(res, 400, { code: 40010001, message: 'invalid page token' });
 
-    const set = wireBars.get(`${symbol}|${timeframe}`);
-    let all: unknown[];
-    if (set) {
-      all = set.filter((r) => {
-        const t = wireTime(r);
-        return t === undefined || Number.isNaN(t) || (t >= start && t <= end);
-      });
-    } else if (opts.generate) all = generatedBars(symbol, timeframe, start, end, 'alpaca').map(toAlpacaWire);
-    else all = [];
+    const all = barsOf(symbol, timeframe, start, end);
     // The token is the time of the first bar not yet served.
     const fromIdx = token ? all.findIndex((r) => (wireTime(r) ?? -Infinity) >= after) : 0;
     const remaining = fromIdx < 0 ? [] : all.slice(fromIdx);
@@ -211,7 +228,7 @@ export async function startFakeAlpaca(opts: FakeAlpacaOptions = {}): Promise<Fak
 
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const port = (server.address() as AddressInfo).port;
-  const stream = attachAlpacaStream(server, validKeys);
+  const stream = attachAlpacaStream(server, validKeys, opts.stream);
 
   return {
     url: `http://127.0.0.1:${port}`,
@@ -225,6 +242,9 @@ export async function startFakeAlpaca(opts: FakeAlpacaOptions = {}): Promise<Fak
     },
     get maxInWindow() {
       return window.maxInWindow;
+    },
+    get multiRequests() {
+      return multiRequests;
     },
     async close() {
       for (const t of timers) clearTimeout(t);

@@ -2,13 +2,33 @@
  * Alpaca's stock stream (market-data-apis.md §2.5) on the fake's HTTP server, path /v2/{feed}:
  * connected → auth (message or handshake headers) → authenticated / error 402 → subscribe → full
  * subscription echo, and `b` (or `u`) bars pushed by the test. Frames are JSON arrays.
+ *
+ * Knobs for the vendor's other answers: 404 auth timeout, 405 symbol limit exceeded (subscriptions
+ * unchanged), 406 connection limit exceeded (the new connection is refused), 409 insufficient
+ * subscription (a feed the plan lacks), and any error pushed by the test.
  */
 import type http from 'node:http';
 import { WebSocket, WebSocketServer } from 'ws';
 import type { Bar } from '../../../src/market/bar.ts';
 import type { AlpacaCredentials } from './server.ts';
 
+export interface FakeAlpacaStreamOptions {
+  /** Symbols a connection may subscribe (the free plan: 30); default unlimited. */
+  symbolLimit?: number;
+  /** Authenticated connections per key; default unlimited (the vendor: usually 1). */
+  connectionLimit?: number;
+  /** Stream feeds the plan lacks: 409 insufficient subscription after auth. */
+  forbiddenFeeds?: string[];
+}
+
 export interface FakeAlpacaStream {
+  setSymbolLimit(n: number): void;
+  setConnectionLimit(n: number): void;
+  setForbiddenFeeds(feeds: string[]): void;
+  /** The next n auth messages get no answer; error 404 and a close follow after `ms` (real time). */
+  timeoutNextAuth(n: number, ms?: number): void;
+  /** Sends `[{"T":"error","code":...,"msg":...}]` to every open connection. */
+  sendError(code: number, msg: string): void;
   /** Sends a `b` (or `u`) bar to authenticated clients subscribed to the symbol's bars. */
   pushMinuteBar(symbol: string, bar: Bar, type?: 'b' | 'u'): number;
   dropAll(): void;
@@ -23,16 +43,39 @@ export interface FakeAlpacaStream {
 interface ClientState {
   feed: string;
   authed: boolean;
+  key?: string;
   bars: Set<string>;
   updatedBars: Set<string>;
 }
 
 const FEED_PATH = /^\/v2\/(iex|sip|delayed_sip|test)$/;
 
-export function attachAlpacaStream(server: http.Server, validKeys: AlpacaCredentials[]): FakeAlpacaStream {
+export function attachAlpacaStream(server: http.Server, validKeys: AlpacaCredentials[], opts: FakeAlpacaStreamOptions = {}): FakeAlpacaStream {
   const wss = new WebSocketServer({ noServer: true });
   const clients = new Map<WebSocket, ClientState>();
   let authAttempts = 0;
+  let symbolLimit = opts.symbolLimit ?? Infinity;
+  let connectionLimit = opts.connectionLimit ?? Infinity;
+  let forbiddenFeeds = new Set(opts.forbiddenFeeds ?? []);
+  const authTimeouts: number[] = [];
+  const timers = new Set<NodeJS.Timeout>();
+  /** After valid credentials: the plan's answers (409, 406) or authenticated. */
+  const admit = (ws: WebSocket, st: ClientState, key: string): void => {
+    if (forbiddenFeeds.has(st.feed)) {
+      frame(ws, { T: 'error', code: 409, msg: 'insufficient subscription' });
+      ws.close(1008, 'insufficient subscription');
+      return;
+    }
+    const open = [...clients.values()].filter((c) => c.authed && c.key === key).length;
+    if (open >= connectionLimit) {
+      frame(ws, { T: 'error', code: 406, msg: 'connection limit exceeded' });
+      ws.close(1008, 'connection limit exceeded');
+      return;
+    }
+    st.authed = true;
+    st.key = key;
+    frame(ws, { T: 'success', msg: 'authenticated' });
+  };
   const valid = (key: unknown, secret: unknown) => validKeys.some((k) => k.keyId === key && k.secret === secret);
   const frame = (ws: WebSocket, msg: object) => ws.send(JSON.stringify([msg]));
   const subscription = (st: ClientState) => ({
@@ -64,8 +107,7 @@ export function attachAlpacaStream(server: http.Server, validKeys: AlpacaCredent
       if (req.headers['apca-api-key-id'] !== undefined) {
         authAttempts++;
         if (valid(req.headers['apca-api-key-id'], req.headers['apca-api-secret-key'])) {
-          st.authed = true;
-          frame(ws, { T: 'success', msg: 'authenticated' });
+          admit(ws, st, String(req.headers['apca-api-key-id']));
         } else {
           frame(ws, { T: 'error', code: 402, msg: 'auth failed' });
           ws.close(1008, 'auth failed');
@@ -82,10 +124,18 @@ export function attachAlpacaStream(server: http.Server, validKeys: AlpacaCredent
         if (msg.action === 'auth') {
           if (st.authed) return frame(ws, { T: 'error', code: 403, msg: 'already authenticated' });
           authAttempts++;
-          if (valid(msg.key, msg.secret)) {
-            st.authed = true;
-            return frame(ws, { T: 'success', msg: 'authenticated' });
+          const timeout = authTimeouts.shift();
+          if (timeout !== undefined) {
+            const t = setTimeout(() => {
+              timers.delete(t);
+              if (ws.readyState !== WebSocket.OPEN) return;
+              frame(ws, { T: 'error', code: 404, msg: 'auth timeout' });
+              ws.close(1008, 'auth timeout');
+            }, timeout);
+            timers.add(t);
+            return;
           }
+          if (valid(msg.key, msg.secret)) return admit(ws, st, String(msg.key));
           frame(ws, { T: 'error', code: 402, msg: 'auth failed' });
           ws.close(1008, 'auth failed');
           return;
@@ -93,6 +143,8 @@ export function attachAlpacaStream(server: http.Server, validKeys: AlpacaCredent
         if (!st.authed) return frame(ws, { T: 'error', code: 401, msg: 'not authenticated' });
         const list = (v: unknown) => (Array.isArray(v) ? v.filter((s): s is string => typeof s === 'string') : []);
         if (msg.action === 'subscribe') {
+          const union = new Set([...st.bars, ...st.updatedBars, ...list(msg.bars), ...list(msg.updatedBars)]);
+          if (union.size > symbolLimit) return frame(ws, { T: 'error', code: 405, msg: 'symbol limit exceeded' });
           for (const s of list(msg.bars)) st.bars.add(s);
           for (const s of list(msg.updatedBars)) st.updatedBars.add(s);
         } else if (msg.action === 'unsubscribe') {
@@ -107,6 +159,21 @@ export function attachAlpacaStream(server: http.Server, validKeys: AlpacaCredent
   });
 
   return {
+    setSymbolLimit(n) {
+      symbolLimit = n;
+    },
+    setConnectionLimit(n) {
+      connectionLimit = n;
+    },
+    setForbiddenFeeds(feeds) {
+      forbiddenFeeds = new Set(feeds);
+    },
+    timeoutNextAuth(n, ms = 20) {
+      for (let i = 0; i < n; i++) authTimeouts.push(ms);
+    },
+    sendError(code, msg) {
+      for (const ws of clients.keys()) if (ws.readyState === WebSocket.OPEN) frame(ws, { T: 'error', code, msg });
+    },
     pushMinuteBar(symbol, bar, type = 'b') {
       const msg = {
         T: type,
@@ -117,8 +184,9 @@ export function attachAlpacaStream(server: http.Server, validKeys: AlpacaCredent
         c: bar.close,
         v: bar.volume,
         t: new Date(bar.start).toISOString().replace('.000Z', 'Z'),
-        n: bar.trades < 0 ? 0 : bar.trades,
-        vw: Number.isNaN(bar.vwap) ? bar.close : bar.vwap,
+        // n and vw only when the bar has them: a test can send a bar without.
+        ...(bar.trades < 0 ? {} : { n: bar.trades }),
+        ...(Number.isNaN(bar.vwap) ? {} : { vw: bar.vwap }),
       };
       const text = JSON.stringify([msg]);
       let sent = 0;
@@ -149,6 +217,7 @@ export function attachAlpacaStream(server: http.Server, validKeys: AlpacaCredent
       return [...clients.values()].map((s) => s.feed);
     },
     async close() {
+      for (const t of timers) clearTimeout(t);
       for (const ws of clients.keys()) ws.terminate();
       await new Promise<void>((resolve) => wss.close(() => resolve()));
     },

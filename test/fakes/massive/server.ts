@@ -16,7 +16,7 @@ import type { BarSize } from '../../../src/market/bar-size.ts';
 import { type Clock, RealClock } from '../../../src/market/clock.ts';
 import { generatedBars } from './generated-bars.ts';
 import { RateWindow } from './rate-window.ts';
-import { attachMassiveStream, type FakeMassiveStream } from './stream.ts';
+import { attachMassiveStream, type FakeMassiveStream, type FakeMassiveStreamOptions } from './stream.ts';
 
 export interface FakeMassiveOptions {
   /** Keys the fake accepts; default ['test-key']. */
@@ -30,6 +30,8 @@ export interface FakeMassiveOptions {
   /** Serve generated bars for symbols with none set; default false (no data). */
   generate?: boolean;
   status?: 'OK' | 'DELAYED';
+  /** The WebSocket stream's knobs (greeting, connection limit). */
+  stream?: FakeMassiveStreamOptions;
 }
 
 export interface FakeRequest {
@@ -252,7 +254,7 @@ export async function startFakeMassive(opts: FakeMassiveOptions = {}): Promise<F
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const port = (server.address() as AddressInfo).port;
   origin = `http://127.0.0.1:${port}`;
-  const stream = attachMassiveStream(server, validKeys);
+  const stream = attachMassiveStream(server, validKeys, opts.stream);
 
   return {
     url: origin,

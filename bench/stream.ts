@@ -1,0 +1,326 @@
+/**
+ * Stream benchmark: how stale a bar is when the strategy sees it, on the stream and on REST polling.
+ *
+ * The whole engine runs (collector, arbiter and the real trader actor in worker threads, LMDB in a
+ * temp folder) against the Massive fake (REST and WebSocket on 127.0.0.1), on a shared manual
+ * clock. The strategy is bench/fixtures/stream-probe-strategy.ts: its onBar, in the trader thread,
+ * posts the wall time to this thread. The fake emits each bar at its minute's close.
+ *
+ * 1. REST poll (massive.websocket off): staleness = onBar - the minute's close, in wall ms. Around
+ *    each close the shared clock runs at real speed, so the settle wait (collector.settle_s), the
+ *    request, the write and the hand-over are all real time, as in production.
+ * 2. Stream (massive.websocket on), same symbols, same run: frame sent at the close -> onBar. Beside
+ *    it, the transport floor: the same frame -> a plain `ws` client in this thread.
+ * 3. Burst: 5,000 symbols each send their minute bar in the same second, for 30 simulated minutes
+ *    (clock at 10x from 09:00 New York): every bar written and delivered, frame -> onBar
+ *    percentiles, and the process RSS (all threads) each minute.
+ *
+ * Goals (issue 9): stream p99 under 20 ms; REST p50 at least 100x the stream p50; burst p99 under
+ * 250 ms with every bar delivered; RSS flat (the last minute within 10% of minute 10).
+ *
+ *   npm run bench -- stream [--quick]
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import pino from 'pino';
+import WebSocket from 'ws';
+import { loadConfig } from '../src/config/load.ts';
+import type { Bar } from '../src/market/bar.ts';
+import type { CollectorStatus } from '../src/actors/collector/protocol.ts';
+import type { Clock } from '../src/market/clock.ts';
+import { AcceleratedClock, type ClockSpec, SharedClockController } from '../src/runtime/clock.ts';
+import { startEngine, type Engine } from '../src/server/engine.ts';
+import { generatedBars } from '../test/fakes/massive/generated-bars.ts';
+import { type FakeMassive, startFakeMassive } from '../test/fakes/massive/server.ts';
+import { fmt, rssMiB, summarize, table, type Summary } from './stats.ts';
+
+const MIN = 60_000;
+const KEY = 'bench-stream-massive-key';
+const T0 = Date.parse('2026-03-11T14:00:00Z'); // Wednesday 10:00 New York
+const silent = pino({ level: 'silent' });
+const PROBE = fileURLToPath(new URL('./fixtures/stream-probe-strategy.ts', import.meta.url));
+const wallMs = () => performance.timeOrigin + performance.now();
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+const key = (symbol: string, start: number) => `${symbol}|${start}`;
+
+function symbolName(i: number): string {
+  let s = '';
+  for (let k = 0; k < 4; k++) {
+    s = String.fromCharCode(65 + (i % 26)) + s;
+    i = Math.floor(i / 26);
+  }
+  return `S${s}`;
+}
+
+/** onBar times posted by the probe strategy in the trader thread. */
+class Probe {
+  readonly seen = new Map<string, number>();
+  private readonly ch = new BroadcastChannel('barkeep-bench-stream');
+  constructor() {
+    this.ch.onmessage = (ev: MessageEvent) => {
+      const [symbol, start, at] = ev.data as [string, number, number];
+      this.seen.set(key(symbol, start), at);
+    };
+  }
+  close(): void {
+    this.ch.close();
+  }
+}
+
+interface Rig {
+  fake: FakeMassive;
+  engine: Engine;
+  now(): number;
+  dir: string;
+  stop(): Promise<void>;
+}
+
+/**
+ * The engine and the fake on one clock: `manual` (the shared clock this thread moves) or
+ * `accelerated` (simulated time running `speed` times faster than the wall clock).
+ */
+async function rig(
+  symbols: string[],
+  websocket: boolean,
+  opts: { generate: boolean; reconcileS: number; clock: { kind: 'manual'; ctl: SharedClockController } | { kind: 'accelerated'; speed: number; start: number } },
+): Promise<Rig> {
+  let spec: ClockSpec;
+  let clock: Clock;
+  if (opts.clock.kind === 'manual') {
+    spec = opts.clock.ctl.spec;
+    clock = opts.clock.ctl.clock;
+  } else {
+    const realStart = Date.now();
+    spec = { kind: 'accelerated', simStart: opts.clock.start, realStart, speed: opts.clock.speed };
+    clock = new AcceleratedClock(opts.clock.start, realStart, opts.clock.speed);
+  }
+  const fake = await startFakeMassive({ validKeys: [KEY], clock, generate: opts.generate });
+  const dir = mkdtempSync(join(tmpdir(), 'barkeep-bench-stream-'));
+  const config = loadConfig({
+    env: { MASSIVE_API_KEY: KEY },
+    overrides: {
+      data_dir: dir,
+      log: { level: 'silent' },
+      server: { port: 0 },
+      massive: { rest_url: fake.url, rate_limit_per_min: 1_000_000, websocket },
+      collector: { autostart: true, symbols, bar_size: '1Min', backfill_days: 1, reconcile_interval_s: opts.reconcileS },
+      trader: { autostart: true, symbols, bar_size: '1Min', strategy: 'module', strategy_module: PROBE, strategy_params: {} },
+      feed: { preload_bars: 5 },
+    },
+  });
+  const engine = await startEngine(config, { log: silent, clock: spec });
+  return {
+    fake,
+    engine,
+    now: () => clock.now(),
+    dir,
+    async stop() {
+      await engine.stop();
+      await fake.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+async function collectorStatus(r: Rig): Promise<CollectorStatus> {
+  return (await (await fetch(`${r.engine.url}/data-collector/status`)).json()) as CollectorStatus;
+}
+
+async function waitFor(cond: () => boolean, guardMs: number): Promise<boolean> {
+  const end = Date.now() + guardMs;
+  while (!cond()) {
+    if (Date.now() > end) return false;
+    await sleep(1);
+  }
+  return true;
+}
+
+/** REST polling: the clock runs at real speed from just before each close until every bar is in onBar. */
+export async function restPath(symbols: string[], minutes: number): Promise<{ staleness_ms: Summary; missing: number }> {
+  const probe = new Probe();
+  const ctl = new SharedClockController(T0);
+  const r = await rig(symbols, false, { generate: true, reconcileS: 300, clock: { kind: 'manual', ctl } });
+  const lat: number[] = [];
+  let missing = 0;
+  try {
+    for (let m = 1; m <= minutes + 1; m++) {
+      const close = T0 + m * MIN;
+      const start = close - MIN;
+      ctl.set(close - 20);
+      await sleep(5);
+      const wall0 = wallMs() + 20; // wall time at which the clock reaches the close
+      const realTime = setInterval(() => ctl.set(close - 20 + (wallMs() - (wall0 - 20))), 1);
+      const all = await waitFor(() => symbols.every((s) => probe.seen.has(key(s, start))), 20_000);
+      clearInterval(realTime);
+      if (process.env.BENCH_DEBUG) console.log('rest minute', m, all, probe.seen.size, r.fake.requests);
+      if (m === 1) continue; // warm-up: the backfill and the trader's start
+      for (const s of symbols) {
+        const at = probe.seen.get(key(s, start));
+        if (at === undefined) missing++;
+        else lat.push(at - wall0);
+      }
+      if (!all) console.log(`rest: minute ${m} incomplete`);
+    }
+  } finally {
+    await r.stop();
+    ctl.close();
+    probe.close();
+  }
+  return { staleness_ms: summarize(lat), missing };
+}
+
+/** A plain client on the fake's stream: the transport floor. */
+async function floorClient(fake: FakeMassive, symbols: string[]): Promise<{ seen: Map<string, number>; close(): void }> {
+  const seen = new Map<string, number>();
+  const ws = new WebSocket(`${fake.url.replace('http:', 'ws:')}/stocks`);
+  await new Promise<void>((resolve, reject) => {
+    ws.on('error', reject);
+    ws.on('message', (data) => {
+      const at = wallMs();
+      for (const ev of JSON.parse(String(data)) as Array<Record<string, unknown>>) {
+        if (ev.ev === 'AM') seen.set(key(ev.sym as string, ev.s as number), at);
+        else if (ev.status === 'connected') ws.send(JSON.stringify({ action: 'auth', params: KEY }));
+        else if (ev.status === 'auth_success') {
+          ws.send(JSON.stringify({ action: 'subscribe', params: symbols.map((s) => `AM.${s}`).join(',') }));
+          resolve();
+        }
+      }
+    });
+  });
+  return { seen, close: () => ws.terminate() };
+}
+
+function bar(symbol: string, start: number, generated: boolean): Bar {
+  if (generated) return generatedBars(symbol, '1Min', start, start, 'massive')[0];
+  const o = 50 + (start / MIN) % 7;
+  return { symbol, barSize: '1Min', start, open: o, high: o + 1, low: o - 1, close: o + 0.5, volume: 1000, vwap: o + 0.1, trades: 20, source: 'massive', receivedAt: 0 };
+}
+
+interface StreamFigures {
+  frame_to_on_bar_ms: Summary;
+  frame_to_floor_client_ms: Summary;
+  sent: number;
+  delivered: number;
+  rss_mib: number[];
+}
+
+/**
+ * The stream: simulated time runs `speed` times faster than the wall clock (the stream's pings,
+ * auth timeout and backoff stay in proportion); at each minute's close the fake sends every
+ * symbol's bar at once.
+ */
+export async function streamPath(
+  symbols: string[],
+  minutes: number,
+  opts: { generate: boolean; reconcileS: number; speed: number; start?: number },
+): Promise<StreamFigures> {
+  const probe = new Probe();
+  const r = await rig(symbols, true, { ...opts, clock: { kind: 'accelerated', speed: opts.speed, start: opts.start ?? T0 } });
+  const lat: number[] = [];
+  const floorLat: number[] = [];
+  const rss: number[] = [];
+  let sent = 0;
+  let delivered = 0;
+  const floor = await floorClient(r.fake, symbols);
+  try {
+    // Ready: the stream is live and the startup backfill is done.
+    let st = await collectorStatus(r);
+    for (const end = Date.now() + 300_000; !(st.mode === 'stream' && st.cycles >= 1) && Date.now() < end; st = await collectorStatus(r)) await sleep(50);
+    if (st.mode !== 'stream') throw new Error(`the collector's stream never came up: ${JSON.stringify(st.streams)}`);
+    for (let m = 0; m <= minutes; m++) {
+      // The next close from now: a slow minute (machine load) must not leave the rest behind.
+      const close = Math.floor(r.now() / MIN) * MIN + MIN;
+      const start = close - MIN;
+      while (r.now() < close) await sleep(Math.max(1, Math.min(50, (close - r.now()) / opts.speed)));
+      const times = new Map<string, number>();
+      for (const s of symbols) {
+        times.set(s, wallMs());
+        r.fake.stream.pushMinuteBar(s, bar(s, start, opts.generate));
+      }
+      const all = await waitFor(() => symbols.every((s) => probe.seen.has(key(s, start))), 20_000);
+      if (!all) {
+        const missing = symbols.filter((s) => !probe.seen.has(key(s, start)));
+        const h = (await collectorStatus(r)).streams.massive;
+        console.log(`stream: minute ${m}: ${missing.length} of ${symbols.length} not at onBar after 20 s; stream ${h?.state}, reconnects ${h?.reconnects}, stalls ${h?.stalls}`);
+      }
+      if (m > 0) {
+        // Minute 0 warms up the path.
+        sent += symbols.length;
+        for (const s of symbols) {
+          const at = probe.seen.get(key(s, start));
+          if (at !== undefined) {
+            delivered++;
+            lat.push(at - times.get(s)!);
+          }
+          const fl = floor.seen.get(key(s, start));
+          if (fl !== undefined) floorLat.push(fl - times.get(s)!);
+        }
+      }
+      for (const s of symbols) {
+        probe.seen.delete(key(s, start));
+        floor.seen.delete(key(s, start));
+      }
+      rss.push(rssMiB());
+    }
+  } finally {
+    floor.close();
+    await r.stop();
+    probe.close();
+  }
+  return { frame_to_on_bar_ms: summarize(lat), frame_to_floor_client_ms: summarize(floorLat), sent, delivered, rss_mib: rss };
+}
+
+export async function run(opts: { quick?: boolean } = {}): Promise<Record<string, unknown>> {
+  const quick = Boolean(opts.quick);
+  const symbols = Array.from({ length: 5 }, (_, i) => symbolName(i));
+  const rest = await restPath(symbols, quick ? 3 : 10);
+  const stream = await streamPath(symbols, quick ? 20 : 200, { generate: true, reconcileS: 300, speed: 60 });
+  const burstSymbols = Array.from({ length: quick ? 1_000 : 5_000 }, (_, i) => symbolName(i));
+  // 10x, from 09:00 New York: the start (5,000 REST backfills) takes real seconds, which must not
+  // count as a silent stream in session (the stall watchdog) or as a slow authentication.
+  const burst = await streamPath(burstSymbols, quick ? 5 : 30, { generate: false, reconcileS: 86_400, speed: 10, start: Date.parse('2026-03-11T13:00:00Z') });
+
+  const ms = (label: string, s: Summary) => [label, String(s.n), fmt(s.p50, 2), fmt(s.p99, 2), fmt(s.p999, 2), fmt(s.max, 2)];
+  console.log(`${symbols.length} symbols; staleness of a bar at the strategy's onBar (ms after its minute closed)`);
+  console.log(
+    table(
+      ['path', 'n', 'p50', 'p99', 'p99.9', 'max'],
+      [
+        ms('REST poll (settle 3 s)', rest.staleness_ms),
+        ms('stream: frame -> onBar', stream.frame_to_on_bar_ms),
+        ms('floor: frame -> plain ws client', stream.frame_to_floor_client_ms),
+        ms(`burst ${burstSymbols.length}: frame -> onBar`, burst.frame_to_on_bar_ms),
+      ],
+    ),
+  );
+  const ratio = rest.staleness_ms.p50 / stream.frame_to_on_bar_ms.p50;
+  const rss = burst.rss_mib;
+  const rssAt10 = rss[Math.min(rss.length - 1, 10)];
+  const rssEnd = rss[rss.length - 1];
+  const rssGrowth = (rssEnd - rssAt10) / rssAt10;
+  console.log(`burst: ${burst.delivered}/${burst.sent} bars delivered; RSS (all threads) MiB per minute: ${rss.map((x) => fmt(x, 0)).join(' ')}`);
+  const goals = {
+    stream_p99_under_20ms: stream.frame_to_on_bar_ms.p99 < 20,
+    rest_p50_over_100x_stream_p50: ratio >= 100,
+    burst_all_delivered: burst.delivered === burst.sent && rest.missing === 0 && stream.delivered === stream.sent,
+    burst_p99_under_250ms: burst.frame_to_on_bar_ms.p99 < 250,
+    rss_flat_within_10pct: rssGrowth < 0.1,
+  };
+  console.log(`REST p50 / stream p50 = ${fmt(ratio, 0)}x; RSS minute ${Math.min(rss.length - 1, 10)} -> end: ${fmt(rssGrowth * 100, 1)}%`);
+  for (const [goal, ok] of Object.entries(goals)) console.log(`${ok ? 'PASS' : 'FAIL'} ${goal}`);
+  return {
+    symbols: symbols.length,
+    rest_poll: rest,
+    stream: { ...stream, rss_mib: undefined },
+    burst: { symbols: burstSymbols.length, ...burst },
+    rest_over_stream_p50: ratio,
+    rss_growth_from_minute_10: rssGrowth,
+    goals,
+  };
+}
+
+if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
+  await run({ quick: process.argv.includes('--quick') });
+}
