@@ -3,6 +3,7 @@
  * state), and activating it: its control port, its peer ports wired to the running peers, and the
  * wait for its start.
  */
+import { performance } from 'node:perf_hooks';
 import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads';
 import * as Comlink from 'comlink';
 import nodeEndpoint from 'comlink/dist/esm/node-adapter.mjs';
@@ -28,11 +29,14 @@ export interface Loaded {
   worker: Worker;
   /** Rejects if the worker dies before it is activated. */
   dead: Promise<never>;
+  /** ms from spawning the thread to its actor code loaded (for start-up timings). */
+  loadMs: number;
 }
 
 /** Spawns a worker and waits until it has loaded the actor's code. */
 export function loadWorker(spec: ActorSpec): Promise<Loaded> {
   const boot: WorkerBoot = { module: spec.module.href, host: HOST.href, name: spec.name };
+  const t0 = performance.now();
   const worker = new Worker(BOOTSTRAP, { workerData: boot, name: `barkeep-${spec.name}` });
   let onDeath!: (err: Error) => void;
   const dead = new Promise<never>((_, reject) => (onDeath = reject));
@@ -42,7 +46,7 @@ export function loadWorker(spec: ActorSpec): Promise<Loaded> {
   return new Promise<Loaded>((resolve, reject) => {
     dead.catch(reject);
     worker.once('message', (msg: Lifecycle) => {
-      if (msg.type === 'loaded') resolve({ worker, dead });
+      if (msg.type === 'loaded') resolve({ worker, dead, loadMs: performance.now() - t0 });
       else reject(new RuntimeError('ACTOR_START_FAILED', `${spec.name}: unexpected ${msg.type} while loading`));
     });
   });

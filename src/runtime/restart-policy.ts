@@ -15,6 +15,25 @@ export interface RestartLimits {
   restartWindowMs: number;
 }
 
+/** The supervisor's settings (config `supervisor.*`). */
+export interface SupervisorPolicy extends RestartLimits {
+  shutdownTimeoutMs: number;
+  /** Keep a loaded spare worker per actor so a restart need not wait for a cold load. */
+  warmSpares: boolean;
+  /** A control call that gets no answer in this long fails. */
+  callTimeoutMs: number;
+}
+
+export const DEFAULT_POLICY: SupervisorPolicy = {
+  backoffInitialMs: 100,
+  backoffMaxMs: 10_000,
+  maxRestarts: 5,
+  restartWindowMs: 60_000,
+  shutdownTimeoutMs: 10_000,
+  warmSpares: true,
+  callTimeoutMs: 10_000,
+};
+
 export type RestartDecision =
   /** Restart after `delayMs`; `history` is the restart times to keep (this one included). */
   | { action: 'restart'; delayMs: number; history: number[] }

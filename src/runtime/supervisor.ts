@@ -5,47 +5,29 @@
  * Lifecycle of an actor: starting -> running -> (crash) restarting -> running, or -> failed once it
  * has crashed more than `maxRestarts` times inside `restartWindowMs`; stopping -> stopped on shutdown.
  *
- * Restart delay is `backoffInitialMs` doubling per restart inside the window, up to `backoffMaxMs`
- * (restart-policy.ts, on the supervisor's injected clock). Loading a worker under tsx takes longer
- * than the first backoff, so the supervisor keeps a warm spare per actor: a worker that has already
- * loaded the actor's code and waits to be activated (actor-worker.ts). A restart activates the
- * spare, wires it to its running peers, and loads the next spare behind it.
+ * Its parts, one job each: when to restart (restart-policy.ts, a pure function of the injected
+ * clock's time), the warm spares a restart takes its thread from (spare-pool.ts), which actors are
+ * linked (peer-wiring.ts), activating a loaded worker (actor-worker.ts), and calls that fail rather
+ * than hang (call-guard.ts).
  */
+import { performance } from 'node:perf_hooks';
 import type { Worker } from 'node:worker_threads';
 import type * as Comlink from 'comlink';
 import { RealClock, type Clock, type TimerHandle } from '../market/clock.ts';
-import { activateWorker, loadWorker, type ActorSpec, type Loaded } from './actor-worker.ts';
+import { activateWorker, type ActorSpec, type Loaded } from './actor-worker.ts';
+import { PendingCalls, withTimeout } from './call-guard.ts';
 import type { ClockSpec } from './clock.ts';
 import type { EventSink } from './events.ts';
 import { COUNTER, counterView, newCounterBuffer } from './counters.ts';
 import type { Logger } from './log.ts';
+import { PeerWiring } from './peer-wiring.ts';
 import { ActorCallError, RuntimeError, type ActorState, type MetricSample, type RequestMap } from './protocol.ts';
-import { decideRestart } from './restart-policy.ts';
+import { DEFAULT_POLICY, decideRestart, type SupervisorPolicy } from './restart-policy.ts';
+import { SparePool } from './spare-pool.ts';
 import type { ControlApi } from './wire.ts';
 
 export type { ActorSpec } from './actor-worker.ts';
-
-export interface SupervisorPolicy {
-  backoffInitialMs: number;
-  backoffMaxMs: number;
-  maxRestarts: number;
-  restartWindowMs: number;
-  shutdownTimeoutMs: number;
-  /** Keep a loaded spare worker per actor so a restart need not wait for a cold load. */
-  warmSpares: boolean;
-  /** A control call that gets no answer in this long fails. */
-  callTimeoutMs: number;
-}
-
-export const DEFAULT_POLICY: SupervisorPolicy = {
-  backoffInitialMs: 100,
-  backoffMaxMs: 10_000,
-  maxRestarts: 5,
-  restartWindowMs: 60_000,
-  shutdownTimeoutMs: 10_000,
-  warmSpares: true,
-  callTimeoutMs: 10_000,
-};
+export { DEFAULT_POLICY, type SupervisorPolicy } from './restart-policy.ts';
 
 export interface SupervisorOptions {
   actors: ActorSpec[];
@@ -60,6 +42,11 @@ export interface SupervisorOptions {
   faults?: boolean;
   /** Receives the actors' events, and an `actor` event from 'supervisor' at each state change. */
   onEvent?: EventSink;
+  /**
+   * Workers already loading for these actors (`barkeep serve` fills it before the engine's modules
+   * load); the supervisor takes it over and closes it on stop. Default: a pool of its own.
+   */
+  spares?: SparePool;
 }
 
 export interface ActorInfo {
@@ -71,26 +58,41 @@ export interface ActorInfo {
   uptime_s: number | null;
 }
 
+/** Where the time of an actor's latest start (or restart) went, in ms of real time. */
+export interface StartTiming {
+  actor: string;
+  incarnation: number;
+  /** Its worker was a spare that had finished loading before it was needed. */
+  warm: boolean;
+  /** Waited for the worker to load (0 when warm). */
+  wait_ms: number;
+  /** The worker's own load: thread start and the actor's modules. */
+  load_ms: number;
+  /** Activation: the actor's `start` (storage, warm-up) and the peer links. */
+  activate_ms: number;
+}
+
 interface ActorRecord {
   spec: ActorSpec;
   state: ActorState;
   worker?: Worker;
   remote?: Comlink.Remote<ControlApi>;
-  spare?: Promise<Loaded>;
   counters: SharedArrayBuffer;
   restarts: number;
   restartTimes: number[];
   lastError: string | null;
   readyAt: number | null;
   restartTimer?: TimerHandle;
-  pending: Set<(err: Error) => void>;
+  pending: PendingCalls;
+  timing: StartTiming | null;
   /** Resolves when the actor is next running (used by tests and drills). */
   waiters: Array<() => void>;
 }
 
 export class Supervisor {
   private readonly records = new Map<string, ActorRecord>();
-  private readonly links: Array<[string, string]> = [];
+  private readonly wiring: PeerWiring;
+  private readonly spares: SparePool;
   private readonly policy: SupervisorPolicy;
   private readonly log: Logger;
   private readonly clock: Clock;
@@ -100,6 +102,9 @@ export class Supervisor {
     this.policy = { ...DEFAULT_POLICY, ...opts.policy };
     this.log = opts.log.child({ component: 'supervisor' });
     this.clock = opts.supervisionClock ?? new RealClock();
+    this.wiring = new PeerWiring(opts.actors);
+    this.spares = opts.spares ?? new SparePool();
+    this.spares.onError = (actor, err) => this.log.warn({ actor, err: err.message }, 'spare worker failed to load');
     for (const spec of opts.actors) {
       this.records.set(spec.name, {
         spec,
@@ -109,47 +114,40 @@ export class Supervisor {
         restartTimes: [],
         lastError: null,
         readyAt: null,
-        pending: new Set(),
+        pending: new PendingCalls(),
+        timing: null,
         waiters: [],
       });
-    }
-    const seen = new Set<string>();
-    for (const spec of opts.actors) {
-      for (const peer of spec.peers ?? []) {
-        if (!this.records.has(peer)) throw new RuntimeError('ACTOR_NOT_FOUND', `${spec.name} names unknown peer ${peer}`);
-        const key = [spec.name, peer].sort().join('|');
-        if (!seen.has(key)) {
-          seen.add(key);
-          this.links.push([spec.name, peer]);
-        }
-      }
     }
   }
 
   /** Starts every actor, in the order given, and waits until all run. */
   async start(): Promise<void> {
-    // Every worker loads its modules at once (the slow part of a cold start); they are then
-    // activated one by one, in the order given.
+    // Every worker loads its modules at once (the slow part of a cold start; the pool may have
+    // started them already); they are then activated one by one, in the order given.
     const records = [...this.records.values()];
-    const loading = records.map((rec) => loadWorker(rec.spec));
-    for (const l of loading) l.catch(() => undefined);
+    for (const rec of records) this.spares.fill(rec.spec);
     try {
-      for (const [i, rec] of records.entries()) {
+      for (const rec of records) {
         rec.state = 'starting';
-        await this.activate(rec, await loading[i], 0);
+        await this.activate(rec, 0);
       }
     } catch (err) {
       // Workers loaded for actors that will never be activated must not keep the process alive.
-      for (const [i, rec] of records.entries()) {
-        if (rec.state === 'stopped')
-          loading[i].then(
-            (l) => l.worker.terminate(),
-            () => undefined,
-          );
-      }
+      this.spares.close();
       throw err;
     }
-    if (this.policy.warmSpares) for (const rec of this.records.values()) this.prepareSpare(rec);
+    for (const rec of records) this.prepareSpare(rec);
+  }
+
+  /** Where the time of each actor's latest start or restart went. */
+  timings(): StartTiming[] {
+    return [...this.records.values()].flatMap((rec) => (rec.timing ? [{ ...rec.timing }] : []));
+  }
+
+  /** Whether the actor's next restart has a spare worker, and whether it has loaded. */
+  spareState(name: string): 'none' | 'loading' | 'ready' {
+    return this.spares.state(this.record(name).spec.name);
   }
 
   names(): string[] {
@@ -263,15 +261,9 @@ export class Supervisor {
   async stop(): Promise<void> {
     this.stopping = true;
     const deadline = this.clock.now() + this.policy.shutdownTimeoutMs;
+    this.spares.close();
     for (const rec of [...this.records.values()].reverse()) {
       rec.restartTimer?.cancel();
-      const spare = rec.spare;
-      rec.spare = undefined;
-      if (spare)
-        spare.then(
-          (l) => l.worker.terminate(),
-          () => undefined,
-        );
       if (!rec.worker) {
         rec.state = rec.state === 'failed' ? 'failed' : 'stopped';
         continue;
@@ -305,39 +297,21 @@ export class Supervisor {
 
   /** Runs a call that must fail (not hang) if the actor dies or does not answer. */
   private guarded<T>(rec: ActorRecord, fn: () => Promise<T>): Promise<T> {
-    return new Promise<T>((resolve, reject) => {
-      const fail = (err: Error) => {
-        timer.cancel();
-        rec.pending.delete(fail);
-        reject(err);
-      };
-      const timer = this.clock.setTimeout(() => fail(new RuntimeError('ACTOR_UNAVAILABLE', `${rec.spec.name} did not answer in ${this.policy.callTimeoutMs} ms`)), this.policy.callTimeoutMs);
-      rec.pending.add(fail);
-      fn().then(
-        (v) => {
-          timer.cancel();
-          rec.pending.delete(fail);
-          resolve(v);
-        },
-        (err) => fail(err),
-      );
-    });
+    return rec.pending.run(this.clock, rec.spec.name, this.policy.callTimeoutMs, fn);
   }
 
   private prepareSpare(rec: ActorRecord): void {
-    if (!this.policy.warmSpares || this.stopping || rec.spare || rec.state === 'failed') return;
-    const spare = loadWorker(rec.spec);
-    spare.catch((err) => {
-      if (rec.spare === spare) rec.spare = undefined;
-      this.log.warn({ actor: rec.spec.name, err: err.message }, 'spare worker failed to load');
-    });
-    rec.spare = spare;
+    if (!this.policy.warmSpares || this.stopping || rec.state === 'failed') return;
+    this.spares.fill(rec.spec);
   }
 
   /** Turns a loaded worker into the running actor: wires its peers and waits for its start. */
-  private async activate(rec: ActorRecord, loaded: Loaded, incarnation: number): Promise<void> {
+  private async activate(rec: ActorRecord, incarnation: number): Promise<Loaded> {
+    const asked = performance.now();
+    const { loaded, warm } = await this.spares.take(rec.spec);
+    const got = performance.now();
     const peers: Array<{ name: string; remote: Comlink.Remote<ControlApi> }> = [];
-    for (const name of this.peersOf(rec.spec.name)) {
+    for (const name of this.wiring.peersOf(rec.spec.name)) {
       const peer = this.records.get(name)!;
       if (peer.state === 'running' && peer.remote) peers.push({ name, remote: peer.remote });
     }
@@ -363,20 +337,16 @@ export class Supervisor {
     worker.on('exit', (code) => this.onExit(rec, worker, code));
     this.announce(rec);
     await attachPeers();
+    rec.timing = { actor: rec.spec.name, incarnation, warm, wait_ms: warm ? 0 : got - asked, load_ms: loaded.loadMs, activate_ms: performance.now() - got };
     for (const w of rec.waiters.splice(0)) w();
-  }
-
-  private peersOf(name: string): string[] {
-    return this.links.flatMap(([a, b]) => (a === name ? [b] : b === name ? [a] : []));
+    return loaded;
   }
 
   private onExit(rec: ActorRecord, worker: Worker, code: number): void {
     if (rec.worker !== worker) return;
     rec.worker = undefined;
     rec.remote = undefined;
-    const pending = [...rec.pending];
-    rec.pending.clear();
-    for (const fail of pending) fail(new RuntimeError('ACTOR_UNAVAILABLE', `${rec.spec.name} exited while serving a call`));
+    rec.pending.failAll(new RuntimeError('ACTOR_UNAVAILABLE', `${rec.spec.name} exited while serving a call`));
     if (this.stopping || rec.state === 'stopping' || rec.state === 'stopped') return;
     rec.lastError ??= `exited with code ${code}`;
     this.crashed(rec, code);
@@ -390,12 +360,7 @@ export class Supervisor {
       rec.state = 'failed';
       this.log.error({ actor: rec.spec.name, restarts: decision.recent, window_ms: this.policy.restartWindowMs, last_error: rec.lastError }, 'actor failed: too many restarts');
       this.announce(rec);
-      const spare = rec.spare;
-      rec.spare = undefined;
-      spare?.then(
-        (l) => l.worker.terminate(),
-        () => undefined,
-      );
+      this.spares.discard(rec.spec.name);
       return;
     }
     rec.state = 'restarting';
@@ -407,11 +372,8 @@ export class Supervisor {
   private async restart(rec: ActorRecord): Promise<void> {
     if (this.stopping) return;
     try {
-      const spare = rec.spare;
-      rec.spare = undefined;
-      const loaded = (await spare?.catch(() => undefined)) ?? (await loadWorker(rec.spec));
       rec.restarts++;
-      await this.activate(rec, loaded, rec.restarts);
+      const loaded = await this.activate(rec, rec.restarts);
       this.log.info({ actor: rec.spec.name, restarts: rec.restarts, thread: loaded.worker.threadId }, 'actor restarted');
       this.prepareSpare(rec);
     } catch (err) {
@@ -427,20 +389,4 @@ export class Supervisor {
 
 export interface ActorHandle<M extends RequestMap> {
   call<K extends keyof M & string>(type: K, body: M[K]['req']): Promise<M[K]['res']>;
-}
-
-function withTimeout<T>(clock: Clock, p: Promise<T>, ms: number, message: string): Promise<T> {
-  return new Promise<T>((resolve, reject) => {
-    const t = clock.setTimeout(() => reject(new Error(message)), ms);
-    p.then(
-      (v) => {
-        t.cancel();
-        resolve(v);
-      },
-      (e) => {
-        t.cancel();
-        reject(e);
-      },
-    );
-  });
 }
