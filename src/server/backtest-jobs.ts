@@ -9,7 +9,7 @@
  */
 import { availableParallelism } from 'node:os';
 import { MessageChannel } from 'node:worker_threads';
-import { type BacktestPool, createPool } from '../backtest/pool.ts';
+import type { BacktestPool } from '../backtest/pool.ts';
 import type { BacktestReport, TradeRow } from '../backtest/report.ts';
 import type { BacktestSpec, BarSourceSpec } from '../backtest/spec.ts';
 import { type GridAxis, runSweep, type SortKey } from '../backtest/sweep.ts';
@@ -56,7 +56,8 @@ const MAX_TRADES = 1000;
 
 export class BacktestJobs {
   private readonly jobs = new Map<string, JobView>();
-  private pool: BacktestPool | undefined;
+  /** Loaded (piscina) and started with the first job: a server nobody asks for a backtest never pays for it. */
+  private pool: Promise<BacktestPool> | undefined;
   private seq = 0;
   private closed = false;
 
@@ -76,7 +77,9 @@ export class BacktestJobs {
   start(req: JobRequest): JobView {
     if (this.closed) throw Object.assign(new Error('the server is stopping'), { code: 'CLOSING' });
     if (this.running >= MAX_RUNNING) throw Object.assign(new Error(`${MAX_RUNNING} backtests are running already; try again when one has finished`), { code: 'BUSY' });
-    this.pool ??= createPool(this.workers);
+    const workers = this.workers;
+    this.pool ??= import('../backtest/pool.ts').then((m) => m.createPool(workers));
+    const pool = this.pool;
     const id = `bt-${(++this.seq).toString().padStart(4, '0')}-${Math.random().toString(36).slice(2, 8)}`;
     const s = req.spec;
     const job: JobView = {
@@ -103,7 +106,7 @@ export class BacktestJobs {
       combinations: null,
     };
     this.jobs.set(id, job);
-    const work = job.kind === 'sweep' ? this.sweep(job, req, this.pool) : this.single(job, s, this.pool);
+    const work = pool.then((p) => (job.kind === 'sweep' ? this.sweep(job, req, p) : this.single(job, s, p)));
     work.then(
       () => this.finish(job, 'done'),
       (err: unknown) => {
@@ -126,7 +129,7 @@ export class BacktestJobs {
 
   async close(): Promise<void> {
     this.closed = true;
-    await this.pool?.close();
+    await (await this.pool?.catch(() => undefined))?.close();
   }
 
   private progress(job: JobView, done: number, total: number): void {

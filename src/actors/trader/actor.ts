@@ -6,7 +6,6 @@
  * broker before anything new is sent.
  */
 import { FencedBroker } from './fenced-broker.ts';
-import { openOrderFence } from '../../cluster/trader-fence.ts';
 import type { Bar, BarSource } from '../../market/bar.ts';
 import { isValidSymbol } from '../../market/bar.ts';
 import { isBarSize, type BarSize } from '../../market/bar-size.ts';
@@ -80,7 +79,8 @@ export default defineActor<TraderRequests, TraderConfig>({
 
     // Cluster mode: orders are appended through the fence before any broker sees them, and only for
     // the symbols this node was started on (adopted when the cluster hands them over).
-    const fenced = cfg.cluster ? await openOrderFence(cfg.cluster) : null;
+    // The NATS client is loaded only in cluster mode.
+    const fenced = cfg.cluster ? await (await import('../../cluster/trader-fence.ts')).openOrderFence(cfg.cluster) : null;
     if (fenced) closers.push(() => fenced.close());
 
     async function managerFor(kind: 'paper' | 'ibkr'): Promise<OrderManager> {

@@ -7,7 +7,8 @@
  */
 import type { Bar } from '../../market/bar.ts';
 import type { OrderRecord } from '../../storage/types.ts';
-import { FencedError, type OrderFence } from '../../cluster/order-fence.ts';
+import { FencedError } from '../../cluster/errors.ts';
+import type { OrderFence } from '../../cluster/order-fence.ts';
 import { BrokerError, type Broker, type BrokerEvent, type BrokerFill, type BrokerOrder, type BrokerPosition } from './broker.ts';
 
 export class FencedBroker implements Broker {

@@ -4,7 +4,6 @@
  */
 import { isAbsolute, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { tsImport } from 'tsx/esm/api';
 import type { Strategy, StrategyFactory, StrategySpec } from './contract.ts';
 import { MeanReversion } from './mean-reversion.ts';
 import { SmaCrossover } from './sma-crossover.ts';
@@ -34,7 +33,8 @@ async function loadModuleStrategy(spec: StrategySpec): Promise<Strategy> {
   try {
     // A .ts module anywhere (outside this repository too, with no package.json saying "module") is
     // loaded through tsx's own loader; plain import() of it fails in a worker thread.
-    mod = /\.[cm]?ts$/.test(path) ? await tsImport(pathToFileURL(path).href, import.meta.url) : await import(pathToFileURL(path).href);
+    // tsx (and esbuild under it) is loaded only for such a module, not by every trader and server start.
+    mod = /\.[cm]?ts$/.test(path) ? await (await import('tsx/esm/api')).tsImport(pathToFileURL(path).href, import.meta.url) : await import(pathToFileURL(path).href);
     // Compiled as CommonJS, the module's default export arrives one level down.
     const inner = (mod.default as { default?: unknown } | undefined)?.default;
     if (typeof mod.default !== 'function' && typeof inner === 'function') mod = { default: inner };
