@@ -8,6 +8,8 @@ import { loadConfig, loadConfigFrom, configLayers, ConfigError } from './config/
 import { configWarnings, settingsWithSources } from './config/sources.ts';
 import { createLogger } from './runtime/log.ts';
 import { resolveFormat, setLogOutput, startLogRotation } from './runtime/log-output.ts';
+import { preloadActors } from './server/serve-actors.ts';
+import { StartupTimer } from './server/startup-timer.ts';
 
 const USAGE = `usage: barkeep <command> [options]     (barkeep <command> --help for its options)
 
@@ -55,12 +57,29 @@ async function serve(args: string[]): Promise<number> {
     process.stderr.write(`barkeep serve: unexpected argument ${JSON.stringify(args[0])}\n${SERVE_USAGE}\n`);
     return 2;
   }
+  const timer = new StartupTimer();
+  timer.mark('main');
   const layers = configLayers();
   const config = loadConfigFrom(layers);
-  const { checkIbkrLive, checkStrategy } = await import('./config/startup.ts');
-  const live = checkIbkrLive(config);
-  await checkStrategy(config);
+  // Where the actors' threads log is decided before they spawn (they read it at spawn).
   setLogOutput({ format: resolveFormat(config.log.format, Boolean(process.stdout.isTTY)), file: config.log.file });
+  timer.mark('config');
+  // The actors' threads load their code while this thread loads the engine (the HTTP server,
+  // storage) and checks the strategy: a cold start waits for the slower of the two, not the sum.
+  // Nothing touches the data directory before the engine's lock (serve-actors.ts).
+  const spares = preloadActors();
+  const engineModule = import('./server/engine.ts');
+  engineModule.catch(() => undefined);
+  let live: string | null;
+  try {
+    const { checkIbkrLive, checkStrategy } = await import('./config/startup.ts');
+    live = checkIbkrLive(config);
+    await checkStrategy(config);
+  } catch (err) {
+    spares.close();
+    throw err;
+  }
+  timer.mark('checks');
   const rotation = config.log.file ? startLogRotation(config.log.file, config.log.rotate_size_mb * 2 ** 20, config.log.rotate_keep) : null;
   const log = createLogger({ level: config.log.level });
   for (const w of configWarnings(config, process.env)) log.warn({ event: 'config_warning' }, w);
@@ -68,7 +87,8 @@ async function serve(args: string[]): Promise<number> {
   const settings = settingsWithSources(config, layers);
   const notDefault = settings.filter((s) => s.source !== 'default');
   log.info({ settings: Object.fromEntries(notDefault.map((s) => [s.key, s.source])) }, `${notDefault.length} setting(s) not from the defaults (barkeep config show lists them all)`);
-  const { startEngine } = await import('./server/engine.ts');
+  const { startEngine } = await engineModule;
+  timer.mark('engine_loaded');
   // Signals are ours from before the engine starts: "barkeep serving" is logged inside
   // startEngine, and a SIGTERM right after it must still stop the actors in order, not kill the
   // process with the default action. One that arrives during start-up is acted on once it is up.
@@ -80,7 +100,7 @@ async function serve(args: string[]): Promise<number> {
   process.on('SIGTERM', () => onSignal('SIGTERM'));
   let engine: Awaited<ReturnType<typeof startEngine>>;
   try {
-    engine = await startEngine(config, { log, settings });
+    engine = await startEngine(config, { log, settings, spares, timer });
   } catch (err) {
     log.fatal({ err }, 'barkeep could not start');
     log.flush();

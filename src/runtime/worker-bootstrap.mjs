@@ -8,5 +8,8 @@ if (boot.module.endsWith('.ts')) {
   const { register } = await import('tsx/esm/api');
   register();
 }
-const [{ default: definition }, { hostActor }] = await Promise.all([import(boot.module), import(boot.host)]);
-hostActor(definition, boot);
+// The build bundles each actor with its host (scripts/build.mjs): one file to load, which exports
+// `hostActor` itself; otherwise the host is the runtime's own module.
+const actor = await import(boot.module);
+const { hostActor } = actor.hostActor ? actor : await import(boot.host);
+hostActor(actor.default, boot);

@@ -16,19 +16,13 @@ import { createNotifier } from '../notify/webhook.ts';
 import { notifyConfig, watchActors } from '../notify/watch.ts';
 import type { Setting } from '../config/sources.ts';
 import type { Registry } from 'prom-client';
-import { startCluster, type ClusterRuntime } from '../cluster/serve-cluster.ts';
-import { registerClusterMetrics } from '../cluster/metrics.ts';
+import type { ClusterRuntime } from '../cluster/serve-cluster.ts';
 import { EventHub } from './event-hub.ts';
 import { BacktestJobs } from './backtest-jobs.ts';
 import { defaultsFrom } from '../backtest/spec.ts';
-
-/** .ts when running the sources (tsx), .js when running the build in dist/. */
-const EXT = import.meta.url.endsWith('.ts') ? '.ts' : '.js';
-const ACTORS = {
-  collector: new URL(`../actors/collector/actor${EXT}`, import.meta.url),
-  arbiter: new URL(`../actors/arbiter/actor${EXT}`, import.meta.url),
-  trader: new URL(`../actors/trader/actor${EXT}`, import.meta.url),
-};
+import { actorSpecs } from './serve-actors.ts';
+import type { SparePool } from '../runtime/spare-pool.ts';
+import { StartupTimer } from './startup-timer.ts';
 
 export interface EngineOptions {
   log: Logger;
@@ -37,6 +31,10 @@ export interface EngineOptions {
   policy?: Partial<SupervisorPolicy>;
   /** Every setting with where it came from (GET /config, barkeep config show). */
   settings?: Setting[];
+  /** The actors' workers, already loading (serve-actors.ts, preloadActors); closed if the start fails. */
+  spares?: SparePool;
+  /** Marks of the start-up so far (barkeep serve's); the engine adds its own and logs them all. */
+  timer?: StartupTimer;
 }
 
 export interface Engine {
@@ -56,6 +54,7 @@ export function clockSpecFor(config: Config): ClockSpec {
 
 export async function startEngine(config: Config, opts: EngineOptions): Promise<Engine> {
   const log = opts.log;
+  const timer = opts.timer ?? new StartupTimer();
   log.info({ data_dir: config.data_dir, server: `${config.server.host}:${config.server.port}` }, 'starting barkeep');
   // The whole effective config only at debug, and never with its secrets.
   log.debug({ config: redactConfig(config) }, 'effective config');
@@ -68,7 +67,11 @@ export async function startEngine(config: Config, opts: EngineOptions): Promise<
   }
   // Before anything opens the journal: one process per data directory (a second one would trade
   // the same account from the same journal and double every order).
-  const lock = await lockDataDir(config.data_dir);
+  const lock = await lockDataDir(config.data_dir).catch((err) => {
+    opts.spares?.close();
+    throw err;
+  });
+  timer.mark('lock');
   let storage: Storage | undefined;
   let app: FastifyInstance | undefined;
   let supervisor: Supervisor | undefined;
@@ -79,6 +82,7 @@ export async function startEngine(config: Config, opts: EngineOptions): Promise<
     await cluster?.stop().catch(() => undefined);
     await app?.close().catch(() => undefined);
     await backtests.close().catch(() => undefined);
+    opts.spares?.close();
     await supervisor?.stop().catch(() => undefined);
     await storage?.close().catch(() => undefined);
     await lock.release();
@@ -86,17 +90,15 @@ export async function startEngine(config: Config, opts: EngineOptions): Promise<
   let url: string;
   try {
     storage = openStorage({ path: config.data_dir, sourcePrecedence: config.storage.source_precedence });
+    timer.mark('storage');
     const events = new EventHub();
     // One clock spec for the actors and the server (an HTTP backtest's default `to` is the engine's now).
     const clockSpec = opts.clock ?? clockSpecFor(config);
     const engineClock = clockFromSpec(clockSpec);
     supervisor = new Supervisor({
       onEvent: (actor, ev) => events.publish(actor, ev),
-      actors: [
-        { name: 'collector', module: ACTORS.collector, config: cfg.collector, peers: ['arbiter'] },
-        { name: 'arbiter', module: ACTORS.arbiter, config: cfg.arbiter, peers: ['collector', 'trader'] },
-        { name: 'trader', module: ACTORS.trader, config: cfg.trader, peers: ['arbiter'] },
-      ],
+      actors: actorSpecs(cfg),
+      ...(opts.spares ? { spares: opts.spares } : {}),
       clock: clockSpec,
       log,
       logLevel: config.log.level,
@@ -138,26 +140,34 @@ export async function startEngine(config: Config, opts: EngineOptions): Promise<
     });
     // The port is bound before any actor runs: a port in use stops the start before a collector,
     // order manager or trading loop has done anything. Until the actors run, /health answers 503.
-    if (config.cluster.enabled) {
+    // The cluster's modules (the NATS client) load only in cluster mode.
+    const clusterModules = config.cluster.enabled ? await Promise.all([import('../cluster/serve-cluster.ts'), import('../cluster/metrics.ts')]) : null;
+    if (clusterModules) {
+      const [, { registerClusterMetrics }] = clusterModules;
       app.get('/cluster', async (_req, reply) => (cluster ? cluster.status() : reply.code(503).send({ error: 'cluster_starting', message: 'the cluster node is still joining' })));
       registerClusterMetrics((app as unknown as { metricsRegistry: Registry }).metricsRegistry, () => cluster?.node);
     }
+    timer.mark('server');
     url = await app.listen({ host: config.server.host, port: config.server.port });
     lock.setUrl(url);
+    timer.mark('listen');
     // A cluster node joins before its actors run: without NATS it refuses to start, rather than
     // collect and trade symbols that other nodes own.
-    if (config.cluster.enabled) {
-      cluster = await startCluster(config, { log, bars: storage.bars, url, now: Date.now });
+    if (clusterModules) {
+      cluster = await clusterModules[0].startCluster(config, { log, bars: storage.bars, url, now: Date.now });
       if (cfg.trader.cluster) cfg.trader.cluster.nodeId = cluster.node.nodeId;
     }
     await supervisor.start();
+    timer.mark('actors');
     cluster?.attach(supervisor);
   } catch (err) {
     await undo();
     throw err;
   }
   const watcher = watchActors(supervisor!, createNotifier(notifyConfig(config), log));
-  log.info({ url }, 'barkeep serving');
+  // Where the start-up's time went (bench/cold-start.ts reads it): the phases in ms since the
+  // process started, and each actor's worker load and activation.
+  log.info({ url, startup: { ...timer.report(), actors: supervisor!.timings() } }, 'barkeep serving');
   let stopped: Promise<void> | undefined;
   return {
     supervisor,
