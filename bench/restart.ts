@@ -13,7 +13,7 @@
  *   node --import tsx bench/restart.ts [--quick]
  */
 import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { pathToFileURL } from 'node:url';
@@ -36,7 +36,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const SPARE_LOAD_MS = 1_500;
 
 export async function run(opts: { quick?: boolean } = {}): Promise<Record<string, unknown>> {
-  const perActor = opts.quick ? 1 : 20;
+  const perActor = opts.quick ? 3 : 20;
   const collected = symbols(opts.quick ? 20 : 50);
   const traded = collected.slice(0, 8);
   const dir = mkdtempSync(join(tmpdir(), 'barkeep-bench-restart-'));
@@ -63,6 +63,13 @@ export async function run(opts: { quick?: boolean } = {}): Promise<Record<string
       await sleep(50);
     }
     const times: Record<ActorName, number[]> = { trader: [], collector: [], arbiter: [] };
+    /** The supervisor's account of each restart: waited for the worker, activation. */
+    const parts: Record<ActorName, { wait: number[]; activate: number[]; cold: number; firstCall: number[] }> = {
+      trader: { wait: [], activate: [], cold: 0, firstCall: [] },
+      collector: { wait: [], activate: [], cold: 0, firstCall: [] },
+      arbiter: { wait: [], activate: [], cold: 0, firstCall: [] },
+    };
+    const load0 = loadavg()[0];
     /** From the drill to the supervisor seeing the thread's exit, and from there to serving (backoff included). */
     const exits: number[] = [];
     const starts: number[] = [];
@@ -76,10 +83,12 @@ export async function run(opts: { quick?: boolean } = {}): Promise<Record<string
         const t0 = performance.now();
         await sup.crash(name);
         let exited = 0;
+        let running = 0;
         for (;;) {
           const a = info(name);
           if (!exited && a.state === 'restarting') exited = performance.now();
           if (a.restarts > restarts && a.state === 'running') {
+            running ||= performance.now();
             try {
               await sup.call(name, 'status', {});
               break;
@@ -91,6 +100,13 @@ export async function run(opts: { quick?: boolean } = {}): Promise<Record<string
         }
         const t1 = performance.now();
         times[name].push(t1 - t0);
+        parts[name].firstCall.push(t1 - running);
+        const timing = sup.timings().find((x) => x.actor === name);
+        if (timing) {
+          parts[name].wait.push(timing.wait_ms);
+          parts[name].activate.push(timing.activate_ms);
+          if (!timing.warm) parts[name].cold++;
+        }
         if (exited) {
           exits.push(exited - t0);
           starts.push(t1 - exited);
@@ -99,15 +115,41 @@ export async function run(opts: { quick?: boolean } = {}): Promise<Record<string
     }
     const summaries = Object.fromEntries(ACTORS.map((n) => [n, summarize(times[n])])) as Record<ActorName, Summary>;
     const all = summarize(ACTORS.flatMap((n) => times[n]));
-    console.log(`crash to serving again under load (ms): ${collected.length} symbols collected every simulated minute (once a second), trader on ${traded.length}`);
+    const load1 = loadavg()[0];
     console.log(
-      table(['actor', 'n', 'p50', 'p99', 'max'], [...ACTORS.map((n) => [n, summaries[n].n, summaries[n].p50, summaries[n].p99, summaries[n].max]), ['all', all.n, all.p50, all.p99, all.max]]),
+      `crash to serving again under load (ms): ${collected.length} symbols collected every simulated minute (once a second), trader on ${traded.length}; load average ${fmt(load0, 2)} -> ${fmt(load1, 2)}`,
+    );
+    console.log(
+      table(
+        ['actor', 'n', 'p50', 'p99', 'p99.9', 'max', 'activate p50', 'activate p99', 'running -> answered p50', 'p99', 'spare not ready'],
+        [
+          ...ACTORS.map((n) => {
+            const a = summarize(parts[n].activate);
+            const c = summarize(parts[n].firstCall);
+            return [n, summaries[n].n, summaries[n].p50, summaries[n].p99, summaries[n].p999, summaries[n].max, a.p50, a.p99, c.p50, c.p99, parts[n].cold];
+          }),
+          ['all', all.n, all.p50, all.p99, all.p999, all.max, '', '', '', '', ''],
+        ],
+      ),
     );
     const exit = summarize(exits);
     const start = summarize(starts);
     console.log(`of which: drill to exit seen p50 ${fmt(exit.p50)} p99 ${fmt(exit.p99)}; exit to serving (100 ms backoff + start) p50 ${fmt(start.p50)} p99 ${fmt(start.p99)}`);
     console.log('goal: p50 under 150 ms, p99 under 400 ms');
-    return { collected_symbols: collected.length, traded_symbols: traded.length, crash_to_serving_ms: { ...summaries, all }, drill_to_exit_ms: exit, exit_to_serving_ms: start, rss_mib: rssMiB() };
+    return {
+      collected_symbols: collected.length,
+      traded_symbols: traded.length,
+      load_average_1m: load0,
+      load_average_1m_after: load1,
+      crash_to_serving_ms: { ...summaries, all },
+      activate_ms: Object.fromEntries(ACTORS.map((n) => [n, summarize(parts[n].activate)])),
+      waited_for_worker_ms: Object.fromEntries(ACTORS.map((n) => [n, summarize(parts[n].wait)])),
+      spare_not_ready: Object.fromEntries(ACTORS.map((n) => [n, parts[n].cold])),
+      drill_to_exit_ms: exit,
+      exit_to_serving_ms: start,
+      goals_met: all.p50 < 150 && all.p99 < 400,
+      rss_mib: rssMiB(),
+    };
   } finally {
     await engine.stop();
     rmSync(dir, { recursive: true, force: true });

@@ -359,7 +359,11 @@ export class Collector {
     const now = this.o.clock.now();
     const pass: Pass = { ok: 0, aborted: false };
     if (isMultiSymbol(source)) return this.collectMulti(source, now, signal, pass);
-    for (const symbol of this.symbols) {
+    for (const [i, symbol] of this.symbols.entries()) {
+      // A turn of the event loop between symbols: a cycle whose bars are all cached already (the
+      // first one after a restart) never waits on the disk, and would otherwise hold off control
+      // calls and peer messages until its last symbol (hundreds of ms on the simulated market).
+      if (i > 0) await new Promise<void>((resolve) => setImmediate(resolve));
       if (signal.aborted) {
         pass.aborted = true;
         break;
