@@ -67,7 +67,7 @@ async function serve(args: string[]): Promise<number> {
   // The actors' threads load their code while this thread loads the engine (the HTTP server,
   // storage) and checks the strategy: a cold start waits for the slower of the two, not the sum.
   // Nothing touches the data directory before the engine's lock (serve-actors.ts).
-  const spares = preloadActors();
+  const spares = preloadActors(config.log.level);
   const engineModule = import('./server/engine.ts');
   engineModule.catch(() => undefined);
   let live: string | null;

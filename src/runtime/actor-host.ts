@@ -11,7 +11,7 @@ import type { ActorContext, ActorDefinition, ActorInstance } from './actor.ts';
 import { clockFromSpec } from './clock.ts';
 import { COUNTER, counterView } from './counters.ts';
 import { eventEmitter } from './events.ts';
-import { createLogger } from './log.ts';
+import { createLogger, type Logger } from './log.ts';
 import { PeerLink } from './peer-link.ts';
 import type { PeerMessage, RequestMap } from './protocol.ts';
 import type { Activation, CallResult, ControlApi, WorkerBoot } from './wire.ts';
@@ -31,8 +31,11 @@ function errorResult(err: unknown, fallback: string): CallResult {
 export function hostActor(def: ActorDefinition<RequestMap, unknown>, boot: WorkerBoot): void {
   const port = parentPort;
   if (!port) throw new Error('hostActor must run in a worker thread');
+  // Built while the thread waits to be activated (pino compiles its redaction paths): an
+  // activation at that level, a restart's or a cold start's, does not pay for it.
+  const early = boot.logLevel ? createLogger({ level: boot.logLevel }) : null;
   port.once('message', (msg: Activation) => {
-    activate(def, boot, msg).catch((err) => {
+    activate(def, boot, msg, early && msg.logLevel === boot.logLevel ? early : null).catch((err) => {
       port.postMessage({ type: 'start-failed', message: String(err?.message ?? err), code: err?.code });
       // Let the message flush before the thread ends.
       setTimeout(() => process.exit(1), 10);
@@ -41,9 +44,9 @@ export function hostActor(def: ActorDefinition<RequestMap, unknown>, boot: Worke
   port.postMessage({ type: 'loaded' });
 }
 
-async function activate(def: ActorDefinition<RequestMap, unknown>, boot: WorkerBoot, act: Activation): Promise<void> {
+async function activate(def: ActorDefinition<RequestMap, unknown>, boot: WorkerBoot, act: Activation, early: Logger | null): Promise<void> {
   const counters = counterView(act.counters);
-  const log = createLogger({ level: act.logLevel }).child({ actor: boot.name, thread: threadId });
+  const log = (early ?? createLogger({ level: act.logLevel })).child({ actor: boot.name, thread: threadId });
   const clock = clockFromSpec(act.clock);
   const links = new Map<string, PeerLink<PeerMessage, PeerMessage>>();
   const linkFor = (name: string) => {

@@ -33,9 +33,12 @@ export interface Loaded {
   loadMs: number;
 }
 
-/** Spawns a worker and waits until it has loaded the actor's code. */
-export function loadWorker(spec: ActorSpec): Promise<Loaded> {
-  const boot: WorkerBoot = { module: spec.module.href, host: HOST.href, name: spec.name };
+/**
+ * Spawns a worker and waits until it has loaded the actor's code (and, given the log level it will
+ * run at, built its logger).
+ */
+export function loadWorker(spec: ActorSpec, opts: { logLevel?: string } = {}): Promise<Loaded> {
+  const boot: WorkerBoot = { module: spec.module.href, host: HOST.href, name: spec.name, ...(opts.logLevel ? { logLevel: opts.logLevel } : {}) };
   const t0 = performance.now();
   const worker = new Worker(BOOTSTRAP, { workerData: boot, name: `barkeep-${spec.name}` });
   let onDeath!: (err: Error) => void;

@@ -24,13 +24,16 @@ export class SparePool {
   private readonly spares = new Map<string, Spare>();
   private closed = false;
 
+  /** `logLevel`: the level the actors will log at (their loggers are built while they wait). */
+  constructor(private readonly opts: { logLevel?: string } = {}) {}
+
   /** Told when a spare fails to load (the supervisor logs it). */
   onError: (actor: string, err: Error) => void = () => undefined;
 
   /** Starts loading a spare for the actor unless it has one (loading or loaded). */
   fill(spec: ActorSpec): void {
     if (this.closed || this.spares.has(spec.name)) return;
-    const spare: Spare = { loading: loadWorker(spec), ready: false };
+    const spare: Spare = { loading: loadWorker(spec, this.opts), ready: false };
     spare.loading.then(
       () => {
         spare.ready = true;
@@ -58,7 +61,7 @@ export class SparePool {
       const loaded = await spare.loading.catch(() => undefined);
       if (loaded) return { loaded, warm };
     }
-    return { loaded: await loadWorker(spec), warm: false };
+    return { loaded: await loadWorker(spec, this.opts), warm: false };
   }
 
   /** Ends the actor's spare, if any (an actor given up on keeps no thread). */

@@ -83,6 +83,8 @@ interface ActorRecord {
   lastError: string | null;
   readyAt: number | null;
   restartTimer?: TimerHandle;
+  /** Resolves when the current (or last lost) thread has exited: a restart waits for it. */
+  exited: Promise<void>;
   pending: PendingCalls;
   timing: StartTiming | null;
   /** Resolves when the actor is next running (used by tests and drills). */
@@ -103,7 +105,7 @@ export class Supervisor {
     this.log = opts.log.child({ component: 'supervisor' });
     this.clock = opts.supervisionClock ?? new RealClock();
     this.wiring = new PeerWiring(opts.actors);
-    this.spares = opts.spares ?? new SparePool();
+    this.spares = opts.spares ?? new SparePool({ logLevel: opts.logLevel ?? 'info' });
     this.spares.onError = (actor, err) => this.log.warn({ actor, err: err.message }, 'spare worker failed to load');
     for (const spec of opts.actors) {
       this.records.set(spec.name, {
@@ -114,6 +116,7 @@ export class Supervisor {
         restartTimes: [],
         lastError: null,
         readyAt: null,
+        exited: Promise.resolve(),
         pending: new PendingCalls(),
         timing: null,
         waiters: [],
@@ -233,7 +236,11 @@ export class Supervisor {
     const rec = this.record(name);
     if (!this.opts.faults) throw new RuntimeError('ACTOR_UNAVAILABLE', 'crash drills need BARKEEP_FAULTS=1');
     if (rec.state !== 'running' || !rec.remote) throw new RuntimeError('ACTOR_UNAVAILABLE', `${name} is ${rec.state}`);
-    await this.guarded(rec, () => rec.remote!.crash());
+    const { worker, remote } = rec;
+    // The thread may die before its answer arrives: that is the drill working, not a failure.
+    await this.guarded(rec, () => remote.crash()).catch((err: unknown) => {
+      if (rec.worker === worker) throw err;
+    });
   }
 
   /**
@@ -264,18 +271,19 @@ export class Supervisor {
     this.spares.close();
     for (const rec of [...this.records.values()].reverse()) {
       rec.restartTimer?.cancel();
-      if (!rec.worker) {
+      const { worker, remote } = rec;
+      if (!worker || !remote) {
         rec.state = rec.state === 'failed' ? 'failed' : 'stopped';
         continue;
       }
       rec.state = 'stopping';
       const remaining = Math.max(100, deadline - this.clock.now());
       try {
-        await withTimeout(this.clock, rec.remote!.stop(), remaining, `${rec.spec.name} did not stop in time`);
+        await withTimeout(this.clock, remote.stop(), remaining, `${rec.spec.name} did not stop in time`);
       } catch (err) {
         this.log.warn({ actor: rec.spec.name, err: (err as Error).message }, 'actor stop failed; terminating');
       }
-      await rec.worker.terminate();
+      await worker.terminate();
       rec.worker = undefined;
       rec.remote = undefined;
       rec.state = 'stopped';
@@ -331,10 +339,14 @@ export class Supervisor {
     rec.state = 'running';
     worker.removeAllListeners('error');
     worker.removeAllListeners('exit');
+    rec.exited = new Promise((resolve) => worker.once('exit', () => resolve()));
+    // An uncaught error ends the thread: the restart's backoff starts now, while the thread is
+    // torn down (tens of ms on a busy machine), and the restart waits for its exit.
     worker.on('error', (err) => {
       rec.lastError = err?.message ?? String(err);
+      this.lost(rec, worker, 1);
     });
-    worker.on('exit', (code) => this.onExit(rec, worker, code));
+    worker.on('exit', (code) => this.lost(rec, worker, code));
     this.announce(rec);
     await attachPeers();
     rec.timing = { actor: rec.spec.name, incarnation, warm, wait_ms: warm ? 0 : got - asked, load_ms: loaded.loadMs, activate_ms: performance.now() - got };
@@ -342,7 +354,8 @@ export class Supervisor {
     return loaded;
   }
 
-  private onExit(rec: ActorRecord, worker: Worker, code: number): void {
+  /** The actor's thread died (an uncaught error) or exited: fail its calls, then restart it or give up. */
+  private lost(rec: ActorRecord, worker: Worker, code: number): void {
     if (rec.worker !== worker) return;
     rec.worker = undefined;
     rec.remote = undefined;
@@ -373,6 +386,9 @@ export class Supervisor {
     if (this.stopping) return;
     try {
       rec.restarts++;
+      // Never two incarnations at once: the lost thread has exited before the new one starts.
+      await rec.exited;
+      if (this.stopping) return;
       const loaded = await this.activate(rec, rec.restarts);
       this.log.info({ actor: rec.spec.name, restarts: rec.restarts, thread: loaded.worker.threadId }, 'actor restarted');
       this.prepareSpare(rec);

@@ -8,6 +8,8 @@ export interface WorkerBoot {
   module: string;
   host: string;
   name: string;
+  /** The log level the actor is expected to run at: its logger is built while the thread waits as a spare. */
+  logLevel?: string;
 }
 
 /** Sent on the worker's parentPort to turn a loaded (warm) worker into the running actor. */

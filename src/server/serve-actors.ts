@@ -39,9 +39,9 @@ export function actorSpecs(configs: { collector: unknown; arbiter: unknown; trad
   ];
 }
 
-/** Starts loading a worker for each actor; hand the pool to startEngine (or close it). */
-export function preloadActors(): SparePool {
-  const pool = new SparePool();
+/** Starts loading a worker for each actor (logging at `logLevel`); hand the pool to startEngine (or close it). */
+export function preloadActors(logLevel: string): SparePool {
+  const pool = new SparePool({ logLevel });
   for (const spec of actorSpecs({ collector: null, arbiter: null, trader: null })) pool.fill(spec);
   return pool;
 }
