@@ -18,6 +18,13 @@ export interface Taken {
 interface Spare {
   loading: Promise<Loaded>;
   ready: boolean;
+  threadId: number | null;
+}
+
+/** An actor's spare: none, loading, or loaded (with the thread it waits in). */
+export interface SpareState {
+  state: 'none' | 'loading' | 'ready';
+  thread_id: number | null;
 }
 
 export class SparePool {
@@ -33,10 +40,11 @@ export class SparePool {
   /** Starts loading a spare for the actor unless it has one (loading or loaded). */
   fill(spec: ActorSpec): void {
     if (this.closed || this.spares.has(spec.name)) return;
-    const spare: Spare = { loading: loadWorker(spec, this.opts), ready: false };
+    const spare: Spare = { loading: loadWorker(spec, this.opts), ready: false, threadId: null };
     spare.loading.then(
-      () => {
+      (l) => {
         spare.ready = true;
+        spare.threadId = l.worker.threadId;
       },
       (err: Error) => {
         if (this.spares.get(spec.name) === spare) this.spares.delete(spec.name);
@@ -47,9 +55,9 @@ export class SparePool {
   }
 
   /** Whether the actor has a spare, and whether it has finished loading. */
-  state(name: string): 'none' | 'loading' | 'ready' {
+  state(name: string): SpareState {
     const s = this.spares.get(name);
-    return !s ? 'none' : s.ready ? 'ready' : 'loading';
+    return { state: !s ? 'none' : s.ready ? 'ready' : 'loading', thread_id: s?.threadId ?? null };
   }
 
   /** The actor's spare (waiting for it if it is still loading), or a worker loaded now. */

@@ -23,7 +23,7 @@ import type { Logger } from './log.ts';
 import { PeerWiring } from './peer-wiring.ts';
 import { ActorCallError, RuntimeError, type ActorState, type MetricSample, type RequestMap } from './protocol.ts';
 import { DEFAULT_POLICY, decideRestart, type SupervisorPolicy } from './restart-policy.ts';
-import { SparePool } from './spare-pool.ts';
+import { SparePool, type SpareState } from './spare-pool.ts';
 import type { ControlApi } from './wire.ts';
 
 export type { ActorSpec } from './actor-worker.ts';
@@ -148,8 +148,8 @@ export class Supervisor {
     return [...this.records.values()].flatMap((rec) => (rec.timing ? [{ ...rec.timing }] : []));
   }
 
-  /** Whether the actor's next restart has a spare worker, and whether it has loaded. */
-  spareState(name: string): 'none' | 'loading' | 'ready' {
+  /** The worker the actor's next restart would take: none, loading, or loaded and waiting. */
+  spare(name: string): SpareState {
     return this.spares.state(this.record(name).spec.name);
   }
 

@@ -4,7 +4,9 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { threadId } from 'node:worker_threads';
+import { open } from 'lmdb';
 import pino from 'pino';
+import { ManualClock } from '../../src/market/clock.ts';
 import { Supervisor, type SupervisorPolicy } from '../../src/runtime/supervisor.ts';
 import type { ActorCallError, RuntimeError } from '../../src/runtime/protocol.ts';
 import { SharedClockController } from '../../src/runtime/clock.ts';
@@ -13,9 +15,10 @@ import type { ClockSpec } from '../../src/runtime/clock.ts';
 const FIXTURE = new URL('../fixtures/counter-actor.ts', import.meta.url);
 const silent = pino({ level: 'silent' });
 
-function makeSupervisor(policy: Partial<SupervisorPolicy> = {}, clock: ClockSpec = { kind: 'real' }) {
+function makeSupervisor(policy: Partial<SupervisorPolicy> = {}, clock: ClockSpec = { kind: 'real' }, supervisionClock?: ManualClock) {
   const dir = mkdtempSync(join(tmpdir(), 'barkeep-sup-'));
   const sup = new Supervisor({
+    ...(supervisionClock ? { supervisionClock } : {}),
     actors: [
       { name: 'alpha', module: FIXTURE, config: { dataDir: dir, peer: 'beta' }, peers: ['beta'] },
       { name: 'beta', module: FIXTURE, config: { dataDir: dir, peer: 'alpha' } },
@@ -28,6 +31,8 @@ function makeSupervisor(policy: Partial<SupervisorPolicy> = {}, clock: ClockSpec
   });
   return {
     sup,
+    dir,
+    info: (name: string) => sup.list().find((a) => a.name === name)!,
     async [Symbol.asyncDispose]() {
       await sup.stop();
       rmSync(dir, { recursive: true, force: true });
@@ -141,13 +146,84 @@ test('actors read time from the injected clock, shared across threads', async ()
   ctl.close();
 });
 
-test('stop lets every actor flush and leaves them stopped', async () => {
+test('stop lets every actor flush, in reverse start order, and leaves them stopped', async () => {
   await using env = makeSupervisor();
   await env.sup.start();
-  await env.sup.call('alpha', 'add', { n: 1 });
+  // Held in each actor's memory only: on disk after the stop only if each actor's stop() ran.
+  assert.equal(await env.sup.call('alpha', 'remember', { value: 'alpha-unsaved' }), true);
+  assert.equal(await env.sup.call('beta', 'remember', { value: { n: 2 } }), true);
   await env.sup.stop();
   assert.deepEqual(
     env.sup.list().map((a) => a.state),
     ['stopped', 'stopped'],
   );
+  const db = open({ path: env.dir, readOnly: true });
+  try {
+    assert.deepEqual(db.get('flushed:beta'), { value: { n: 2 }, order: 0 }, 'beta, started last, stopped first');
+    assert.deepEqual(db.get('flushed:alpha'), { value: 'alpha-unsaved', order: 1 });
+  } finally {
+    await db.close();
+  }
+});
+
+test("restarts back off on the supervisor's clock: the initial delay, doubling per restart, capped, reset past the window", async () => {
+  const clock = new ManualClock(Date.UTC(2026, 0, 5, 15, 0));
+  await using env = makeSupervisor({ backoffInitialMs: 20, backoffMaxMs: 50, maxRestarts: 10, restartWindowMs: 60_000 }, { kind: 'real' }, clock);
+  await env.sup.start();
+  const schedule: Array<[string, number]> = [
+    ['first restart', 20],
+    ['second', 40],
+    ['third, capped', 50],
+    ['fourth, capped', 50],
+  ];
+  const crashAndTime = async (what: string, delay: number) => {
+    const before = env.info('alpha').restarts;
+    await env.sup.crash('alpha');
+    await until(() => env.info('alpha').state === 'restarting', `${what}: the supervisor to see the crash`);
+    // Only this clock moves the restart: a millisecond short of the delay it has not happened.
+    clock.advance(delay - 1);
+    assert.equal(env.info('alpha').restarts, before, `${what}: not restarted before ${delay} ms`);
+    assert.equal(env.info('alpha').state, 'restarting');
+    clock.advance(1);
+    assert.equal(env.info('alpha').restarts, before + 1, `${what}: restarted at ${delay} ms`);
+    await env.sup.whenRunning('alpha');
+  };
+  for (const [what, delay] of schedule) await crashAndTime(what, delay);
+  // Restarts older than the window no longer count: the next one waits the initial delay again.
+  clock.advance(60_000);
+  await crashAndTime('after the window', 20);
+  assert.equal(env.info('beta').restarts, 0, 'the other actor was never restarted');
+});
+
+test('a restart takes the spare that was already booted, and the pool loads the next one', async () => {
+  await using env = makeSupervisor();
+  await env.sup.start();
+  await until(() => env.sup.spare('alpha').state === 'ready', "alpha's spare to load");
+  const spare = env.sup.spare('alpha').thread_id;
+  const before = env.info('alpha');
+  assert.ok(spare !== null && spare !== before.thread_id, 'the spare is a thread of its own');
+  await env.sup.call('alpha', 'add', { n: 3 });
+  await env.sup.crash('alpha');
+  await until(() => env.info('alpha').restarts === 1, 'the restart');
+  await env.sup.whenRunning('alpha');
+  assert.equal(env.info('alpha').thread_id, spare, 'the new incarnation runs in the spare thread');
+  const timing = env.sup.timings().find((t) => t.actor === 'alpha' && t.incarnation === 1);
+  assert.ok(timing?.warm, 'the spare had loaded before the crash');
+  assert.equal(timing?.wait_ms, 0, 'the restart waited for no load');
+  assert.equal(await env.sup.call('alpha', 'total'), 3, 'and it serves from the checkpoint');
+  await until(() => env.sup.spare('alpha').state === 'ready', 'the next spare to load');
+  const next = env.sup.spare('alpha').thread_id;
+  assert.ok(next !== null && next !== spare, 'a new spare waits for the next restart');
+});
+
+test('without warm spares no thread waits, and a restart loads its worker then', async () => {
+  await using env = makeSupervisor({ warmSpares: false });
+  await env.sup.start();
+  assert.deepEqual(env.sup.spare('alpha'), { state: 'none', thread_id: null });
+  await env.sup.crash('alpha');
+  await until(() => env.info('alpha').restarts === 1, 'the restart');
+  await env.sup.whenRunning('alpha');
+  const timing = env.sup.timings().find((t) => t.actor === 'alpha' && t.incarnation === 1);
+  assert.equal(timing?.warm, false);
+  assert.deepEqual(env.sup.spare('alpha'), { state: 'none', thread_id: null });
 });
