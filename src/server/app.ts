@@ -27,6 +27,7 @@ import { registerEventRoutes } from './routes/events.ts';
 import type { EventHub } from './event-hub.ts';
 import { collectorStartBody, killBody, liveStartBody } from './schemas.ts';
 import { isLoopback, isPublicPath, tokenMatches } from './auth.ts';
+import { HealthCheck, type HealthOptions } from './health.ts';
 
 export interface ServerDeps {
   supervisor: Supervisor;
@@ -56,6 +57,8 @@ export interface ServerDeps {
   /** Every setting with its source, for GET /config. */
   settings?: Setting[];
   dataDir?: string;
+  /** What /health needs to judge the collector (health.ts); absent, only the actors' states count. */
+  health?: HealthOptions;
 }
 
 function parseBody<T>(schema: z.ZodType<T>, body: unknown): T {
@@ -128,9 +131,10 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
     });
   }
 
+  const health = new HealthCheck(sup, deps.health ?? null);
   app.get('/health', async (_req, reply) => {
-    const h = sup.health();
-    return reply.code(h.ok ? 200 : 503).send({ status: h.ok ? 'ok' : 'degraded', reasons: h.reasons });
+    const { code, body } = await health.check();
+    return reply.code(code).send(body);
   });
   app.get('/actors', async () => ({ actors: sup.list() }));
   app.get('/metrics', async (_req, reply) => reply.header('content-type', metrics.contentType).send(await metrics.text()));

@@ -137,6 +137,7 @@ export async function startEngine(config: Config, opts: EngineOptions): Promise<
       journal: storage.orders,
       settings: opts.settings,
       dataDir: config.data_dir,
+      health: { collectIntervalMs: config.collector.market_hours_interval_s * 1000, now: () => engineClock.now() },
     });
     // The port is bound before any actor runs: a port in use stops the start before a collector,
     // order manager or trading loop has done anything. Until the actors run, /health answers 503.

@@ -72,7 +72,13 @@ export const ROUTES: RouteDoc[] = [
     path: '/health',
     tag: 'runtime',
     summary: 'Whether every actor runs',
-    responses: { 200: json('Every actor runs', healthSchema), 503: json('An actor is restarting, failed or stopped; the reasons name it', healthSchema) },
+    responses: {
+      200: json(
+        'Every actor runs; `degraded` with the reasons when the collector is not keeping the bars current (a cycle running past two intervals, or overrun with none completed since)',
+        healthSchema,
+      ),
+      503: json('An actor is restarting, failed or stopped; the reasons name it', healthSchema),
+    },
   },
   { method: 'GET', path: '/actors', tag: 'runtime', summary: "Each actor's state, thread, restarts and uptime", responses: { 200: json('The actors', actorsSchema) } },
   {
