@@ -133,7 +133,7 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
 
   const health = new HealthCheck(sup, deps.health ?? null);
   app.get('/health', async (_req, reply) => {
-    const { code, body } = await health.check();
+    const { code, body } = health.check();
     return reply.code(code).send(body);
   });
   app.get('/actors', async () => ({ actors: sup.list() }));

@@ -7,11 +7,12 @@
  *   stalls or drip-feeds holds it until its deadline);
  * - a cycle overran its deadline and no cycle has completed since (`cycles_overrun` in
  *   /data-collector/status);
- * - the collector did not answer the check within a second.
+ * - the collector has not answered a status request for 5 s.
  * A degraded engine still serves and trades on what it has, so a load balancer or a service
  * manager must not take it out or restart it for that (503 would); an operator or a monitor reads
  * the reasons.
  */
+import { performance } from 'node:perf_hooks';
 import type { CollectorRequests, CollectorStatus } from '../actors/collector/protocol.ts';
 import type { Supervisor } from '../runtime/supervisor.ts';
 
@@ -25,7 +26,7 @@ export interface HealthOptions {
   collectIntervalMs: number;
   /** The engine's clock (the collector's times are on it). */
   now: () => number;
-  /** How long the check waits for the collector's status. Default 1000 ms. */
+  /** A status request unanswered this long makes the collector degraded. Default 5000 ms. */
   answerWithinMs?: number;
 }
 
@@ -63,38 +64,56 @@ export function collectorLag(s: CollectorStatus, now: number, collectIntervalMs:
   return reasons;
 }
 
-/** The /health answer: its HTTP status and body. */
+/**
+ * The /health answer: its HTTP status and body. It never waits for the collector: each check asks
+ * for a fresh status in the background and judges the latest one it has (a check right after the
+ * start has none yet, and says nothing about the collector), so /health stays as fast as the
+ * supervisor's own view, whatever the collector's thread is busy with.
+ */
 export class HealthCheck {
   private readonly memory: OverrunMemory = { overruns: 0, cyclesAtOverrun: null };
+  private latest: CollectorStatus | null = null;
+  /** performance.now() of the status request still unanswered, if any. */
+  private askedAt: number | null = null;
 
   constructor(
     private readonly sup: Supervisor,
     private readonly opts: HealthOptions | null,
   ) {}
 
-  async check(): Promise<{ code: 200 | 503; body: HealthBody }> {
+  check(): { code: 200 | 503; body: HealthBody } {
     const h = this.sup.health();
-    if (!h.ok) return { code: 503, body: { status: 'degraded', reasons: h.reasons } };
+    if (!h.ok) {
+      this.latest = null;
+      return { code: 503, body: { status: 'degraded', reasons: h.reasons } };
+    }
     if (!this.opts) return { code: 200, body: { status: 'ok', reasons: [] } };
-    const reasons = await this.collectorReasons(this.opts);
+    const reasons: string[] = [];
+    const silentMs = this.askedAt === null ? 0 : performance.now() - this.askedAt;
+    if (silentMs > (this.opts.answerWithinMs ?? 5000)) reasons.push(`collector: has not answered a status request for ${Math.round(silentMs / 1000)} s`);
+    if (this.latest) reasons.push(...collectorLag(this.latest, this.opts.now(), this.opts.collectIntervalMs, this.memory));
+    this.ask();
     return { code: 200, body: { status: reasons.length ? 'degraded' : 'ok', reasons } };
   }
 
-  private async collectorReasons(o: HealthOptions): Promise<string[]> {
-    const within = o.answerWithinMs ?? 1000;
-    let timer: NodeJS.Timeout | undefined;
-    const late = new Promise<'late'>((resolve) => {
-      timer = setTimeout(() => resolve('late'), within);
-    });
-    try {
-      const s = await Promise.race([this.sup.handle<CollectorRequests>('collector').call('status', {}), late]);
-      if (s === 'late') return [`collector: did not answer within ${within} ms`];
-      return collectorLag(s, o.now(), o.collectIntervalMs, this.memory);
-    } catch (err) {
-      // It stopped running between the two looks: the next check answers 503.
-      return [`collector: ${(err as Error).message}`];
-    } finally {
-      clearTimeout(timer);
-    }
+  /** Asks the collector for its status unless a request is under way. */
+  private ask(): void {
+    if (this.askedAt !== null) return;
+    this.askedAt = performance.now();
+    this.sup
+      .handle<CollectorRequests>('collector')
+      .call('status', {})
+      .then(
+        (s) => {
+          this.latest = s;
+        },
+        () => {
+          // Stopped running meanwhile: the next check answers 503.
+          this.latest = null;
+        },
+      )
+      .finally(() => {
+        this.askedAt = null;
+      });
   }
 }

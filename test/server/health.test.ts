@@ -108,10 +108,22 @@ test('slow peers hold barkeep: /health is 200 degraded while a stalled vendor ho
   await until(async () => (await get('/data-collector/status')).body.next_cycle_at !== null, 'the first cycle to be scheduled');
   clock.advance(0);
   await until(async () => fake.inFlight === 1 && (await get('/data-collector/status')).body.cycle_started_at !== null, 'the cycle at the stalled vendor');
+  // /health judges the latest status it has and asks for the next one: poll until it has this one.
+  const healthUntil = async (pattern: RegExp, what: string) => {
+    let last: Awaited<ReturnType<typeof get>> | undefined;
+    await until(async () => {
+      last = await get('/health');
+      return pattern.test(JSON.stringify(last.body));
+    }, what);
+    return last!;
+  };
+  // Two looks: the second judges the status the first asked for (the cycle under way, just started).
+  await get('/health');
+  await until(async () => (await get('/data-collector/status')).body.cycle_started_at !== null, 'the status again');
   assert.deepEqual((await get('/health')).body, { status: 'ok', reasons: [] }, 'a cycle just started is no lag');
 
   clock.advance(2 * MIN + 1);
-  const held = await get('/health');
+  const held = await healthUntil(/under way started 120 s ago/, 'health to see the held cycle');
   assert.equal(held.code, 200, 'every actor runs: the engine serves');
   assert.equal(held.body.status, 'degraded');
   assert.match(held.body.reasons.join(), /collector: the collection cycle under way started 120 s ago/);
@@ -119,9 +131,10 @@ test('slow peers hold barkeep: /health is 200 degraded while a stalled vendor ho
   // Past the cycle's deadline (10 minutes) the cycle is aborted and counted: still degraded.
   clock.advance(10 * MIN);
   await until(async () => (await get('/data-collector/status')).body.cycles_overrun === 1, 'the overrun counted');
-  const overran = await get('/health');
+  const overran = await healthUntil(/overran its deadline/, 'health to see the overrun');
   assert.equal(overran.code, 200);
   assert.match(overran.body.reasons.join(), /a collection cycle overran its deadline \(1 so far\) and none has completed since/);
+  assert.doesNotMatch(overran.body.reasons.join(), /under way/, 'the aborted cycle is no longer under way');
 
   // The vendor answers again: the next cycle completes and the collector is healthy.
   const next = (await get('/data-collector/status')).body.next_cycle_at;
