@@ -36,7 +36,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const SPARE_LOAD_MS = 1_500;
 
 export async function run(opts: { quick?: boolean } = {}): Promise<Record<string, unknown>> {
-  const perActor = opts.quick ? 3 : 20;
+  const perActor = opts.quick ? 1 : 20;
   const collected = symbols(opts.quick ? 20 : 50);
   const traded = collected.slice(0, 8);
   const dir = mkdtempSync(join(tmpdir(), 'barkeep-bench-restart-'));
