@@ -22,11 +22,13 @@ import { COUNTER, counterView, newCounterBuffer } from './counters.ts';
 import type { Logger } from './log.ts';
 import { PeerWiring } from './peer-wiring.ts';
 import { ActorCallError, RuntimeError, type ActorState, type MetricSample, type RequestMap } from './protocol.ts';
+import type { ActorHandle, ActorInfo, StartTiming } from './supervisor-types.ts';
 import { DEFAULT_POLICY, decideRestart, type SupervisorPolicy } from './restart-policy.ts';
 import { SparePool, type SpareState } from './spare-pool.ts';
 import type { ControlApi } from './wire.ts';
 
 export type { ActorSpec } from './actor-worker.ts';
+export type { ActorHandle, ActorInfo, StartTiming } from './supervisor-types.ts';
 export { DEFAULT_POLICY, type SupervisorPolicy } from './restart-policy.ts';
 
 export interface SupervisorOptions {
@@ -47,29 +49,6 @@ export interface SupervisorOptions {
    * load); the supervisor takes it over and closes it on stop. Default: a pool of its own.
    */
   spares?: SparePool;
-}
-
-export interface ActorInfo {
-  name: string;
-  state: ActorState;
-  thread_id: number | null;
-  restarts: number;
-  last_error: string | null;
-  uptime_s: number | null;
-}
-
-/** Where the time of an actor's latest start (or restart) went, in ms of real time. */
-export interface StartTiming {
-  actor: string;
-  incarnation: number;
-  /** Its worker was a spare that had finished loading before it was needed. */
-  warm: boolean;
-  /** Waited for the worker to load (0 when warm). */
-  wait_ms: number;
-  /** The worker's own load: thread start and the actor's modules. */
-  load_ms: number;
-  /** Activation: the actor's `start` (storage, warm-up) and the peer links. */
-  activate_ms: number;
 }
 
 interface ActorRecord {
@@ -401,8 +380,4 @@ export class Supervisor {
       if (!this.stopping) this.crashed(rec, 1);
     }
   }
-}
-
-export interface ActorHandle<M extends RequestMap> {
-  call<K extends keyof M & string>(type: K, body: M[K]['req']): Promise<M[K]['res']>;
 }
