@@ -58,7 +58,7 @@ async function serve(args: string[]): Promise<number> {
   const layers = configLayers();
   const config = loadConfigFrom(layers);
   const { checkIbkrLive, checkStrategy } = await import('./config/startup.ts');
-  const live = checkIbkrLive(config);
+  const live = await checkIbkrLive(config);
   await checkStrategy(config);
   setLogOutput({ format: resolveFormat(config.log.format, Boolean(process.stdout.isTTY)), file: config.log.file });
   const rotation = config.log.file ? startLogRotation(config.log.file, config.log.rotate_size_mb * 2 ** 20, config.log.rotate_keep) : null;

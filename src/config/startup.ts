@@ -8,6 +8,7 @@
  *   never traded by a port number typed by mistake.
  */
 import { createStrategy } from '../actors/trader/strategies/registry.ts';
+import { probeIbkrAccounts } from '../sources/ibkr/account-probe.ts';
 import { ConfigError } from './load.ts';
 import type { Config } from './schema.ts';
 
@@ -16,15 +17,23 @@ export const IBKR_LIVE_PORTS: ReadonlyMap<number, string> = new Map([
   [4001, 'IB Gateway live trading'],
 ]);
 
-export function checkIbkrLive(config: Config): string | null {
+/**
+ * On a live-trading port, says which account barkeep would trade: TWS names it (managedAccounts)
+ * right after the handshake, so the guard connects just long enough to read it (no request, no
+ * order) whether it then refuses or allows the start. When TWS cannot be reached the message says
+ * so and why, instead of an account.
+ */
+export async function checkIbkrLive(config: Config, probe: typeof probeIbkrAccounts = probeIbkrAccounts): Promise<string | null> {
   const i = config.ibkr;
   if (!i.enabled) return null;
   const what = IBKR_LIVE_PORTS.get(i.port);
   if (!what) return null;
+  const p = await probe({ host: i.host, port: i.port, clientId: i.client_id });
+  const account = p.accounts ? `account ${p.accounts.join(', ')}` : `account unknown: ${p.reason}`;
   if (!i.live) {
-    throw new ConfigError('ibkr.live', `ibkr.port ${i.port} is ${what} (real money); set ibkr.live: true to trade on it, or use the paper port (7497 TWS, 4002 Gateway)`);
+    throw new ConfigError('ibkr.live', `ibkr.port ${i.port} is ${what} (real money, ${account}); set ibkr.live: true to trade on it, or use the paper port (7497 TWS, 4002 Gateway)`);
   }
-  return `IBKR LIVE: port ${i.port} is ${what}; orders through broker: ibkr trade real money (the account is logged when TWS names it)`;
+  return `IBKR LIVE: port ${i.port} is ${what}; orders through broker: ibkr trade real money in ${account}`;
 }
 
 export async function checkStrategy(config: Config): Promise<void> {
