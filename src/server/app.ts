@@ -23,6 +23,7 @@ import type { OrderJournal } from '../storage/types.ts';
 import type { Setting } from '../config/sources.ts';
 import type { LiveStart } from '../actors/trader/protocol.ts';
 import { registerDashboardRoutes } from './routes/dashboard.ts';
+import { registerDashboardBarsRoutes } from './routes/dashboard-bars.ts';
 import { registerEventRoutes } from './routes/events.ts';
 import type { EventHub } from './event-hub.ts';
 import { collectorStartBody, killBody, liveStartBody } from './schemas.ts';
@@ -216,6 +217,15 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
   });
 
   registerBarsRoutes(app, { bars: deps.bars });
+  registerDashboardBarsRoutes(app, {
+    bars: deps.bars,
+    async shown() {
+      const [t, c] = await Promise.all([trader.call('status', {}).catch(() => null), collector.call('status', {}).catch(() => null)]);
+      const symbols = [...new Set([...(t?.symbols ?? []), ...(c?.symbols ?? [])])].sort();
+      const bar_size = (t?.is_running && t.bar_size) || c?.bar_size || deps.defaults?.collector.bar_size || '1Min';
+      return { symbols, bar_size };
+    },
+  });
   if (deps.events) registerEventRoutes(app, deps.events);
   registerDashboardRoutes(app, {
     faults: deps.faults,

@@ -71,6 +71,26 @@ export class CandleChart {
     this.refreshMarkers();
   }
 
+  /** Replaces the data with bars in columns (GET /dashboard/bars: t in epoch seconds, oldest first). */
+  setColumns(cols) {
+    const n = cols.t.length;
+    const candles = new Array(n);
+    const volume = new Array(n);
+    for (let i = 0; i < n; i++) {
+      const time = cols.t[i];
+      const o = cols.o[i];
+      const c = cols.c[i];
+      candles[i] = { time, open: o, high: cols.h[i], low: cols.l[i], close: c };
+      volume[i] = { time, value: cols.v[i], color: c >= o ? '#1f5f4a' : '#6b2a2a' };
+    }
+    this.candles.setData(candles);
+    this.volume.setData(volume);
+    this.lastTime = n ? candles[n - 1].time : 0;
+    this.count = n;
+    this.el.dataset.bars = String(n);
+    this.refreshMarkers();
+  }
+
   /** Adds or updates one bar (a `bar` event). Older bars than the last one are ignored. */
   update(b) {
     const time = Math.floor(Date.parse(b.t) / 1000);
