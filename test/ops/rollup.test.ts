@@ -84,6 +84,13 @@ test('trading 5Min while collecting 1Min: the strategy receives 5Min bars built 
         `OHLCV of the 5Min bar at ${new Date(r.start).toISOString()}`,
       );
     }
+    // The collector can be changed under the 5Min loop as long as 5Min can still be built.
+    const more = await app.post('/data-collector/start', { symbols: ['QQQ', 'IWM'] });
+    assert.equal(more.status, 200, JSON.stringify(more.body));
+    assert.equal(more.body.bar_size, '1Min');
+    const coarse = await app.post('/data-collector/start', { symbols: ['QQQ'], bar_size: '15Min' });
+    assert.equal(coarse.status, 409);
+    assert.match(coarse.body.message, /trades 5Min bars, which cannot be built from 15Min/);
     // The built bars are in the cache like collected ones, served by /bars.
     const cached = (await app.get(`/bars/QQQ?bar_size=5Min&from=${received[0].start}&limit=1`)).body.bars[0];
     assert.equal(cached.t, new Date(received[0].start).toISOString());
