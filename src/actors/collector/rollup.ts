@@ -8,7 +8,8 @@
  *   (config, resumed session, POST /live/start) the rollup follows it, across restarts, with no
  *   message of its own.
  * - A larger bar is written once it is finished: the smaller bar that ends it is cached, or a later
- *   smaller bar is (a minute with no trades has no bar). Buckets follow the NYSE session edges
+ *   smaller bar is (a minute with no trades has no bar). Buckets not finished yet are remembered
+ *   and looked at again on the next write. Buckets follow the NYSE session edges
  *   (rollupBucket in src/market/aggregate.ts): the last bucket of a session ends at the close.
  * - Written bars go to the cache and are announced exactly as collected ones are (`announce` is
  *   the collector's own hook), so the ladder and the trader see them like any other bar.
@@ -30,6 +31,7 @@ import type { CheckpointStore } from '../../storage/types.ts';
 /** The key ArbiterCheckpoints (src/actors/arbiter/checkpoints.ts) keeps its subscription under. */
 const ARBITER_SUBSCRIPTION_KEY = 'arbiter';
 const DAY_MS = 86_400_000;
+const MAX_UNFINISHED = 64;
 
 export interface RollupOptions {
   store: BarStore;
@@ -50,6 +52,8 @@ export class Rollup {
   written = 0;
   private chain: Promise<void> = Promise.resolve();
   private readonly caughtUp = new Set<string>();
+  /** Per symbol and size, buckets seen but not finished yet: a later write may finish them. */
+  private readonly unfinished = new Map<string, Map<number, RollupBucket>>();
   private readonly view = createBarView();
 
   constructor(private readonly o: RollupOptions) {}
@@ -83,6 +87,9 @@ export class Rollup {
       if (b && !buckets.has(b.start)) buckets.set(b.start, b);
     };
     const key = `${symbol}|${lower}|${higher}`;
+    const waiting = this.unfinished.get(key) ?? new Map<number, RollupBucket>();
+    this.unfinished.set(key, waiting);
+    for (const b of waiting.values()) buckets.set(b.start, b);
     if (!this.caughtUp.has(key)) {
       this.caughtUp.add(key);
       const from = this.o.clock.now() - this.o.historyDays * DAY_MS;
@@ -96,11 +103,20 @@ export class Rollup {
     const out: Bar[] = [];
     for (const b of [...buckets.values()].sort((x, y) => x.start - y.start)) {
       const finished = newest >= b.end || store.readInto(symbol, lower, b.end - lowerMs, this.view);
-      if (!finished) continue;
+      if (!finished) {
+        waiting.set(b.start, b);
+        continue;
+      }
+      waiting.delete(b.start);
       const parts = store.range(symbol, lower, b.from, b.end - 1);
       if (parts.length === 0) continue;
       const bar = combineBars(parts, higher, b.start, now);
       if (!this.sameAsCached(bar)) out.push(bar);
+    }
+    // Bounded: a bucket that never finishes (a symbol no longer collected) is not kept for ever.
+    for (const start of waiting.keys()) {
+      if (waiting.size <= MAX_UNFINISHED) break;
+      waiting.delete(start);
     }
     if (out.length === 0) return;
     await store.putMany(out);
