@@ -57,7 +57,8 @@ async function serve(args: string[]): Promise<number> {
   }
   const layers = configLayers();
   const config = loadConfigFrom(layers);
-  const { checkIbkrLive, checkStrategy } = await import('./config/startup.ts');
+  const { checkBarSizes, checkIbkrLive, checkStrategy } = await import('./config/startup.ts');
+  checkBarSizes(config);
   const live = await checkIbkrLive(config);
   await checkStrategy(config);
   setLogOutput({ format: resolveFormat(config.log.format, Boolean(process.stdout.isTTY)), file: config.log.file });

@@ -5,10 +5,12 @@
  * - the autostarted strategy is built once here, so a bad param (`fats: 3`, `fast > slow`) or a
  *   module that does not load is refused before the collector runs, naming the param;
  * - the IBKR live-trading ports (TWS 7496, IB Gateway 4001) need `ibkr.live: true`: real money is
- *   never traded by a port number typed by mistake.
+ *   never traded by a port number typed by mistake;
+ * - the loop's bar size is the collected one or can be built from it (a multiple, or 1Day).
  */
 import { createStrategy } from '../actors/trader/strategies/registry.ts';
 import { probeIbkrAccounts } from '../sources/ibkr/account-probe.ts';
+import { canRollUp } from '../market/aggregate.ts';
 import { ConfigError } from './load.ts';
 import type { Config } from './schema.ts';
 
@@ -34,6 +36,22 @@ export async function checkIbkrLive(config: Config, probe: typeof probeIbkrAccou
     throw new ConfigError('ibkr.live', `ibkr.port ${i.port} is ${what} (real money, ${account}); set ibkr.live: true to trade on it, or use the paper port (7497 TWS, 4002 Gateway)`);
   }
   return `IBKR LIVE: port ${i.port} is ${what}; orders through broker: ibkr trade real money in ${account}`;
+}
+
+/**
+ * The autostarted loop's bar size must be the collected one or built from it (the collector's
+ * rollup); otherwise it would wait for bars that never come. Without autostart, POST /live/start
+ * answers the same with a 409.
+ */
+export function checkBarSizes(config: Config): void {
+  if (!config.trader.autostart) return;
+  const traded = config.trader.bar_size;
+  const collected = config.collector.bar_size;
+  if (traded === collected || canRollUp(collected, traded)) return;
+  throw new ConfigError(
+    'trader.bar_size',
+    `${traded} bars cannot be built from the ${collected} bars the collector collects (collector.bar_size); trade ${collected} or a multiple of it, or collect ${traded}`,
+  );
 }
 
 export async function checkStrategy(config: Config): Promise<void> {

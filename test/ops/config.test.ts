@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { configLayers, ConfigError, DEFAULT_CONFIG_PATH, loadConfig, loadConfigFrom } from '../../src/config/load.ts';
 import { configWarnings, formatSettings, settingsWithSources } from '../../src/config/sources.ts';
-import { checkIbkrLive, checkStrategy } from '../../src/config/startup.ts';
+import { checkBarSizes, checkIbkrLive, checkStrategy } from '../../src/config/startup.ts';
 import { startTwsSimulator } from '../fakes/tws/index.ts';
 
 const USER_STRATEGY = fileURLToPath(new URL('../fixtures/user-strategy.ts', import.meta.url));
@@ -116,6 +116,17 @@ test('the IBKR live-money guard says why it cannot name the account when TWS is 
     checkIbkrLive(config),
     (err: unknown) => err instanceof ConfigError && err.key === 'ibkr.live' && /account unknown: 127\.0\.0\.1:4001: .*(ECONNREFUSED|connect)/i.test(err.message),
   );
+});
+
+test('trader.bar_size above the collected size starts (it is rolled up); an autostarted one that cannot be built refuses with a config: line', () => {
+  checkBarSizes(loadConfig({ env: {}, overrides: { collector: { bar_size: '1Min' }, trader: { bar_size: '5Min' } } }));
+  checkBarSizes(loadConfig({ env: {}, overrides: { collector: { bar_size: '5Min' }, trader: { bar_size: '1Day' } } }));
+  assert.throws(
+    () => checkBarSizes(loadConfig({ env: {}, overrides: { collector: { bar_size: '15Min' }, trader: { bar_size: '5Min' } } })),
+    (err: unknown) => err instanceof ConfigError && err.key === 'trader.bar_size' && /5Min bars cannot be built from the 15Min bars/.test(err.message),
+  );
+  // Without autostart nothing waits on it: POST /live/start answers 409 instead.
+  checkBarSizes(loadConfig({ env: {}, overrides: { collector: { bar_size: '15Min' }, trader: { bar_size: '5Min', autostart: false } } }));
 });
 
 test('the IBKR paper ports start without ibkr.live', async () => {
