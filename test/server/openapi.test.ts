@@ -210,6 +210,10 @@ test('bad requests get the documented 400 with the field named', async () => {
     ['POST', '/data-collector/start', { bar_size: '2Min' }, 'bar_size'],
     ['GET', '/bars/QQQ?limit=0', undefined, 'limit'],
     ['GET', '/events?types=bar,nope', undefined, 'types'],
+    ['GET', '/feed/switches?symbol=not%20a%20symbol', undefined, 'symbol'],
+    ['GET', '/feed/switches?bogus=1', undefined, 'bogus'],
+    ['GET', '/dashboard/bars?limit=abc', undefined, 'limit'],
+    ['GET', '/dashboard/bars?limit=10001', undefined, 'limit'],
   ];
   for (const [method, path, body, field] of cases) {
     const res = await fetch(engine.url + path, {
