@@ -30,7 +30,7 @@ export default function recorder(params: Record<string, unknown>) {
 const BASE = `runtime:\n  clock: accelerated\n  clock_speed: 300\n  clock_start: "2026-01-05T15:00:00Z"\ntrader:\n  autostart: false\n`;
 const YAML = `${BASE}collector:\n  backfill_days: 1\n`;
 
-test('trading 5Min while collecting 1Min: the strategy receives 5Min bars built from the cached 1Min bars', async () => {
+test('trading 5Min while collecting 1Min: the strategy receives 5Min bars built from the cached 1Min bars; a size that cannot be built is a 409', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'barkeep rollup.strategy-'));
   const module = join(dir, 'recorder.ts');
   const file = join(dir, 'bars.jsonl');
@@ -95,17 +95,18 @@ test('trading 5Min while collecting 1Min: the strategy receives 5Min bars built 
     const cached = (await app.get(`/bars/QQQ?bar_size=5Min&from=${received[0].start}&limit=1`)).body.bars[0];
     assert.equal(cached.t, new Date(received[0].start).toISOString());
     assert.equal(cached.c, received[0].c);
+
+    // Collecting 15Min: a 5Min loop cannot be built from it (409 naming both); 1Hour can.
+    assert.equal((await app.post('/live/stop')).status, 200);
+    assert.equal((await app.post('/data-collector/start', { symbols: ['QQQ'], bar_size: '15Min' })).status, 200);
+    const r = await app.post('/live/start', { bar_size: '5Min' });
+    assert.equal(r.status, 409);
+    assert.equal(r.body.field, 'bar_size');
+    assert.match(r.body.message, /collects 15Min bars and the loop would trade 5Min/);
+    const ok = await app.post('/live/start', { bar_size: '1Hour' });
+    assert.equal(ok.status, 200, '1Hour is four 15Min bars');
+    assert.equal((await app.get('/data-collector/status')).body.bar_size, '15Min');
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
-});
-
-test('a bar size that cannot be built from the collected one is refused with a 409 naming both', async () => {
-  await using app = await serve({ yaml: `${BASE}collector:\n  bar_size: 15Min\n  backfill_days: 1\n` });
-  const r = await app.post('/live/start', { bar_size: '5Min' });
-  assert.equal(r.status, 409);
-  assert.equal(r.body.field, 'bar_size');
-  assert.match(r.body.message, /collects 15Min bars and the loop would trade 5Min/);
-  const ok = await app.post('/live/start', { bar_size: '1Hour' });
-  assert.equal(ok.status, 200, '1Hour is four 15Min bars');
 });
