@@ -7,8 +7,8 @@
  *    both charts hold their bars (the page asks for them once, GET /dashboard/bars, from its <head>).
  *    Floors in the same run: navigating to a tiny JSON route (what the browser costs at least), and
  *    fetching the same bars from Node (the data alone). Goal: under 1 s.
- * 2. Bar to order with 100 SSE clients vs none: each step moves the clock to the collector's next
- *    cycle; the collector writes the bars, the arbiter hands them on, the trader's strategy (a flip:
+ * 2. Bar to order with 100 SSE clients vs none: each step (150 ms after the previous one's events
+ *    went out, as bars a minute apart would be) moves the clock to the collector's next cycle; the collector writes the bars, the arbiter hands them on, the trader's strategy (a flip:
  *    one order per bar per symbol, bench/fixtures/flip-strategy.ts) runs and the order is
  *    journaled. Figures per step and symbol:
  *    - "bar to decision (trader)": from the clock step to the strategy running in the trader's
@@ -39,6 +39,8 @@ const CHROMIUM = process.env.BARKEEP_CHROMIUM ?? '/usr/bin/chromium';
 /** A Monday, 15:00 UTC; the simulated market runs 24/7. */
 const T0 = Date.UTC(2026, 0, 5, 15, 0, 0);
 const now = () => performance.timeOrigin + performance.now();
+/** Pause before each bar-to-order step (see `step`). */
+const STEP_GAP_MS = 150;
 
 async function until<T>(fn: () => Promise<T | undefined | false> | T | undefined | false, what: string, timeoutMs = 60_000): Promise<T> {
   const end = Date.now() + timeoutMs;
@@ -181,6 +183,10 @@ export async function run({ quick = false }: { quick?: boolean } = {}): Promise<
     /** One step: the next collector cycle; resolves with the two orders' latencies. */
     const step = async (): Promise<{ decision: number[]; event: number[] }> => {
       stepNo++;
+      // Live bars come a minute apart, not back to back: each step starts once the previous one's
+      // events have gone out to the clients (the same pause with and without them), so the figure
+      // is a bar arriving while clients are connected, not while 100 of them are mid-read.
+      await new Promise((r) => setTimeout(r, STEP_GAP_MS));
       const next = await until(async () => {
         const at = (await collector.call('status', {})).next_cycle_at;
         if (at === null) return false;
