@@ -352,6 +352,9 @@ function symbolsShown() {
   return [...set].sort();
 }
 
+/** Bars set before the first paint of a chart (a few screens); the rest follows at once after it. */
+const FIRST_PAINT_BARS = 720;
+
 /** The panel and chart of a symbol, made once. */
 function ensureChart(symbol, barSize) {
   let chart = state.charts.get(symbol);
@@ -402,10 +405,14 @@ async function drawFirstBars(pending) {
       const cols = first.bars[symbol];
       if (!cols) return;
       drawnNow.add(symbol);
-      await draw(symbol, ensureChart(symbol, first.bar_size), (chart) => chart.setColumns(cols));
+      // What is in view first (the newest bars), painted at once; the days before it right after.
+      await draw(symbol, ensureChart(symbol, first.bar_size), (chart) => chart.setColumns(cols, { tail: FIRST_PAINT_BARS }));
     }),
   );
   applySymbolFilter();
+  setTimeout(() => {
+    for (const symbol of drawnNow) state.charts.get(symbol)?.completeHistory();
+  }, 0);
   return drawnNow;
 }
 

@@ -100,6 +100,10 @@ test('the dashboard draws candles, shows orders as they happen and the feed rung
   const late = await browser.newPage();
   await late.goto(`${app.url}/#symbols`);
   await late.waitForSelector('[data-testid="chart-QQQ"][data-ready="true"]');
+  // The first paint holds the newest bars; the day of history before them follows right after.
+  const cached = (await app.get('/bars/QQQ?bar_size=1Min&limit=10000')).body.bars.length;
+  assert.ok(cached > 720, `${cached} bars cached`);
+  await until(async () => Number(await late.getAttribute('[data-testid="chart-QQQ"]', 'data-bars')) >= cached && true, 'the whole history on the chart');
   const items = await until(async () => {
     const texts = await late.locator('[data-testid="switches-QQQ"] li').allTextContents();
     return texts.length >= history.length && texts;
