@@ -181,12 +181,22 @@ export async function run({ quick = false }: { quick?: boolean } = {}): Promise<
     const seen = new Set<string>();
     let stepNo = 0;
     /** One step: the next collector cycle; resolves with the two orders' latencies. */
+    let activeClients: { bytes: () => Promise<number> } | null = null;
     const step = async (): Promise<{ decision: number[]; event: number[] }> => {
       stepNo++;
       // Live bars come a minute apart, not back to back: each step starts once the previous one's
       // events have gone out to the clients (the same pause with and without them), so the figure
       // is a bar arriving while clients are connected, not while 100 of them are mid-read.
       await new Promise((r) => setTimeout(r, STEP_GAP_MS));
+      // ... and until the clients have read everything sent so far (their byte count stands still).
+      if (activeClients) {
+        for (let prev = -1; ; ) {
+          const read = await activeClients.bytes();
+          if (read === prev) break;
+          prev = read;
+          await new Promise((r) => setTimeout(r, 20));
+        }
+      }
       const next = await until(async () => {
         const at = (await collector.call('status', {})).next_cycle_at;
         if (at === null) return false;
@@ -241,11 +251,13 @@ export async function run({ quick = false }: { quick?: boolean } = {}): Promise<
     for (let r = 0; r < rounds; r++) {
       for (const mode of ['none', 'clients'] as const) {
         const clients = mode === 'clients' ? await openClients(url, 100) : null;
+        activeClients = clients;
         for (let i = 0; i < steps; i++) {
           const s = await step();
           samples[mode].decision.push(...s.decision);
           samples[mode].event.push(...s.event);
         }
+        activeClients = null;
         clientBytes += (await clients?.bytes()) ?? 0;
         clients?.close();
       }
