@@ -27,8 +27,6 @@ import type { BarSize } from '../../market/bar-size.ts';
 import { canRollUp } from '../../market/aggregate.ts';
 import { HttpError, fromZod } from '../errors.ts';
 
-const ORDER_STATES = ['pending', 'submitted', 'partially_filled', 'filled', 'cancelled', 'rejected', 'open', 'final'] as const;
-
 /** `since` as epoch ms, or a 400 naming it. */
 function sinceMs(text: string | undefined): number | undefined {
   if (text === undefined) return undefined;
