@@ -4,11 +4,11 @@
  *
  * 1. First page load: chromium (playwright-core, headless, browser cache disabled) opens
  *    `/#symbols` with 5 days of 1Min bars cached for two symbols (14,400 bars, 24/7 market) until
- *    both charts hold their bars. Floors in the same run: navigating to a tiny JSON route (what the
- *    browser costs at least), and fetching the same two /bars responses from Node (the data alone).
- *    Goal: under 1 s.
- * 2. Bar to order with 100 SSE clients vs none: each step moves the clock to the collector's next
- *    cycle; the collector writes the bars, the arbiter hands them on, the trader's strategy (a flip:
+ *    both charts hold their bars (the page asks for them once, GET /dashboard/bars, from its <head>).
+ *    Floors in the same run: navigating to a tiny JSON route (what the browser costs at least), and
+ *    fetching the same bars from Node (the data alone). Goal: under 1 s.
+ * 2. Bar to order with 100 SSE clients vs none: each step (150 ms after the previous one's events
+ *    went out, as bars a minute apart would be) moves the clock to the collector's next cycle; the collector writes the bars, the arbiter hands them on, the trader's strategy (a flip:
  *    one order per bar per symbol, bench/fixtures/flip-strategy.ts) runs and the order is
  *    journaled. Figures per step and symbol:
  *    - "bar to decision (trader)": from the clock step to the strategy running in the trader's
@@ -39,6 +39,8 @@ const CHROMIUM = process.env.BARKEEP_CHROMIUM ?? '/usr/bin/chromium';
 /** A Monday, 15:00 UTC; the simulated market runs 24/7. */
 const T0 = Date.UTC(2026, 0, 5, 15, 0, 0);
 const now = () => performance.timeOrigin + performance.now();
+/** Pause before each bar-to-order step (see `step`). */
+const STEP_GAP_MS = 150;
 
 async function until<T>(fn: () => Promise<T | undefined | false> | T | undefined | false, what: string, timeoutMs = 60_000): Promise<T> {
   const end = Date.now() + timeoutMs;
@@ -125,17 +127,18 @@ export async function run({ quick = false }: { quick?: boolean } = {}): Promise<
         const phases = (await page.evaluate(`(() => {
           const p = performance;
           const at = (name) => Math.max(...p.getEntriesByName(name).map((e) => e.startTime));
-          const bars = p.getEntriesByType('resource').filter((e) => e.name.includes('/bars/'));
+          const bars = p.getEntriesByType('resource').filter((e) => e.name.includes('/bars'));
           return {
             scripts_run: p.getEntriesByType('navigation')[0].domContentLoadedEventEnd,
             bars_asked: Math.min(...bars.map((e) => e.startTime)),
             bars_received: Math.max(...bars.map((e) => e.responseEnd)),
             bars_parsed: Math.max(at('bars-QQQ'), at('bars-SPY')),
             charts_drawn: Math.max(at('drawn-QQQ'), at('drawn-SPY')),
+            bars_requests: bars.length,
           };
         })()`)) as Record<string, number>;
         t = now();
-        await Promise.all(['QQQ', 'SPY'].map(async (s) => (await fetch(`${url}/bars/${s}?bar_size=1Min&limit=10000`)).json()));
+        await (await fetch(`${url}/dashboard/bars?limit=10000`)).json();
         const data = now() - t;
         await page.close();
         if (i === 0) continue; // the browser's own first start
@@ -157,14 +160,14 @@ export async function run({ quick = false }: { quick?: boolean } = {}): Promise<
         [
           ['page until both charts drawn', page.p50, page.p99, page.max],
           ['floor: navigate to a tiny JSON route', navFloor.p50, navFloor.p99, navFloor.max],
-          ['floor: the two /bars responses from Node', dataFloor.p50, dataFloor.p99, dataFloor.max],
+          ['floor: the same bars (GET /dashboard/bars) from Node', dataFloor.p50, dataFloor.p99, dataFloor.max],
         ],
       ),
     );
     const phases = Object.fromEntries(Object.entries(phaseMs).map(([k, v]) => [k, summarize(v).p50]));
     console.log(
       `in the page (p50, ms from navigation start): ${Object.entries(phases)
-        .map(([k, v]) => `${k.replace(/_/g, ' ')} ${fmt(v)}`)
+        .map(([k, v]) => `${k.replace(/_/g, ' ')} ${k === 'bars_requests' ? v : fmt(v)}`)
         .join(', ')}`,
     );
     const drawn = summarize(phaseMs.charts_drawn ?? []);
@@ -178,8 +181,22 @@ export async function run({ quick = false }: { quick?: boolean } = {}): Promise<
     const seen = new Set<string>();
     let stepNo = 0;
     /** One step: the next collector cycle; resolves with the two orders' latencies. */
+    let activeClients: { bytes: () => Promise<number> } | null = null;
     const step = async (): Promise<{ decision: number[]; event: number[] }> => {
       stepNo++;
+      // Live bars come a minute apart, not back to back: each step starts once the previous one's
+      // events have gone out to the clients (the same pause with and without them), so the figure
+      // is a bar arriving while clients are connected, not while 100 of them are mid-read.
+      await new Promise((r) => setTimeout(r, STEP_GAP_MS));
+      // ... and until the clients have read everything sent so far (their byte count stands still).
+      if (activeClients) {
+        for (let prev = -1; ; ) {
+          const read = await activeClients.bytes();
+          if (read === prev) break;
+          prev = read;
+          await new Promise((r) => setTimeout(r, 20));
+        }
+      }
       const next = await until(async () => {
         const at = (await collector.call('status', {})).next_cycle_at;
         if (at === null) return false;
@@ -234,11 +251,13 @@ export async function run({ quick = false }: { quick?: boolean } = {}): Promise<
     for (let r = 0; r < rounds; r++) {
       for (const mode of ['none', 'clients'] as const) {
         const clients = mode === 'clients' ? await openClients(url, 100) : null;
+        activeClients = clients;
         for (let i = 0; i < steps; i++) {
           const s = await step();
           samples[mode].decision.push(...s.decision);
           samples[mode].event.push(...s.event);
         }
+        activeClients = null;
         clientBytes += (await clients?.bytes()) ?? 0;
         clients?.close();
       }

@@ -72,8 +72,9 @@ async function serve(args: string[]): Promise<number> {
   engineModule.catch(() => undefined);
   let live: string | null;
   try {
-    const { checkIbkrLive, checkStrategy } = await import('./config/startup.ts');
-    live = checkIbkrLive(config);
+    const { checkBarSizes, checkIbkrLive, checkStrategy } = await import('./config/startup.ts');
+    checkBarSizes(config);
+    live = await checkIbkrLive(config);
     await checkStrategy(config);
   } catch (err) {
     spares.close();

@@ -198,3 +198,97 @@ export class BarAggregator {
     };
   }
 }
+
+// ---- rolling bars of one size up into a larger size (the collector's rollup) ---------------------
+
+/** Whether bars of `higher` can be built from cached bars of `lower` (a strict multiple, or 1Day from any intraday size). */
+export function canRollUp(lower: BarSize, higher: BarSize): boolean {
+  if (lower === higher || lower === '1Day') return false;
+  if (higher === '1Day') return true;
+  const l = barSizeMs(lower);
+  const h = barSizeMs(higher);
+  return h > l && h % l === 0;
+}
+
+/** The larger bar a smaller one belongs to: keyed by `start`, made of the smaller bars in [from, end). */
+export interface RollupBucket {
+  start: number;
+  from: number;
+  end: number;
+}
+
+/** What rollupBucket needs of the calendar (MarketCalendar). */
+export interface SessionCalendar {
+  dateOf(ts: number): string;
+  dayStart(date: string | number): number;
+  wallTime(date: string | number, hour: number, minute?: number): number;
+  sessionBounds(date: string | number): { open: number; close: number; postClose: number } | undefined;
+}
+
+/**
+ * The `higher` bar that the smaller bar starting at `ts` belongs to, on NYSE session boundaries
+ * (docs/market-data.md): intraday buckets align to the clock (:00, :05, ...) and never span the
+ * regular open, the close (13:00 on an early close) or the end of after hours, so a bucket cut by
+ * one of them ends (or starts) there. A `1Day` bar starts at midnight New York and is made of the
+ * regular session's bars; bars outside it belong to no daily bar (undefined). With `alwaysOpen`
+ * (the simulated 24/7 market) there are no session edges and a day is the whole New York day.
+ */
+export function rollupBucket(ts: number, higher: BarSize, calendar: SessionCalendar, alwaysOpen: boolean): RollupBucket | undefined {
+  if (higher === '1Day') {
+    const date = calendar.dateOf(ts);
+    const dayStart = calendar.dayStart(date);
+    if (alwaysOpen) return { start: dayStart, from: dayStart, end: calendar.wallTime(date, 24) };
+    const b = calendar.sessionBounds(date);
+    if (!b || ts < b.open || ts >= b.close) return undefined;
+    return { start: dayStart, from: b.open, end: b.close };
+  }
+  let start = floorToBar(ts, higher);
+  let end = start + barSizeMs(higher);
+  if (!alwaysOpen) {
+    const b = calendar.sessionBounds(calendar.dateOf(ts));
+    if (b) {
+      for (const edge of [b.open, b.close, b.postClose]) {
+        if (!(start < edge && edge < end)) continue;
+        if (ts < edge) end = edge;
+        else start = edge;
+      }
+    }
+  }
+  return { start, from: start, end };
+}
+
+/** One bar of size `barSize` starting at `start` out of smaller bars (oldest first, at least one). */
+export function combineBars(lower: readonly Bar[], barSize: BarSize, start: number, receivedAt: number): Bar {
+  const first = lower[0];
+  let high = first.high;
+  let low = first.low;
+  let volume = 0;
+  let wapVolume = 0;
+  let wapWeight = 0;
+  let trades = 0;
+  for (const b of lower) {
+    if (b.high > high) high = b.high;
+    if (b.low < low) low = b.low;
+    volume += b.volume;
+    if (b.volume > 0 && Number.isFinite(b.vwap)) {
+      wapVolume += b.vwap * b.volume;
+      wapWeight += b.volume;
+    }
+    trades = trades < 0 || b.trades < 0 ? -1 : trades + b.trades;
+  }
+  const last = lower[lower.length - 1];
+  return {
+    symbol: first.symbol,
+    barSize,
+    start,
+    open: first.open,
+    high,
+    low,
+    close: last.close,
+    volume,
+    vwap: wapWeight > 0 ? wapVolume / wapWeight : Number.NaN,
+    trades,
+    source: last.source,
+    receivedAt,
+  };
+}

@@ -23,6 +23,8 @@ import type { OrderJournal } from '../storage/types.ts';
 import type { Setting } from '../config/sources.ts';
 import type { LiveStart } from '../actors/trader/protocol.ts';
 import { registerDashboardRoutes } from './routes/dashboard.ts';
+import { registerDashboardBarsRoutes } from './routes/dashboard-bars.ts';
+import { canRollUp } from '../market/aggregate.ts';
 import { registerEventRoutes } from './routes/events.ts';
 import type { EventHub } from './event-hub.ts';
 import { collectorStartBody, killBody, liveStartBody } from './schemas.ts';
@@ -168,8 +170,14 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
     const barSize = body.bar_size ?? deps.defaults.collector.bar_size;
     // What the trading loop trades stays collected: dropping it would starve the loop.
     const t = await trader.call('status', {}).catch(() => null);
-    if (t?.is_running && t.bar_size && t.bar_size !== barSize) {
-      throw new HttpError(409, 'conflict', `bar_size: the trading loop trades ${t.bar_size} bars from the collector; stop it first (POST /live/stop) or collect ${t.bar_size}`, 'bar_size');
+    // The loop's bar size must stay servable: collected as is, or rolled up from the collected one.
+    if (t?.is_running && t.bar_size && t.bar_size !== barSize && !canRollUp(barSize, t.bar_size)) {
+      throw new HttpError(
+        409,
+        'conflict',
+        `bar_size: the trading loop trades ${t.bar_size} bars, which cannot be built from ${barSize}; stop it first (POST /live/stop) or collect ${t.bar_size} (or a size it is a multiple of)`,
+        'bar_size',
+      );
     }
     const kept = t?.is_running ? t.symbols.filter((s) => !symbols.includes(s)) : [];
     const status = await collector.call('start', { symbols: [...symbols, ...kept], bar_size: barSize });
@@ -224,6 +232,15 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
   });
 
   registerBarsRoutes(app, { bars: deps.bars });
+  registerDashboardBarsRoutes(app, {
+    bars: deps.bars,
+    async shown() {
+      const [t, c] = await Promise.all([trader.call('status', {}).catch(() => null), collector.call('status', {}).catch(() => null)]);
+      const symbols = [...new Set([...(t?.symbols ?? []), ...(c?.symbols ?? [])])].sort();
+      const bar_size = (t?.is_running && t.bar_size) || c?.bar_size || deps.defaults?.collector.bar_size || '1Min';
+      return { symbols, bar_size };
+    },
+  });
   if (deps.events) registerEventRoutes(app, deps.events);
   registerDashboardRoutes(app, {
     faults: deps.faults,

@@ -11,6 +11,10 @@
  *   unsent is skipped (the events are dropped for it, counted); once its socket drains it gets a
  *   `dropped` event saying how many and which ids, then the stream goes on. A slow or stuck client
  *   costs one length check per event, never memory without bound, and never slows the actors.
+ * - `feed_switch` events are also kept per symbol, apart from the ring (the newest
+ *   `switchHistory` per symbol, for at most `switchSymbols` symbols), so the page can draw the feed
+ *   ladder's timeline with the switches made before it was opened (GET /feed/switches), however
+ *   many bar events have gone by since.
  */
 import type { ServerResponse } from 'node:http';
 import type { ActorEvent, EventType } from '../runtime/events.ts';
@@ -32,6 +36,21 @@ export interface HubOptions {
    * write, after the actors' work for that bar rather than during it.
    */
   flushMs?: number;
+  /** feed_switch events kept per symbol for GET /feed/switches. Default 200. */
+  switchHistory?: number;
+  /** Symbols whose switches are kept; the one switched least recently is forgotten first. Default 500. */
+  switchSymbols?: number;
+}
+
+/** One feed switch as GET /feed/switches lists it. */
+export interface FeedSwitchRecord {
+  /** The event's id on /events. */
+  id: string;
+  /** ISO time of the switch. */
+  at: string;
+  /** The rung serving from then on; null when none can. */
+  rung: string | null;
+  reason: string;
 }
 
 interface Stored {
@@ -119,6 +138,9 @@ export class EventHub {
   private readonly heartbeat: NodeJS.Timeout;
   private readonly flushMs: number;
   private flushTimer: NodeJS.Timeout | null = null;
+  private readonly switches = new Map<string, FeedSwitchRecord[]>();
+  readonly switchHistory: number;
+  private readonly switchSymbols: number;
 
   constructor(opts: HubOptions = {}) {
     this.capacity = opts.capacity ?? 5000;
@@ -126,6 +148,8 @@ export class EventHub {
     this.boot = opts.boot ?? Date.now().toString(36);
     this.ring = new Array(this.capacity);
     this.flushMs = opts.flushMs ?? 50;
+    this.switchHistory = opts.switchHistory ?? 200;
+    this.switchSymbols = opts.switchSymbols ?? 500;
     this.heartbeat = setInterval(() => {
       for (const c of this.clients) if (c.res.writableLength <= this.maxBuffered) c.write(': ping\n\n');
     }, opts.heartbeatMs ?? 15_000);
@@ -143,7 +167,29 @@ export class EventHub {
     const body = JSON.stringify({ ...ev.data, type: ev.type, actor, at: new Date(ev.at).toISOString() });
     const stored: Stored = { seq, type: ev.type, frame: `id: ${this.idOf(seq)}\nevent: ${ev.type}\ndata: ${body}\n\n` };
     this.ring[seq % this.capacity] = stored;
+    if (ev.type === 'feed_switch') this.keepSwitch(seq, ev);
     for (const c of this.clients) c.offer(stored);
+  }
+
+  private keepSwitch(seq: number, ev: ActorEvent): void {
+    const d = ev.data as { symbol?: unknown; rung?: unknown; reason?: unknown };
+    if (typeof d.symbol !== 'string') return;
+    let list = this.switches.get(d.symbol);
+    if (list) {
+      this.switches.delete(d.symbol); // re-inserted: the Map's order is least recently switched first
+    } else {
+      list = [];
+      if (this.switches.size >= this.switchSymbols) this.switches.delete(this.switches.keys().next().value!);
+    }
+    this.switches.set(d.symbol, list);
+    list.push({ id: this.idOf(seq), at: new Date(ev.at).toISOString(), rung: typeof d.rung === 'string' ? d.rung : null, reason: String(d.reason ?? '') });
+    if (list.length > this.switchHistory) list.splice(0, list.length - this.switchHistory);
+  }
+
+  /** The kept feed switches, oldest first, per symbol (one symbol, or all). */
+  feedSwitches(symbol?: string): Record<string, FeedSwitchRecord[]> {
+    if (symbol !== undefined) return { [symbol]: [...(this.switches.get(symbol) ?? [])] };
+    return Object.fromEntries([...this.switches.entries()].sort((a, b) => (a[0] < b[0] ? -1 : 1)).map(([s, l]) => [s, [...l]]));
   }
 
   scheduleFlush(): void {

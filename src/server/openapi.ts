@@ -23,6 +23,10 @@ import {
   dashboardInfoSchema,
   errorSchema,
   eventsQuery,
+  feedSwitchesQuery,
+  dashboardBarsQuery,
+  dashboardBarsSchema,
+  feedSwitchesSchema,
   healthSchema,
   killBody,
   liveStartBody,
@@ -232,6 +236,28 @@ export const ROUTES: RouteDoc[] = [
       'that many events were skipped for it. Each `data` is JSON with `type`, `actor` and `at` (ISO time) besides the fields of its type.',
     query: eventsQuery,
     responses: { 200: { description: 'An event stream (text/event-stream) that stays open', schema: z.string(), mediaType: 'text/event-stream' } },
+  },
+  {
+    method: 'GET',
+    path: '/dashboard/bars',
+    tag: 'dashboard',
+    summary: "The page's charts in one request: the newest bars of every symbol shown, in columns",
+    description:
+      "The symbols are those the loop trades and the collector collects, at the loop's bar size (else the collector's). Columns of plain numbers " +
+      "(`t` in epoch seconds) rather than one object per bar: the dashboard's first load asks for this once, from its <head>.",
+    query: dashboardBarsQuery,
+    responses: { 200: json('Bars per symbol, in columns', dashboardBarsSchema) },
+  },
+  {
+    method: 'GET',
+    path: '/feed/switches',
+    tag: 'dashboard',
+    summary: "The feed ladder's switches per symbol since the server started (the timeline before the page was opened)",
+    description:
+      'Every feed_switch event is kept per symbol (the newest `per_symbol_limit`), apart from the /events replay ring, so a page opened late still draws ' +
+      'which rung served when. Each entry carries the id of its event on /events, so a client that also listens there can skip the ones it has.',
+    query: feedSwitchesQuery,
+    responses: { 200: json('The switches, oldest first per symbol', feedSwitchesSchema) },
   },
   {
     method: 'GET',

@@ -309,6 +309,58 @@ export const wireBarSchema = z
   .meta({ id: 'Bar' });
 export const barsSchema = z.object({ symbol: z.string(), bar_size: barSizeSchema, bars: z.array(wireBarSchema) });
 
+export const dashboardBarsQuery = z
+  .object({
+    limit: z
+      .string()
+      .regex(/^\d+$/, 'must be a whole number from 1 to 10000')
+      .transform(Number)
+      .pipe(z.number().int().min(1, 'must be from 1 to 10000').max(10_000, 'must be from 1 to 10000'))
+      .default(2000)
+      .meta({ description: 'Newest bars per symbol (default 2000)', example: '10000' }),
+  })
+  .strict();
+
+const numbers = z.array(z.number());
+export const dashboardBarsSchema = z
+  .object({
+    bar_size: z.string().meta({ description: "The loop's bar size (the collector's when no loop runs)" }),
+    symbols: z.array(z.string()).meta({ description: 'What the loop trades and the collector collects, sorted' }),
+    bars: z
+      .record(z.string(), z.object({ t: numbers.meta({ description: 'Bar starts, epoch seconds, oldest first' }), o: numbers, h: numbers, l: numbers, c: numbers, v: numbers }))
+      .meta({ description: 'Per symbol, its newest bars in columns (the same index is one bar)' }),
+  })
+  .meta({ id: 'DashboardBars' });
+
+export const feedSwitchesQuery = z
+  .object({
+    symbol: z
+      .string()
+      .regex(/^[A-Za-z][A-Za-z0-9]{0,9}(?:[.-][A-Za-z0-9]{1,4})?$/, 'is not a ticker symbol')
+      .optional()
+      .meta({ description: 'Only this symbol (default: every symbol with a switch)', example: 'QQQ' }),
+  })
+  .strict();
+
+export const feedSwitchesSchema = z
+  .object({
+    switches: z
+      .record(
+        z.string(),
+        z.array(
+          z.object({
+            id: z.string().meta({ description: "The feed_switch event's id on /events" }),
+            at: z.string().meta({ description: 'ISO time of the switch' }),
+            rung: z.string().nullable().meta({ description: 'The rung serving from then on (ibkr-realtime, preload, cache, ibkr-historical); null when none can' }),
+            reason: z.string(),
+          }),
+        ),
+      )
+      .meta({ description: 'Per symbol, its feed switches since the server started, oldest first' }),
+    per_symbol_limit: z.number().int().meta({ description: 'How many switches are kept per symbol (the oldest go first)' }),
+  })
+  .meta({ id: 'FeedSwitches' });
+
 export const dashboardInfoSchema = z
   .object({
     token_required: z.boolean().meta({ description: 'POSTs need Authorization: Bearer <BARKEEP_API_TOKEN>' }),

@@ -102,8 +102,23 @@ async function safe(p, fallback = null) {
   }
 }
 
-async function loadLive() {
-  const live = await safe(get('/live/status'));
+/** Switches kept per symbol in the page (the server keeps its own bounded history). */
+const LADDER_KEEP = 200;
+
+/** The ladder's history from GET /feed/switches: the switches made before this page was opened. */
+function seedLadder(r) {
+  for (const [symbol, list] of Object.entries(r.switches ?? {})) {
+    const seen = new Set(list.map((s) => s.id));
+    // Switches that reached this page over /events and are not in the answer stay, after it.
+    const extra = (state.ladder.get(symbol) ?? []).filter((h) => h.id && !seen.has(h.id));
+    state.ladder.set(symbol, [...list.map((s) => ({ id: s.id, rung: s.rung, since: s.at, reason: s.reason })), ...extra].slice(-LADDER_KEEP));
+  }
+}
+
+/** `switches`: a pending GET /feed/switches to apply first (a full load); refreshes pass none. */
+async function loadLive(switches) {
+  const [live, sw] = await Promise.all([safe(get('/live/status')), switches ?? null]);
+  if (sw) seedLadder(sw);
   if (!live) return;
   state.live = live;
   for (const [symbol, f] of Object.entries(live.feed ?? {})) {
@@ -147,9 +162,16 @@ async function loadOrders() {
   for (const order of o.orders) markOrder(order);
 }
 
+/** The page's first GET /dashboard/bars (fired from index.html's <head>), taken once. */
+let firstBars = /** @type {any} */ (window).barkeepFirstBars ?? null;
+
 async function loadAll() {
-  // The charts need only the symbols: their bars are fetched as soon as the statuses are in.
-  const charts = Promise.all([loadLive(), loadCollector()]).then(loadSymbols);
+  const statuses = Promise.all([loadLive(safe(get('/feed/switches'))), loadCollector()]);
+  // First load: the charts come from the one request the page's head made, without waiting for the
+  // statuses; symbols they do not cover (and every later reload) are fetched per symbol after them.
+  const first = firstBars ? drawFirstBars(firstBars) : Promise.resolve(new Set());
+  firstBars = null;
+  const charts = Promise.all([first, statuses]).then(([done]) => loadSymbols(done));
   await Promise.all([charts, loadActors(), loadOrders()]);
   for (const o of state.orders.values()) markOrder(o);
 }
@@ -330,43 +352,83 @@ function symbolsShown() {
   return [...set].sort();
 }
 
-async function loadSymbols() {
-  const symbols = symbolsShown();
-  const barSize = state.live?.bar_size ?? state.collector?.bar_size ?? '1Min';
-  // The bars are asked for first; the charts are built while they come.
-  const fetched = symbols.map((symbol) => safe(get(`/bars/${encodeURIComponent(symbol)}?bar_size=${barSize}&limit=10000`)));
+/** Bars set before the first paint of a chart (a few screens); the rest follows at once after it. */
+const FIRST_PAINT_BARS = 720;
+
+/** The panel and chart of a symbol, made once. */
+function ensureChart(symbol, barSize) {
+  let chart = state.charts.get(symbol);
+  if (chart) return chart;
+  const chartEl = el('div', { class: 'chart', 'data-testid': `chart-${symbol}` });
+  const panel = el(
+    'article',
+    { class: 'symbol-panel', 'data-symbol': symbol },
+    el('header', {}, el('h2', {}, symbol), el('span', { class: 'muted' }, `${barSize} · feed `), el('span', { class: 'rung-label', 'data-testid': `rung-${symbol}` }, '…')),
+    chartEl,
+    el('div', { class: 'ladder', 'data-testid': `ladder-${symbol}` }),
+    el('ul', { class: 'switches', 'data-testid': `switches-${symbol}` }),
+  );
+  $('symbol-panels').append(panel);
+  chart = new CandleChart(chartEl, barSize);
+  state.charts.set(symbol, chart);
+  return chart;
+}
+
+function fillSymbolFilter(symbols) {
   const select = $('symbol-filter');
   const chosen = select.value;
   select.replaceChildren(el('option', { value: '' }, 'all'), ...symbols.map((s) => el('option', { value: s, selected: s === chosen }, s)));
-  const panels = $('symbol-panels');
-  for (const symbol of symbols) {
-    if (state.charts.has(symbol)) continue;
-    const chartEl = el('div', { class: 'chart', 'data-testid': `chart-${symbol}` });
-    const panel = el(
-      'article',
-      { class: 'symbol-panel', 'data-symbol': symbol },
-      el('header', {}, el('h2', {}, symbol), el('span', { class: 'muted' }, `${barSize} · feed `), el('span', { class: 'rung-label', 'data-testid': `rung-${symbol}` }, '…')),
-      chartEl,
-      el('div', { class: 'ladder', 'data-testid': `ladder-${symbol}` }),
-      el('ul', { class: 'switches', 'data-testid': `switches-${symbol}` }),
-    );
-    panels.append(panel);
-    const chart = new CandleChart(chartEl, barSize);
-    state.charts.set(symbol, chart);
-  }
+}
+
+/** Draws one chart's data and marks it ready once lightweight-charts has painted (the next frame). */
+async function draw(symbol, chart, set) {
+  performance.mark(`bars-${symbol}`);
+  set(chart);
+  chart.ranged = false;
+  fitRecent(chart);
+  await new Promise((resolve) => requestAnimationFrame(() => setTimeout(resolve, 0)));
+  chart.el.dataset.ready = 'true';
+  performance.mark(`drawn-${symbol}`);
+}
+
+/**
+ * The first load's charts, from the one GET /dashboard/bars the page's <head> fired before the
+ * scripts loaded: drawn without waiting for the statuses. Returns the symbols drawn.
+ */
+async function drawFirstBars(pending) {
+  const first = await pending;
+  if (!first?.bars) return new Set();
+  fillSymbolFilter(first.symbols);
+  const drawnNow = new Set();
   await Promise.all(
-    symbols.map(async (symbol, i) => {
+    first.symbols.map(async (symbol) => {
+      const cols = first.bars[symbol];
+      if (!cols) return;
+      drawnNow.add(symbol);
+      // What is in view first (the newest bars), painted at once; the days before it right after.
+      await draw(symbol, ensureChart(symbol, first.bar_size), (chart) => chart.setColumns(cols, { tail: FIRST_PAINT_BARS }));
+    }),
+  );
+  applySymbolFilter();
+  setTimeout(() => {
+    for (const symbol of drawnNow) state.charts.get(symbol)?.completeHistory();
+  }, 0);
+  return drawnNow;
+}
+
+/** Charts for every symbol shown; bars fetched for those not in `done` (drawn from the first load). */
+async function loadSymbols(done = new Set()) {
+  const symbols = symbolsShown();
+  const barSize = state.live?.bar_size ?? state.collector?.bar_size ?? '1Min';
+  const todo = symbols.filter((s) => !done.has(s));
+  // The bars are asked for first; the charts are built while they come.
+  const fetched = todo.map((symbol) => safe(get(`/bars/${encodeURIComponent(symbol)}?bar_size=${barSize}&limit=10000`)));
+  fillSymbolFilter(symbols);
+  for (const symbol of todo) ensureChart(symbol, barSize);
+  await Promise.all(
+    todo.map(async (symbol, i) => {
       const r = await fetched[i];
-      if (!r) return;
-      performance.mark(`bars-${symbol}`);
-      const chart = state.charts.get(symbol);
-      chart.setBars(r.bars);
-      chart.ranged = false;
-      fitRecent(chart);
-      // lightweight-charts paints on the next frame: ready once it has.
-      await new Promise((resolve) => requestAnimationFrame(() => setTimeout(resolve, 0)));
-      chart.el.dataset.ready = 'true';
-      performance.mark(`drawn-${symbol}`);
+      if (r) await draw(symbol, state.charts.get(symbol), (chart) => chart.setBars(r.bars));
     }),
   );
   for (const o of state.orders.values()) markOrder(o);
@@ -560,10 +622,17 @@ function connect() {
       renderOrders();
       refreshLive();
     },
-    feed_switch(f) {
+    feed_switch(f, id) {
       const hist = state.ladder.get(f.symbol) ?? [];
-      hist.push({ rung: f.rung, since: f.at, reason: f.reason });
-      state.ladder.set(f.symbol, hist);
+      if (id && hist.some((h) => h.id === id)) return;
+      const last = hist[hist.length - 1];
+      // The same switch already read from /live/status: it gets its id, not a second entry.
+      if (last && !last.id && last.rung === f.rung) {
+        last.id = id;
+        return;
+      }
+      hist.push({ id, rung: f.rung, since: f.at, reason: f.reason });
+      state.ladder.set(f.symbol, hist.slice(-LADDER_KEEP));
       renderLadders();
       refreshLive();
     },

@@ -63,11 +63,50 @@ export class CandleChart {
       candles.push({ time, open: b.o, high: b.h, low: b.l, close: b.c });
       volume.push({ time, value: b.v, color: b.c >= b.o ? '#1f5f4a' : '#6b2a2a' });
     }
+    this.held = null;
+    this.applyData(candles, volume);
+  }
+
+  /**
+   * Replaces the data with bars in columns (GET /dashboard/bars: t in epoch seconds, oldest first).
+   * With `tail`, only the newest `tail` bars are set now (what is in view, painted at once) and the
+   * rest is held for completeHistory(), so the first paint does not wait for days of history.
+   */
+  setColumns(cols, { tail = 0 } = {}) {
+    const n = cols.t.length;
+    const candles = new Array(n);
+    const volume = new Array(n);
+    for (let i = 0; i < n; i++) {
+      const time = cols.t[i];
+      const o = cols.o[i];
+      const c = cols.c[i];
+      candles[i] = { time, open: o, high: cols.h[i], low: cols.l[i], close: c };
+      volume[i] = { time, value: cols.v[i], color: c >= o ? '#1f5f4a' : '#6b2a2a' };
+    }
+    const cut = tail > 0 && n > tail ? n - tail : 0;
+    this.held = cut > 0 ? { candles, volume } : null;
+    this.applyData(cut > 0 ? candles.slice(cut) : candles, cut > 0 ? volume.slice(cut) : volume);
+  }
+
+  /** Sets the bars held back by setColumns(..., { tail }), keeping the time range in view. */
+  completeHistory() {
+    const held = this.held;
+    if (!held) return;
+    this.held = null;
+    const scale = this.chart.timeScale();
+    const range = scale.getVisibleRange();
+    this.applyData(held.candles, held.volume);
+    if (range) scale.setVisibleRange(range);
+  }
+
+  applyData(candles, volume) {
     this.candles.setData(candles);
     this.volume.setData(volume);
-    this.lastTime = candles.length ? candles[candles.length - 1].time : 0;
-    this.count = candles.length;
-    this.el.dataset.bars = String(this.count);
+    const n = candles.length;
+    this.firstTime = n ? candles[0].time : 0;
+    this.lastTime = n ? candles[n - 1].time : 0;
+    this.count = n;
+    this.el.dataset.bars = String(n);
     this.refreshMarkers();
   }
 
@@ -76,8 +115,22 @@ export class CandleChart {
     const time = Math.floor(Date.parse(b.t) / 1000);
     if (time < this.lastTime) return;
     if (time > this.lastTime) this.count++;
-    this.candles.update({ time, open: b.o, high: b.h, low: b.l, close: b.c });
-    this.volume.update({ time, value: b.v, color: b.c >= b.o ? '#1f5f4a' : '#6b2a2a' });
+    const candle = { time, open: b.o, high: b.h, low: b.l, close: b.c };
+    const vol = { time, value: b.v, color: b.c >= b.o ? '#1f5f4a' : '#6b2a2a' };
+    this.candles.update(candle);
+    this.volume.update(vol);
+    if (this.held) {
+      // Bars that come before the held history is set belong to it too.
+      const h = this.held;
+      const last = h.candles.length - 1;
+      if (last >= 0 && h.candles[last].time === time) {
+        h.candles[last] = candle;
+        h.volume[last] = vol;
+      } else {
+        h.candles.push(candle);
+        h.volume.push(vol);
+      }
+    }
     this.lastTime = time;
     this.el.dataset.bars = String(this.count);
     this.refreshMarkers();
@@ -96,7 +149,7 @@ export class CandleChart {
 
   refreshMarkers() {
     const list = [...this.markers.values()]
-      .filter((m) => m.time <= this.lastTime)
+      .filter((m) => m.time <= this.lastTime && m.time >= (this.firstTime ?? 0))
       .sort((a, b) => a.time - b.time)
       .map((m) => ({
         time: m.time,

@@ -94,6 +94,27 @@ test('the dashboard draws candles, shows orders as they happen and the feed rung
   assert.ok(Number(await page.getAttribute('[data-testid="chart-QQQ"]', 'data-markers')) >= 1, 'the fill is marked on the chart');
   await page.screenshot({ path: screenshotPath('symbols') });
 
+  // A page opened later draws the ladder's switches made before it was opened (GET /feed/switches).
+  const history = (await app.get('/feed/switches?symbol=QQQ')).body.switches.QQQ;
+  assert.ok(history.length >= 1, JSON.stringify(history));
+  const late = await browser.newPage();
+  await late.goto(`${app.url}/#symbols`);
+  await late.waitForSelector('[data-testid="chart-QQQ"][data-ready="true"]');
+  // The first paint holds the newest bars; the day of history before them follows right after.
+  const cached = (await app.get('/bars/QQQ?bar_size=1Min&limit=10000')).body.bars.length;
+  assert.ok(cached > 720, `${cached} bars cached`);
+  await until(async () => Number(await late.getAttribute('[data-testid="chart-QQQ"]', 'data-bars')) >= cached && true, 'the whole history on the chart');
+  const items = await until(async () => {
+    const texts = await late.locator('[data-testid="switches-QQQ"] li').allTextContents();
+    return texts.length >= history.length && texts;
+  }, 'the late page to list the earlier switches');
+  assert.ok(
+    items.some((t) => t.includes(history[0].reason)),
+    `the first switch (${history[0].reason}) is listed: ${items.join(' | ')}`,
+  );
+  assert.equal(await late.locator('[data-testid="ladder-QQQ"] span').count(), items.length, 'one timeline segment per switch');
+  await late.close();
+
   // The kill switch: asked for the token, refused without it, engaged with it.
   await page.click('[data-testid="kill"]');
   await page.waitForSelector('[data-testid="token-dialog"][open]');

@@ -2,6 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
+import { startTwsSimulator } from '../fakes/tws/index.ts';
 import { runCli } from '../helpers/serve.ts';
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8'));
@@ -82,8 +83,14 @@ test('barkeep serve with a bad strategy param stops with one config: line and ex
   assert.ok(!r.stdout.includes('collector started'));
 });
 
-test('barkeep serve on an IBKR live port without ibkr.live: true refuses with a config: line', async () => {
-  const r = await runCli(['serve'], { yaml: 'ibkr:\n  enabled: true\n  port: 7496\n', env: { BARKEEP_PORT: '0' } });
-  assert.equal(r.code, 2);
-  assert.match(r.stderr, /^barkeep: config: ibkr\.live: ibkr\.port 7496 is TWS live trading \(real money\)/);
+test('barkeep serve on an IBKR live port without ibkr.live: true refuses with a config: line naming the account it would trade', async () => {
+  const tws = await startTwsSimulator({ port: 7496, accounts: ['U1112223'], farmStatus: false });
+  try {
+    const r = await runCli(['serve'], { yaml: 'ibkr:\n  enabled: true\n  port: 7496\n', env: { BARKEEP_PORT: '0' } });
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /^barkeep: config: ibkr\.live: ibkr\.port 7496 is TWS live trading \(real money, account U1112223\); set ibkr\.live: true/);
+    assert.deepEqual(tws.placedOrders, []);
+  } finally {
+    await tws.close();
+  }
 });

@@ -7,7 +7,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { configLayers, ConfigError, DEFAULT_CONFIG_PATH, loadConfig, loadConfigFrom } from '../../src/config/load.ts';
 import { configWarnings, formatSettings, settingsWithSources } from '../../src/config/sources.ts';
-import { checkIbkrLive, checkStrategy } from '../../src/config/startup.ts';
+import { checkBarSizes, checkIbkrLive, checkStrategy } from '../../src/config/startup.ts';
+import { startTwsSimulator } from '../fakes/tws/index.ts';
 
 const USER_STRATEGY = fileURLToPath(new URL('../fixtures/user-strategy.ts', import.meta.url));
 
@@ -89,20 +90,47 @@ test('IB_HOST or IB_PORT set while ibkr.enabled is false is warned about', () =>
   assert.deepEqual(configWarnings(loadConfig({ env: {} }), {}), []);
 });
 
-for (const port of [7496, 4001]) {
-  test(`the IBKR live port ${port} refuses to start without ibkr.live: true`, () => {
-    const config = loadConfig({ env: {}, overrides: { ibkr: { enabled: true, port } } });
-    assert.throws(
-      () => checkIbkrLive(config),
-      (err: unknown) => err instanceof ConfigError && err.key === 'ibkr.live' && /real money/.test(err.message),
+test('the IBKR live port refuses to start without ibkr.live: true and names the account TWS would trade', async () => {
+  // The TWS simulator on IB Gateway's live port, logged in to a live account.
+  const tws = await startTwsSimulator({ port: 4001, accounts: ['U7654321'], farmStatus: false });
+  try {
+    const config = loadConfig({ env: {}, overrides: { ibkr: { enabled: true, port: 4001 } } });
+    await assert.rejects(
+      checkIbkrLive(config),
+      (err: unknown) => err instanceof ConfigError && err.key === 'ibkr.live' && /IB Gateway live trading \(real money, account U7654321\)/.test(err.message) && /ibkr\.live: true/.test(err.message),
     );
-    const live = loadConfig({ env: {}, overrides: { ibkr: { enabled: true, port, live: true } } });
-    assert.match(checkIbkrLive(live) ?? '', new RegExp(`IBKR LIVE: port ${port}`));
-  });
-}
+    const live = loadConfig({ env: {}, overrides: { ibkr: { enabled: true, port: 4001, live: true } } });
+    assert.match((await checkIbkrLive(live)) ?? '', /^IBKR LIVE: port 4001 is IB Gateway live trading; .* real money in account U7654321$/);
+    // The guard only read the account: it asked TWS for nothing and placed nothing.
+    assert.deepEqual(tws.requestLog, []);
+    assert.deepEqual(tws.placedOrders, []);
+    assert.equal(tws.connections, 2, 'one short connection per check');
+  } finally {
+    await tws.close();
+  }
+});
 
-test('the IBKR paper ports start without ibkr.live', () => {
-  for (const port of [7497, 4002]) assert.equal(checkIbkrLive(loadConfig({ env: {}, overrides: { ibkr: { enabled: true, port } } })), null);
+test('the IBKR live-money guard says why it cannot name the account when TWS is not reachable, and still refuses', async () => {
+  const config = loadConfig({ env: {}, overrides: { ibkr: { enabled: true, port: 4001 } } });
+  await assert.rejects(
+    checkIbkrLive(config),
+    (err: unknown) => err instanceof ConfigError && err.key === 'ibkr.live' && /account unknown: 127\.0\.0\.1:4001: .*(ECONNREFUSED|connect)/i.test(err.message),
+  );
+});
+
+test('trader.bar_size above the collected size starts (it is rolled up); an autostarted one that cannot be built refuses with a config: line', () => {
+  checkBarSizes(loadConfig({ env: {}, overrides: { collector: { bar_size: '1Min' }, trader: { bar_size: '5Min' } } }));
+  checkBarSizes(loadConfig({ env: {}, overrides: { collector: { bar_size: '5Min' }, trader: { bar_size: '1Day' } } }));
+  assert.throws(
+    () => checkBarSizes(loadConfig({ env: {}, overrides: { collector: { bar_size: '15Min' }, trader: { bar_size: '5Min' } } })),
+    (err: unknown) => err instanceof ConfigError && err.key === 'trader.bar_size' && /5Min bars cannot be built from the 15Min bars/.test(err.message),
+  );
+  // Without autostart nothing waits on it: POST /live/start answers 409 instead.
+  checkBarSizes(loadConfig({ env: {}, overrides: { collector: { bar_size: '15Min' }, trader: { bar_size: '5Min', autostart: false } } }));
+});
+
+test('the IBKR paper ports start without ibkr.live', async () => {
+  for (const port of [7497, 4002]) assert.equal(await checkIbkrLive(loadConfig({ env: {}, overrides: { ibkr: { enabled: true, port } } })), null);
 });
 
 test('strategy params are snake_case (allow_short, entry_z), camelCase still read, and errors name them as written', async () => {

@@ -212,3 +212,33 @@ test('an id the hub cannot resume from gets a reset: another server process, or 
     await s.close();
   }
 });
+
+test('feed switches stay listed per symbol after the replay ring has moved past them, bounded per symbol and in symbols', () => {
+  const hub = new EventHub({ capacity: 10, boot: 'b2', switchHistory: 3, switchSymbols: 2 });
+  try {
+    const sw = (symbol: string, rung: string | null, at: number) => hub.publish('arbiter', { type: 'feed_switch', at, data: { symbol, rung, reason: `to ${rung}` } });
+    sw('QQQ', 'preload', Date.UTC(2026, 0, 5, 15));
+    sw('QQQ', 'cache', Date.UTC(2026, 0, 5, 15, 1));
+    for (let n = 0; n < 50; n++) hub.publish('arbiter', { type: 'bar', at: 0, data: { symbol: 'QQQ', n } });
+    // The ring holds 10 events: both switches are long gone from it, and still listed.
+    assert.deepEqual(hub.feedSwitches('QQQ'), {
+      QQQ: [
+        { id: 'b2-1', at: '2026-01-05T15:00:00.000Z', rung: 'preload', reason: 'to preload' },
+        { id: 'b2-2', at: '2026-01-05T15:01:00.000Z', rung: 'cache', reason: 'to cache' },
+      ],
+    });
+    sw('QQQ', null, 3);
+    sw('QQQ', 'cache', 4);
+    assert.deepEqual(
+      hub.feedSwitches('QQQ').QQQ.map((s) => s.rung),
+      ['cache', null, 'cache'],
+      'the newest 3 per symbol',
+    );
+    sw('SPY', 'preload', 5);
+    sw('IWM', 'preload', 6);
+    assert.deepEqual(Object.keys(hub.feedSwitches()), ['IWM', 'SPY'], 'the symbol switched least recently is forgotten first');
+    assert.deepEqual(hub.feedSwitches('DIA'), { DIA: [] });
+  } finally {
+    hub.close();
+  }
+});

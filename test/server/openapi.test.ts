@@ -57,6 +57,31 @@ after(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
+test("the dashboard's one bars request holds, in columns, the same bars /bars gives for every symbol shown", async () => {
+  const d = (await (await fetch(`${engine.url}/dashboard/bars?limit=50`)).json()) as any;
+  assert.equal(d.bar_size, '1Min');
+  assert.deepEqual(d.symbols, ['QQQ', 'SPY']);
+  for (const symbol of d.symbols) {
+    const cols = d.bars[symbol];
+    assert.equal(cols.t.length, 50);
+    // From the first bar on: later bars may have been written since, never any in between.
+    const bars = ((await (await fetch(`${engine.url}/bars/${symbol}?bar_size=1Min&from=${cols.t[0] * 1000}&limit=50`)).json()) as any).bars;
+    assert.deepEqual(
+      cols.t,
+      bars.map((b: any) => Date.parse(b.t) / 1000),
+    );
+    for (const k of ['o', 'h', 'l', 'c', 'v'])
+      assert.deepEqual(
+        cols[k],
+        bars.map((b: any) => b[k]),
+        `${symbol} ${k}`,
+      );
+  }
+  const bad = await fetch(`${engine.url}/dashboard/bars?limit=0`);
+  assert.equal(bad.status, 400);
+  assert.equal(((await bad.json()) as any).field, 'limit');
+});
+
 test('the document is valid OpenAPI 3.1 by the specification schema', async () => {
   const validator = new Validator();
   const res = await validator.validate(structuredClone(doc));
@@ -185,6 +210,10 @@ test('bad requests get the documented 400 with the field named', async () => {
     ['POST', '/data-collector/start', { bar_size: '2Min' }, 'bar_size'],
     ['GET', '/bars/QQQ?limit=0', undefined, 'limit'],
     ['GET', '/events?types=bar,nope', undefined, 'types'],
+    ['GET', '/feed/switches?symbol=not%20a%20symbol', undefined, 'symbol'],
+    ['GET', '/feed/switches?bogus=1', undefined, 'bogus'],
+    ['GET', '/dashboard/bars?limit=abc', undefined, 'limit'],
+    ['GET', '/dashboard/bars?limit=10001', undefined, 'limit'],
   ];
   for (const [method, path, body, field] of cases) {
     const res = await fetch(engine.url + path, {

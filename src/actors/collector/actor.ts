@@ -2,7 +2,7 @@
  * The collector's thread: builds its sources from the config, opens the cache, and serves the
  * protocol in protocol.ts. After every write it tells the arbiter which keys are new.
  */
-import { isBarSize } from '../../market/bar-size.ts';
+import { isBarSize, type BarSize } from '../../market/bar-size.ts';
 import { isValidSymbol } from '../../market/bar.ts';
 import { MarketCalendar } from '../../market/calendar.ts';
 import type { Clock } from '../../market/clock.ts';
@@ -17,6 +17,7 @@ import type { BarSource } from '../../market/bar.ts';
 import { Collector } from './collector.ts';
 import { createNotifier } from '../../notify/webhook.ts';
 import { buildStreams } from './streams.ts';
+import { Rollup } from './rollup.ts';
 import { cycleEvent, writtenEvent } from './collector-events.ts';
 import { CollectorError, type CollectorConfig, type CollectorRequests, type CollectorToArbiter } from './protocol.ts';
 
@@ -63,6 +64,13 @@ export default defineActor<CollectorRequests, CollectorConfig>({
     const sources = buildSources(cfg, ctx.clock, ctx.log, calendar);
     const arbiter = ctx.peer<CollectorToArbiter, never>('arbiter');
     const notifier = createNotifier(cfg.notify, ctx.log);
+    const announce = (barSize: BarSize, symbol: string, starts: number[]) => {
+      arbiter.send({ type: 'bars-written', barSize, symbol, starts });
+      ctx.emit('collector', writtenEvent(barSize, symbol, starts));
+    };
+    // Bar sizes the loop trades above the collected one are built here from the written bars (rollup.ts).
+    const alwaysOpen = cfg.sim.session === 'always' && !cfg.massive && !cfg.alpaca;
+    const rollup = new Rollup({ store: storage.bars, checkpoints: storage.checkpoints, calendar, clock: ctx.clock, log: ctx.log, alwaysOpen, historyDays: cfg.backfillDays, announce });
     const collector = new Collector({
       sources,
       store: storage.bars,
@@ -76,8 +84,8 @@ export default defineActor<CollectorRequests, CollectorConfig>({
       retryPreferredAfterMs: cfg.retryPreferredAfterMs,
       alwaysOpen: cfg.sim.session === 'always',
       onWritten: (barSize, symbol, starts) => {
-        arbiter.send({ type: 'bars-written', barSize, symbol, starts });
-        ctx.emit('collector', writtenEvent(barSize, symbol, starts));
+        announce(barSize, symbol, starts);
+        rollup.onWritten(barSize, symbol, starts);
       },
       onCycle: (status) => ctx.emit('collector', cycleEvent(status)),
       onFailure: (f) => notifier.send('collection_failed', f),
@@ -113,6 +121,7 @@ export default defineActor<CollectorRequests, CollectorConfig>({
       async stop() {
         pruning.cancel();
         await collector.shutdown();
+        await rollup.idle();
         await Promise.all(sources.map((s) => s.close?.()));
         await notifier.close();
         await storage.close();

@@ -1,13 +1,20 @@
 /**
  * `GET /events`: the actors' events as Server-Sent Events (see event-hub.ts). `?types=order,fill`
- * narrows the stream; `Last-Event-ID` (or `?last_event_id=`) resumes it.
+ * narrows the stream; `Last-Event-ID` (or `?last_event_id=`) resumes it. `GET /feed/switches`: the
+ * kept history of feed_switch events per symbol.
  */
 import type { FastifyInstance } from 'fastify';
 import { fromZod } from '../errors.ts';
 import { EVENT_TYPES, type EventHub } from '../event-hub.ts';
-import { eventsQuery } from '../schemas.ts';
+import { eventsQuery, feedSwitchesQuery } from '../schemas.ts';
 
 export function registerEventRoutes(app: FastifyInstance, hub: EventHub): void {
+  // The feed ladder's history: the page draws the switches made before it was opened.
+  app.get('/feed/switches', async (req) => {
+    const parsed = feedSwitchesQuery.safeParse(req.query ?? {});
+    if (!parsed.success) throw fromZod(parsed.error);
+    return { switches: hub.feedSwitches(parsed.data.symbol?.toUpperCase()), per_symbol_limit: hub.switchHistory };
+  });
   app.get('/events', async (req, reply) => {
     const parsed = eventsQuery.safeParse(req.query ?? {});
     if (!parsed.success) throw fromZod(parsed.error);

@@ -24,9 +24,8 @@ import { fillsQuery, ordersQuery } from '../schemas.ts';
 import { RuntimeError } from '../../runtime/protocol.ts';
 import type { Setting } from '../../config/sources.ts';
 import type { BarSize } from '../../market/bar-size.ts';
+import { canRollUp } from '../../market/aggregate.ts';
 import { HttpError, fromZod } from '../errors.ts';
-
-const ORDER_STATES = ['pending', 'submitted', 'partially_filled', 'filled', 'cancelled', 'rejected', 'open', 'final'] as const;
 
 /** `since` as epoch ms, or a 400 naming it. */
 function sinceMs(text: string | undefined): number | undefined {
@@ -49,9 +48,9 @@ function parseQuery<T>(schema: z.ZodType<T>, q: unknown): T {
   return parsed.data;
 }
 
-/** Bar sizes the loop can trade from bars collected at `collected`: the same size only (see README). */
+/** Bar sizes the loop can trade from bars collected at `collected`: the same size, or one the collector rolls up (rollup.ts). */
 function servable(collected: BarSize, traded: BarSize): boolean {
-  return collected === traded;
+  return collected === traded || canRollUp(collected, traded);
 }
 
 export interface OpsDeps {
@@ -86,13 +85,15 @@ export async function ensureCollected(collector: ActorHandle<CollectorRequests>,
     throw new HttpError(
       409,
       'conflict',
-      `bar_size: the collector collects ${c.bar_size} bars and the loop would trade ${live.bar_size}; start the collector on ${live.bar_size} (POST /data-collector/start {"bar_size": "${live.bar_size}"}) or trade ${c.bar_size}`,
+      `bar_size: the collector collects ${c.bar_size} bars and the loop would trade ${live.bar_size}, which cannot be built from them (only a multiple of the collected size, or 1Day); start the collector on ${live.bar_size} (POST /data-collector/start {"bar_size": "${live.bar_size}"}) or trade ${c.bar_size}`,
       'bar_size',
     );
   }
   const missing = live.symbols.filter((s) => !c.symbols.includes(s));
   if (missing.length === 0 && c.is_running) return [];
-  await collector.call('start', { symbols: [...c.symbols.filter((s) => c.is_running || live.symbols.includes(s)), ...missing], bar_size: live.bar_size });
+  // A collector already feeding symbols keeps its bar size (larger traded sizes are rolled up from it).
+  const barSize = c.is_running || c.symbols.length > 0 ? c.bar_size : live.bar_size;
+  await collector.call('start', { symbols: [...c.symbols.filter((s) => c.is_running || live.symbols.includes(s)), ...missing], bar_size: barSize });
   return missing;
 }
 

@@ -69,8 +69,8 @@ export interface FakeMassive {
   slowNext(n: number, ms: number): void;
   /** Next n requests get a 200 whose body is not JSON. */
   malformedNext(n: number): void;
-  /** Next n requests get a 500 whose error text echoes the Authorization header it was sent, past `pad` characters. */
-  echoKeyNext(n: number, pad?: number): void;
+  /** Next n requests get a 500 (or `status`) whose error text echoes the Authorization header it was sent, past `pad` characters. */
+  echoKeyNext(n: number, pad?: number, status?: number): void;
   /** Next n requests get a 200 that drips one byte every `everyMs` (real time) and never finishes. */
   dripNext(n: number, everyMs: number): void;
   /** Next n requests get this status with a raw body (an HTML 502 from a proxy, garbage). */
@@ -131,7 +131,7 @@ export async function startFakeMassive(opts: FakeMassiveOptions = {}): Promise<F
   const failures: Array<{ status: number; body?: unknown }> = [];
   let drops = 0;
   let malformed = 0;
-  const echoes: number[] = [];
+  const echoes: Array<{ pad: number; status: number }> = [];
   const drips: number[] = [];
   const raws: Array<{ status: number; contentType: string; text: string }> = [];
   let resets = 0;
@@ -180,9 +180,9 @@ export async function startFakeMassive(opts: FakeMassiveOptions = {}): Promise<F
     if (!validKeys.has(key)) return send(res, 401, errorBody(401));
     if (window.current() > window.limit) return send(res, 429, errorBody(429));
 
-    const pad = echoes.shift();
-    if (pad !== undefined) {
-      return send(res, 500, { status: 'ERROR', request_id: requestId(), error: `${'x'.repeat(pad)} Authorization=${auth}` });
+    const echo = echoes.shift();
+    if (echo !== undefined) {
+      return send(res, echo.status, { status: 'ERROR', request_id: requestId(), error: `${'x'.repeat(echo.pad)} Authorization=${auth}` });
     }
     const raw = raws.shift();
     if (raw) {
@@ -375,8 +375,8 @@ export async function startFakeMassive(opts: FakeMassiveOptions = {}): Promise<F
     malformedNext(n) {
       malformed += n;
     },
-    echoKeyNext(n, pad = 400) {
-      for (let i = 0; i < n; i++) echoes.push(pad);
+    echoKeyNext(n, pad = 400, status = 500) {
+      for (let i = 0; i < n; i++) echoes.push({ pad, status });
     },
     dripNext(n, everyMs) {
       for (let i = 0; i < n; i++) drips.push(everyMs);

@@ -100,6 +100,8 @@ export interface TwsSimulatorOptions {
   /** Seed of the price path. */
   seed?: number;
   accounts?: string[];
+  /** Port to listen on (default 0: any free port). A live-trading port (7496, 4001) for the live-money guard's tests. */
+  port?: number;
   /** The first nextValidId handed out. Default 1. */
   firstOrderId?: number;
   /** Highest server version the simulator claims; it answers min(client max, this). 176..193. */
@@ -285,6 +287,7 @@ export class TwsSimulator {
       farmStatus: opts.farmStatus ?? true,
       commissionPerShare: opts.commissionPerShare ?? 0.005,
       minCommission: opts.minCommission ?? 1,
+      port: opts.port ?? 0,
     };
     this.barIntervalMs = barIntervalMs;
     const start = opts.startTime ?? Math.floor(Date.now() / 5000) * 5000;
@@ -301,7 +304,7 @@ export class TwsSimulator {
   async listen(): Promise<void> {
     await new Promise<void>((resolve, reject) => {
       this.server.once('error', reject);
-      this.server.listen(0, this.host, () => {
+      this.server.listen(this.opts.port, this.host, () => {
         this.server.off('error', reject);
         resolve();
       });
