@@ -10,6 +10,18 @@ RUN apt-get update && apt-get install -y --no-install-recommends python3 make g+
 COPY package.json package-lock.json ./
 RUN npm ci --omit=dev
 
+# The compiled, bundled build (dist/): a cold start from it is about a third of one from the sources
+# through tsx. Built with the dev dependencies (tsgo, esbuild), which stay in this stage.
+FROM node:20-bookworm-slim AS build
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN npm ci --ignore-scripts
+COPY bin ./bin
+COPY scripts ./scripts
+COPY src ./src
+COPY tsconfig.json tsconfig.build.json ./
+RUN npm run build
+
 FROM node:20-bookworm-slim
 ENV NODE_ENV=production \
     BARKEEP_DATA_DIR=/data \
@@ -21,6 +33,7 @@ COPY package.json package-lock.json ./
 COPY bin ./bin
 COPY config ./config
 COPY src ./src
+COPY --from=build /app/dist ./dist
 RUN mkdir -p /data && chown node:node /data
 USER node
 VOLUME ["/data"]
