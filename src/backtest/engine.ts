@@ -30,6 +30,7 @@ import type { Bar } from '../market/bar.ts';
 import { barSizeMs, type BarSize } from '../market/bar-size.ts';
 import { MarketCalendar } from '../market/calendar.ts';
 import type { OrderRecord } from '../storage/types.ts';
+import type { ExitSettings } from '../actors/trader/order-types.ts';
 import { MemoryCheckpoints, MemoryJournal } from './memory-stores.ts';
 import { ReplayClock } from './replay-clock.ts';
 
@@ -135,14 +136,22 @@ export class BacktestError extends Error {
   }
 }
 
-const SILENT: TraderLog = { info() {}, warn() {}, error() {} };
+const SILENT: TraderLog = { info() {}, warn() {}, error() {}, isLevelEnabled: () => false };
 
 /** An OrderManager that tells the replay what became of each signal. Same code; one hook after it. */
 class ObservedOrderManager extends OrderManager {
   observer: ((d: Decision) => void) | undefined;
-  override async decide(signal: Signal, at: { strategy: string; barStart: number; index: number }): Promise<Decision> {
-    const d = await super.decide(signal, at);
-    this.observer?.(d);
+  override decideNow(signal: Signal, strategy: string, barStart: number, index: number, exits?: ExitSettings): Decision | Promise<Decision> {
+    const d = super.decideNow(signal, strategy, barStart, index, exits);
+    const observer = this.observer;
+    if (observer === undefined) return d;
+    if (d instanceof Promise) {
+      return d.then((decided) => {
+        observer(decided);
+        return decided;
+      });
+    }
+    observer(d);
     return d;
   }
 }
@@ -283,7 +292,9 @@ export async function runEngine(input: EngineInput): Promise<EngineResult> {
       dayDate = calendar.dateOf(closeAt - 1);
     }
     clock.set(closeAt);
-    await loop.onBar(bar);
+    // The live loop's own bar path: most bars are done on return, the others awaited.
+    const handling = loop.offer(bar);
+    if (handling !== undefined) await handling;
     failOnStrategyTrouble(loop);
     last[k] = bar.close;
     tallies[k].bars++;

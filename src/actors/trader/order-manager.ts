@@ -84,8 +84,22 @@ export class OrderManager extends OrderPipeline {
 
   /** Lets the broker fill what is due at this bar's open, then marks the bar's close as the symbol's last price. */
   async onBar(bar: Bar): Promise<void> {
-    if (this.broker.onBar) await this.broker.onBar(bar);
+    await this.step(bar);
+  }
+
+  /**
+   * onBar's work, without a promise when the broker has nothing due for the bar (its `barDue`
+   * says so): then it is done on return, and undefined is returned. The trading loop calls this.
+   */
+  step(bar: Bar): Promise<void> | undefined {
+    const broker = this.broker;
+    if (broker.onBar !== undefined && (broker.barDue === undefined || broker.barDue(bar))) {
+      return broker.onBar(bar).then(() => {
+        this.prices.set(bar.symbol, bar.close);
+      });
+    }
     this.prices.set(bar.symbol, bar.close);
+    return undefined;
   }
 
   /**
@@ -94,24 +108,32 @@ export class OrderManager extends OrderPipeline {
    * worst case, journals every leg, sends. A reducing order replaces the symbol's working exits.
    */
   async decide(signal: Signal, at: { strategy: string; barStart: number; index: number; exits?: ExitSettings }): Promise<Decision> {
+    return this.decideNow(signal, at.strategy, at.barStart, at.index, at.exits);
+  }
+
+  /**
+   * decide's work, answered at once when no order results (the target is met, a duplicate, a
+   * refusal) and as a promise when an order goes to the journal and the broker.
+   */
+  decideNow(signal: Signal, strategy: string, barStart: number, index: number, defaultExits?: ExitSettings): Decision | Promise<Decision> {
     const symbol = signal.symbol;
     const position = this.ledger.qty(symbol);
     const openQty = this.book.openQty.get(symbol) ?? 0;
     const order = sizeSignal(signal, position, openQty);
     if (!order) return NO_ORDER;
-    const id = clientOrderId(at.strategy, symbol, at.barStart, at.index);
+    const id = clientOrderId(strategy, symbol, barStart, index);
     if (this.book.known(id)) {
       this.counters.duplicates++;
       return { action: 'duplicate', clientOrderId: id };
     }
-    const record = this.newRecord(id, at.strategy, order, at.barStart, signal.reason);
+    const record = this.newRecord(id, strategy, order, barStart, signal.reason);
     const covered = protectedQty(position + openQty, order.side, order.qty);
-    const exits = signal.exits === null ? undefined : (signal.exits ?? at.exits);
+    const exits = signal.exits === null ? undefined : (signal.exits ?? defaultExits);
     const legs = bracketRecords(record, exits, covered, this.prices.get(symbol));
     const worstLoss = legs.length > 1 ? bracketWorstLoss(legs, this.prices.get(symbol)) : undefined;
     const verdict = this.checkRisk(worstLoss === undefined ? order : { ...order, worstLoss });
     if (!verdict.ok) return this.refused(id, symbol, verdict.rule, verdict.reason);
-    if (covered < order.qty) await this.replaceExits(symbol, id);
+    if (covered < order.qty) return this.replaceExits(symbol, id).then(() => (legs.length > 1 ? this.sendGroup(legs) : this.send(record)));
     return legs.length > 1 ? this.sendGroup(legs) : this.send(record);
   }
 

@@ -34,6 +34,8 @@ export abstract class OrderPipeline {
   protected readonly clock: Clock;
   protected readonly log: TraderLog;
   protected readonly onFill?: (record: OrderRecord, fill: OrderFill) => void;
+  /** Whether the log keeps info lines; the per-order lines are not put into words otherwise. */
+  protected readonly infoLogged: boolean;
   protected readonly ledger = new PositionLedger();
   protected readonly book: OrderBook;
   protected readonly prices = new Map<string, number>();
@@ -57,6 +59,7 @@ export abstract class OrderPipeline {
     this.clock = opts.clock;
     this.log = opts.log;
     this.onFill = opts.onFill;
+    this.infoLogged = opts.log.isLevelEnabled?.('info') !== false;
     this.book = new OrderBook(opts.journal, (clientOrderId, err) => {
       this.counters.journalErrors++;
       this.log.error({ clientOrderId, err }, 'journal write failed; reconcile will restore the order from the broker');
@@ -114,10 +117,11 @@ export abstract class OrderPipeline {
     }
     this.counters.submitted++;
     this.markSubmitted(id, brokerOrderId);
-    this.log.info(
-      { event: 'order', client_order_id: id, broker_order_id: brokerOrderId, symbol: record.symbol, side: record.side, qty: record.qty, type: record.type, strategy: record.strategy },
-      `order ${record.side} ${record.qty} ${record.symbol} ${record.type}${record.limitPrice !== undefined ? ` ${record.limitPrice}` : ''} sent (${record.reason})`,
-    );
+    if (this.infoLogged)
+      this.log.info(
+        { event: 'order', client_order_id: id, broker_order_id: brokerOrderId, symbol: record.symbol, side: record.side, qty: record.qty, type: record.type, strategy: record.strategy },
+        `order ${record.side} ${record.qty} ${record.symbol} ${record.type}${record.limitPrice !== undefined ? ` ${record.limitPrice}` : ''} sent (${record.reason})`,
+      );
     return { action: 'submitted', clientOrderId: id, brokerOrderId };
   }
 
@@ -252,20 +256,21 @@ export abstract class OrderPipeline {
     if (result.anomaly)
       this.log.warn({ clientOrderId: record.clientOrderId, execId: fill.execId, anomaly: result.anomaly, state: record.state }, "fill outside the order's normal life; recorded anyway");
     this.book.update(result.record);
-    this.log.info(
-      {
-        event: 'fill',
-        client_order_id: record.clientOrderId,
-        exec_id: fill.execId,
-        symbol: record.symbol,
-        side: record.side,
-        qty: fill.qty,
-        price: fill.price,
-        commission: fill.commission,
-        position: this.ledger.qty(record.symbol),
-      },
-      `fill ${record.side} ${fill.qty} ${record.symbol} @ ${fill.price}`,
-    );
+    if (this.infoLogged)
+      this.log.info(
+        {
+          event: 'fill',
+          client_order_id: record.clientOrderId,
+          exec_id: fill.execId,
+          symbol: record.symbol,
+          side: record.side,
+          qty: fill.qty,
+          price: fill.price,
+          commission: fill.commission,
+          position: this.ledger.qty(record.symbol),
+        },
+        `fill ${record.side} ${fill.qty} ${record.symbol} @ ${fill.price}`,
+      );
     try {
       this.onFill?.(result.record, fill);
     } catch {

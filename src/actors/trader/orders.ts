@@ -26,6 +26,8 @@ export interface TraderLog {
   info(obj: object, msg: string): void;
   warn(obj: object, msg: string): void;
   error(obj: object, msg: string): void;
+  /** Whether lines of `level` are kept (pino has it); lines nobody keeps are then not put into words. */
+  isLevelEnabled?(level: string): boolean;
 }
 
 const NEXT: Record<OrderState, readonly OrderState[]> = {

@@ -172,7 +172,7 @@ export class PaperBroker implements Broker {
     const now = this.clock.now();
     let seq = this.state.seq;
     const accepted: PaperOrder[] = [];
-    const known = [...this.state.known];
+    const known = this.state.known.slice();
     for (const order of fresh) {
       let activeFrom: number | false | undefined;
       if (isExit(order.role) && order.groupId) {
@@ -234,16 +234,16 @@ export class PaperBroker implements Broker {
     return { submitCalls: this.submitCalls, accepted: this.state.accepted, open: this.state.open.length, fills: this.state.fills.length };
   }
 
-  async onBar(bar: Bar): Promise<void> {
-    // Fast exit: on most bars nothing is working for this symbol and nothing expires.
-    let due = false;
+  /** Whether `bar` can fill or expire anything: on most bars nothing is working for its symbol and nothing expires. */
+  barDue(bar: Bar): boolean {
     for (const o of this.state.open) {
-      if ((o.symbol === bar.symbol && bar.start > o.barStart) || (o.expiresAt !== undefined && o.expiresAt <= bar.start)) {
-        due = true;
-        break;
-      }
+      if ((o.symbol === bar.symbol && bar.start > o.barStart) || (o.expiresAt !== undefined && o.expiresAt <= bar.start)) return true;
     }
-    if (!due) return;
+    return false;
+  }
+
+  async onBar(bar: Bar): Promise<void> {
+    if (!this.barDue(bar)) return;
 
     const events: BrokerEvent[] = [];
     const fills: BrokerFill[] = [];
@@ -251,19 +251,28 @@ export class PaperBroker implements Broker {
     const positions = { ...this.state.positions };
     const slip = this.opts.slippageBps / 10_000;
     // Orders are replaced (never mutated) so the persisted state stays consistent until the write.
-    const open = new Map(this.state.open.map((o) => [o.clientOrderId, o]));
+    const open = new Map<string, PaperOrder>();
+    let expiring = false;
+    const candidates: PaperOrder[] = [];
+    for (const o of this.state.open) {
+      open.set(o.clientOrderId, o);
+      if (o.expiresAt !== undefined && o.expiresAt <= bar.start) expiring = true;
+      if (o.symbol === bar.symbol && bar.start > o.barStart) candidates.push(o);
+    }
     const cancel = (o: PaperOrder, reason: string) => {
       if (!open.delete(o.clientOrderId)) return;
       events.push({ type: 'cancelled', clientOrderId: o.clientOrderId, time: bar.start, reason });
     };
 
-    for (const o of [...open.values()]) {
-      if (o.expiresAt === undefined || o.expiresAt > bar.start || !open.has(o.clientOrderId)) continue;
-      cancel(o, `day order expired at the session close ${new Date(o.expiresAt).toISOString()}`);
-      for (const d of this.dependents(o, [...open.values()])) cancel(d, `its entry ${o.clientOrderId} expired unfilled`);
+    if (expiring) {
+      for (const o of [...open.values()]) {
+        if (o.expiresAt === undefined || o.expiresAt > bar.start || !open.has(o.clientOrderId)) continue;
+        cancel(o, `day order expired at the session close ${new Date(o.expiresAt).toISOString()}`);
+        for (const d of this.dependents(o, [...open.values()])) cancel(d, `its entry ${o.clientOrderId} expired unfilled`);
+      }
     }
 
-    const candidates = [...open.values()].filter((o) => o.symbol === bar.symbol && bar.start > o.barStart).sort((a, b) => RANK[String(a.role)] - RANK[String(b.role)]);
+    if (candidates.length > 1) candidates.sort((a, b) => RANK[String(a.role)] - RANK[String(b.role)]);
     for (const o of candidates) {
       const current = open.get(o.clientOrderId);
       if (!current) continue; // cancelled earlier in this step (a sibling filled)
@@ -301,7 +310,9 @@ export class PaperBroker implements Broker {
       fills.push(fill);
       events.push({ type: 'fill', clientOrderId: fill.clientOrderId, fill });
       open.delete(next.clientOrderId);
-      if (isExit(next.role)) {
+      if (next.groupId === undefined) {
+        // A lone order: no legs to cancel or to wake.
+      } else if (isExit(next.role)) {
         for (const d of this.dependents(next, [...open.values()])) cancel(d, `one-cancels-other: ${next.clientOrderId} filled`);
       } else {
         // The entry filled: its exits work from this bar (the stop-loss at once, the take-profit from the next bar).
@@ -313,11 +324,18 @@ export class PaperBroker implements Broker {
     }
 
     if (events.length === 0 && open.size === this.state.open.length && [...open.values()].every((o, i) => o === this.state.open[i])) return;
-    const history = [...this.state.fills, ...fills];
+    const before = this.state.fills;
+    const size = before.length + fills.length;
+    const at = (i: number) => (i < before.length ? before[i] : fills[i - before.length]);
     let drop = 0;
-    while (drop < history.length && (history.length - drop > this.opts.fillHistory || history[drop].time < bar.start - HISTORY_MS)) drop++;
-    if (drop > 0) history.splice(0, drop);
-    const stillOpen = this.state.open.map((o) => open.get(o.clientOrderId)).filter((o): o is PaperOrder => o !== undefined);
+    while (drop < size && (size - drop > this.opts.fillHistory || at(drop).time < bar.start - HISTORY_MS)) drop++;
+    const history = drop < before.length ? before.slice(drop) : [];
+    for (let i = Math.max(drop, before.length); i < size; i++) history.push(at(i));
+    const stillOpen: PaperOrder[] = [];
+    for (const o of this.state.open) {
+      const kept = open.get(o.clientOrderId);
+      if (kept !== undefined) stillOpen.push(kept);
+    }
     this.state = { ...this.state, cash, positions, open: stillOpen, fills: history };
     await this.persist();
     for (const e of events) this.emit(e.type === 'fill' ? { ...e, fill: { ...e.fill } } : e);
