@@ -179,8 +179,8 @@ export async function runEngine(input: EngineInput): Promise<EngineResult> {
     commissionPerShare: input.broker.commissionPerShare,
     minCommission: input.broker.minCommission,
     // The run's fills are read from the journal; the broker's own lists need not grow with it.
-    fillHistory: 100,
-    idHistory: 100,
+    fillHistory: 16,
+    idHistory: 16,
   });
   const risk = new RiskEngine(input.risk, calendar);
   const orders = new ObservedOrderManager({ journal, broker, risk, clock, log });

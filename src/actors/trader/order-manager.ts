@@ -276,19 +276,15 @@ export class OrderManager extends OrderPipeline {
 
   private newRecord(id: string, strategy: string, order: RiskOrder, barStart: number, reason: string): OrderRecord {
     const now = this.clock.now();
-    return {
+    // Optional fields assigned, not spread: this runs for every order a backtest sends.
+    const record: OrderRecord = {
       clientOrderId: id,
       strategy,
       symbol: order.symbol,
       side: order.side,
       qty: order.qty,
       type: order.type,
-      ...(order.limitPrice !== undefined ? { limitPrice: order.limitPrice } : {}),
-      ...(order.stopPrice !== undefined ? { stopPrice: order.stopPrice } : {}),
-      ...(order.trailAmount !== undefined ? { trailAmount: order.trailAmount } : {}),
-      ...(order.trailPercent !== undefined ? { trailPercent: order.trailPercent } : {}),
       tif: order.tif ?? 'day',
-      ...(order.outsideRth ? { outsideRth: true } : {}),
       broker: this.broker.kind,
       state: 'pending',
       filledQty: 0,
@@ -300,6 +296,12 @@ export class OrderManager extends OrderPipeline {
       createdAt: now,
       updatedAt: now,
     };
+    if (order.limitPrice !== undefined) record.limitPrice = order.limitPrice;
+    if (order.stopPrice !== undefined) record.stopPrice = order.stopPrice;
+    if (order.trailAmount !== undefined) record.trailAmount = order.trailAmount;
+    if (order.trailPercent !== undefined) record.trailPercent = order.trailPercent;
+    if (order.outsideRth) record.outsideRth = true;
+    return record;
   }
 
   private remainingToFlatten(): Array<[string, number]> {

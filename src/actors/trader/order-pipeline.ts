@@ -74,7 +74,10 @@ export abstract class OrderPipeline {
   /** Holds `p` in `sending` until it settles. */
   protected track<T>(p: Promise<T>): Promise<T> {
     this.sending.add(p);
-    void p.finally(() => this.sending.delete(p));
+    const done = () => {
+      this.sending.delete(p);
+    };
+    p.then(done, done);
     return p;
   }
 

@@ -350,28 +350,30 @@ export class PaperBroker implements Broker {
 
   private working(order: OrderRecord, brokerOrderId: string, now: number, activeFrom: number | false | undefined): PaperOrder {
     const tif: TimeInForce = order.tif ?? 'day';
-    return {
+    // Optional fields assigned, not spread: this runs for every order a backtest sends.
+    const o: PaperOrder = {
       clientOrderId: order.clientOrderId,
       brokerOrderId,
       symbol: order.symbol,
       side: order.side,
       qty: order.qty,
       type: order.type,
-      ...(order.limitPrice !== undefined ? { limitPrice: order.limitPrice } : {}),
-      ...(order.stopPrice !== undefined ? { stopPrice: order.stopPrice } : {}),
-      ...(order.trailAmount !== undefined ? { trailAmount: order.trailAmount } : {}),
-      ...(order.trailPercent !== undefined ? { trailPercent: order.trailPercent } : {}),
-      ...(order.tif !== undefined ? { tif: order.tif } : {}),
-      ...(order.outsideRth ? { outsideRth: true } : {}),
-      ...(order.groupId !== undefined ? { groupId: order.groupId } : {}),
-      ...(order.role !== undefined ? { role: order.role } : {}),
       filledQty: 0,
       state: 'submitted',
       barStart: order.barStart,
       acceptedAt: now,
-      ...(tif === 'day' && this.calendar ? { expiresAt: dayOrderExpiry(this.calendar, now, order.outsideRth === true) } : {}),
-      ...(activeFrom !== undefined ? { activeFrom } : {}),
     };
+    if (order.limitPrice !== undefined) o.limitPrice = order.limitPrice;
+    if (order.stopPrice !== undefined) o.stopPrice = order.stopPrice;
+    if (order.trailAmount !== undefined) o.trailAmount = order.trailAmount;
+    if (order.trailPercent !== undefined) o.trailPercent = order.trailPercent;
+    if (order.tif !== undefined) o.tif = order.tif;
+    if (order.outsideRth) o.outsideRth = true;
+    if (order.groupId !== undefined) o.groupId = order.groupId;
+    if (order.role !== undefined) o.role = order.role;
+    if (tif === 'day' && this.calendar) o.expiresAt = dayOrderExpiry(this.calendar, now, order.outsideRth === true);
+    if (activeFrom !== undefined) o.activeFrom = activeFrom;
+    return o;
   }
 
   private persist(): Promise<void> {

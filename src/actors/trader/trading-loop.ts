@@ -180,11 +180,15 @@ export class TradingLoop {
   private hold(p: Promise<void>, bar: Bar): Promise<void> {
     this.inFlight++;
     // A failure is logged here, so one bad bar cannot leave the queue rejected for every later bar.
-    const run = p
-      .catch((err: unknown) => this.failed(bar, err))
-      .finally(() => {
+    const run = p.then(
+      () => {
         this.inFlight--;
-      });
+      },
+      (err: unknown) => {
+        this.inFlight--;
+        this.failed(bar, err);
+      },
+    );
     this.queue = run;
     return run;
   }
