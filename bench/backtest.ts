@@ -117,6 +117,8 @@ function spec(from: number, to: number): BacktestSpec {
     min_commission: MINC,
     risk: { maxPositionPerSymbol: 1e6, maxOrderNotional: 1e9, maxGrossExposure: 1e12, maxDailyLoss: 1e12, maxOrdersPerMinute: 100_000, allowedSessions: ['always'] },
     warmup_bars: 0,
+    // Random-walk bars round the clock: the 24/7 simulated market, where day orders do not expire.
+    calendar: 'none',
   };
 }
 

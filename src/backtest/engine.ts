@@ -6,11 +6,13 @@
  * What makes it the live behaviour and not a second implementation of it:
  * - Bars of all symbols are merged in time order (ties in the order of `symbols`) and handed to
  *   TradingLoop.onBar one at a time, each awaited, as the trader actor does with the arbiter's bars.
- * - The clock reads the bar's close (start + bar size; for 1Day bars the session's close) while it
+ * - The clock (a ManualClock) reads the bar's close (start + bar size; for 1Day bars the session's close) while it
  *   is handled: a strategy sees a bar only once it has closed, and risk's session rule and the
  *   order's createdAt see the time a live trader would see first.
  * - Orders fill in the PaperBroker as live paper orders do: market orders at the next bar's open
  *   moved by the slippage, with the per-share commission and its minimum.
+ * - Protective exits (`exits`) go on every entry as a bracket, as trader.exits does live, and with
+ *   `calendar: 'nyse'` day orders end at the session close as the live paper broker ends them.
  * - Client order ids are the live ones (strategy, symbol, bar start, index), so a backtest over
  *   the bars a live session traded names its orders the same.
  *
@@ -21,120 +23,20 @@
 import type { Broker, BrokerEvent } from '../actors/trader/broker.ts';
 import { newYorkDay } from '../actors/trader/ledger.ts';
 import { type Decision, OrderManager } from '../actors/trader/order-manager.ts';
+import type { ExitSettings } from '../actors/trader/order-types.ts';
 import type { TraderLog } from '../actors/trader/orders.ts';
 import { PaperBroker } from '../actors/trader/paper-broker.ts';
-import { type RiskConfigInput, RiskEngine } from '../actors/trader/risk.ts';
-import type { Signal, Strategy } from '../actors/trader/strategies/contract.ts';
+import { RiskEngine } from '../actors/trader/risk.ts';
+import type { Signal } from '../actors/trader/strategies/contract.ts';
 import { TradingLoop } from '../actors/trader/trading-loop.ts';
-import type { Bar } from '../market/bar.ts';
-import { barSizeMs, type BarSize } from '../market/bar-size.ts';
+import { barSizeMs } from '../market/bar-size.ts';
 import { MarketCalendar } from '../market/calendar.ts';
-import type { OrderRecord } from '../storage/types.ts';
-import type { ExitSettings } from '../actors/trader/order-types.ts';
+import { ManualClock } from '../market/clock.ts';
+import { dailyClose, failOnStrategyTrouble, nextStartIs, seedPositions } from './engine-support.ts';
+import type { DailyRow, EngineInput, EngineResult, FillRow, SymbolTally } from './engine-types.ts';
 import { MemoryCheckpoints, MemoryJournal } from './memory-stores.ts';
-import { ReplayClock } from './replay-clock.ts';
 
-export interface BrokerSettings {
-  startingCash: number;
-  slippageBps: number;
-  commissionPerShare: number;
-  minCommission: number;
-}
-
-export interface EngineInput {
-  strategy: Strategy;
-  /** Symbols in tie-break order. */
-  symbols: readonly string[];
-  barSize: BarSize;
-  /** Bars per symbol, oldest first, all of `barSize`. */
-  bars: ReadonlyMap<string, readonly Bar[]>;
-  /** Bars handed to the strategy's warmUp before the run, per symbol (as the arbiter's preload). */
-  warmup?: ReadonlyMap<string, readonly Bar[]>;
-  broker: BrokerSettings;
-  risk: RiskConfigInput;
-  /** Called every `progressEvery` bars with (bars done, bars in all). */
-  onProgress?: (done: number, total: number) => void;
-  progressEvery?: number;
-  /** Called for every bar the strategy saw, with what it said and what became of it (replays). */
-  onDecision?: (row: DecisionRow) => void;
-  /** Receives the loop's log lines; silent when omitted. */
-  log?: TraderLog;
-  /**
-   * Positions held when the run starts (a replay from the middle of a live session), and the cash
-   * beside them (default broker.startingCash). They are put in the broker's state and journaled as
-   * filled opening orders, so the order manager starts from them as a restarted trader would.
-   */
-  initial?: { cash: number; positions: Record<string, { qty: number; avgPrice: number }> };
-}
-
-export interface DecisionRow {
-  bar: Bar;
-  /** Clock time the decision was taken at (the bar's close). */
-  at: number;
-  signals: Signal[];
-  decisions: Decision[];
-}
-
-export interface FillRow {
-  time: number;
-  symbol: string;
-  side: 'buy' | 'sell';
-  qty: number;
-  price: number;
-  commission: number;
-  clientOrderId: string;
-  execId: string;
-}
-
-export interface DailyRow {
-  /** New York date, YYYY-MM-DD. */
-  date: string;
-  /** Equity at the day's last bar. */
-  equity: number;
-  cash: number;
-  /** Cumulative P&L per symbol (realized + unrealized - commissions) at the day's last bar. */
-  pnl: Record<string, number>;
-}
-
-export interface SymbolTally {
-  bars: number;
-  /** Bars after which the symbol's position was not flat. */
-  barsHeld: number;
-}
-
-export interface EngineResult {
-  barSize: BarSize;
-  symbols: string[];
-  startingCash: number;
-  orders: OrderRecord[];
-  fills: FillRow[];
-  /** Equity after each distinct bar time: times are bar closes. */
-  curve: { time: number[]; equity: number[] };
-  daily: DailyRow[];
-  tally: Record<string, SymbolTally>;
-  /** Bars after which any position was open, out of all bar times. */
-  timesHeld: number;
-  finalCash: number;
-  finalEquity: number;
-  positions: Record<string, { qty: number; avgPrice: number; lastPrice: number | null }>;
-  bars: number;
-  firstTime: number | null;
-  lastTime: number | null;
-  counters: { signals: number; orders: number; refused: number; fills: number };
-}
-
-export type BacktestErrorCode = 'BACKTEST_STRATEGY_FAILED' | 'BACKTEST_NO_BARS' | 'BACKTEST_INPUT';
-
-export class BacktestError extends Error {
-  readonly code: BacktestErrorCode;
-  readonly field?: string;
-  constructor(code: BacktestErrorCode, message: string, opts?: { field?: string; cause?: unknown }) {
-    super(message, opts?.cause !== undefined ? { cause: opts.cause } : undefined);
-    this.name = 'BacktestError';
-    this.code = code;
-    if (opts?.field) this.field = opts.field;
-  }
-}
+export { BacktestError, type BacktestErrorCode, type BrokerSettings, type DailyRow, type DecisionRow, type EngineInput, type EngineResult, type FillRow, type SymbolTally } from './engine-types.ts';
 
 const SILENT: TraderLog = { info() {}, warn() {}, error() {}, isLevelEnabled: () => false };
 
@@ -165,7 +67,7 @@ export async function runEngine(input: EngineInput): Promise<EngineResult> {
   const total = all.reduce((n, b) => n + b.length, 0);
   let firstStart = Infinity;
   for (const b of all) if (b.length > 0 && b[0].start < firstStart) firstStart = b[0].start;
-  const clock = new ReplayClock(Number.isFinite(firstStart) ? firstStart : 0);
+  const clock = new ManualClock(Number.isFinite(firstStart) ? firstStart : 0);
 
   const log = input.log ?? SILENT;
   const journal = new MemoryJournal();
@@ -178,6 +80,7 @@ export async function runEngine(input: EngineInput): Promise<EngineResult> {
     slippageBps: input.broker.slippageBps,
     commissionPerShare: input.broker.commissionPerShare,
     minCommission: input.broker.minCommission,
+    ...(input.calendar === 'nyse' ? { calendar } : {}),
     // The run's fills are read from the journal; the broker's own lists need not grow with it.
     fillHistory: 16,
     idHistory: 16,
@@ -231,7 +134,7 @@ export async function runEngine(input: EngineInput): Promise<EngineResult> {
     };
     orders.observer = (d) => pendingDecisions.push(d);
   }
-  const loop = new TradingLoop({ strategy, risk, orders, clock, log });
+  const loop = new TradingLoop({ strategy, risk, orders, clock, log, ...(input.exits ? { exits: input.exits } : {}) });
   if (input.warmup) for (const s of symbols) loop.warmUp(s, input.warmup.get(s) ?? []);
   failOnStrategyTrouble(loop);
 
@@ -355,59 +258,4 @@ export async function runEngine(input: EngineInput): Promise<EngineResult> {
       fills: fills.length,
     },
   };
-}
-
-/** Journals each opening position as a filled order and gives the paper broker the same book. */
-async function seedPositions(journal: MemoryJournal, checkpoints: MemoryCheckpoints, initial: NonNullable<EngineInput['initial']>, at: number): Promise<void> {
-  const positions: Record<string, { qty: number; avgPrice: number }> = {};
-  for (const [symbol, p] of Object.entries(initial.positions)) {
-    if (p.qty === 0) continue;
-    positions[symbol] = { qty: p.qty, avgPrice: p.avgPrice };
-    const id = `opening-${symbol}`;
-    const qty = Math.abs(p.qty);
-    await journal.put({
-      clientOrderId: id,
-      strategy: 'opening',
-      symbol,
-      side: p.qty > 0 ? 'buy' : 'sell',
-      qty,
-      type: 'market',
-      broker: 'paper',
-      state: 'filled',
-      brokerOrderId: id,
-      filledQty: qty,
-      avgFillPrice: p.avgPrice,
-      commission: 0,
-      fills: [{ execId: id, qty, price: p.avgPrice, time: at, commission: 0 }],
-      barStart: at,
-      reason: 'position held when the run starts',
-      createdAt: at,
-      updatedAt: at,
-    });
-  }
-  // The paper broker's persisted state (paper-broker.ts PaperState), as a restarted broker finds it.
-  await checkpoints.put('paper-broker', { version: 1, cash: initial.cash, seq: 0, accepted: 0, positions, open: [], fills: [], known: [] });
-}
-
-/** Whether the next bar still to be handled (any symbol) starts at `start`. */
-function nextStartIs(all: ReadonlyArray<readonly Bar[]>, cursor: Int32Array, start: number): boolean {
-  for (let i = 0; i < all.length; i++) {
-    const c = cursor[i];
-    if (c < all[i].length && all[i][c].start === start) return true;
-  }
-  return false;
-}
-
-/** A daily bar is complete at its session's close; a day with no session (a vendor's odd bar) at its end. */
-function dailyClose(calendar: MarketCalendar, start: number, sizeMs: number): number {
-  const bounds = calendar.sessionBounds(start);
-  return bounds ? bounds.close - 1 : start + sizeMs;
-}
-
-function failOnStrategyTrouble(loop: TradingLoop): void {
-  const c = loop.counters;
-  if (c.strategyErrors === 0 && c.invalidSignals === 0 && c.decisionErrors === 0) return;
-  const paused = loop.status().pausedSymbols;
-  const reason = paused.length > 0 ? paused.map((p) => `${p.symbol}: ${p.reason}`).join('; ') : 'an order decision failed';
-  throw new BacktestError('BACKTEST_STRATEGY_FAILED', reason);
 }

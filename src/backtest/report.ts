@@ -70,6 +70,10 @@ export interface EquityPoint {
 export interface BacktestReport extends Metrics {
   strategy: string;
   params: Record<string, unknown>;
+  /** The protective exits put on every entry (stop_loss_pct, take_profit_pct, trailing_stop_pct), or null. */
+  exits: Record<string, number> | null;
+  /** What ended day orders: 'nyse' (the session close) or 'none' (the 24/7 simulated market). */
+  calendar: 'nyse' | 'none';
   symbols: string[];
   bar_size: string;
   from: string;
@@ -96,6 +100,8 @@ export interface BacktestDetail {
 export interface ReportContext {
   strategy: string;
   params: Record<string, unknown>;
+  exits?: Record<string, number> | null;
+  calendar?: 'nyse' | 'none';
   from: number;
   to: number;
 }
@@ -326,6 +332,8 @@ export function buildReport(run: EngineResult, ctx: ReportContext): { report: Ba
   const report: BacktestReport = {
     strategy: ctx.strategy,
     params: ctx.params,
+    exits: ctx.exits ?? null,
+    calendar: ctx.calendar ?? 'none',
     symbols: run.symbols,
     bar_size: run.barSize,
     from: iso(ctx.from),
