@@ -17,6 +17,7 @@ import type { BrokerEvent } from '../../src/actors/trader/broker.ts';
 import { clientOrderId } from '../../src/actors/trader/client-order-id.ts';
 import { connectIbkrBroker, type IbkrBroker } from '../../src/actors/trader/ibkr-broker.ts';
 import { startTwsSimulator, type TwsSimulator } from '../fakes/tws/index.ts';
+import type { TwsSimulatorOptions } from '../fakes/tws/server.ts';
 import { until } from '../fakes/tws/wait.ts';
 import type { OrderRecord } from '../../src/storage/types.ts';
 
@@ -225,9 +226,9 @@ export async function connect(sim: TwsSimulator, log: MemoryLog, onClose: (fn: (
   return broker;
 }
 
-/** A TWS simulator from START, one 5-second bar per `barIntervalMs` of real time, closed with the test. */
-export async function simulator(onClose: (fn: () => unknown) => void, barIntervalMs = 500): Promise<TwsSimulator> {
-  const sim = await startTwsSimulator({ barIntervalMs, startTime: START });
+/** A TWS simulator from START (or `opts.startTime`), one 5-second bar per `barIntervalMs` of real time, closed with the test. */
+export async function simulator(onClose: (fn: () => unknown) => void, barIntervalMs = 500, opts: TwsSimulatorOptions = {}): Promise<TwsSimulator> {
+  const sim = await startTwsSimulator({ barIntervalMs, startTime: START, ...opts });
   onClose(() => sim.close());
   return sim;
 }
