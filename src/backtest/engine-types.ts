@@ -93,7 +93,7 @@ export interface EngineResult {
   orders: OrderRecord[];
   fills: FillRow[];
   /** Equity after each distinct bar time: times are bar closes. */
-  curve: { time: number[]; equity: number[] };
+  curve: { time: Float64Array; equity: Float64Array };
   daily: DailyRow[];
   tally: Record<string, SymbolTally>;
   /** Bars after which any position was open, out of all bar times. */

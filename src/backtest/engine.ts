@@ -141,8 +141,10 @@ export async function runEngine(input: EngineInput): Promise<EngineResult> {
   const tally: Record<string, SymbolTally> = {};
   for (const s of symbols) tally[s] = { bars: 0, barsHeld: 0 };
   const tallies = symbols.map((s) => tally[s]);
-  const curveTime: number[] = [];
-  const curveEquity: number[] = [];
+  // One point per distinct bar time, at most one per bar: allocated once, not grown bar by bar.
+  const curveTime = new Float64Array(total);
+  const curveEquity = new Float64Array(total);
+  let points = 0;
   const daily: DailyRow[] = [];
   let timesHeld = 0;
   let dayEnd = -Infinity;
@@ -163,14 +165,14 @@ export async function runEngine(input: EngineInput): Promise<EngineResult> {
     return eq;
   };
   const closeDay = () => {
-    if (dayDate === '' || curveEquity.length === 0) return;
+    if (dayDate === '' || points === 0) return;
     const pnl: Record<string, number> = {};
     let cash = start - openingValue;
     for (let i = 0; i < symbols.length; i++) {
       pnl[symbols[i]] = flow[i] + (qty[i] !== 0 ? qty[i] * last[i] : 0);
       cash += flow[i];
     }
-    daily.push({ date: dayDate, equity: curveEquity[curveEquity.length - 1], cash, pnl });
+    daily.push({ date: dayDate, equity: curveEquity[points - 1], cash, pnl });
   };
 
   for (;;) {
@@ -219,8 +221,8 @@ export async function runEngine(input: EngineInput): Promise<EngineResult> {
         }
       }
       if (held) timesHeld++;
-      curveTime.push(closeAt);
-      curveEquity.push(equityNow());
+      curveTime[points] = closeAt;
+      curveEquity[points++] = equityNow();
     }
     if (++done % every === 0) input.onProgress?.(done, total);
   }
@@ -241,12 +243,12 @@ export async function runEngine(input: EngineInput): Promise<EngineResult> {
     startingCash: start,
     orders: journaled,
     fills,
-    curve: { time: curveTime, equity: curveEquity },
+    curve: { time: curveTime.subarray(0, points), equity: curveEquity.subarray(0, points) },
     daily,
     tally,
     timesHeld,
     finalCash: broker.cash?.() ?? start,
-    finalEquity: curveEquity.length > 0 ? curveEquity[curveEquity.length - 1] : start,
+    finalEquity: points > 0 ? curveEquity[points - 1] : start,
     positions,
     bars: done,
     firstTime,

@@ -209,7 +209,7 @@ export function roundTrips(fills: readonly FillRow[], lastPrices: Readonly<Recor
 interface Scope {
   startingCash: number;
   /** Equity at each bar close (for drawdown) with its times. */
-  curve: { time: readonly number[]; equity: readonly number[] };
+  curve: { time: ArrayLike<number>; equity: ArrayLike<number> };
   /** Equity at each day's end. */
   dailyEquity: readonly number[];
   trades: readonly TradeRow[];
@@ -284,7 +284,7 @@ function metrics(s: Scope): Metrics {
 }
 
 /** Evenly thinned curve: at most `max` points, first and last kept. */
-export function thinCurve(time: readonly number[], equity: readonly number[], max = EQUITY_POINTS): EquityPoint[] {
+export function thinCurve(time: ArrayLike<number>, equity: ArrayLike<number>, max = EQUITY_POINTS): EquityPoint[] {
   const n = time.length;
   if (n === 0) return [];
   const step = n <= max ? 1 : (n - 1) / (max - 1);
