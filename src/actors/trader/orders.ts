@@ -52,7 +52,13 @@ export function transition(record: OrderRecord, to: OrderState, at: number, patc
   if (!canTransition(record.state, to)) {
     throw new OrderError('ORDER_ILLEGAL_TRANSITION', `order ${record.clientOrderId} cannot go from ${record.state} to ${to}`);
   }
-  return { ...record, ...patch, state: to, updatedAt: at };
+  // One spread, then assignments: cheaper than merging two objects, and this runs for every event.
+  const next: OrderRecord = { ...record };
+  if (patch?.brokerOrderId !== undefined) next.brokerOrderId = patch.brokerOrderId;
+  if (patch?.rejectReason !== undefined) next.rejectReason = patch.rejectReason;
+  next.state = to;
+  next.updatedAt = at;
+  return next;
 }
 
 export function hasFill(record: OrderRecord, execId: string): boolean {
@@ -84,19 +90,14 @@ export function applyFill(record: OrderRecord, fill: OrderFill, at: number): Fil
     state = filledQty >= record.qty ? 'filled' : 'partially_filled';
     if (filledQty > record.qty) anomaly = 'overfill';
   }
-  return {
-    record: {
-      ...record,
-      state,
-      filledQty,
-      avgFillPrice,
-      commission: record.commission + fill.commission,
-      fills: [...record.fills, fill],
-      updatedAt: at,
-    },
-    applied: true,
-    anomaly,
-  };
+  const next: OrderRecord = { ...record };
+  next.state = state;
+  next.filledQty = filledQty;
+  next.avgFillPrice = avgFillPrice;
+  next.commission = record.commission + fill.commission;
+  next.fills = record.fills.concat(fill);
+  next.updatedAt = at;
+  return anomaly === undefined ? { record: next, applied: true } : { record: next, applied: true, anomaly };
 }
 
 /** Shares still working at the broker: signed (+buy, -sell), zero once final. */
