@@ -52,8 +52,10 @@ export function transition(record: OrderRecord, to: OrderState, at: number, patc
   if (!canTransition(record.state, to)) {
     throw new OrderError('ORDER_ILLEGAL_TRANSITION', `order ${record.clientOrderId} cannot go from ${record.state} to ${to}`);
   }
-  // One spread, then assignments: cheaper than merging two objects, and this runs for every event.
-  const next: OrderRecord = { ...record };
+  // A spread copy takes assignments to its own fields cheaply, but a field it lacks costs V8 a
+  // slow path (microseconds): copy with Object.assign when the patch adds one. Every event runs this.
+  const adds = (patch?.brokerOrderId !== undefined && record.brokerOrderId === undefined) || (patch?.rejectReason !== undefined && record.rejectReason === undefined);
+  const next: OrderRecord = adds ? Object.assign({}, record) : { ...record };
   if (patch?.brokerOrderId !== undefined) next.brokerOrderId = patch.brokerOrderId;
   if (patch?.rejectReason !== undefined) next.rejectReason = patch.rejectReason;
   next.state = to;
