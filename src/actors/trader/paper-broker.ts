@@ -33,15 +33,7 @@ import type { CheckpointStore, OrderRecord, OrderRole, TimeInForce } from '../..
 import { type Broker, type BrokerEvent, type BrokerFill, type BrokerOrder, type BrokerPosition, BrokerError } from './broker.ts';
 import { nextPosition } from './ledger.ts';
 import { orderSpecProblem } from './order-types.ts';
-import { onBar as barRule, type TriggerState } from './paper-fills.ts';
-
-/** The part of the NYSE calendar (src/market/calendar.ts) that ends `day` orders. */
-export interface DayOrderCalendar {
-  nextClose(ts: number): number;
-  sessionBounds(date: string | number): { postClose: number } | undefined;
-  nextTradingDay(date: string | number): string;
-  sessionAt(ts: number): string;
-}
+import { type DayOrderCalendar, dayOrderExpiry, onBar as barRule, type TriggerState } from './paper-fills.ts';
 
 export interface PaperBrokerOptions {
   checkpoints: CheckpointStore;
@@ -384,19 +376,6 @@ export class PaperBroker implements Broker {
   private emit(e: BrokerEvent): void {
     for (const cb of this.listeners) cb(e);
   }
-}
-
-/**
- * When a `day` order accepted at `at` ends: the close of the regular session it belongs to (the
- * current one, or the next when accepted after the close), or with outsideRth the end of that
- * day's after-hours session. Early closes (13:00) come from the calendar.
- */
-export function dayOrderExpiry(calendar: DayOrderCalendar, at: number, outsideRth: boolean): number {
-  if (!outsideRth) return calendar.nextClose(at);
-  const close = calendar.nextClose(at);
-  const today = calendar.sessionBounds(at);
-  if (today && at < today.postClose && calendar.sessionAt(at) !== 'closed') return today.postClose;
-  return calendar.sessionBounds(close)?.postClose ?? close;
 }
 
 function paperOrderProblem(order: OrderRecord): string | undefined {
