@@ -74,10 +74,10 @@ export abstract class OrderPipeline {
   /** Holds `p` in `sending` until it settles. */
   protected track<T>(p: Promise<T>): Promise<T> {
     this.sending.add(p);
-    const done = () => {
-      this.sending.delete(p);
-    };
-    p.then(done, done);
+    p.then(
+      () => this.sending.delete(p),
+      () => this.sending.delete(p),
+    );
     return p;
   }
 

@@ -251,10 +251,8 @@ export class PaperBroker implements Broker {
       if (o.expiresAt !== undefined && o.expiresAt <= bar.start) expiring = true;
       if (o.symbol === bar.symbol && bar.start > o.barStart) candidates.push(o);
     }
-    const cancel = (o: PaperOrder, reason: string) => {
-      if (!open.delete(o.clientOrderId)) return;
-      events.push({ type: 'cancelled', clientOrderId: o.clientOrderId, time: bar.start, reason });
-    };
+    // Cancels `o` in this step (no closure: this runs on every bar something is due).
+    const cancel = cancelIn.bind(null, open, events, bar.start);
 
     if (expiring) {
       for (const o of [...open.values()]) {
@@ -318,11 +316,10 @@ export class PaperBroker implements Broker {
     if (events.length === 0 && open.size === this.state.open.length && [...open.values()].every((o, i) => o === this.state.open[i])) return;
     const before = this.state.fills;
     const size = before.length + fills.length;
-    const at = (i: number) => (i < before.length ? before[i] : fills[i - before.length]);
     let drop = 0;
-    while (drop < size && (size - drop > this.opts.fillHistory || at(drop).time < bar.start - HISTORY_MS)) drop++;
+    while (drop < size && (size - drop > this.opts.fillHistory || (drop < before.length ? before[drop] : fills[drop - before.length]).time < bar.start - HISTORY_MS)) drop++;
     const history = drop < before.length ? before.slice(drop) : [];
-    for (let i = Math.max(drop, before.length); i < size; i++) history.push(at(i));
+    for (let i = Math.max(drop, before.length); i < size; i++) history.push(fills[i - before.length]);
     const stillOpen: PaperOrder[] = [];
     for (const o of this.state.open) {
       const kept = open.get(o.clientOrderId);
@@ -376,6 +373,12 @@ export class PaperBroker implements Broker {
   private emit(e: BrokerEvent): void {
     for (const cb of this.listeners) cb(e);
   }
+}
+
+/** Takes `o` out of this step's working orders and announces its cancel; a no-op when it already left. */
+function cancelIn(open: Map<string, PaperOrder>, events: BrokerEvent[], time: number, o: PaperOrder, reason: string): void {
+  if (!open.delete(o.clientOrderId)) return;
+  events.push({ type: 'cancelled', clientOrderId: o.clientOrderId, time, reason });
 }
 
 function paperOrderProblem(order: OrderRecord): string | undefined {
