@@ -117,6 +117,8 @@ function spec(from: number, to: number): BacktestSpec {
     min_commission: MINC,
     risk: { maxPositionPerSymbol: 1e6, maxOrderNotional: 1e9, maxGrossExposure: 1e12, maxDailyLoss: 1e12, maxOrdersPerMinute: 100_000, allowedSessions: ['always'] },
     warmup_bars: 0,
+    // Random-walk bars round the clock: the 24/7 simulated market, where day orders do not expire.
+    calendar: 'none',
   };
 }
 
@@ -138,7 +140,7 @@ export async function run(opts: { quick?: boolean } = {}): Promise<Record<string
   let engineCash = 0;
   let bare: { cash: number; fills: number[] } = { cash: 0, fills: [] };
   let engineFillList: string[] = [];
-  const rounds = opts.quick ? 2 : 3;
+  const rounds = opts.quick ? 3 : 5;
   for (let r = 0; r < rounds; r++) {
     const t0 = performance.now();
     const out = await runEngine({
@@ -159,6 +161,10 @@ export async function run(opts: { quick?: boolean } = {}): Promise<Record<string
   }
   const engineBest = Math.max(...engineRates);
   const bareBest = Math.max(...bareRates);
+  // Each round runs the engine and then the floor back to back: their ratio is less at the mercy
+  // of the machine's load than the ratio of two bests taken at different moments.
+  const pairRatios = engineRates.map((e, i) => bareRates[i] / e).sort((a, b) => a - b);
+  const pairMedian = pairRatios[Math.floor(pairRatios.length / 2)];
   const names = ['AAA', 'BBB'];
   const bareList: string[] = [];
   for (let x = 0; x < bare.fills.length; x += 4) bareList.push(`${names[bare.fills[x]]} ${T0 + bare.fills[x + 1] * MIN} ${bare.fills[x + 2]} ${bare.fills[x + 3]}`);
@@ -185,8 +191,9 @@ export async function run(opts: { quick?: boolean } = {}): Promise<Record<string
       ],
     ),
   );
+  console.log(`engine vs floor, round by round (back to back): ${pairRatios.map((r) => `${fmt(r, 1)}x`).join(', ')}; median ${fmt(pairMedian, 1)}x (goal within 10x)`);
   console.log(
-    `engine is ${fmt(bareBest / engineBest, 1)}x slower than the floor; fills identical: ${same ? 'all' : `${agree} of ${engineFillList.length} (the others around exact ties of the two averages, which the engine's floating sums round differently)`}`,
+    `engine is ${fmt(bareBest / engineBest, 1)}x slower than the floor (best against best); fills identical: ${same ? 'all' : `${agree} of ${engineFillList.length} (the others around exact ties of the two averages, which the engine's floating sums round differently)`}`,
   );
 
   // The sweep: bars in LMDB, each worker reads them itself.
@@ -240,6 +247,8 @@ export async function run(opts: { quick?: boolean } = {}): Promise<Record<string
     engine_bars_per_s: Math.round(engineBest),
     bare_bars_per_s: Math.round(bareBest),
     engine_vs_floor: bareBest / engineBest,
+    engine_vs_floor_rounds: pairRatios,
+    engine_vs_floor_median_round: pairMedian,
     same_fills_as_floor: same,
     fills_identical: agree,
     engine_fills: engineFills,
@@ -251,7 +260,7 @@ export async function run(opts: { quick?: boolean } = {}): Promise<Record<string
     sweep_speedup: speedup,
     heap_mib_per_worker: sweep[2].heap_mib,
     load_average: loadavg()[0],
-    goals: { engine_1m_bars_per_s: engineBest >= 1e6, within_10x_floor: bareBest / engineBest <= 10, sweep_speedup_1_8: speedup >= 1.8 },
+    goals: { engine_1m_bars_per_s: engineBest >= 1e6, within_10x_floor: bareBest / engineBest <= 10, within_10x_floor_median_round: pairMedian <= 10, sweep_speedup_1_8: speedup >= 1.8 },
   };
 }
 

@@ -6,11 +6,13 @@
  * What makes it the live behaviour and not a second implementation of it:
  * - Bars of all symbols are merged in time order (ties in the order of `symbols`) and handed to
  *   TradingLoop.onBar one at a time, each awaited, as the trader actor does with the arbiter's bars.
- * - The clock reads the bar's close (start + bar size; for 1Day bars the session's close) while it
+ * - The clock (a ManualClock) reads the bar's close (start + bar size; for 1Day bars the session's close) while it
  *   is handled: a strategy sees a bar only once it has closed, and risk's session rule and the
  *   order's createdAt see the time a live trader would see first.
  * - Orders fill in the PaperBroker as live paper orders do: market orders at the next bar's open
  *   moved by the slippage, with the per-share commission and its minimum.
+ * - Protective exits (`exits`) go on every entry as a bracket, as trader.exits does live, and with
+ *   `calendar: 'nyse'` day orders end at the session close as the live paper broker ends them.
  * - Client order ids are the live ones (strategy, symbol, bar start, index), so a backtest over
  *   the bars a live session traded names its orders the same.
  *
@@ -21,128 +23,37 @@
 import type { Broker, BrokerEvent } from '../actors/trader/broker.ts';
 import { newYorkDay } from '../actors/trader/ledger.ts';
 import { type Decision, OrderManager } from '../actors/trader/order-manager.ts';
+import type { ExitSettings } from '../actors/trader/order-types.ts';
 import type { TraderLog } from '../actors/trader/orders.ts';
 import { PaperBroker } from '../actors/trader/paper-broker.ts';
-import { type RiskConfigInput, RiskEngine } from '../actors/trader/risk.ts';
-import type { Signal, Strategy } from '../actors/trader/strategies/contract.ts';
+import { RiskEngine } from '../actors/trader/risk.ts';
+import type { Signal } from '../actors/trader/strategies/contract.ts';
 import { TradingLoop } from '../actors/trader/trading-loop.ts';
-import type { Bar } from '../market/bar.ts';
-import { barSizeMs, type BarSize } from '../market/bar-size.ts';
+import { barSizeMs } from '../market/bar-size.ts';
 import { MarketCalendar } from '../market/calendar.ts';
-import type { OrderRecord } from '../storage/types.ts';
+import { ManualClock } from '../market/clock.ts';
+import { dailyClose, failOnStrategyTrouble, nextStartIs, seedPositions } from './engine-support.ts';
+import type { DailyRow, EngineInput, EngineResult, FillRow, SymbolTally } from './engine-types.ts';
 import { MemoryCheckpoints, MemoryJournal } from './memory-stores.ts';
-import { ReplayClock } from './replay-clock.ts';
 
-export interface BrokerSettings {
-  startingCash: number;
-  slippageBps: number;
-  commissionPerShare: number;
-  minCommission: number;
-}
+export { BacktestError, type BacktestErrorCode, type BrokerSettings, type DailyRow, type DecisionRow, type EngineInput, type EngineResult, type FillRow, type SymbolTally } from './engine-types.ts';
 
-export interface EngineInput {
-  strategy: Strategy;
-  /** Symbols in tie-break order. */
-  symbols: readonly string[];
-  barSize: BarSize;
-  /** Bars per symbol, oldest first, all of `barSize`. */
-  bars: ReadonlyMap<string, readonly Bar[]>;
-  /** Bars handed to the strategy's warmUp before the run, per symbol (as the arbiter's preload). */
-  warmup?: ReadonlyMap<string, readonly Bar[]>;
-  broker: BrokerSettings;
-  risk: RiskConfigInput;
-  /** Called every `progressEvery` bars with (bars done, bars in all). */
-  onProgress?: (done: number, total: number) => void;
-  progressEvery?: number;
-  /** Called for every bar the strategy saw, with what it said and what became of it (replays). */
-  onDecision?: (row: DecisionRow) => void;
-  /** Receives the loop's log lines; silent when omitted. */
-  log?: TraderLog;
-  /**
-   * Positions held when the run starts (a replay from the middle of a live session), and the cash
-   * beside them (default broker.startingCash). They are put in the broker's state and journaled as
-   * filled opening orders, so the order manager starts from them as a restarted trader would.
-   */
-  initial?: { cash: number; positions: Record<string, { qty: number; avgPrice: number }> };
-}
-
-export interface DecisionRow {
-  bar: Bar;
-  /** Clock time the decision was taken at (the bar's close). */
-  at: number;
-  signals: Signal[];
-  decisions: Decision[];
-}
-
-export interface FillRow {
-  time: number;
-  symbol: string;
-  side: 'buy' | 'sell';
-  qty: number;
-  price: number;
-  commission: number;
-  clientOrderId: string;
-  execId: string;
-}
-
-export interface DailyRow {
-  /** New York date, YYYY-MM-DD. */
-  date: string;
-  /** Equity at the day's last bar. */
-  equity: number;
-  cash: number;
-  /** Cumulative P&L per symbol (realized + unrealized - commissions) at the day's last bar. */
-  pnl: Record<string, number>;
-}
-
-export interface SymbolTally {
-  bars: number;
-  /** Bars after which the symbol's position was not flat. */
-  barsHeld: number;
-}
-
-export interface EngineResult {
-  barSize: BarSize;
-  symbols: string[];
-  startingCash: number;
-  orders: OrderRecord[];
-  fills: FillRow[];
-  /** Equity after each distinct bar time: times are bar closes. */
-  curve: { time: number[]; equity: number[] };
-  daily: DailyRow[];
-  tally: Record<string, SymbolTally>;
-  /** Bars after which any position was open, out of all bar times. */
-  timesHeld: number;
-  finalCash: number;
-  finalEquity: number;
-  positions: Record<string, { qty: number; avgPrice: number; lastPrice: number | null }>;
-  bars: number;
-  firstTime: number | null;
-  lastTime: number | null;
-  counters: { signals: number; orders: number; refused: number; fills: number };
-}
-
-export type BacktestErrorCode = 'BACKTEST_STRATEGY_FAILED' | 'BACKTEST_NO_BARS' | 'BACKTEST_INPUT';
-
-export class BacktestError extends Error {
-  readonly code: BacktestErrorCode;
-  readonly field?: string;
-  constructor(code: BacktestErrorCode, message: string, opts?: { field?: string; cause?: unknown }) {
-    super(message, opts?.cause !== undefined ? { cause: opts.cause } : undefined);
-    this.name = 'BacktestError';
-    this.code = code;
-    if (opts?.field) this.field = opts.field;
-  }
-}
-
-const SILENT: TraderLog = { info() {}, warn() {}, error() {} };
+const SILENT: TraderLog = { info() {}, warn() {}, error() {}, isLevelEnabled: () => false };
 
 /** An OrderManager that tells the replay what became of each signal. Same code; one hook after it. */
 class ObservedOrderManager extends OrderManager {
   observer: ((d: Decision) => void) | undefined;
-  override async decide(signal: Signal, at: { strategy: string; barStart: number; index: number }): Promise<Decision> {
-    const d = await super.decide(signal, at);
-    this.observer?.(d);
+  override decideNow(signal: Signal, strategy: string, barStart: number, index: number, exits?: ExitSettings): Decision | Promise<Decision> {
+    const d = super.decideNow(signal, strategy, barStart, index, exits);
+    const observer = this.observer;
+    if (observer === undefined) return d;
+    if (d instanceof Promise) {
+      return d.then((decided) => {
+        observer(decided);
+        return decided;
+      });
+    }
+    observer(d);
     return d;
   }
 }
@@ -156,7 +67,7 @@ export async function runEngine(input: EngineInput): Promise<EngineResult> {
   const total = all.reduce((n, b) => n + b.length, 0);
   let firstStart = Infinity;
   for (const b of all) if (b.length > 0 && b[0].start < firstStart) firstStart = b[0].start;
-  const clock = new ReplayClock(Number.isFinite(firstStart) ? firstStart : 0);
+  const clock = new ManualClock(Number.isFinite(firstStart) ? firstStart : 0);
 
   const log = input.log ?? SILENT;
   const journal = new MemoryJournal();
@@ -169,9 +80,10 @@ export async function runEngine(input: EngineInput): Promise<EngineResult> {
     slippageBps: input.broker.slippageBps,
     commissionPerShare: input.broker.commissionPerShare,
     minCommission: input.broker.minCommission,
+    ...(input.calendar === 'nyse' ? { calendar } : {}),
     // The run's fills are read from the journal; the broker's own lists need not grow with it.
-    fillHistory: 100,
-    idHistory: 100,
+    fillHistory: 16,
+    idHistory: 16,
   });
   const risk = new RiskEngine(input.risk, calendar);
   const orders = new ObservedOrderManager({ journal, broker, risk, clock, log });
@@ -222,15 +134,17 @@ export async function runEngine(input: EngineInput): Promise<EngineResult> {
     };
     orders.observer = (d) => pendingDecisions.push(d);
   }
-  const loop = new TradingLoop({ strategy, risk, orders, clock, log });
+  const loop = new TradingLoop({ strategy, risk, orders, clock, log, ...(input.exits ? { exits: input.exits } : {}) });
   if (input.warmup) for (const s of symbols) loop.warmUp(s, input.warmup.get(s) ?? []);
   failOnStrategyTrouble(loop);
 
   const tally: Record<string, SymbolTally> = {};
   for (const s of symbols) tally[s] = { bars: 0, barsHeld: 0 };
   const tallies = symbols.map((s) => tally[s]);
-  const curveTime: number[] = [];
-  const curveEquity: number[] = [];
+  // One point per distinct bar time, at most one per bar: allocated once, not grown bar by bar.
+  const curveTime = new Float64Array(total);
+  const curveEquity = new Float64Array(total);
+  let points = 0;
   const daily: DailyRow[] = [];
   let timesHeld = 0;
   let dayEnd = -Infinity;
@@ -251,14 +165,14 @@ export async function runEngine(input: EngineInput): Promise<EngineResult> {
     return eq;
   };
   const closeDay = () => {
-    if (dayDate === '' || curveEquity.length === 0) return;
+    if (dayDate === '' || points === 0) return;
     const pnl: Record<string, number> = {};
     let cash = start - openingValue;
     for (let i = 0; i < symbols.length; i++) {
       pnl[symbols[i]] = flow[i] + (qty[i] !== 0 ? qty[i] * last[i] : 0);
       cash += flow[i];
     }
-    daily.push({ date: dayDate, equity: curveEquity[curveEquity.length - 1], cash, pnl });
+    daily.push({ date: dayDate, equity: curveEquity[points - 1], cash, pnl });
   };
 
   for (;;) {
@@ -283,7 +197,9 @@ export async function runEngine(input: EngineInput): Promise<EngineResult> {
       dayDate = calendar.dateOf(closeAt - 1);
     }
     clock.set(closeAt);
-    await loop.onBar(bar);
+    // The live loop's own bar path: most bars are done on return, the others awaited.
+    const handling = loop.offer(bar);
+    if (handling !== undefined) await handling;
     failOnStrategyTrouble(loop);
     last[k] = bar.close;
     tallies[k].bars++;
@@ -305,8 +221,8 @@ export async function runEngine(input: EngineInput): Promise<EngineResult> {
         }
       }
       if (held) timesHeld++;
-      curveTime.push(closeAt);
-      curveEquity.push(equityNow());
+      curveTime[points] = closeAt;
+      curveEquity[points++] = equityNow();
     }
     if (++done % every === 0) input.onProgress?.(done, total);
   }
@@ -327,12 +243,12 @@ export async function runEngine(input: EngineInput): Promise<EngineResult> {
     startingCash: start,
     orders: journaled,
     fills,
-    curve: { time: curveTime, equity: curveEquity },
+    curve: { time: curveTime.subarray(0, points), equity: curveEquity.subarray(0, points) },
     daily,
     tally,
     timesHeld,
     finalCash: broker.cash?.() ?? start,
-    finalEquity: curveEquity.length > 0 ? curveEquity[curveEquity.length - 1] : start,
+    finalEquity: points > 0 ? curveEquity[points - 1] : start,
     positions,
     bars: done,
     firstTime,
@@ -344,59 +260,4 @@ export async function runEngine(input: EngineInput): Promise<EngineResult> {
       fills: fills.length,
     },
   };
-}
-
-/** Journals each opening position as a filled order and gives the paper broker the same book. */
-async function seedPositions(journal: MemoryJournal, checkpoints: MemoryCheckpoints, initial: NonNullable<EngineInput['initial']>, at: number): Promise<void> {
-  const positions: Record<string, { qty: number; avgPrice: number }> = {};
-  for (const [symbol, p] of Object.entries(initial.positions)) {
-    if (p.qty === 0) continue;
-    positions[symbol] = { qty: p.qty, avgPrice: p.avgPrice };
-    const id = `opening-${symbol}`;
-    const qty = Math.abs(p.qty);
-    await journal.put({
-      clientOrderId: id,
-      strategy: 'opening',
-      symbol,
-      side: p.qty > 0 ? 'buy' : 'sell',
-      qty,
-      type: 'market',
-      broker: 'paper',
-      state: 'filled',
-      brokerOrderId: id,
-      filledQty: qty,
-      avgFillPrice: p.avgPrice,
-      commission: 0,
-      fills: [{ execId: id, qty, price: p.avgPrice, time: at, commission: 0 }],
-      barStart: at,
-      reason: 'position held when the run starts',
-      createdAt: at,
-      updatedAt: at,
-    });
-  }
-  // The paper broker's persisted state (paper-broker.ts PaperState), as a restarted broker finds it.
-  await checkpoints.put('paper-broker', { version: 1, cash: initial.cash, seq: 0, accepted: 0, positions, open: [], fills: [], known: [] });
-}
-
-/** Whether the next bar still to be handled (any symbol) starts at `start`. */
-function nextStartIs(all: ReadonlyArray<readonly Bar[]>, cursor: Int32Array, start: number): boolean {
-  for (let i = 0; i < all.length; i++) {
-    const c = cursor[i];
-    if (c < all[i].length && all[i][c].start === start) return true;
-  }
-  return false;
-}
-
-/** A daily bar is complete at its session's close; a day with no session (a vendor's odd bar) at its end. */
-function dailyClose(calendar: MarketCalendar, start: number, sizeMs: number): number {
-  const bounds = calendar.sessionBounds(start);
-  return bounds ? bounds.close - 1 : start + sizeMs;
-}
-
-function failOnStrategyTrouble(loop: TradingLoop): void {
-  const c = loop.counters;
-  if (c.strategyErrors === 0 && c.invalidSignals === 0 && c.decisionErrors === 0) return;
-  const paused = loop.status().pausedSymbols;
-  const reason = paused.length > 0 ? paused.map((p) => `${p.symbol}: ${p.reason}`).join('; ') : 'an order decision failed';
-  throw new BacktestError('BACKTEST_STRATEGY_FAILED', reason);
 }

@@ -5,11 +5,15 @@
  */
 import type { CheckpointStore, OrderJournal, OrderRecord } from '../storage/types.ts';
 
+/** Every write is done when called: one settled promise serves them all (no promise per write). */
+const WRITTEN: Promise<void> = Promise.resolve();
+
 export class MemoryJournal implements OrderJournal {
   private readonly records = new Map<string, OrderRecord>();
 
-  async put(record: OrderRecord): Promise<void> {
+  put(record: OrderRecord): Promise<void> {
     this.records.set(record.clientOrderId, record);
+    return WRITTEN;
   }
 
   get(clientOrderId: string): OrderRecord | undefined {
@@ -33,8 +37,9 @@ export class MemoryCheckpoints implements CheckpointStore {
     return this.values.get(key) as T | undefined;
   }
 
-  async put<T>(key: string, value: T): Promise<void> {
+  put<T>(key: string, value: T): Promise<void> {
     this.values.set(key, value);
+    return WRITTEN;
   }
 
   async delete(key: string): Promise<void> {

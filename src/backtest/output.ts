@@ -46,7 +46,12 @@ export function headline(report: BacktestReport): string {
   const params = Object.entries(report.params)
     .map(([k, v]) => `${k}=${JSON.stringify(v)}`)
     .join(' ');
-  return `${report.strategy}${params ? ` ${params}` : ''} on ${report.symbols.join(',')} ${report.bar_size}, ${report.from.slice(0, 10)} .. ${report.to.slice(0, 10)}: ${report.bars} bars`;
+  const exits = report.exits
+    ? ` with exits ${Object.entries(report.exits)
+        .map(([k, v]) => `${k}=${v}`)
+        .join(' ')}`
+    : '';
+  return `${report.strategy}${params ? ` ${params}` : ''}${exits} on ${report.symbols.join(',')} ${report.bar_size}, ${report.from.slice(0, 10)} .. ${report.to.slice(0, 10)}: ${report.bars} bars`;
 }
 
 /** One line that says what was traded, and a hash that changes when any fill does. */
@@ -80,7 +85,26 @@ export function writeResults(dir: string, report: BacktestReport, detail: Backte
     [
       'orders.csv',
       csv(
-        ['client_order_id', 'symbol', 'side', 'qty', 'type', 'limit_price', 'state', 'filled_qty', 'avg_fill_price', 'commission', 'bar_start', 'created_at', 'reason', 'reject_reason'],
+        [
+          'client_order_id',
+          'symbol',
+          'side',
+          'qty',
+          'type',
+          'limit_price',
+          'stop_price',
+          'tif',
+          'group_id',
+          'role',
+          'state',
+          'filled_qty',
+          'avg_fill_price',
+          'commission',
+          'bar_start',
+          'created_at',
+          'reason',
+          'reject_reason',
+        ],
         detail.orders.map((o) => [
           o.clientOrderId,
           o.symbol,
@@ -88,6 +112,10 @@ export function writeResults(dir: string, report: BacktestReport, detail: Backte
           o.qty,
           o.type,
           o.limitPrice ?? null,
+          o.stopPrice ?? null,
+          o.tif ?? 'day',
+          o.groupId ?? null,
+          o.role ?? null,
           o.state,
           o.filledQty,
           o.filledQty > 0 ? o.avgFillPrice : null,

@@ -9,6 +9,7 @@
  * first replayed bar's open (and the paper cash they leave), so a target already met live is met here too.
  */
 import { nextPosition } from '../actors/trader/ledger.ts';
+import { exitsFromSnake } from '../actors/trader/order-types.ts';
 import type { Decision } from '../actors/trader/order-manager.ts';
 import type { Signal } from '../actors/trader/strategies/contract.ts';
 import { createStrategy } from '../actors/trader/strategies/registry.ts';
@@ -86,6 +87,7 @@ export async function replay(input: ReplayInput): Promise<ReplayResult> {
   const initial = liveBook(storage.orders.all(), firstStart, spec.cash);
   const strategy = await createStrategy({ name: spec.strategy, params: spec.params, ...(spec.strategy_module ? { module: spec.strategy_module } : {}) });
   const rows: ReplayRow[] = [];
+  const exits = exitsFromSnake(spec.exits);
   const run = await runEngine({
     strategy,
     symbols,
@@ -94,6 +96,9 @@ export async function replay(input: ReplayInput): Promise<ReplayResult> {
     warmup,
     broker: { startingCash: spec.cash, slippageBps: spec.slippage_bps, commissionPerShare: spec.commission_per_share, minCommission: spec.min_commission },
     risk: spec.risk,
+    // The session's protective exits and the calendar that ends day orders, as live had them.
+    ...(exits ? { exits } : {}),
+    calendar: spec.calendar ?? 'nyse',
     initial,
     onDecision: (d: DecisionRow) => rows.push(row(d, byKey.get(`${d.bar.symbol}|${d.bar.start}`), storage)),
   });

@@ -70,6 +70,10 @@ export interface EquityPoint {
 export interface BacktestReport extends Metrics {
   strategy: string;
   params: Record<string, unknown>;
+  /** The protective exits put on every entry (stop_loss_pct, take_profit_pct, trailing_stop_pct), or null. */
+  exits: Record<string, number> | null;
+  /** What ended day orders: 'nyse' (the session close) or 'none' (the 24/7 simulated market). */
+  calendar: 'nyse' | 'none';
   symbols: string[];
   bar_size: string;
   from: string;
@@ -96,6 +100,8 @@ export interface BacktestDetail {
 export interface ReportContext {
   strategy: string;
   params: Record<string, unknown>;
+  exits?: Record<string, number> | null;
+  calendar?: 'nyse' | 'none';
   from: number;
   to: number;
 }
@@ -203,7 +209,7 @@ export function roundTrips(fills: readonly FillRow[], lastPrices: Readonly<Recor
 interface Scope {
   startingCash: number;
   /** Equity at each bar close (for drawdown) with its times. */
-  curve: { time: readonly number[]; equity: readonly number[] };
+  curve: { time: ArrayLike<number>; equity: ArrayLike<number> };
   /** Equity at each day's end. */
   dailyEquity: readonly number[];
   trades: readonly TradeRow[];
@@ -278,7 +284,7 @@ function metrics(s: Scope): Metrics {
 }
 
 /** Evenly thinned curve: at most `max` points, first and last kept. */
-export function thinCurve(time: readonly number[], equity: readonly number[], max = EQUITY_POINTS): EquityPoint[] {
+export function thinCurve(time: ArrayLike<number>, equity: ArrayLike<number>, max = EQUITY_POINTS): EquityPoint[] {
   const n = time.length;
   if (n === 0) return [];
   const step = n <= max ? 1 : (n - 1) / (max - 1);
@@ -326,6 +332,8 @@ export function buildReport(run: EngineResult, ctx: ReportContext): { report: Ba
   const report: BacktestReport = {
     strategy: ctx.strategy,
     params: ctx.params,
+    exits: ctx.exits ?? null,
+    calendar: ctx.calendar ?? 'none',
     symbols: run.symbols,
     bar_size: run.barSize,
     from: iso(ctx.from),

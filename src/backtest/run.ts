@@ -3,6 +3,7 @@
  * from the cache, the engine run, the report made. Used in-process by the CLI and inside the pool's
  * workers (task.ts) for sweeps and HTTP.
  */
+import { exitsFromSnake, exitsToSnake } from '../actors/trader/order-types.ts';
 import { createStrategy } from '../actors/trader/strategies/registry.ts';
 import type { BarReader } from '../storage/types.ts';
 import { loadBars, type LoadedBars } from './bars.ts';
@@ -29,6 +30,7 @@ export async function runSpec(spec: BacktestSpec, reader: BarReader, opts: RunOp
   if (n === 0) {
     throw new BacktestError('BACKTEST_NO_BARS', `the cache has no ${spec.bar_size} bars of ${spec.symbols.join(', ')} from ${new Date(spec.from).toISOString()} to ${new Date(spec.to).toISOString()}`);
   }
+  const exits = exitsFromSnake(spec.exits);
   const run = await runEngine({
     strategy,
     symbols: spec.symbols,
@@ -37,8 +39,10 @@ export async function runSpec(spec: BacktestSpec, reader: BarReader, opts: RunOp
     warmup: loaded.warmup,
     broker: { startingCash: spec.cash, slippageBps: spec.slippage_bps, commissionPerShare: spec.commission_per_share, minCommission: spec.min_commission },
     risk: spec.risk,
+    ...(exits ? { exits } : {}),
+    calendar: spec.calendar ?? 'nyse',
     onProgress: opts.onProgress,
     onDecision: opts.onDecision,
   });
-  return buildReport(run, { strategy: strategy.name, params: spec.params, from: spec.from, to: spec.to });
+  return buildReport(run, { strategy: strategy.name, params: spec.params, from: spec.from, to: spec.to, exits: exitsToSnake(exits), calendar: spec.calendar ?? 'nyse' });
 }

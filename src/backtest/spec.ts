@@ -3,9 +3,10 @@
  * POST /backtests takes), its defaults from the configuration, and its checks.
  */
 import { z } from 'zod';
-import type { TraderConfig } from '../actors/trader/protocol.ts';
+import { exitsFromSnake, exitsToSnake } from '../actors/trader/order-types.ts';
+import type { ExitsBody, TraderConfig } from '../actors/trader/protocol.ts';
 import { riskConfigSchema, type RiskConfigInput } from '../actors/trader/risk.ts';
-import type { Config } from '../config/schema.ts';
+import { type Config, exitsSchema } from '../config/schema.ts';
 import { isValidSymbol } from '../market/bar.ts';
 import { BAR_SIZES, type BarSize } from '../market/bar-size.ts';
 
@@ -29,6 +30,13 @@ export interface BacktestSpec {
   risk: RiskConfigInput;
   /** Bars before `from` given to the strategy's warmUp per symbol (the live preload); 0 for none. */
   warmup_bars: number;
+  /** Protective exits on every entry, as trader.exits live (percent of the entry price); null: none. Default null. */
+  exits?: ExitsBody | null;
+  /**
+   * What ends `day` orders: 'nyse' (the session close by the NYSE calendar, early closes included,
+   * as live on a real market) or 'none' (the 24/7 simulated market). Default 'nyse'.
+   */
+  calendar?: 'nyse' | 'none';
 }
 
 /** Where bars are read: each pool worker opens this LMDB environment itself. */
@@ -55,6 +63,8 @@ export const specSchema = z
     min_commission: z.number().min(0).finite(),
     risk: riskConfigSchema,
     warmup_bars: z.number().int().min(0).max(100_000),
+    exits: exitsSchema.nullable().optional(),
+    calendar: z.enum(['nyse', 'none']).optional(),
   })
   .strict()
   .refine((s) => s.from < s.to, { path: ['from'], message: 'must be before to' })
@@ -74,7 +84,11 @@ export class SpecError extends Error {
 /** Checks a spec; throws SpecError naming the first bad field. */
 export function checkSpec(spec: unknown): BacktestSpec {
   const parsed = specSchema.safeParse(spec);
-  if (parsed.success) return { ...(spec as BacktestSpec), symbols: [...new Set((spec as BacktestSpec).symbols)] };
+  if (parsed.success) {
+    const given = spec as BacktestSpec;
+    const exits = exitsToSnake(exitsFromSnake(given.exits));
+    return { ...given, symbols: [...new Set(given.symbols)], exits, calendar: given.calendar ?? 'nyse' };
+  }
   const issue = parsed.error.issues[0];
   const field = issue.code === 'unrecognized_keys' ? [...issue.path, issue.keys[0]].join('.') : issue.path.join('.') || 'spec';
   throw new SpecError(field, `${field}: ${issue.code === 'unrecognized_keys' ? 'unknown field' : issue.message}`);
@@ -97,5 +111,7 @@ export function defaultsFrom(section: Config['trader'], trader: TraderConfig): O
     // The same rule as the live trader: on the 24/7 simulated market, every hour is a session.
     risk: { ...trader.risk, allowedSessions: trader.alwaysOpen ? ['always'] : trader.risk.allowedSessions },
     warmup_bars: 0,
+    exits: trader.exits ?? null,
+    calendar: trader.alwaysOpen ? 'none' : 'nyse',
   };
 }

@@ -44,6 +44,10 @@ const USAGE = `usage: barkeep backtest --from TIME [--to TIME] [options]
   --slippage-bps N           (default trader.paper.slippage_bps)
   --commission-per-share N   (default trader.paper.commission_per_share; minimum trader.paper.min_commission)
   --warmup N                 bars before --from given to the strategy's warm-up (default 0)
+  --stop-loss-pct P          protective exits on every entry, as a bracket (percent of the entry
+  --take-profit-pct P        price; default trader.exits); --trailing-stop-pct instead of a fixed
+  --trailing-stop-pct P      stop; any of them replaces trader.exits
+  --no-exits                 no protective exits, whatever trader.exits says
   --fetch                    fill the spans the cache lacks first, through the collector's source
   --results DIR              where report.json, trades/orders/fills/daily CSV and equity.html go
                              (default results/backtest-<time>)
@@ -100,6 +104,10 @@ export function parseBacktestArgs(argv: string[], config: Config, now: number, c
         'slippage-bps': { type: 'string' },
         'commission-per-share': { type: 'string' },
         warmup: { type: 'string' },
+        'stop-loss-pct': { type: 'string' },
+        'take-profit-pct': { type: 'string' },
+        'trailing-stop-pct': { type: 'string' },
+        'no-exits': { type: 'boolean' },
         fetch: { type: 'boolean' },
         results: { type: 'string' },
         json: { type: 'boolean' },
@@ -172,6 +180,17 @@ export function parseBacktestArgs(argv: string[], config: Config, now: number, c
     if (axes.length === 0) throw new UsageError('--train: a train/test split needs a sweep (--grid)');
   }
 
+  const exitFlags = ['stop-loss-pct', 'take-profit-pct', 'trailing-stop-pct'] as const;
+  let exits: BacktestSpec['exits'] = d.exits ?? null;
+  if (values['no-exits']) {
+    const given = exitFlags.find((f) => values[f] !== undefined);
+    if (given) throw new UsageError(`--no-exits: cannot go with --${given}`);
+    exits = null;
+  } else if (exitFlags.some((f) => values[f] !== undefined)) {
+    exits = {};
+    for (const f of exitFlags) if (values[f] !== undefined) (exits as Record<string, number>)[f.replaceAll('-', '_')] = num(values, f, 0, 0);
+  }
+
   let spec: BacktestSpec;
   try {
     spec = checkSpec({
@@ -187,8 +206,13 @@ export function parseBacktestArgs(argv: string[], config: Config, now: number, c
       slippage_bps: num(values, 'slippage-bps', 0, d.slippage_bps),
       commission_per_share: num(values, 'commission-per-share', 0, d.commission_per_share),
       warmup_bars: num(values, 'warmup', 0, 0),
+      exits,
     });
   } catch (err) {
+    if (err instanceof SpecError && err.field.startsWith('exits.')) {
+      // Named as the user gave it: exits.stop_loss_pct is --stop-loss-pct.
+      throw new UsageError(`--${err.field.slice('exits.'.length).replaceAll('_', '-')}${err.message.slice(err.field.length)}`);
+    }
     if (err instanceof SpecError) throw new UsageError(err.message);
     throw err;
   }

@@ -129,6 +129,8 @@ export async function replayCommand(argv: string[], io: ReplayCommandIo): Promis
         strategy,
         strategy_module: module ?? (strategy === 'module' ? d.strategy_module : null),
         params: ownParams ? params : (live?.strategy_params ?? d.params),
+        // The live session's exits (null: it ran without), else the config's.
+        exits: live && live.exits !== undefined ? live.exits : d.exits,
       },
     });
     if (values.json) {

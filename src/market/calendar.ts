@@ -105,6 +105,12 @@ export function marketOffsetMs(ts: number): number {
   return off;
 }
 
+/** Midnight New York of the day containing `ts`, and of the next day (UTC epoch ms): arithmetic on the cached offsets, no luxon call. */
+export function marketDayBounds(ts: number): { start: number; end: number } {
+  const days = Math.floor((ts + marketOffsetMs(ts)) / DAY);
+  return { start: localToUtc(days, 0), end: localToUtc(days + 1, 0) };
+}
+
 /** The UTC instant of New York wall-clock time `minuteOfDay` on day number `days`. */
 function localToUtc(days: number, minuteOfDay: number): number {
   const local = days * DAY + minuteOfDay * MINUTE;

@@ -59,7 +59,8 @@ interface PendingTimer {
 
 /**
  * A clock that moves only when told to. Timers fire in time order during `advance`/`set`.
- * Used by tests on one thread, and as the worker-side half of the shared clock.
+ * Used by tests on one thread, as the worker-side half of the shared clock, and as the backtest's
+ * replay clock (src/backtest/engine.ts: time is the close of the bar being handled).
  */
 export class ManualClock implements Clock {
   private current: number;
@@ -91,6 +92,11 @@ export class ManualClock implements Clock {
   /** Moves time to `t` (never backwards), firing due timers in order. */
   set(t: number): void {
     const target = Math.max(t, this.current);
+    // No timer waiting (a backtest moves time once per bar and sets none): nothing to sift.
+    if (this.timers.length === 0) {
+      this.current = target;
+      return;
+    }
     for (;;) {
       this.timers = this.timers.filter((x) => !x.cancelled);
       let next: PendingTimer | undefined;

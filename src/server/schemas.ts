@@ -397,6 +397,8 @@ export const metricsSchema = z
 const reportFields = {
   strategy: z.string(),
   params: z.record(z.string(), z.unknown()),
+  exits: z.record(z.string(), num).nullable().meta({ description: 'Protective exits put on every entry as a bracket (stop_loss_pct, take_profit_pct, trailing_stop_pct), or null' }),
+  calendar: z.enum(['nyse', 'none']).meta({ description: 'What ended day orders: the NYSE session close, or none (the 24/7 simulated market)' }),
   symbols: z.array(z.string()),
   bar_size: z.string(),
   from: iso,

@@ -93,13 +93,17 @@ test('POST /backtests refuses a bad body with a 400 naming the field, and takes 
     [{ from: '2026-06-01', sort: 'luck' }, 'sort'],
     [{ from: '2026-06-01', train: 0.5 }, 'train'],
     [{ from: '2026-06-02', to: '2026-06-01' }, 'from'],
+    [{ from: '2026-06-01', exits: { stop_loss_pct: 0 } }, 'exits.stop_loss_pct'],
+    [{ from: '2026-06-01', exits: { stop_loss_pct: 1, trailing_stop_pct: 1 } }, 'exits.trailing_stop_pct'],
+    [{ from: '2026-06-01', exits: { stop: 1 } }, 'exits.stop'],
+    [{ from: '2026-06-01', calendar: 'lse' }, 'calendar'],
   ];
   for (const [body, field] of cases) {
     const r = await server.post('/backtests', body);
     assert.equal(r.status, 400, `${JSON.stringify(body)}: ${JSON.stringify(r.body)}`);
     assert.equal(r.body.field, field, `${JSON.stringify(body)}: ${JSON.stringify(r.body)}`);
   }
-  const partial = await server.post('/backtests', { symbols: ['AAPL'], from: '2026-06-01', to: '2026-06-01', bar_size: '1Min' });
+  const partial = await server.post('/backtests', { symbols: ['AAPL'], from: '2026-06-01', to: '2026-06-01', bar_size: '1Min', exits: { take_profit_pct: 1.5 } });
   assert.equal(partial.status, 202);
   const done = await until(async () => {
     const r = await server.get(`/backtests/${partial.body.id}`);
@@ -109,4 +113,5 @@ test('POST /backtests refuses a bad body with a 400 naming the field, and takes 
   assert.equal(done.request.strategy, 'sma-crossover', 'the config trader strategy by default');
   // Default sma-crossover needs 30 bars before its first signal; it still ran over all 60.
   assert.equal(done.report.bars, 60);
+  assert.deepEqual(done.report.exits, { take_profit_pct: 1.5 }, 'the exits asked for are in the report');
 });

@@ -3,28 +3,9 @@ import { test } from 'node:test';
 import { bracketRecords, bracketWorstLoss, openWorstLoss, protectedQty } from '../../src/actors/trader/brackets.ts';
 import { exitsProblem, EXIT_KEYS_SNAKE, orderSpecProblem } from '../../src/actors/trader/order-types.ts';
 import type { OrderRecord } from '../../src/storage/types.ts';
-import { T0 } from './support.ts';
+import { order } from './support.ts';
 
-const entry = (o: Partial<OrderRecord> = {}): OrderRecord => ({
-  clientOrderId: 'bk-s-QQQ-1-0',
-  strategy: 's',
-  symbol: 'QQQ',
-  side: 'buy',
-  qty: 100,
-  type: 'market',
-  tif: 'day',
-  broker: 'paper',
-  state: 'pending',
-  filledQty: 0,
-  avgFillPrice: 0,
-  commission: 0,
-  fills: [],
-  barStart: T0,
-  reason: 'cross up',
-  createdAt: T0,
-  updatedAt: T0,
-  ...o,
-});
+const entry = (o: Partial<OrderRecord> = {}): OrderRecord => order('bk-s-QQQ-1-0', { strategy: 's', tif: 'day', reason: 'cross up', ...o });
 
 test('a long entry gets a take-profit above and a stop below its reference price, each with its own id and the shared group id', () => {
   const legs = bracketRecords(entry(), { takeProfitPct: 4, stopLossPct: 2 }, 100, 50);

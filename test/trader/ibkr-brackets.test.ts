@@ -7,74 +7,15 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { clientOrderId } from '../../src/actors/trader/client-order-id.ts';
-import { connectIbkrBroker, type IbkrBroker } from '../../src/actors/trader/ibkr-broker.ts';
-import { OrderManager, type ReconcileReport } from '../../src/actors/trader/order-manager.ts';
-import { RiskEngine } from '../../src/actors/trader/risk.ts';
 import type { Signal } from '../../src/actors/trader/strategies/contract.ts';
-import type { Storage } from '../../src/storage/storage.ts';
 import type { OrderRecord } from '../../src/storage/types.ts';
-import { startTwsSimulator, type TwsSimulator } from '../fakes/tws/index.ts';
-import { until } from '../fakes/tws/wait.ts';
-import { bar, MemoryLog, storageAt, tempDir, WIDE_LIMITS } from './support.ts';
-
-const START = Date.UTC(2025, 5, 2, 14, 0);
-const GUARDS = { connectTimeoutMs: 100_000, ackTimeoutMs: 100_000, commissionWaitMs: 100_000, requestTimeoutMs: 100_000, heartbeatMs: 0 };
-type TestContext = { after(fn: () => void | Promise<void>): void };
-
-function closer(t: TestContext): (fn: () => unknown) => void {
-  const fns: Array<() => unknown> = [];
-  t.after(async () => {
-    for (const fn of fns.reverse()) await fn();
-  });
-  return (fn) => void fns.push(fn);
-}
-
-interface Life {
-  storage: Storage;
-  broker: IbkrBroker;
-  orders: OrderManager;
-  report: ReconcileReport;
-}
-
-async function life(t: TestContext, sim: TwsSimulator, dir: string, onClose: (fn: () => unknown) => void): Promise<Life> {
-  const storage = storageAt(t, dir);
-  const log = new MemoryLog();
-  const broker = await connectIbkrBroker({ host: sim.host, port: sim.port, clientId: 7, reconnectInitialMs: 1_000, reconnectMaxMs: 20_000 }, { clock: sim.clock, log }, GUARDS);
-  onClose(() => broker.close());
-  const orders = new OrderManager({ journal: storage.orders, broker, risk: new RiskEngine(WIDE_LIMITS), clock: sim.clock, log, checkpoints: storage.checkpoints });
-  const report = await orders.start();
-  return { storage, broker, orders, report };
-}
-
-async function simulator(onClose: (fn: () => unknown) => void): Promise<TwsSimulator> {
-  // One 5-second bar per 2 s real: the random path barely moves while a test runs.
-  const sim = await startTwsSimulator({ barIntervalMs: 2_000, startTime: START });
-  onClose(() => sim.close());
-  return sim;
-}
-
-const at = (index: number) => ({ strategy: 't', barStart: START, index });
-const idOf = (index: number) => clientOrderId('t', 'AAPL', START, index);
-
-function journaled(l: Life, id: string, state: OrderRecord['state']): Promise<OrderRecord> {
-  return until(`${id} ${state} in the journal`, () => {
-    const r = l.storage.orders.get(id);
-    return r?.state === state ? r : undefined;
-  });
-}
-
-function placements(sim: TwsSimulator): Record<string, number> {
-  const out: Record<string, number> = {};
-  for (const p of sim.placedOrders) out[p.orderRef] = (out[p.orderRef] ?? 0) + 1;
-  return out;
-}
+import { at, bar, closer, idOf, journaled, life, placements, simulator, START, tempDir } from './support.ts';
 
 const cents = (x: number) => Math.round(x * 100) / 100;
 
 test('a stop goes to TWS as STP and fills at the open of a gap; a stop-limit gapped past its limit stays working; a trailing stop exits at its trailed level', async (t) => {
   const onClose = closer(t);
-  const sim = await simulator(onClose);
+  const sim = await simulator(onClose, 2_000);
   const l = await life(t, sim, tempDir(t), onClose);
   const p = cents(sim.currentPrice('AAPL'));
   await l.orders.onBar(bar('AAPL', START, p));
@@ -114,7 +55,7 @@ test('a stop goes to TWS as STP and fills at the open of a gap; a stop-limit gap
 
 test('a bracket on IBKR is one parent/child group: exits wait for the entry, then the take-profit fills and TWS cancels the stop-loss by OCA', async (t) => {
   const onClose = closer(t);
-  const sim = await simulator(onClose);
+  const sim = await simulator(onClose, 2_000);
   const l = await life(t, sim, tempDir(t), onClose);
   const p = cents(sim.currentPrice('AAPL'));
   await l.orders.onBar(bar('AAPL', START, p));
@@ -156,7 +97,7 @@ test('a bracket on IBKR is one parent/child group: exits wait for the entry, the
 
 test('a bracket reconciled after a restart: legs TWS holds are adopted, not placed again, and an exit filled while down closes its sibling', async (t) => {
   const onClose = closer(t);
-  const sim = await simulator(onClose);
+  const sim = await simulator(onClose, 2_000);
   const dir = tempDir(t);
   const first = await life(t, sim, dir, onClose);
   const p = cents(sim.currentPrice('AAPL'));
@@ -210,7 +151,7 @@ test('a bracket reconciled after a restart: legs TWS holds are adopted, not plac
 
 test('a bracket whose exits never reached TWS is completed after a restart: only the missing legs are placed, linked to the entry TWS holds', async (t) => {
   const onClose = closer(t);
-  const sim = await simulator(onClose);
+  const sim = await simulator(onClose, 2_000);
   const dir = tempDir(t);
   const first = await life(t, sim, dir, onClose);
   const p = cents(sim.currentPrice('AAPL'));

@@ -6,106 +6,20 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import type { BrokerEvent } from '../../src/actors/trader/broker.ts';
-import { clientOrderId } from '../../src/actors/trader/client-order-id.ts';
-import { connectIbkrBroker, type IbkrBroker } from '../../src/actors/trader/ibkr-broker.ts';
-import { OrderManager, type ReconcileReport } from '../../src/actors/trader/order-manager.ts';
-import { RiskEngine } from '../../src/actors/trader/risk.ts';
+import type { ReconcileReport } from '../../src/actors/trader/order-manager.ts';
 import type { Signal } from '../../src/actors/trader/strategies/contract.ts';
-import type { Storage } from '../../src/storage/storage.ts';
 import type { OrderRecord } from '../../src/storage/types.ts';
-import { startTwsSimulator, type TwsSimulator } from '../fakes/tws/index.ts';
+import type { TwsSimulator } from '../fakes/tws/index.ts';
 import { until } from '../fakes/tws/wait.ts';
-import { bar, MemoryLog, storageAt, tempDir, WIDE_LIMITS } from './support.ts';
-
-const START = Date.UTC(2025, 5, 2, 14, 0); // Monday 2025-06-02 10:00 New York
-const CLIENT_ID = 7;
-/** Guards against a hang, in simulated ms (10 simulated ms per real ms). */
-const GUARDS = { connectTimeoutMs: 100_000, ackTimeoutMs: 100_000, commissionWaitMs: 100_000, requestTimeoutMs: 100_000, heartbeatMs: 0 };
-
-type TestContext = { after(fn: () => void | Promise<void>): void };
-
-/** Closes what a test opened, last opened first. */
-function closer(t: TestContext): (fn: () => unknown) => void {
-  const fns: Array<() => unknown> = [];
-  t.after(async () => {
-    for (const fn of fns.reverse()) await fn();
-  });
-  return (fn) => void fns.push(fn);
-}
-
-interface Life {
-  storage: Storage;
-  broker: IbkrBroker;
-  orders: OrderManager;
-  log: MemoryLog;
-  events: BrokerEvent[];
-  report: ReconcileReport;
-}
-
-/** One run of the trader: storage over `dir`, an IbkrBroker on CLIENT_ID, an OrderManager started (and so reconciled). */
-async function life(t: TestContext, sim: TwsSimulator, dir: string, onClose: (fn: () => unknown) => void, reconnectInitialMs = 1_000): Promise<Life> {
-  const storage = storageAt(t, dir);
-  const log = new MemoryLog();
-  const broker = await connect(sim, log, onClose, reconnectInitialMs);
-  const events: BrokerEvent[] = [];
-  broker.onEvent((e) => events.push(e));
-  const orders = new OrderManager({ journal: storage.orders, broker, risk: new RiskEngine(WIDE_LIMITS), clock: sim.clock, log, checkpoints: storage.checkpoints });
-  const report = await orders.start();
-  return { storage, broker, orders, log, events, report };
-}
-
-async function connect(sim: TwsSimulator, log: MemoryLog, onClose: (fn: () => unknown) => void, reconnectInitialMs = 1_000): Promise<IbkrBroker> {
-  const cfg = { host: sim.host, port: sim.port, clientId: CLIENT_ID, reconnectInitialMs, reconnectMaxMs: 20_000 };
-  const broker = await connectIbkrBroker(cfg, { clock: sim.clock, log }, GUARDS);
-  onClose(() => broker.close());
-  return broker;
-}
-
-async function simulator(onClose: (fn: () => unknown) => void): Promise<TwsSimulator> {
-  const sim = await startTwsSimulator({ barIntervalMs: 500, startTime: START });
-  onClose(() => sim.close());
-  return sim;
-}
+import { at, bar, CLIENT_ID, closer, connect, idOf, journaled, type Life, life, MemoryLog, order, placements, simulator, START, storageAt, tempDir } from './support.ts';
 
 /** Marks `symbol`'s last price (risk needs one to size a market order's notional). */
 async function price(l: Life, sim: TwsSimulator, symbol: string): Promise<void> {
   await l.orders.onBar(bar(symbol, START, sim.currentPrice(symbol)));
 }
 
-const at = (index: number) => ({ strategy: 't', barStart: START, index });
-const idOf = (index: number, symbol = 'AAPL') => clientOrderId('t', symbol, START, index);
-
 function pending(id: string, o: Pick<OrderRecord, 'symbol' | 'side' | 'qty' | 'type'> & { limitPrice?: number }, now: number): OrderRecord {
-  return {
-    clientOrderId: id,
-    strategy: 't',
-    broker: 'ibkr',
-    state: 'pending',
-    filledQty: 0,
-    avgFillPrice: 0,
-    commission: 0,
-    fills: [],
-    barStart: START,
-    reason: 'test',
-    createdAt: now,
-    updatedAt: now,
-    ...o,
-  };
-}
-
-function journaled(l: Life, id: string, state: OrderRecord['state']): Promise<OrderRecord> {
-  return until(`${id} ${state} in the journal`, () => {
-    const r = l.storage.orders.get(id);
-    return r?.state === state ? r : undefined;
-  });
-}
-
-/** How many PLACE_ORDER messages the simulator received for each orderRef. */
-function placements(sim: TwsSimulator): Record<string, number> {
-  const out: Record<string, number> = {};
-  for (const p of sim.placedOrders) out[p.orderRef] = (out[p.orderRef] ?? 0) + 1;
-  return out;
+  return order(id, { broker: 'ibkr', barStart: START, createdAt: now, updatedAt: now, ...o });
 }
 
 function simPosition(sim: TwsSimulator, symbol: string): number {

@@ -2,29 +2,9 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { applyFill, canTransition, OrderError, signedRemaining, transition } from '../../src/actors/trader/orders.ts';
 import type { OrderRecord, OrderState } from '../../src/storage/types.ts';
-import { T0 } from './support.ts';
+import { order as baseOrder, T0 } from './support.ts';
 
-function order(state: OrderState = 'pending', o: Partial<OrderRecord> = {}): OrderRecord {
-  return {
-    clientOrderId: 'bk-t-QQQ-1-0',
-    strategy: 't',
-    symbol: 'QQQ',
-    side: 'buy',
-    qty: 100,
-    type: 'market',
-    broker: 'paper',
-    state,
-    filledQty: 0,
-    avgFillPrice: 0,
-    commission: 0,
-    fills: [],
-    barStart: T0,
-    reason: 'test',
-    createdAt: T0,
-    updatedAt: T0,
-    ...o,
-  };
-}
+const order = (state: OrderState = 'pending', o: Partial<OrderRecord> = {}): OrderRecord => baseOrder('bk-t-QQQ-1-0', { state, ...o });
 
 const fill = (execId: string, qty: number, price: number, commission = 1) => ({ execId, qty, price, time: T0, commission });
 

@@ -3,30 +3,7 @@ import { test } from 'node:test';
 import type { BrokerEvent } from '../../src/actors/trader/broker.ts';
 import { PaperBroker } from '../../src/actors/trader/paper-broker.ts';
 import { ManualClock } from '../../src/market/clock.ts';
-import type { OrderRecord } from '../../src/storage/types.ts';
-import { bar, MIN, storageAt, T0, tempDir } from './support.ts';
-
-function order(id: string, o: Partial<OrderRecord> = {}): OrderRecord {
-  return {
-    clientOrderId: id,
-    strategy: 't',
-    symbol: 'QQQ',
-    side: 'buy',
-    qty: 100,
-    type: 'market',
-    broker: 'paper',
-    state: 'pending',
-    filledQty: 0,
-    avgFillPrice: 0,
-    commission: 0,
-    fills: [],
-    barStart: T0,
-    reason: 'test',
-    createdAt: T0,
-    updatedAt: T0,
-    ...o,
-  };
-}
+import { bar, MIN, storageAt, T0, tempDir, order } from './support.ts';
 
 function setup(t: Parameters<typeof tempDir>[0], dir = tempDir(t)) {
   const storage = storageAt(t, dir);

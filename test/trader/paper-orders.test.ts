@@ -9,29 +9,7 @@ import { PaperBroker } from '../../src/actors/trader/paper-broker.ts';
 import { MarketCalendar } from '../../src/market/calendar.ts';
 import { ManualClock } from '../../src/market/clock.ts';
 import type { OrderRecord } from '../../src/storage/types.ts';
-import { bar, MIN, storageAt, T0, tempDir } from './support.ts';
-
-function order(id: string, o: Partial<OrderRecord> = {}): OrderRecord {
-  return {
-    clientOrderId: id,
-    strategy: 't',
-    symbol: 'QQQ',
-    side: 'buy',
-    qty: 100,
-    type: 'market',
-    broker: 'paper',
-    state: 'pending',
-    filledQty: 0,
-    avgFillPrice: 0,
-    commission: 0,
-    fills: [],
-    barStart: T0,
-    reason: 'test',
-    createdAt: T0,
-    updatedAt: T0,
-    ...o,
-  };
-}
+import { bar, MIN, storageAt, T0, tempDir, order } from './support.ts';
 
 /** A long bracket: market entry `g`, take-profit at `tp`, stop-loss at `sl`. */
 function bracket(g: string, tp: number, sl: number, entry: Partial<OrderRecord> = {}): OrderRecord[] {

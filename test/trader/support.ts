@@ -13,9 +13,39 @@ import { type RiskConfigInput, RiskEngine } from '../../src/actors/trader/risk.t
 import { TradingLoop } from '../../src/actors/trader/trading-loop.ts';
 import type { ExitSettings } from '../../src/actors/trader/order-types.ts';
 import { ManualClock } from '../../src/market/clock.ts';
+import type { BrokerEvent } from '../../src/actors/trader/broker.ts';
+import { clientOrderId } from '../../src/actors/trader/client-order-id.ts';
+import { connectIbkrBroker, type IbkrBroker } from '../../src/actors/trader/ibkr-broker.ts';
+import { startTwsSimulator, type TwsSimulator } from '../fakes/tws/index.ts';
+import type { TwsSimulatorOptions } from '../fakes/tws/server.ts';
+import { until } from '../fakes/tws/wait.ts';
+import type { OrderRecord } from '../../src/storage/types.ts';
 
 export const T0 = Date.UTC(2025, 5, 2, 14, 0); // Monday 2025-06-02 10:00 New York, regular session
 export const MIN = 60_000;
+
+/** A pending 100-share QQQ market buy of strategy `t` at T0, with `o` on top. */
+export function order(id: string, o: Partial<OrderRecord> = {}): OrderRecord {
+  return {
+    clientOrderId: id,
+    strategy: 't',
+    symbol: 'QQQ',
+    side: 'buy',
+    qty: 100,
+    type: 'market',
+    broker: 'paper',
+    state: 'pending',
+    filledQty: 0,
+    avgFillPrice: 0,
+    commission: 0,
+    fills: [],
+    barStart: T0,
+    reason: 'test',
+    createdAt: T0,
+    updatedAt: T0,
+    ...o,
+  };
+}
 
 export function tempDir(t: { after(fn: () => void | Promise<void>): void }): string {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'barkeep-trader-'));
@@ -145,4 +175,79 @@ export async function rig(
       await orders.idle();
     },
   };
+}
+
+// ---------------------------------------------------------------- IBKR against the TWS simulator
+
+/** Monday 2025-06-02 10:00 New York: where the IBKR suites start the simulator's clock. */
+export const START = Date.UTC(2025, 5, 2, 14, 0);
+export const CLIENT_ID = 7;
+/** Guards against a hang, in simulated ms; the broker's own timeouts are not what these tests time. */
+export const GUARDS = { connectTimeoutMs: 100_000, ackTimeoutMs: 100_000, commissionWaitMs: 100_000, requestTimeoutMs: 100_000, heartbeatMs: 0 };
+
+export type TestContext = { after(fn: () => void | Promise<void>): void };
+
+/** Closes what a test opened, last opened first. */
+export function closer(t: TestContext): (fn: () => unknown) => void {
+  const fns: Array<() => unknown> = [];
+  t.after(async () => {
+    for (const fn of fns.reverse()) await fn();
+  });
+  return (fn) => void fns.push(fn);
+}
+
+/** One run of the trader on the ibkr broker. */
+export interface Life {
+  storage: Storage;
+  broker: IbkrBroker;
+  orders: OrderManager;
+  log: MemoryLog;
+  /** Every event the broker emitted in this life. */
+  events: BrokerEvent[];
+  report: ReconcileReport;
+}
+
+/** One run of the trader: storage over `dir`, an IbkrBroker on CLIENT_ID, an OrderManager started (and so reconciled). */
+export async function life(t: TestContext, sim: TwsSimulator, dir: string, onClose: (fn: () => unknown) => void, reconnectInitialMs = 1_000): Promise<Life> {
+  const storage = storageAt(t, dir);
+  const log = new MemoryLog();
+  const broker = await connect(sim, log, onClose, reconnectInitialMs);
+  const events: BrokerEvent[] = [];
+  broker.onEvent((e) => events.push(e));
+  const orders = new OrderManager({ journal: storage.orders, broker, risk: new RiskEngine(WIDE_LIMITS), clock: sim.clock, log, checkpoints: storage.checkpoints });
+  const report = await orders.start();
+  return { storage, broker, orders, log, events, report };
+}
+
+export async function connect(sim: TwsSimulator, log: MemoryLog, onClose: (fn: () => unknown) => void, reconnectInitialMs = 1_000): Promise<IbkrBroker> {
+  const cfg = { host: sim.host, port: sim.port, clientId: CLIENT_ID, reconnectInitialMs, reconnectMaxMs: 20_000 };
+  const broker = await connectIbkrBroker(cfg, { clock: sim.clock, log }, GUARDS);
+  onClose(() => broker.close());
+  return broker;
+}
+
+/** A TWS simulator from START (or `opts.startTime`), one 5-second bar per `barIntervalMs` of real time, closed with the test. */
+export async function simulator(onClose: (fn: () => unknown) => void, barIntervalMs = 500, opts: TwsSimulatorOptions = {}): Promise<TwsSimulator> {
+  const sim = await startTwsSimulator({ barIntervalMs, startTime: START, ...opts });
+  onClose(() => sim.close());
+  return sim;
+}
+
+/** Where a decision of strategy `t` on the START bar comes from, and the id it gets. */
+export const at = (index: number) => ({ strategy: 't', barStart: START, index });
+export const idOf = (index: number, symbol = 'AAPL') => clientOrderId('t', symbol, START, index);
+
+/** Resolves with the journal's record of `id` once it is in `state`. */
+export function journaled(l: Pick<Life, 'storage'>, id: string, state: OrderRecord['state']): Promise<OrderRecord> {
+  return until(`${id} ${state} in the journal`, () => {
+    const r = l.storage.orders.get(id);
+    return r?.state === state ? r : undefined;
+  });
+}
+
+/** How many PLACE_ORDER messages the simulator received for each orderRef. */
+export function placements(sim: TwsSimulator): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const p of sim.placedOrders) out[p.orderRef] = (out[p.orderRef] ?? 0) + 1;
+  return out;
 }

@@ -199,3 +199,28 @@ test('the kill switch stays engaged across a restart until resumed', async (t) =
   const third = await rig(t, { dir: first.dir, strategy: scripted('s', script) });
   assert.equal(third.risk.killed, false);
 });
+
+test('bars handed in all at once are handled one at a time: a bar that needs no order waits behind one whose order is on its way', async (t) => {
+  const strategy = await createStrategy({ name: 'sma-crossover', params: { fast: 2, slow: 4, qty: 100 } });
+  const r = await rig(t, { strategy });
+  const bars = series('QQQ', T0, CLOSES);
+  r.clock.set(bars[bars.length - 1].start + MIN);
+  // No await between them: bar 4 sends the buy, bar 5 (no order: the target is met by the open
+  // order) must not be decided before that order is known, or it would buy again.
+  const handled = bars.map((b) => r.loop.onBar(b));
+  await Promise.all(handled);
+  await r.orders.idle();
+  // With the queue empty, a stale bar is dropped at once, without a promise.
+  assert.equal(r.loop.offer(bar('QQQ', bars[0].start, 99)), undefined);
+  assert.equal(r.loop.status().counters.staleBars, 1);
+  const journal = r.storage.orders.all();
+  assert.deepEqual(
+    journal.map((o) => [o.side, o.qty, o.barStart]),
+    [
+      ['buy', 100, bars[4].start],
+      ['sell', 100, bars[6].start],
+    ],
+  );
+  // The status words the strategy's last reason when asked.
+  assert.match(r.loop.status().lastSignals.QQQ.reason, /fast SMA\(2\) 6\.0000 below slow SMA\(4\)/);
+});

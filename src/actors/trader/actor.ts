@@ -25,7 +25,7 @@ import { RiskEngine } from './risk.ts';
 import { createStrategy } from './strategies/registry.ts';
 import { TradingLoop } from './trading-loop.ts';
 import { fillsOf, filterOrders } from './order-queries.ts';
-import { cancelWorking, displayMoney, displayPrice, portfolioGauges, resumeRule, type StartedBy } from './session.ts';
+import { displayMoney, displayPrice, portfolioGauges, resumeRule, type StartedBy } from './session.ts';
 import { createNotifier } from '../../notify/webhook.ts';
 
 const SESSION_KEY = 'trader';
@@ -141,6 +141,8 @@ export default defineActor<TraderRequests, TraderConfig>({
     // The checkpointed position per symbol is the last bar whose decision is done (journaled), not
     // the last bar received: a crash in between must get that bar again after the restart.
     const handled: Record<string, number> = { ...session.lastSeen };
+    /** Loops replaced by a start while they were still deciding bars, until they are done. */
+    const retiring = new Set<Promise<void>>();
     const saveSession = () => {
       if (saving) return;
       saving = true;
@@ -195,7 +197,13 @@ export default defineActor<TraderRequests, TraderConfig>({
       });
       if (fenced) await fenced.hold(live.symbols);
       const next = await managerFor(live.broker);
-      if (loop) arbiter.send({ type: 'unsubscribe' });
+      if (loop) {
+        arbiter.send({ type: 'unsubscribe' });
+        // The loop replaced may still be deciding a bar: a stop waits for it as for the running one.
+        const finishing = loop.idle();
+        retiring.add(finishing);
+        void finishing.finally(() => retiring.delete(finishing));
+      }
       manager = next;
       const exits = exitsFromSnake(live.exits === undefined ? cfg.exits : live.exits);
       loop = new TradingLoop({ strategy, risk, orders: manager, clock: ctx.clock, log: ctx.log, ...(exits ? { exits } : {}) });
@@ -321,8 +329,9 @@ export default defineActor<TraderRequests, TraderConfig>({
           await storage.checkpoints.put(SESSION_KEY, session);
           // Bars already handed in finish deciding first, so no order is sent after the cancel below.
           await stopping?.idle();
+          await Promise.all([...retiring]);
           // Working orders would fill later under whatever runs next: cancel them (not the kill switch's flatten orders).
-          const cancelled = manager ? await cancelWorking(manager) : { cancelled: [], errors: [] };
+          const cancelled = manager ? await manager.cancelWorking() : { cancelled: [], errors: [] };
           ctx.log.info({ event: 'stop', cancelled: cancelled.cancelled, errors: cancelled.errors }, `trading loop stopped; ${cancelled.cancelled.length} working order(s) cancelled`);
           return { ...status(), cancelled_orders: cancelled.cancelled, cancel_errors: cancelled.errors };
         },

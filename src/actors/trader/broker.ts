@@ -85,6 +85,12 @@ export interface Broker {
   onEvent(cb: (e: BrokerEvent) => void): void;
   /** Paper only: sees every bar first, and fills what is due at its open. Resolves once fills are durable and emitted. */
   onBar?(bar: Bar): Promise<void>;
+  /**
+   * Whether onBar has anything to do for `bar` (a working order of its symbol, or one to expire).
+   * Lets the bar path skip the call, and its promise, on the many bars with nothing due; a broker
+   * without it has onBar called on every bar.
+   */
+  barDue?(bar: Bar): boolean;
   positions(): Promise<Record<string, BrokerPosition>>;
   /** Paper only: cash balance. */
   cash?(): number;

@@ -52,11 +52,18 @@ function strategyPart(name: string): string {
   return part;
 }
 
+const symbolPartCache = new Map<string, string>();
+
 function symbolPart(symbol: string): string {
+  const cached = symbolPartCache.get(symbol);
+  if (cached !== undefined) return cached;
   if (!/^[A-Z0-9.-]{1,15}$/.test(symbol)) {
     throw new ClientOrderIdError(`symbol "${symbol}" cannot be part of a client order id: expected upper-case letters, digits, "." or "-", at most 15 characters`);
   }
-  return symbol.replace(/\./g, 'd').replace(/-/g, 'h');
+  const part = symbol.replace(/\./g, 'd').replace(/-/g, 'h');
+  // Symbols are few (a process trades tens of them); a bound keeps a malicious caller from growing it.
+  if (symbolPartCache.size < 10_000) symbolPartCache.set(symbol, part);
+  return part;
 }
 
 /** The client order id of the `index`-th signal that `strategy` emitted for `symbol` on the bar starting at `barStart`. */

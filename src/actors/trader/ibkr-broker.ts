@@ -44,15 +44,14 @@
 import { IbkrConnection } from '../../sources/ibkr/connection.ts';
 import type { IbkrConnectionState, IbRequestError } from '../../sources/ibkr/connection.ts';
 import { CommissionJoin } from '../../sources/ibkr/commission-join.ts';
-import { IbkrError } from '../../sources/ibkr/errors.ts';
 import { IbkrOrderClient } from '../../sources/ibkr/order-client.ts';
-import { tifOf } from '../../sources/ibkr/order-mapping.ts';
-import { isAccepted, isFinished, orderPhase, orderTypeOf } from '../../sources/ibkr/order-status.ts';
+import { isFinished } from '../../sources/ibkr/order-status.ts';
 import type { Clock } from '../../market/clock.ts';
 import type { OrderRecord } from '../../storage/types.ts';
 import { type Broker, type BrokerEvent, type BrokerFill, type BrokerOrder, type BrokerPosition, BrokerError } from './broker.ts';
 import { IbkrEventMapper } from './ibkr-event-mapper.ts';
 import { KnownOrders, type KnownOrder } from './ibkr-known-orders.ts';
+import { openOrderView, type PlacementLink, placeOrder } from './ibkr-placement.ts';
 import { OrderWaits, unavailable } from './ibkr-order-waits.ts';
 import { nextPosition } from './ledger.ts';
 import type { TraderLog } from './orders.ts';
@@ -231,64 +230,9 @@ export class IbkrBroker implements Broker {
   }
 
   /** Places one order; its `ack` resolves when TWS acknowledges it. */
-  private place(order: OrderRecord, link: { parentId?: number; ocaGroup?: string; transmit?: boolean }): KnownOrder {
-    const id = order.clientOrderId;
-    let orderId: number;
-    try {
-      orderId = this.client.placeOrder({
-        clientOrderId: id,
-        symbol: order.symbol,
-        side: order.side,
-        qty: order.qty,
-        type: order.type,
-        ...(order.limitPrice !== undefined ? { limitPrice: order.limitPrice } : {}),
-        ...(order.stopPrice !== undefined ? { stopPrice: order.stopPrice } : {}),
-        ...(order.trailAmount !== undefined ? { trailAmount: order.trailAmount } : {}),
-        ...(order.trailPercent !== undefined ? { trailPercent: order.trailPercent } : {}),
-        ...(order.tif !== undefined ? { tif: order.tif } : {}),
-        ...(order.outsideRth ? { outsideRth: true } : {}),
-        ...(link.parentId !== undefined ? { parentId: link.parentId } : {}),
-        ...(link.ocaGroup ? { ocaGroup: link.ocaGroup } : {}),
-        transmit: link.transmit ?? true,
-      });
-    } catch (err) {
-      // placeOrder throws before anything is written to the socket.
-      if (err instanceof IbkrError && err.code === 'IBKR_BAD_INPUT') throw new BrokerError('BROKER_REJECTED', `order ${id} refused before sending: ${err.message}`, { cause: err });
-      throw unavailable(`order ${id} was not sent: ${(err as Error).message}`, err);
-    }
+  private place(order: OrderRecord, link: PlacementLink): KnownOrder {
+    const placed = placeOrder(this.client, this.orders, this.waits, this.epoch, order, link);
     this.counts.placed++;
-    const placed: KnownOrder = {
-      orderId,
-      clientOrderId: id,
-      symbol: order.symbol,
-      side: order.side,
-      qty: order.qty,
-      type: order.type,
-      ...(order.limitPrice !== undefined ? { limitPrice: order.limitPrice } : {}),
-      phase: null,
-      filled: 0,
-      confirmed: false,
-      epoch: this.epoch,
-      accepted: false,
-      final: false,
-      cancelRequested: false,
-    };
-    this.orders.remember(placed);
-    placed.ack = this.waits.waitFor(orderId, `order ${id} (IB order ${orderId})`, (s) => {
-      switch (s.kind) {
-        case 'status':
-          if (isAccepted(s.phase)) return 'done';
-          return new BrokerError('BROKER_REJECTED', `IB did not accept order ${id}: ${placed.rejectReason ?? placed.lastError ?? s.status}`);
-        case 'execution':
-          return 'done';
-        case 'error':
-          if (s.error === 'refused') return new BrokerError('BROKER_REJECTED', `IB rejected order ${id}: ${s.code} ${s.message}`);
-          if (s.error === 'duplicate-id') return unavailable(`IB refused order id ${orderId} of order ${id} as a duplicate id; the order was not placed`);
-          return undefined;
-        case 'gone':
-          return unavailable(`${s.reason} before TWS acknowledged order ${id}; reconciliation decides whether it arrived`);
-      }
-    });
     return placed;
   }
 
@@ -326,30 +270,8 @@ export class IbkrBroker implements Broker {
     this.orders.learnOpen(rows);
     const out: BrokerOrder[] = [];
     for (const r of rows) {
-      if (!r.clientOrderId || isFinished(orderPhase(r.status))) continue;
-      const filled = r.filled ?? 0;
-      const type = orderTypeOf(r.type);
-      const stop = type === 'stop' || type === 'stop_limit' ? r.auxPrice : type === 'trailing_stop' ? r.trailStopPrice : undefined;
-      out.push({
-        clientOrderId: r.clientOrderId,
-        brokerOrderId: String(r.orderId),
-        symbol: r.symbol,
-        side: r.side,
-        qty: r.qty,
-        type,
-        ...((type === 'limit' || type === 'stop_limit') && r.limitPrice !== undefined ? { limitPrice: r.limitPrice } : {}),
-        ...(stop !== undefined ? { stopPrice: stop } : {}),
-        ...(type === 'trailing_stop' && r.trailingPercent !== undefined
-          ? { trailPercent: r.trailingPercent }
-          : type === 'trailing_stop' && r.auxPrice !== undefined
-            ? { trailAmount: r.auxPrice }
-            : {}),
-        tif: tifOf(r.tif),
-        ...(r.outsideRth ? { outsideRth: true } : {}),
-        ...(r.ocaGroup ? { groupId: r.ocaGroup } : {}),
-        filledQty: filled,
-        state: filled > 0 ? 'partially_filled' : 'submitted',
-      });
+      const view = openOrderView(r);
+      if (view) out.push(view);
     }
     return out;
   }

@@ -8,7 +8,7 @@
  * carried overnight thus count their whole open P&L, not only today's move: the conservative
  * reading for a daily-loss limit, and the only one that needs no price history.
  */
-import { DateTime } from 'luxon';
+import { marketDayBounds } from '../../market/calendar.ts';
 import type { OrderSide } from '../../storage/types.ts';
 import type { BrokerPosition } from './broker.ts';
 
@@ -33,10 +33,9 @@ interface Slot {
   realizedToday: number;
 }
 
-/** Midnight New York of the day containing `ts`, and of the next day. */
+/** Midnight New York of the day containing `ts`, and of the next day (the calendar computes it). */
 export function newYorkDay(ts: number): { start: number; end: number } {
-  const day = DateTime.fromMillis(ts, { zone: 'America/New_York' }).startOf('day');
-  return { start: day.toMillis(), end: day.plus({ days: 1 }).toMillis() };
+  return marketDayBounds(ts);
 }
 
 export class PositionLedger {

@@ -48,9 +48,16 @@ export class OrderBook {
     }
     this.refreshOpenQty(record.symbol);
     if (!write) return;
-    const p = this.journal.put(record).catch((err: unknown) => this.onWriteError(id, err));
+    const p: Promise<void> = this.journal.put(record).then(
+      () => {
+        this.writes.delete(p);
+      },
+      (err: unknown) => {
+        this.writes.delete(p);
+        this.onWriteError(id, err);
+      },
+    );
     this.writes.add(p);
-    void p.finally(() => this.writes.delete(p));
   }
 
   /** Drops an open order that never reached the journal. */

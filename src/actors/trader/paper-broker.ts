@@ -33,15 +33,7 @@ import type { CheckpointStore, OrderRecord, OrderRole, TimeInForce } from '../..
 import { type Broker, type BrokerEvent, type BrokerFill, type BrokerOrder, type BrokerPosition, BrokerError } from './broker.ts';
 import { nextPosition } from './ledger.ts';
 import { orderSpecProblem } from './order-types.ts';
-import { onBar as barRule, type TriggerState } from './paper-fills.ts';
-
-/** The part of the NYSE calendar (src/market/calendar.ts) that ends `day` orders. */
-export interface DayOrderCalendar {
-  nextClose(ts: number): number;
-  sessionBounds(date: string | number): { postClose: number } | undefined;
-  nextTradingDay(date: string | number): string;
-  sessionAt(ts: number): string;
-}
+import { type DayOrderCalendar, dayOrderExpiry, onBar as barRule, type TriggerState } from './paper-fills.ts';
 
 export interface PaperBrokerOptions {
   checkpoints: CheckpointStore;
@@ -172,7 +164,7 @@ export class PaperBroker implements Broker {
     const now = this.clock.now();
     let seq = this.state.seq;
     const accepted: PaperOrder[] = [];
-    const known = [...this.state.known];
+    const known = this.state.known.slice();
     for (const order of fresh) {
       let activeFrom: number | false | undefined;
       if (isExit(order.role) && order.groupId) {
@@ -234,16 +226,16 @@ export class PaperBroker implements Broker {
     return { submitCalls: this.submitCalls, accepted: this.state.accepted, open: this.state.open.length, fills: this.state.fills.length };
   }
 
-  async onBar(bar: Bar): Promise<void> {
-    // Fast exit: on most bars nothing is working for this symbol and nothing expires.
-    let due = false;
+  /** Whether `bar` can fill or expire anything: on most bars nothing is working for its symbol and nothing expires. */
+  barDue(bar: Bar): boolean {
     for (const o of this.state.open) {
-      if ((o.symbol === bar.symbol && bar.start > o.barStart) || (o.expiresAt !== undefined && o.expiresAt <= bar.start)) {
-        due = true;
-        break;
-      }
+      if ((o.symbol === bar.symbol && bar.start > o.barStart) || (o.expiresAt !== undefined && o.expiresAt <= bar.start)) return true;
     }
-    if (!due) return;
+    return false;
+  }
+
+  async onBar(bar: Bar): Promise<void> {
+    if (!this.barDue(bar)) return;
 
     const events: BrokerEvent[] = [];
     const fills: BrokerFill[] = [];
@@ -251,19 +243,26 @@ export class PaperBroker implements Broker {
     const positions = { ...this.state.positions };
     const slip = this.opts.slippageBps / 10_000;
     // Orders are replaced (never mutated) so the persisted state stays consistent until the write.
-    const open = new Map(this.state.open.map((o) => [o.clientOrderId, o]));
-    const cancel = (o: PaperOrder, reason: string) => {
-      if (!open.delete(o.clientOrderId)) return;
-      events.push({ type: 'cancelled', clientOrderId: o.clientOrderId, time: bar.start, reason });
-    };
+    const open = new Map<string, PaperOrder>();
+    let expiring = false;
+    const candidates: PaperOrder[] = [];
+    for (const o of this.state.open) {
+      open.set(o.clientOrderId, o);
+      if (o.expiresAt !== undefined && o.expiresAt <= bar.start) expiring = true;
+      if (o.symbol === bar.symbol && bar.start > o.barStart) candidates.push(o);
+    }
+    // Cancels `o` in this step (no closure: this runs on every bar something is due).
+    const cancel = cancelIn.bind(null, open, events, bar.start);
 
-    for (const o of [...open.values()]) {
-      if (o.expiresAt === undefined || o.expiresAt > bar.start || !open.has(o.clientOrderId)) continue;
-      cancel(o, `day order expired at the session close ${new Date(o.expiresAt).toISOString()}`);
-      for (const d of this.dependents(o, [...open.values()])) cancel(d, `its entry ${o.clientOrderId} expired unfilled`);
+    if (expiring) {
+      for (const o of [...open.values()]) {
+        if (o.expiresAt === undefined || o.expiresAt > bar.start || !open.has(o.clientOrderId)) continue;
+        cancel(o, `day order expired at the session close ${new Date(o.expiresAt).toISOString()}`);
+        for (const d of this.dependents(o, [...open.values()])) cancel(d, `its entry ${o.clientOrderId} expired unfilled`);
+      }
     }
 
-    const candidates = [...open.values()].filter((o) => o.symbol === bar.symbol && bar.start > o.barStart).sort((a, b) => RANK[String(a.role)] - RANK[String(b.role)]);
+    if (candidates.length > 1) candidates.sort((a, b) => RANK[String(a.role)] - RANK[String(b.role)]);
     for (const o of candidates) {
       const current = open.get(o.clientOrderId);
       if (!current) continue; // cancelled earlier in this step (a sibling filled)
@@ -301,7 +300,9 @@ export class PaperBroker implements Broker {
       fills.push(fill);
       events.push({ type: 'fill', clientOrderId: fill.clientOrderId, fill });
       open.delete(next.clientOrderId);
-      if (isExit(next.role)) {
+      if (next.groupId === undefined) {
+        // A lone order: no legs to cancel or to wake.
+      } else if (isExit(next.role)) {
         for (const d of this.dependents(next, [...open.values()])) cancel(d, `one-cancels-other: ${next.clientOrderId} filled`);
       } else {
         // The entry filled: its exits work from this bar (the stop-loss at once, the take-profit from the next bar).
@@ -313,11 +314,17 @@ export class PaperBroker implements Broker {
     }
 
     if (events.length === 0 && open.size === this.state.open.length && [...open.values()].every((o, i) => o === this.state.open[i])) return;
-    const history = [...this.state.fills, ...fills];
+    const before = this.state.fills;
+    const size = before.length + fills.length;
     let drop = 0;
-    while (drop < history.length && (history.length - drop > this.opts.fillHistory || history[drop].time < bar.start - HISTORY_MS)) drop++;
-    if (drop > 0) history.splice(0, drop);
-    const stillOpen = this.state.open.map((o) => open.get(o.clientOrderId)).filter((o): o is PaperOrder => o !== undefined);
+    while (drop < size && (size - drop > this.opts.fillHistory || (drop < before.length ? before[drop] : fills[drop - before.length]).time < bar.start - HISTORY_MS)) drop++;
+    const history = drop < before.length ? before.slice(drop) : [];
+    for (let i = Math.max(drop, before.length); i < size; i++) history.push(fills[i - before.length]);
+    const stillOpen: PaperOrder[] = [];
+    for (const o of this.state.open) {
+      const kept = open.get(o.clientOrderId);
+      if (kept !== undefined) stillOpen.push(kept);
+    }
     this.state = { ...this.state, cash, positions, open: stillOpen, fills: history };
     await this.persist();
     for (const e of events) this.emit(e.type === 'fill' ? { ...e, fill: { ...e.fill } } : e);
@@ -332,28 +339,30 @@ export class PaperBroker implements Broker {
 
   private working(order: OrderRecord, brokerOrderId: string, now: number, activeFrom: number | false | undefined): PaperOrder {
     const tif: TimeInForce = order.tif ?? 'day';
-    return {
+    // Optional fields assigned, not spread: this runs for every order a backtest sends.
+    const o: PaperOrder = {
       clientOrderId: order.clientOrderId,
       brokerOrderId,
       symbol: order.symbol,
       side: order.side,
       qty: order.qty,
       type: order.type,
-      ...(order.limitPrice !== undefined ? { limitPrice: order.limitPrice } : {}),
-      ...(order.stopPrice !== undefined ? { stopPrice: order.stopPrice } : {}),
-      ...(order.trailAmount !== undefined ? { trailAmount: order.trailAmount } : {}),
-      ...(order.trailPercent !== undefined ? { trailPercent: order.trailPercent } : {}),
-      ...(order.tif !== undefined ? { tif: order.tif } : {}),
-      ...(order.outsideRth ? { outsideRth: true } : {}),
-      ...(order.groupId !== undefined ? { groupId: order.groupId } : {}),
-      ...(order.role !== undefined ? { role: order.role } : {}),
       filledQty: 0,
       state: 'submitted',
       barStart: order.barStart,
       acceptedAt: now,
-      ...(tif === 'day' && this.calendar ? { expiresAt: dayOrderExpiry(this.calendar, now, order.outsideRth === true) } : {}),
-      ...(activeFrom !== undefined ? { activeFrom } : {}),
     };
+    if (order.limitPrice !== undefined) o.limitPrice = order.limitPrice;
+    if (order.stopPrice !== undefined) o.stopPrice = order.stopPrice;
+    if (order.trailAmount !== undefined) o.trailAmount = order.trailAmount;
+    if (order.trailPercent !== undefined) o.trailPercent = order.trailPercent;
+    if (order.tif !== undefined) o.tif = order.tif;
+    if (order.outsideRth) o.outsideRth = true;
+    if (order.groupId !== undefined) o.groupId = order.groupId;
+    if (order.role !== undefined) o.role = order.role;
+    if (tif === 'day' && this.calendar) o.expiresAt = dayOrderExpiry(this.calendar, now, order.outsideRth === true);
+    if (activeFrom !== undefined) o.activeFrom = activeFrom;
+    return o;
   }
 
   private persist(): Promise<void> {
@@ -366,17 +375,10 @@ export class PaperBroker implements Broker {
   }
 }
 
-/**
- * When a `day` order accepted at `at` ends: the close of the regular session it belongs to (the
- * current one, or the next when accepted after the close), or with outsideRth the end of that
- * day's after-hours session. Early closes (13:00) come from the calendar.
- */
-export function dayOrderExpiry(calendar: DayOrderCalendar, at: number, outsideRth: boolean): number {
-  if (!outsideRth) return calendar.nextClose(at);
-  const close = calendar.nextClose(at);
-  const today = calendar.sessionBounds(at);
-  if (today && at < today.postClose && calendar.sessionAt(at) !== 'closed') return today.postClose;
-  return calendar.sessionBounds(close)?.postClose ?? close;
+/** Takes `o` out of this step's working orders and announces its cancel; a no-op when it already left. */
+function cancelIn(open: Map<string, PaperOrder>, events: BrokerEvent[], time: number, o: PaperOrder, reason: string): void {
+  if (!open.delete(o.clientOrderId)) return;
+  events.push({ type: 'cancelled', clientOrderId: o.clientOrderId, time, reason });
 }
 
 function paperOrderProblem(order: OrderRecord): string | undefined {

@@ -1,6 +1,6 @@
 /**
  * The paper broker's bar rules for one working order and one bar: does it trigger, does it fill,
- * at what price, and where does a trailing stop move. Pure functions over plain data, so the
+ * at what price, and where does a trailing stop move; and when a `day` order ends (dayOrderExpiry). Pure functions over plain data, so the
  * rules are the same live, in replay and in backtests (they all use the PaperBroker).
  *
  * The rules, for a bar with open O, high H, low L and slippage s (a fraction, always against the
@@ -131,4 +131,25 @@ function trailing(o: TriggerState, bar: Bar, slip: number): BarOutcome {
   // A stop only ever tightens: a given initial stopPrice stays until the trail passes it.
   const nextStop = o.side === 'sell' ? Math.max(stop, moved) : Math.min(stop, moved);
   return { next: { ...o, stopPrice: nextStop, extreme: best } };
+}
+
+/** The part of the NYSE calendar (src/market/calendar.ts) that ends `day` orders. */
+export interface DayOrderCalendar {
+  nextClose(ts: number): number;
+  sessionBounds(date: string | number): { postClose: number } | undefined;
+  nextTradingDay(date: string | number): string;
+  sessionAt(ts: number): string;
+}
+
+/**
+ * When a `day` order accepted at `at` ends: the close of the regular session it belongs to (the
+ * current one, or the next when accepted after the close), or with outsideRth the end of that
+ * day's after-hours session. Early closes (13:00) come from the calendar.
+ */
+export function dayOrderExpiry(calendar: DayOrderCalendar, at: number, outsideRth: boolean): number {
+  if (!outsideRth) return calendar.nextClose(at);
+  const close = calendar.nextClose(at);
+  const today = calendar.sessionBounds(at);
+  if (today && at < today.postClose && calendar.sessionAt(at) !== 'closed') return today.postClose;
+  return calendar.sessionBounds(close)?.postClose ?? close;
 }

@@ -185,12 +185,11 @@ export class RiskEngine {
     const before = (state.positions.get(symbol) ?? 0) + (state.openQty.get(symbol) ?? 0);
     const after = before + signed;
     const reduces = Math.abs(after) < Math.abs(before) && after * before >= 0;
-    const what = `${order.side} ${shares.format(order.qty)} ${symbol}`;
 
     if (!reduces && state.pnlToday <= -cfg.maxDailyLoss) {
       return refuse(
         'max_daily_loss',
-        `${what} refused: the loss today of ${usd.format(-state.pnlToday)} has reached the maximum daily loss of ${usd.format(cfg.maxDailyLoss)}; only orders that reduce a position are accepted`,
+        `${what(order)} refused: the loss today of ${usd.format(-state.pnlToday)} has reached the maximum daily loss of ${usd.format(cfg.maxDailyLoss)}; only orders that reduce a position are accepted`,
       );
     }
 
@@ -200,7 +199,7 @@ export class RiskEngine {
       if (order.worstLoss > headroom) {
         return refuse(
           'max_daily_loss',
-          `${what} could lose ${usd.format(order.worstLoss)} if its stop-loss fires, more than the ${usd.format(Math.max(0, headroom))} left of the maximum daily loss of ${usd.format(cfg.maxDailyLoss)} (P&L today ${usd.format(state.pnlToday)}, open stop-losses ${usd.format(open)})`,
+          `${what(order)} could lose ${usd.format(order.worstLoss)} if its stop-loss fires, more than the ${usd.format(Math.max(0, headroom))} left of the maximum daily loss of ${usd.format(cfg.maxDailyLoss)} (P&L today ${usd.format(state.pnlToday)}, open stop-losses ${usd.format(open)})`,
         );
       }
     }
@@ -208,7 +207,7 @@ export class RiskEngine {
     if (!reduces && Math.abs(after) > cfg.maxPositionPerSymbol) {
       return refuse(
         'max_position',
-        `${what} would take the ${symbol} position (with open orders) from ${shares.format(before)} to ${shares.format(after)} shares, beyond the maximum of ${shares.format(cfg.maxPositionPerSymbol)} per symbol`,
+        `${what(order)} would take the ${symbol} position (with open orders) from ${shares.format(before)} to ${shares.format(after)} shares, beyond the maximum of ${shares.format(cfg.maxPositionPerSymbol)} per symbol`,
       );
     }
 
@@ -216,13 +215,13 @@ export class RiskEngine {
     const price = order.limitPrice ?? order.stopPrice ?? last;
     if (!flatten) {
       if (price === undefined) {
-        return refuse('max_order_notional', `${what} refused: no price is known for ${symbol} yet, so its notional cannot be checked`);
+        return refuse('max_order_notional', `${what(order)} refused: no price is known for ${symbol} yet, so its notional cannot be checked`);
       }
       const notional = order.qty * price;
       if (notional > cfg.maxOrderNotional) {
         return refuse(
           'max_order_notional',
-          `${what} has a notional of ${usd.format(notional)} (${shares.format(order.qty)} x ${usd.format(price)}), above the maximum of ${usd.format(cfg.maxOrderNotional)} per order`,
+          `${what(order)} has a notional of ${usd.format(notional)} (${shares.format(order.qty)} x ${usd.format(price)}), above the maximum of ${usd.format(cfg.maxOrderNotional)} per order`,
         );
       }
     }
@@ -232,7 +231,10 @@ export class RiskEngine {
       const mark = last ?? price ?? 0;
       const grossAfter = grossBefore - Math.abs(before) * (last ?? 0) + Math.abs(after) * mark;
       if (grossAfter > cfg.maxGrossExposure) {
-        return refuse('max_gross_exposure', `${what} would take gross exposure from ${usd.format(grossBefore)} to ${usd.format(grossAfter)}, above the maximum of ${usd.format(cfg.maxGrossExposure)}`);
+        return refuse(
+          'max_gross_exposure',
+          `${what(order)} would take gross exposure from ${usd.format(grossBefore)} to ${usd.format(grossAfter)}, above the maximum of ${usd.format(cfg.maxGrossExposure)}`,
+        );
       }
     }
 
@@ -240,11 +242,16 @@ export class RiskEngine {
       // The ring holds the last maxOrdersPerMinute order times; if the oldest is inside the window, all are.
       const oldest = this.recent[this.recentNext];
       if (oldest > state.now - MINUTE) {
-        return refuse('max_orders_per_minute', `${what} refused: ${cfg.maxOrdersPerMinute} orders were already sent in the last minute, the maximum is ${cfg.maxOrdersPerMinute} per minute`);
+        return refuse('max_orders_per_minute', `${what(order)} refused: ${cfg.maxOrdersPerMinute} orders were already sent in the last minute, the maximum is ${cfg.maxOrdersPerMinute} per minute`);
       }
     }
     return OK;
   }
+}
+
+/** `buy 1,000 QQQ`: how a refusal names the order (worded only when refusing: this path is hot). */
+function what(order: RiskOrder): string {
+  return `${order.side} ${shares.format(order.qty)} ${order.symbol}`;
 }
 
 function refuse(rule: RiskRule, reason: string): RiskDecision {

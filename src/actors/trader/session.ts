@@ -35,22 +35,6 @@ function sameSettings(a: LiveStart, b: LiveStart): boolean {
 }
 
 /** Cancels every working order but the kill switch's flatten orders; what could not be cancelled is said. */
-export async function cancelWorking(manager: OrderManager): Promise<{ cancelled: string[]; errors: string[] }> {
-  const cancelled: string[] = [];
-  const errors: string[] = [];
-  for (const order of manager.openOrders()) {
-    if (order.strategy === 'flatten') continue;
-    try {
-      await manager.broker.cancel(order.clientOrderId);
-      cancelled.push(order.clientOrderId);
-    } catch (err) {
-      errors.push(`${order.clientOrderId}: ${(err as Error).message}`);
-    }
-  }
-  await manager.idle();
-  return { cancelled, errors };
-}
-
 export const displayMoney = (x: number): number => Math.round(x * 100) / 100 + 0;
 export const displayPrice = (x: number): number => Math.round(x * 10_000) / 10_000 + 0;
 

@@ -88,6 +88,8 @@ export interface LastSignal {
   action: string;
 }
 
+const DONE: Promise<void> = Promise.resolve();
+
 function describeSignal(s: Signal): string {
   if (s.kind === 'target') return `target ${s.targetQty}`;
   return `${s.side} ${s.qty} ${s.type}${s.type === 'limit' ? ` ${s.limitPrice}` : ''}`;
@@ -100,12 +102,16 @@ export class TradingLoop {
   private readonly clock: Clock;
   private readonly log: TraderLog;
   readonly exits: ExitSettings | undefined;
-  private readonly lastStart = new Map<string, number>();
+  private readonly lastStart = new Map<string, { start: number }>();
   private readonly paused = new Map<string, PausedSymbol>();
   private readonly lastDecisions = new Map<string, LastDecision>();
-  private readonly lastSignals = new Map<string, LastSignal>();
+  /** Per symbol, the last signal as the strategy gave it: put into words only when status asks. */
+  private readonly lastSignals = new Map<string, { barStart: number; signal: Signal; action: string }>();
   private readonly ctx: StrategyContext = { position: 0, cash: NaN, now: 0 };
-  private queue: Promise<void> = Promise.resolve();
+  private readonly infoLogged: boolean;
+  private queue: Promise<void> = DONE;
+  /** Bars handed in whose handling has not finished (waiting for the broker or the journal). */
+  private inFlight = 0;
   private lastBarTime: number | undefined;
   readonly counters: TradingCounters = { bars: 0, staleBars: 0, pausedBars: 0, signals: 0, strategyErrors: 0, invalidSignals: 0, decisionErrors: 0 };
 
@@ -119,6 +125,7 @@ export class TradingLoop {
     this.clock = opts.clock;
     this.log = opts.log;
     this.exits = opts.exits;
+    this.infoLogged = opts.log.isLevelEnabled?.('info') !== false;
   }
 
   /** Gives the strategy its history for `symbol`, oldest first. A throw pauses the symbol. */
@@ -131,26 +138,64 @@ export class TradingLoop {
     }
     if (bars.length > 0) {
       const newest = bars[bars.length - 1].start;
-      if (newest > (this.lastStart.get(symbol) ?? -Infinity)) this.lastStart.set(symbol, newest);
+      const last = this.lastStart.get(symbol);
+      if (!last) this.lastStart.set(symbol, { start: newest });
+      else if (newest > last.start) last.start = newest;
     }
   }
 
   /** Handles one bar; resolves once its orders are decided (journaled and handed to the broker). Never rejects. */
   onBar(bar: Bar): Promise<void> {
-    // A failure is logged here, so one bad bar cannot leave the queue rejected for every later bar.
-    const run = this.queue
-      .then(() => this.handle(bar))
-      .catch((err: unknown) => {
-        this.counters.decisionErrors++;
-        this.log.error({ symbol: bar.symbol, barStart: bar.start, err }, 'bar could not be handled');
-      });
-    this.queue = run;
-    return run;
+    return this.offer(bar) ?? DONE;
+  }
+
+  /**
+   * onBar without a promise when it needs none: a bar that arrives with nothing in flight and
+   * leads to no journal write or broker call (most bars: the target is already held) is handled
+   * before this returns, and undefined is returned. Otherwise the promise onBar would return.
+   */
+  offer(bar: Bar): Promise<void> | undefined {
+    if (this.inFlight === 0) {
+      let p: Promise<void> | undefined;
+      try {
+        p = this.handle(bar);
+      } catch (err) {
+        this.failed(bar, err);
+        return undefined;
+      }
+      return p === undefined ? undefined : this.hold(p, bar);
+    }
+    return this.hold(
+      this.queue.then(() => this.handle(bar)),
+      bar,
+    );
   }
 
   /** Resolves once every bar handed in so far is handled (its orders decided). */
   idle(): Promise<void> {
-    return this.queue;
+    return this.inFlight === 0 ? DONE : this.queue;
+  }
+
+  /** Makes `p` the queue's tail: bars offered meanwhile wait for it. */
+  private hold(p: Promise<void>, bar: Bar): Promise<void> {
+    this.inFlight++;
+    // A failure is logged here, so one bad bar cannot leave the queue rejected for every later bar.
+    const run = p.then(
+      () => {
+        this.inFlight--;
+      },
+      (err: unknown) => {
+        this.inFlight--;
+        this.failed(bar, err);
+      },
+    );
+    this.queue = run;
+    return run;
+  }
+
+  private failed(bar: Bar, err: unknown): void {
+    this.counters.decisionErrors++;
+    this.log.error({ symbol: bar.symbol, barStart: bar.start, err }, 'bar could not be handled');
   }
 
   pause(symbol: string, reason: string): void {
@@ -181,32 +226,51 @@ export class TradingLoop {
       risk: { ...this.risk.snapshot(this.clock.now()), recentRefusals: this.orders.recentRefusals() },
       pausedSymbols: [...this.paused.values()],
       lastDecisions: Object.fromEntries(this.lastDecisions),
-      lastSignals: Object.fromEntries(this.lastSignals),
+      lastSignals: Object.fromEntries([...this.lastSignals].map(([symbol, l]) => [symbol, { barStart: l.barStart, signal: describeSignal(l.signal), reason: l.signal.reason, action: l.action }])),
       counters: { ...this.counters, orders: { ...this.orders.counters, refused: { ...this.orders.counters.refused } } },
     };
   }
 
-  private async handle(bar: Bar): Promise<void> {
+  /** The bar's work; a promise only once something had to be awaited. */
+  private handle(bar: Bar): Promise<void> | undefined {
     const symbol = bar.symbol;
     const last = this.lastStart.get(symbol);
-    if (last !== undefined && bar.start <= last) {
+    if (last !== undefined && bar.start <= last.start) {
       this.counters.staleBars++;
-      return;
+      return undefined;
     }
-    this.lastStart.set(symbol, bar.start);
+    if (last === undefined) this.lastStart.set(symbol, { start: bar.start });
+    else last.start = bar.start;
     this.lastBarTime = bar.start;
     this.counters.bars++;
+    let broker: Promise<void> | undefined;
     try {
-      await this.orders.onBar(bar);
+      broker = this.orders.step(bar);
     } catch (err) {
-      this.counters.decisionErrors++;
-      this.log.error({ symbol, barStart: bar.start, err }, 'broker could not process the bar');
+      this.brokerFailed(bar, err);
     }
+    if (broker === undefined) return this.decideBar(bar);
+    return broker.then(
+      () => this.decideBar(bar),
+      (err: unknown) => {
+        this.brokerFailed(bar, err);
+        return this.decideBar(bar);
+      },
+    );
+  }
+
+  private brokerFailed(bar: Bar, err: unknown): void {
+    this.counters.decisionErrors++;
+    this.log.error({ symbol: bar.symbol, barStart: bar.start, err }, 'broker could not process the bar');
+  }
+
+  /** The strategy sees the bar once the broker has; its signals are decided in order. */
+  private decideBar(bar: Bar): Promise<void> | undefined {
+    const symbol = bar.symbol;
     if (this.paused.has(symbol)) {
       this.counters.pausedBars++;
-      return;
+      return undefined;
     }
-
     const ctx = this.ctx;
     ctx.position = this.orders.position(symbol);
     ctx.cash = this.orders.broker.cash?.() ?? NaN;
@@ -216,47 +280,88 @@ export class TradingLoop {
       out = this.strategy.onBar(symbol, bar, ctx);
     } catch (err) {
       this.isolate(symbol, err, 'onBar');
-      return;
+      return undefined;
     }
-    if (out === undefined) return;
+    if (out === undefined) return undefined;
     if (Array.isArray(out)) {
       for (const s of out) {
         const problem = signalProblem(s);
-        if (problem) return this.rejectSignals(symbol, problem);
+        if (problem) {
+          this.rejectSignals(symbol, problem);
+          return undefined;
+        }
       }
-      for (let i = 0; i < out.length; i++) await this.decide(out[i], bar, i);
-    } else {
-      const problem = signalProblem(out);
-      if (problem) return this.rejectSignals(symbol, problem);
-      await this.decide(out, bar, 0);
+      return this.decideFrom(out, bar, 0);
+    }
+    const problem = signalProblem(out);
+    if (problem) {
+      this.rejectSignals(symbol, problem);
+      return undefined;
+    }
+    return this.decide(out, bar, 0);
+  }
+
+  private decideFrom(signals: readonly Signal[], bar: Bar, from: number): Promise<void> | undefined {
+    for (let i = from; i < signals.length; i++) {
+      const p = this.decide(signals[i], bar, i);
+      if (p !== undefined) return p.then(() => this.decideFrom(signals, bar, i + 1));
+    }
+    return undefined;
+  }
+
+  private decide(signal: Signal, bar: Bar, index: number): Promise<void> | undefined {
+    this.counters.signals++;
+    let d: Decision | Promise<Decision>;
+    try {
+      d = this.orders.decideNow(signal, this.strategy.name, bar.start, index, this.exits);
+    } catch (err) {
+      this.decisionFailed(signal, bar, err);
+      return undefined;
+    }
+    if (d instanceof Promise) {
+      return d.then(
+        (decided) => this.decided(signal, bar, decided),
+        (err: unknown) => this.decisionFailed(signal, bar, err),
+      );
+    }
+    this.decided(signal, bar, d);
+    return undefined;
+  }
+
+  private noteSignal(signal: Signal, bar: Bar, action: string): void {
+    const slot = this.lastSignals.get(signal.symbol);
+    if (slot === undefined) this.lastSignals.set(signal.symbol, { barStart: bar.start, signal, action });
+    else {
+      slot.barStart = bar.start;
+      slot.signal = signal;
+      slot.action = action;
     }
   }
 
-  private async decide(signal: Signal, bar: Bar, index: number): Promise<void> {
-    this.counters.signals++;
-    let d: Decision;
-    try {
-      d = await this.orders.decide(signal, { strategy: this.strategy.name, barStart: bar.start, index, ...(this.exits ? { exits: this.exits } : {}) });
-    } catch (err) {
-      this.counters.decisionErrors++;
-      this.lastSignals.set(signal.symbol, { barStart: bar.start, signal: describeSignal(signal), reason: signal.reason, action: 'error' });
-      this.log.error({ symbol: signal.symbol, barStart: bar.start, err }, 'order decision failed');
-      return;
+  private decisionFailed(signal: Signal, bar: Bar, err: unknown): void {
+    this.counters.decisionErrors++;
+    this.noteSignal(signal, bar, 'error');
+    this.log.error({ symbol: signal.symbol, barStart: bar.start, err }, 'order decision failed');
+  }
+
+  private decided(signal: Signal, bar: Bar, d: Decision): void {
+    this.noteSignal(signal, bar, d.action);
+    // One line per signal a person can follow: what the strategy wanted, why, and what came of it
+    // (put into words only when the log keeps info lines).
+    if (this.infoLogged) {
+      this.log.info(
+        {
+          event: 'signal',
+          symbol: signal.symbol,
+          strategy: this.strategy.name,
+          bar_start: new Date(bar.start).toISOString(),
+          signal: describeSignal(signal),
+          action: d.action,
+          ...('clientOrderId' in d ? { client_order_id: d.clientOrderId } : {}),
+        },
+        `signal ${signal.symbol} ${describeSignal(signal)}: ${signal.reason} -> ${d.action}`,
+      );
     }
-    this.lastSignals.set(signal.symbol, { barStart: bar.start, signal: describeSignal(signal), reason: signal.reason, action: d.action });
-    // One line per signal a person can follow: what the strategy wanted, why, and what came of it.
-    this.log.info(
-      {
-        event: 'signal',
-        symbol: signal.symbol,
-        strategy: this.strategy.name,
-        bar_start: new Date(bar.start).toISOString(),
-        signal: describeSignal(signal),
-        action: d.action,
-        ...('clientOrderId' in d ? { client_order_id: d.clientOrderId } : {}),
-      },
-      `signal ${signal.symbol} ${describeSignal(signal)}: ${signal.reason} -> ${d.action}`,
-    );
     if (d.action === 'none') return;
     const entry: LastDecision = { barStart: bar.start, action: d.action, clientOrderId: d.clientOrderId };
     if (d.action === 'refused') entry.detail = `${d.rule}: ${d.reason}`;

@@ -11,6 +11,7 @@
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import { riskConfigSchema } from '../../actors/trader/risk.ts';
+import { exitsSchema } from '../../config/schema.ts';
 import { checkSpec, type BacktestSpec } from '../../backtest/spec.ts';
 import { GridError, parseGrid, combinations, SORT_KEYS, type GridAxis } from '../../backtest/sweep.ts';
 import { isValidSymbol } from '../../market/bar.ts';
@@ -60,6 +61,10 @@ export const backtestBody = z
     grid: z.record(z.string(), gridValue).optional(),
     sort: z.enum(SORT_KEYS).optional(),
     train: z.number().gt(0).lt(1).optional(),
+    /** Protective exits on every entry (default trader.exits; null: none). */
+    exits: exitsSchema.nullable().optional(),
+    /** What ends day orders: nyse (the session close) or none (24/7); default from the config. */
+    calendar: z.enum(['nyse', 'none']).optional(),
   })
   .strict();
 
@@ -111,6 +116,8 @@ export function registerBacktestRoutes(app: FastifyInstance, deps: BacktestRoute
         min_commission: b.min_commission ?? d.min_commission,
         warmup_bars: b.warmup_bars ?? d.warmup_bars,
         risk: { ...d.risk, ...b.risk },
+        exits: b.exits === undefined ? d.exits : b.exits,
+        calendar: b.calendar ?? d.calendar,
       });
     } catch (err) {
       const e = err as { field?: string; message?: string };

@@ -112,3 +112,22 @@ export function parseEndDateTime(text: string, now: number): number | undefined 
       return undefined;
   }
 }
+
+/**
+ * When IB ends a DAY order placed at `at`: the regular close (16:00 New York, 13:00 on an early
+ * close) of the trading day it belongs to (the next one when placed after that close, on a weekend
+ * or a holiday); with outsideRth, the end of that day's after-hours session (20:00; 17:00 on an
+ * early close). Weekends are closed; holidays and early closes (`YYYY-MM-DD`) are given.
+ */
+export function dayOrderEnd(at: number, outsideRth: boolean, days: { holidays: ReadonlySet<string>; earlyCloses: ReadonlySet<string> }): number {
+  for (let i = 0, ms = at; i < 15; i++, ms = nyMidnight(ms) + 30 * 3_600_000) {
+    const p = nyParts(ms);
+    const date = `${p.y}-${p.mo}-${p.d}`;
+    const weekday = new Date(Date.UTC(+p.y, +p.mo - 1, +p.d)).getUTCDay();
+    if (weekday === 0 || weekday === 6 || days.holidays.has(date)) continue;
+    const early = days.earlyCloses.has(date);
+    const end = nyWallToUtc(+p.y, +p.mo, +p.d, (early ? 13 : 16) + (outsideRth ? 4 : 0));
+    if (at < end) return end;
+  }
+  throw new Error(`no trading day within 15 days after ${new Date(at).toISOString()}`);
+}

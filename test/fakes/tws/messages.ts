@@ -118,6 +118,8 @@ export interface SimOrder {
   extreme?: number;
   /** Placed with transmit=0: TWS holds it unseen until a transmitting order of its group comes. */
   held?: boolean;
+  /** DAY orders: when IB cancels it (the session close it belongs to). */
+  dayEnd?: number;
   status: string;
   filled: number;
   remaining: number;

@@ -6,9 +6,10 @@
  * commissions: MKT, LMT, STP, STP LMT and TRAIL (amount or percent), brackets as parent/child
  * orders (children wait, PreSubmitted, until their parent fills; transmit=0 orders are held
  * unseen until a transmitting order of their group arrives), OCA groups (a fill cancels the rest
- * of the group), and IOC (cancelled when the next bar does not fill it). DAY orders are not
- * expired: the simulator has no session calendar. `tradeBar` runs one bar of chosen prices
- * through the order book, for exact trigger tests.
+ * of the group), IOC (cancelled when the next bar does not fill it), and DAY orders cancelled
+ * at the session close as IB cancels them (16:00 New York, 13:00 on the early closes given,
+ * 20:00 with outsideRth; weekends and the holidays given are closed). `tradeBar` runs one bar of
+ * chosen prices through the order book, for exact trigger tests.
  *
  * Time: simulated time runs 5000/barIntervalMs times faster than real time (`sim.clock`), so bar
  * times still advance 5 s per bar. All of the simulator's time-dependent behaviour (bars, pacing,
@@ -40,7 +41,7 @@ import {
   type SimExecution,
   type SimOrder,
 } from './messages.ts';
-import { formatConnectionTime, formatNyDay, formatNyTwoSpace, formatNyWithZone, formatUtcDash, nyMidnight, parseEndDateTime } from './dates.ts';
+import { dayOrderEnd, formatConnectionTime, formatNyDay, formatNyTwoSpace, formatNyWithZone, formatUtcDash, nyMidnight, parseEndDateTime } from './dates.ts';
 
 /** Client → server message ids the simulator handles (tws-protocol.md §9). */
 const OUT = {
@@ -119,6 +120,10 @@ export interface TwsSimulatorOptions {
   /** Commission per share and minimum per execution, USD. Defaults 0.005 and 1.00. */
   commissionPerShare?: number;
   minCommission?: number;
+  /** Days the exchange is closed, `YYYY-MM-DD` New York (weekends always are). Default none. */
+  holidays?: string[];
+  /** Days it closes at 13:00 New York, `YYYY-MM-DD`. Default none. */
+  earlyCloses?: string[];
 }
 
 export interface PlacedOrder {
@@ -251,7 +256,9 @@ export class TwsSimulator {
   /** Bars sent per symbol (real-time), for tests. */
   readonly realTimeBarsSent: Record<string, number> = {};
 
-  private readonly opts: Required<Omit<TwsSimulatorOptions, 'startTime' | 'marketDataErrors'>>;
+  private readonly opts: Required<Omit<TwsSimulatorOptions, 'startTime' | 'marketDataErrors' | 'holidays' | 'earlyCloses'>>;
+  /** The days that end DAY orders otherwise than at 16:00 on a weekday. */
+  private readonly sessionDays: { holidays: ReadonlySet<string>; earlyCloses: ReadonlySet<string> };
   private readonly server: net.Server;
   private readonly sessions = new Set<Session>();
   private readonly marketDataErrors = new Map<string, number>();
@@ -289,6 +296,7 @@ export class TwsSimulator {
       minCommission: opts.minCommission ?? 1,
       port: opts.port ?? 0,
     };
+    this.sessionDays = { holidays: new Set(opts.holidays ?? []), earlyCloses: new Set(opts.earlyCloses ?? []) };
     this.barIntervalMs = barIntervalMs;
     const start = opts.startTime ?? Math.floor(Date.now() / 5000) * 5000;
     this.clock = new AcceleratedClock(start, 5000 / barIntervalMs);
@@ -420,6 +428,7 @@ export class TwsSimulator {
 
   /** Runs one bar with these prices through the open orders of `symbol` (triggers, fills, trails). */
   tradeBar(symbol: string, bar: TradeBar): void {
+    this.expireDayOrders(this.clock.now());
     for (const o of [...this.orders.values()]) if (o.contract.symbol === symbol) this.matchOrder(o, bar);
   }
 
@@ -815,6 +824,7 @@ export class TwsSimulator {
           avgFillPrice: 0,
           lastFillPrice: 0,
         };
+    if (!existing && tif === 'DAY') order.dayEnd = dayOrderEnd(now, outsideRth, this.sessionDays);
     if (order.orderType === 'TRAIL' && order.trailStopPrice === undefined) {
       order.extreme = this.currentPrice(symbol);
       order.trailStopPrice = this.trailLevel(order, order.extreme);
@@ -899,6 +909,7 @@ export class TwsSimulator {
 
   /** Runs the 5 s bar starting at `start` through every working order. */
   private matchOrders(start: number): void {
+    this.expireDayOrders(start);
     for (const o of [...this.orders.values()]) {
       if (!OPEN_STATUSES.has(o.status) || o.held) continue;
       this.matchOrder(o, this.prices.fiveSecondBar(o.contract.symbol, start));
@@ -943,6 +954,13 @@ export class TwsSimulator {
     }
     if (price !== undefined) this.fill(o, price);
     else if (o.tif === 'IOC') this.cancel(o, 'IOC order not filled');
+  }
+
+  /** Cancels the DAY orders whose session has closed by `now`, as IB does at the close. */
+  private expireDayOrders(now: number): void {
+    for (const o of [...this.orders.values()]) {
+      if (o.dayEnd !== undefined && o.dayEnd <= now && OPEN_STATUSES.has(o.status)) this.cancel(o, `DAY order expired at the session close ${new Date(o.dayEnd).toISOString()}`);
+    }
   }
 
   /** Cancels a working order (and a parent's waiting children), telling its owner as TWS does. */

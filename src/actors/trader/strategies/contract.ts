@@ -56,6 +56,26 @@ export interface OrderSignal {
 
 export type Signal = TargetSignal | OrderSignal;
 
+/**
+ * A target signal whose reason is put into words only when it is read (status, a log line kept,
+ * the journal once it leads to an order): a strategy that states its target on every bar, as the
+ * built-ins do, need not build a string per bar. Subclasses say why in `explain()`.
+ */
+export abstract class ExplainedTarget implements TargetSignal {
+  readonly kind = 'target' as const;
+  constructor(
+    readonly symbol: string,
+    readonly targetQty: number,
+  ) {}
+  protected abstract explain(): string;
+  get reason(): string {
+    return this.explain();
+  }
+  toJSON(): TargetSignal {
+    return { kind: this.kind, symbol: this.symbol, targetQty: this.targetQty, reason: this.reason };
+  }
+}
+
 export interface Strategy {
   readonly name: string;
   warmUp(symbol: string, bars: readonly Bar[]): void;
@@ -78,7 +98,7 @@ export function signalProblem(signal: unknown): string | undefined {
   if (typeof signal !== 'object' || signal === null) return 'a signal must be an object';
   const s = signal as Record<string, unknown>;
   if (typeof s.symbol !== 'string' || s.symbol.length === 0) return 'signal.symbol must be a non-empty string';
-  if (typeof s.reason !== 'string') return 'signal.reason must be a string';
+  if (!(signal instanceof ExplainedTarget) && typeof s.reason !== 'string') return 'signal.reason must be a string';
   if (s.kind === 'target') {
     if (!Number.isSafeInteger(s.targetQty)) return `signal.targetQty must be a whole number of shares, got ${String(s.targetQty)}`;
   } else if (s.kind === 'order') {

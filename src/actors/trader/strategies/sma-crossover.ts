@@ -6,7 +6,7 @@
  */
 import { z } from 'zod';
 import type { Bar } from '../../../market/bar.ts';
-import type { Signal, Strategy, StrategyContext } from './contract.ts';
+import { ExplainedTarget, type Signal, type Strategy, type StrategyContext } from './contract.ts';
 import { parseParams } from './params.ts';
 import { RollingWindow } from './rolling-window.ts';
 
@@ -53,18 +53,30 @@ export class SmaCrossover implements Strategy {
     const slow = s.slow.mean();
     const { qty, allowShort } = this.params;
     const targetQty = fast > slow ? qty : fast < slow && allowShort ? -qty : 0;
-    const relation = fast > slow ? 'above' : fast < slow ? 'below' : 'equal to';
-    return {
-      kind: 'target',
-      symbol,
-      targetQty,
-      reason: `fast SMA(${this.params.fast}) ${fast.toFixed(4)} ${relation} slow SMA(${this.params.slow}) ${slow.toFixed(4)}`,
-    };
+    return new SmaTarget(symbol, targetQty, this.params, fast, slow);
   }
 
   private fresh(symbol: string): SymbolState {
     const s = { fast: new RollingWindow(this.params.fast), slow: new RollingWindow(this.params.slow) };
     this.state.set(symbol, s);
     return s;
+  }
+}
+
+/** The crossover's target, with its two averages; the reason is worded only when read. */
+class SmaTarget extends ExplainedTarget {
+  constructor(
+    symbol: string,
+    targetQty: number,
+    private readonly params: SmaCrossoverParams,
+    private readonly fast: number,
+    private readonly slow: number,
+  ) {
+    super(symbol, targetQty);
+  }
+  protected explain(): string {
+    const { fast, slow } = this;
+    const relation = fast > slow ? 'above' : fast < slow ? 'below' : 'equal to';
+    return `fast SMA(${this.params.fast}) ${fast.toFixed(4)} ${relation} slow SMA(${this.params.slow}) ${slow.toFixed(4)}`;
   }
 }
