@@ -19,6 +19,8 @@
  */
 import net from 'node:net';
 import { AcceleratedClock } from './sim-clock.ts';
+import type { Clock, ManualClock, TimerHandle } from '../../../src/market/clock.ts';
+import { advanceUntil } from '../../helpers/wait.ts';
 import { ClientStreamReader, encodeMessage, type Field } from './framing.ts';
 import { PricePath, type SimFiveSecondBar } from './price-path.ts';
 import {
@@ -97,6 +99,12 @@ export interface TwsSimulatorOptions {
   barIntervalMs?: number;
   /** Simulated time at start, UTC epoch ms. Default: now, floored to 5 s. */
   startTime?: number;
+  /**
+   * A clock the test moves (`sim.advanceUntil`): bars, fills and the adapter's timers (given the same
+   * clock) then happen at exact simulated times, whatever the machine's load. Without it the simulator
+   * runs on an accelerated clock paced by `barIntervalMs`; `startTime` is then ignored.
+   */
+  clock?: ManualClock;
   /** Seed of the price path. */
   seed?: number;
   accounts?: string[];
@@ -175,10 +183,15 @@ class Session {
   readonly realTime = new Map<number, RealTimeSub>();
   readonly updating = new Map<number, UpdatingHistorical>();
 
-  constructor(readonly socket: net.Socket) {}
+  constructor(
+    readonly socket: net.Socket,
+    private readonly onIo: () => void,
+  ) {}
 
   send(fields: Field[]): void {
-    if (!this.socket.destroyed && !this.frozen) this.socket.write(encodeMessage(fields));
+    if (this.socket.destroyed || this.frozen) return;
+    this.onIo();
+    this.socket.write(encodeMessage(fields));
   }
 }
 
@@ -231,7 +244,8 @@ export interface TradeBar {
 export class TwsSimulator {
   readonly host = '127.0.0.1';
   port = 0;
-  readonly clock: AcceleratedClock;
+  readonly clock: Clock;
+  private readonly manualClock: ManualClock | undefined;
   readonly barIntervalMs: number;
   readonly prices: PricePath;
   /** Every PLACE_ORDER received, in arrival order (so a test can assert "never sent twice"). */
@@ -249,7 +263,7 @@ export class TwsSimulator {
   /** Bars sent per symbol (real-time), for tests. */
   readonly realTimeBarsSent: Record<string, number> = {};
 
-  private readonly opts: Required<Omit<TwsSimulatorOptions, 'startTime' | 'marketDataErrors'>>;
+  private readonly opts: Required<Omit<TwsSimulatorOptions, 'startTime' | 'marketDataErrors' | 'clock'>>;
   private readonly server: net.Server;
   private readonly sessions = new Set<Session>();
   private readonly marketDataErrors = new Map<string, number>();
@@ -262,7 +276,10 @@ export class TwsSimulator {
   private permSeq = 1_100_000_000;
   private execSeq = 1;
   private linkLost = false;
-  private tickTimer: NodeJS.Timeout | undefined;
+  private tickTimer: TimerHandle | undefined;
+  /** Messages sent or received, and the count at the last `busy()`: the simulator's side of "in transit". */
+  private io = 0;
+  private ioSeen = 0;
   private lastTickStart: number;
   private closed = false;
 
@@ -287,8 +304,9 @@ export class TwsSimulator {
       minCommission: opts.minCommission ?? 1,
     };
     this.barIntervalMs = barIntervalMs;
-    const start = opts.startTime ?? Math.floor(Date.now() / 5000) * 5000;
-    this.clock = new AcceleratedClock(start, 5000 / barIntervalMs);
+    const start = opts.clock?.now() ?? opts.startTime ?? Math.floor(Date.now() / 5000) * 5000;
+    this.manualClock = opts.clock;
+    this.clock = opts.clock ?? new AcceleratedClock(start, 5000 / barIntervalMs);
     this.prices = new PricePath(this.opts.seed);
     this.nextOrderId = this.opts.firstOrderId;
     this.lastTickStart = Math.floor(start / 5000) * 5000 - 5000;
@@ -312,6 +330,30 @@ export class TwsSimulator {
   }
 
   // ---- test controls -------------------------------------------------------------------------
+
+  /** True when the simulator sent or received anything since the last call (a message in transit). */
+  busy(): boolean {
+    const moved = this.io !== this.ioSeen;
+    this.ioSeen = this.io;
+    return moved;
+  }
+
+  /**
+   * Moves the manual clock (the `clock` option) forward in `stepMs` steps until `cond` holds, each
+   * step once a few event-loop turns passed without a message to or from the simulator, so that a
+   * step's bars and replies have arrived before time moves on. Fails after `maxMs` of simulated time.
+   */
+  advanceUntil(cond: () => boolean, what: string, opts: { stepMs?: number; maxMs?: number } = {}): Promise<void> {
+    const clock = this.manualClock;
+    if (!clock) throw new Error('advanceUntil needs the simulator started with a ManualClock (the clock option)');
+    return advanceUntil(clock, cond, what, { busy: () => this.busy(), stepMs: opts.stepMs ?? 1000, maxMs: opts.maxMs ?? 600_000 });
+  }
+
+  /** Moves the manual clock forward by `ms` in steps, as `advanceUntil` does. */
+  advance(ms: number, opts: { stepMs?: number } = {}): Promise<void> {
+    const until = this.clock.now() + ms;
+    return this.advanceUntil(() => this.clock.now() >= until, `${ms} simulated ms`, { ...opts, maxMs: ms + 1 });
+  }
 
   /** Makes market data requests for `symbol` fail with `code` (420, 354, 10168, 200, 162); null clears. */
   setMarketDataError(symbol: string, code: number | null): void {
@@ -427,7 +469,7 @@ export class TwsSimulator {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    if (this.tickTimer) clearTimeout(this.tickTimer);
+    this.tickTimer?.cancel();
     for (const s of this.sessions) s.socket.destroy();
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
   }
@@ -436,10 +478,12 @@ export class TwsSimulator {
 
   private accept(socket: net.Socket): void {
     this.connections++;
-    const session = new Session(socket);
+    this.io++;
+    const session = new Session(socket, () => void this.io++);
     this.sessions.add(session);
     socket.setNoDelay(true);
     socket.on('data', (chunk: Buffer) => {
+      this.io++;
       let parsed;
       try {
         parsed = session.reader.push(chunk);
@@ -599,7 +643,7 @@ export class TwsSimulator {
   private scheduleTick(): void {
     if (this.closed) return;
     const next = this.lastTickStart + 10_000; // the boundary that completes the bar after lastTickStart
-    this.tickTimer = setTimeout(() => this.tick(), this.clock.realDelayUntil(next));
+    this.tickTimer = this.clock.setTimeout(() => this.tick(), next - this.clock.now());
   }
 
   private tick(): void {
