@@ -10,7 +10,7 @@
  *   per year (the instants where New York's offset changes) so that `sessionAt` and `dateOf`
  *   on the hot path are arithmetic plus a small cached day record, not a luxon call.
  *
- * Sessions on a trading day (market-data-apis.md 3.1), each half-open [start, end):
+ * Sessions on a trading day (docs/market-data.md, "The NYSE calendar"), each half-open [start, end):
  *   pre 04:00-09:30, regular 09:30-16:00, post 16:00-20:00;
  *   on an early-close day regular ends 13:00 and post 17:00.
  * Everything else (overnight, weekends, holidays) is 'closed'.

@@ -1,6 +1,6 @@
 /**
  * The TWS simulator against an unmodified @stoqey/ib IBApi client. Any stoqey decoding error
- * ("unprocessed data left on queue", "Underrun error") fails the test (tws-protocol.md §10.5).
+ * ("unprocessed data left on queue", "Underrun error") fails the test (docs/tws-protocol.md, Pitfalls).
  */
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';

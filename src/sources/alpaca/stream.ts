@@ -1,5 +1,5 @@
 /**
- * Alpaca's stock stream of minute bars, market-data-apis.md §2.5. Subscribes `bars` and
+ * Alpaca's stock stream of minute bars, docs/market-data.md, "Alpaca market data v2" › WebSocket. Subscribes `bars` and
  * `updatedBars` (late-trade corrections with the same `t`, about 30 s after the minute): both are
  * emitted as bars, and the store keeps the last.
  */

@@ -1,5 +1,5 @@
 /**
- * Alpaca Market Data v2 bars, read into our Bar. See market-data-apis.md §2.2–2.4.
+ * Alpaca Market Data v2 bars, read into our Bar. See docs/market-data.md, "Alpaca market data v2": historical bars, plans and errors.
  * Pure functions: no I/O.
  */
 import type { Bar } from '../../market/bar.ts';

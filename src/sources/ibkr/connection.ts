@@ -44,8 +44,8 @@ export interface IbkrConnectionOptions extends IbkrEndpoint {
   /** No answer to a heartbeat within this drops and reconnects the socket. Default 10 s. */
   heartbeatTimeoutMs?: number;
   /**
-   * Outgoing messages per second: the IB client library queues the rest, on the real clock (TWS
-   * allows 50 a second, docs/tws-protocol.md). Default 40. A test on a ManualClock raises it, since
+   * Outgoing messages per second: the IB client library queues the rest, on the real clock (the
+   * library's own default, docs/tws-protocol.md, Pitfalls). Default 40. A test on a ManualClock raises it, since
    * a queue emptied in real time would let simulated time run past its messages.
    */
   maxRequestsPerSecond?: number;

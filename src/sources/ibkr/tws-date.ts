@@ -1,5 +1,5 @@
 /**
- * Reads every date format TWS sends (tws-protocol.md §3, §5, §10.10):
+ * Reads every date format TWS sends (docs/tws-protocol.md: Connecting, Historical data):
  * - epoch seconds: `1736951400` (formatDate=2, intraday)
  * - `yyyyMMdd`: daily and longer bars, even with formatDate=2; midnight New York time
  * - `yyyyMMdd HH:mm:ss <zone>`: TWS 10.17+, zone as an IANA name (`US/Eastern`,

@@ -1,5 +1,5 @@
 /**
- * Massive's WebSocket stream of minute aggregates (`AM.<ticker>`), market-data-apis.md §1.7.
+ * Massive's WebSocket stream of minute aggregates (`AM.<ticker>`), docs/market-data.md, "Massive" › WebSocket.
  * Not on the free plan. Minute bars are re-sent with corrections for up to 15 minutes: each one is
  * emitted, and the store keeps the last (key: symbol, start).
  */

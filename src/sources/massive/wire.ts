@@ -1,5 +1,5 @@
 /**
- * Massive's (ex-Polygon) aggregates format, read into our Bar. See market-data-apis.md §1.3–1.4.
+ * Massive's (ex-Polygon) aggregates format, read into our Bar. See docs/market-data.md, "Massive" › Aggregates, Statuses.
  * Pure functions: no I/O, so the benchmark can time parsing alone.
  */
 import type { Bar } from '../../market/bar.ts';

@@ -1,6 +1,6 @@
 /**
  * A TWS / IB Gateway simulator that an unmodified @stoqey/ib 1.6.10 client talks to over a real
- * socket (tws-protocol.md). It plays: the handshake, nextValidId and accounts, real-time bars on an
+ * socket (docs/tws-protocol.md). It plays: the handshake, nextValidId and accounts, real-time bars on an
  * accelerated clock, historical bars, errors by symbol, pacing violations, dropped connections,
  * the 1100/1101/1102 notices, a subscription that goes silent, and orders with fills and
  * commissions: MKT, LMT, STP, STP LMT and TRAIL (amount or percent), brackets as parent/child
@@ -44,7 +44,7 @@ import {
 } from './messages.ts';
 import { formatConnectionTime, formatNyDay, formatNyTwoSpace, formatNyWithZone, formatUtcDash, nyMidnight, parseEndDateTime } from './dates.ts';
 
-/** Client → server message ids the simulator handles (tws-protocol.md §9). */
+/** Client → server message ids the simulator handles (docs/tws-protocol.md, Message ids used). */
 const OUT = {
   PLACE_ORDER: 3,
   CANCEL_ORDER: 4,
@@ -67,7 +67,7 @@ const OUT_NAMES: Record<number, string> = Object.fromEntries(Object.entries(OUT)
 export const MAX_SERVER_VERSION = 193;
 const MIN_SERVER_VERSION = 176;
 
-/** Texts TWS sends with each code (market-data-apis.md §4.3, tws-protocol.md §6). */
+/** Texts TWS sends with each code (docs/tws-protocol.md, Errors). */
 export const ERROR_TEXT: Record<number, string> = {
   103: 'Duplicate order id',
   162: 'Historical Market Data Service error message:No market data permissions for NASDAQ STK',
@@ -518,7 +518,7 @@ export class TwsSimulator {
       return;
     }
     s.sv = sv;
-    // One framed message with two fields (tws-protocol.md §10.2).
+    // One framed message with two fields (docs/tws-protocol.md, Connecting; Pitfalls 2).
     s.send([sv, formatConnectionTime(this.clock.now())]);
   }
 
@@ -766,7 +766,7 @@ export class TwsSimulator {
   }
 
   private onPlaceOrder(s: Session, f: string[]): void {
-    // Prefix at sv >= 145 (tws-protocol.md §7.1).
+    // Prefix at sv >= 145 (docs/tws-protocol.md, Server version).
     const orderId = Number(f[1]);
     const symbol = f[3];
     const action = f[16];
@@ -780,7 +780,7 @@ export class TwsSimulator {
     const transmit = f[27] !== '0';
     const parentId = Number(f[28]) || 0;
     const outsideRth = f[33] === '1';
-    // faProfile is sent below sv 177 (tws-protocol.md §7.1), shifting the tail by one.
+    // faProfile is sent below sv 177 (docs/tws-protocol.md, Stops, trails and brackets), shifting the tail by one.
     const tail = s.sv < 177 ? 1 : 0;
     const trailStopPrice = parseNum(f[68 + tail]);
     const trailingPercent = parseNum(f[69 + tail]);
