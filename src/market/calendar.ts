@@ -112,6 +112,15 @@ function localToUtc(days: number, minuteOfDay: number): number {
   return local - marketOffsetMs(local - marketOffsetMs(local));
 }
 
+/**
+ * The New York day containing instant `ts`: its date, and its midnight and the next one (UTC epoch
+ * ms; 23 or 25 hours apart on the days the clocks change). The one place New York midnight is computed.
+ */
+export function marketDay(ts: number): { date: string; start: number; end: number } {
+  const days = Math.floor((ts + marketOffsetMs(ts)) / DAY);
+  return { date: formatDay(days), start: localToUtc(days, 0), end: localToUtc(days + 1, 0) };
+}
+
 interface DayRecord {
   days: number;
   date: string;

@@ -8,7 +8,7 @@
  * carried overnight thus count their whole open P&L, not only today's move: the conservative
  * reading for a daily-loss limit, and the only one that needs no price history.
  */
-import { DateTime } from 'luxon';
+import { marketDay } from '../../market/calendar.ts';
 import type { OrderSide } from '../../storage/types.ts';
 import type { BrokerPosition } from './broker.ts';
 
@@ -35,8 +35,8 @@ interface Slot {
 
 /** Midnight New York of the day containing `ts`, and of the next day. */
 export function newYorkDay(ts: number): { start: number; end: number } {
-  const day = DateTime.fromMillis(ts, { zone: 'America/New_York' }).startOf('day');
-  return { start: day.toMillis(), end: day.plus({ days: 1 }).toMillis() };
+  const { start, end } = marketDay(ts);
+  return { start, end };
 }
 
 export class PositionLedger {
