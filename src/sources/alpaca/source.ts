@@ -14,32 +14,24 @@
 import type { Bar } from '../../market/bar.ts';
 import type { BarSize } from '../../market/bar-size.ts';
 import type { Clock } from '../../market/clock.ts';
-import { checkFetchArgs, parseVendorUrl, headerValue, inStartOrder, silentLogger, type SourceLogger, type VendorReply, VendorRest } from '../http.ts';
+import { checkFetchArgs, parseVendorUrl, headerValue, inStartOrder, silentLogger, type SourceLogger, type VendorSourceOptions, type VendorReply, VendorRest } from '../http.ts';
 import { RateLimiter } from '../rate-limiter.ts';
 import { type HistoricalBarSource, SourceError, type SourceStats } from '../types.ts';
 import { type MultiBarsPage, parseMultiBarsPage } from './multi-bars.ts';
-import { ALPACA_FEEDS, type AlpacaFeed, type BarsPage, alpacaError, alpacaTimeframe, isAlpacaFeed, parseBarsPage } from './wire.ts';
+import { ALPACA_FEEDS, type AlpacaFeed, alpacaError, alpacaTimeframe, isAlpacaFeed, parseBarsPage } from './wire.ts';
 
 export const ALPACA_DEFAULT_DATA_URL = 'https://data.alpaca.markets';
 /** How old SIP data must be for a plan without real-time SIP (plus a minute of margin). */
 const SIP_DELAY_MS = 16 * 60_000;
 
-export interface AlpacaSourceOptions {
+/** rateLimitPerMin defaults to 200 (the free plan). */
+export interface AlpacaSourceOptions extends VendorSourceOptions {
   keyId: string;
   secretKey: string;
   /** Default https://data.alpaca.markets. */
   dataUrl?: string;
   /** Default `iex` (the free plan's real-time feed). `delayed_sip`: sip history ending 16 min ago. */
   feed?: AlpacaFeed;
-  /** Requests per rolling minute; default 200 (the free plan). Infinity turns pacing off. */
-  rateLimitPerMin?: number;
-  clock: Clock;
-  timeoutMs?: number;
-  maxRetries?: number;
-  backoffMs?: number;
-  rateWindowMs?: number;
-  rateGuardMs?: number;
-  logger?: SourceLogger;
 }
 
 /** The vendor's view of our budget, from the last reply's X-RateLimit-* headers. */
@@ -116,43 +108,24 @@ export class AlpacaSource implements HistoricalBarSource {
     // SIP history newer than 15 minutes needs a paid plan: the delayed feed stops short of it.
     if (this.feed === 'delayed_sip') to = Math.min(to, this.clock.now() - SIP_DELAY_MS);
     if (from >= to) return [];
-    const restFeed = this.feed === 'delayed_sip' ? 'sip' : this.feed;
     const bars: Bar[] = [];
-    const tokens = new Set<string>();
-    let token: string | undefined;
     let pages = 0;
-    do {
-      const url = new URL(this.base.href);
-      url.pathname = `${this.prefix}/v2/stocks/${encodeURIComponent(symbol)}/bars`;
-      const q = url.searchParams;
-      q.set('timeframe', alpacaTimeframe(barSize));
-      q.set('start', new Date(from).toISOString());
-      q.set('end', new Date(to - 1).toISOString());
-      q.set('limit', '10000');
-      q.set('feed', restFeed);
-      q.set('adjustment', 'raw');
-      q.set('sort', 'asc');
-      if (token) q.set('page_token', token);
-      const { body } = await this.rest.getJson(url, signal);
-      pages++;
-      let page: BarsPage;
-      try {
-        page = parseBarsPage(body, symbol, barSize, from, to, this.clock.now());
-        if (page.nextPageToken !== undefined && tokens.has(page.nextPageToken)) {
-          throw new SourceError('alpaca', 'MALFORMED', 'alpaca: next_page_token repeats an earlier page');
+    await this.eachPage(
+      `/v2/stocks/${encodeURIComponent(symbol)}/bars`,
+      undefined,
+      barSize,
+      from,
+      to,
+      (body, receivedAt) => parseBarsPage(body, symbol, barSize, from, to, receivedAt),
+      (page) => {
+        pages++;
+        if (page.malformed > 0) {
+          this.logger.warn({ source: 'alpaca', symbol, barSize, skipped: page.malformed, problem: page.firstProblem }, 'malformed bars skipped');
         }
-      } catch (err) {
-        if (err instanceof SourceError) this.rest.noteError(err);
-        throw err;
-      }
-      if (page.malformed > 0) {
-        this.rest.countMalformed(page.malformed);
-        this.logger.warn({ source: 'alpaca', symbol, barSize, skipped: page.malformed, problem: page.firstProblem }, 'malformed bars skipped');
-      }
-      for (const b of page.bars) bars.push(b);
-      token = page.nextPageToken;
-      if (token !== undefined) tokens.add(token);
-    } while (token !== undefined);
+        for (const b of page.bars) bars.push(b);
+      },
+      signal,
+    );
     this.logger.debug({ source: 'alpaca', symbol, barSize, from, to, pages, bars: bars.length }, 'bars fetched');
     return inStartOrder(bars);
   }
@@ -167,13 +140,45 @@ export class AlpacaSource implements HistoricalBarSource {
     if (this.feed === 'delayed_sip') to = Math.min(to, this.clock.now() - SIP_DELAY_MS);
     if (from >= to || symbols.length === 0) return out;
     const asked = new Set(symbols);
+    await this.eachPage(
+      '/v2/stocks/bars',
+      symbols,
+      barSize,
+      from,
+      to,
+      (body, receivedAt): MultiBarsPage => parseMultiBarsPage(body, asked, barSize, from, to, receivedAt),
+      (page) => {
+        if (page.malformed > 0) this.logger.warn({ source: 'alpaca', skipped: page.malformed, problem: page.firstProblem }, 'malformed bars skipped');
+        for (const [symbol, bars] of page.bars) out.get(symbol)!.push(...bars);
+      },
+      signal,
+    );
+    for (const [symbol, bars] of out) out.set(symbol, inStartOrder(bars));
+    return out;
+  }
+
+  /**
+   * GETs `path` page by page, `next_page_token` followed until there is none (a token seen before is
+   * MALFORMED, not a loop), each page read by `parse` and handed to `onPage`. The query is the same
+   * for one symbol and many: `feed` always sent (delayed_sip reads sip history), `end` inclusive.
+   */
+  private async eachPage<P extends { malformed: number; nextPageToken?: string }>(
+    path: string,
+    symbols: string[] | undefined,
+    barSize: BarSize,
+    from: number,
+    to: number,
+    parse: (body: unknown, receivedAt: number) => P,
+    onPage: (page: P) => void,
+    signal?: AbortSignal,
+  ): Promise<void> {
     const tokens = new Set<string>();
     let token: string | undefined;
     do {
       const url = new URL(this.base.href);
-      url.pathname = `${this.prefix}/v2/stocks/bars`;
+      url.pathname = `${this.prefix}${path}`;
       const q = url.searchParams;
-      q.set('symbols', symbols.join(','));
+      if (symbols) q.set('symbols', symbols.join(','));
       q.set('timeframe', alpacaTimeframe(barSize));
       q.set('start', new Date(from).toISOString());
       q.set('end', new Date(to - 1).toISOString());
@@ -183,9 +188,9 @@ export class AlpacaSource implements HistoricalBarSource {
       q.set('sort', 'asc');
       if (token) q.set('page_token', token);
       const { body } = await this.rest.getJson(url, signal);
-      let page: MultiBarsPage;
+      let page: P;
       try {
-        page = parseMultiBarsPage(body, asked, barSize, from, to, this.clock.now());
+        page = parse(body, this.clock.now());
         if (page.nextPageToken !== undefined && tokens.has(page.nextPageToken)) {
           throw new SourceError('alpaca', 'MALFORMED', 'alpaca: next_page_token repeats an earlier page');
         }
@@ -193,16 +198,11 @@ export class AlpacaSource implements HistoricalBarSource {
         if (err instanceof SourceError) this.rest.noteError(err);
         throw err;
       }
-      if (page.malformed > 0) {
-        this.rest.countMalformed(page.malformed);
-        this.logger.warn({ source: 'alpaca', skipped: page.malformed, problem: page.firstProblem }, 'malformed bars skipped');
-      }
-      for (const [symbol, bars] of page.bars) out.get(symbol)!.push(...bars);
+      if (page.malformed > 0) this.rest.countMalformed(page.malformed);
+      onPage(page);
       token = page.nextPageToken;
       if (token !== undefined) tokens.add(token);
     } while (token !== undefined);
-    for (const [symbol, bars] of out) out.set(symbol, inStartOrder(bars));
-    return out;
   }
 
   stats(): SourceStats {

@@ -14,30 +14,17 @@ import type { Bar } from '../../market/bar.ts';
 import type { BarSize } from '../../market/bar-size.ts';
 import type { Clock } from '../../market/clock.ts';
 import { RateLimiter } from '../rate-limiter.ts';
-import { checkFetchArgs, parseVendorUrl, inStartOrder, silentLogger, type SourceLogger, VendorRest } from '../http.ts';
+import { checkFetchArgs, parseVendorUrl, inStartOrder, silentLogger, type SourceLogger, type VendorSourceOptions, VendorRest } from '../http.ts';
 import { type HistoricalBarSource, SourceError, type SourceStats } from '../types.ts';
 import { type AggsPage, MASSIVE_TIMESPAN, massiveBodyError, massiveError, parseAggsPage } from './wire.ts';
 
 export const MASSIVE_DEFAULT_REST_URL = 'https://api.massive.com';
 
-export interface MassiveSourceOptions {
+/** rateLimitPerMin defaults to 5 (the free plan). */
+export interface MassiveSourceOptions extends VendorSourceOptions {
   apiKey: string;
   /** Default https://api.massive.com. A path prefix is kept (for proxies). */
   restUrl?: string;
-  /** Requests per rolling minute for this key; default 5 (the free plan). Infinity turns pacing off. */
-  rateLimitPerMin?: number;
-  clock: Clock;
-  /** Headers and body idle timeout per request, ms; default 30 000. */
-  timeoutMs?: number;
-  /** Retries of transient failures per request; default 4. */
-  maxRetries?: number;
-  /** First retry delay, doubled each retry; default 1 000 ms. */
-  backoffMs?: number;
-  /** The rate window; default 60 000 ms. Smaller only in tests. */
-  rateWindowMs?: number;
-  /** Extra hold per slot against network jitter; default 250 ms. */
-  rateGuardMs?: number;
-  logger?: SourceLogger;
 }
 
 export class MassiveSource implements HistoricalBarSource {
