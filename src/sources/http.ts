@@ -31,24 +31,6 @@ export interface SourceLogger {
 
 export const silentLogger: SourceLogger = { warn() {}, info() {}, debug() {} };
 
-/** What every REST bar source (Massive, Alpaca) takes besides its credentials and host. */
-export interface VendorSourceOptions {
-  /** Requests per rolling minute for this key (the plan's); Infinity turns pacing off. Each source names its default. */
-  rateLimitPerMin?: number;
-  clock: Clock;
-  /** Headers and body idle timeout per request, ms; default 30 000. */
-  timeoutMs?: number;
-  /** Retries of transient failures per request; default 4. */
-  maxRetries?: number;
-  /** First retry delay, doubled each retry; default 1 000 ms. */
-  backoffMs?: number;
-  /** The rate window; default 60 000 ms. Smaller only in tests. */
-  rateWindowMs?: number;
-  /** Extra hold per slot against network jitter; default 250 ms. */
-  rateGuardMs?: number;
-  logger?: SourceLogger;
-}
-
 export interface VendorReply {
   status: number;
   headers: IncomingHttpHeaders;

@@ -14,8 +14,9 @@
 import type { Bar } from '../../market/bar.ts';
 import type { BarSize } from '../../market/bar-size.ts';
 import type { Clock } from '../../market/clock.ts';
-import { checkFetchArgs, parseVendorUrl, headerValue, inStartOrder, silentLogger, type SourceLogger, type VendorSourceOptions, type VendorReply, VendorRest } from '../http.ts';
-import { RateLimiter } from '../rate-limiter.ts';
+import { checkFetchArgs, headerValue, inStartOrder, silentLogger, type SourceLogger, type VendorReply, type VendorRest } from '../http.ts';
+import type { RateLimiter } from '../rate-limiter.ts';
+import { checkCredential, vendorClient, type VendorSourceOptions } from '../vendor-client.ts';
 import { type HistoricalBarSource, SourceError, type SourceStats } from '../types.ts';
 import { type MultiBarsPage, parseMultiBarsPage } from './multi-bars.ts';
 import { ALPACA_FEEDS, type AlpacaFeed, alpacaError, alpacaTimeframe, isAlpacaFeed, parseBarsPage } from './wire.ts';
@@ -57,50 +58,36 @@ export class AlpacaSource implements HistoricalBarSource {
   private readonly rest: VendorRest;
 
   constructor(opts: AlpacaSourceOptions) {
-    for (const [field, value, env] of [
-      ['keyId', opts.keyId, 'APCA_API_KEY_ID'],
-      ['secretKey', opts.secretKey, 'APCA_API_SECRET_KEY'],
-    ] as const) {
-      if (typeof value !== 'string' || value.trim() === '') {
-        throw new SourceError('alpaca', 'AUTH', `alpaca: ${field} is not configured (set ${env})`);
-      }
-      if (/[\s\x00-\x1f]/.test(value)) throw new SourceError('alpaca', 'AUTH', `alpaca: ${field} contains whitespace or control characters`);
-    }
+    checkCredential('alpaca', 'keyId', opts.keyId, 'APCA_API_KEY_ID');
+    checkCredential('alpaca', 'secretKey', opts.secretKey, 'APCA_API_SECRET_KEY');
     const feed = opts.feed ?? 'iex';
     if (!isAlpacaFeed(feed)) {
       throw new SourceError('alpaca', 'BAD_REQUEST', `alpaca: feed ${JSON.stringify(feed)} is not one of ${ALPACA_FEEDS.join(', ')}`);
     }
     this.feed = feed;
-    this.base = parseVendorUrl('alpaca', 'dataUrl', opts.dataUrl ?? ALPACA_DEFAULT_DATA_URL);
-    this.prefix = this.base.pathname.replace(/\/+$/, '');
-    const rateLimitPerMin = opts.rateLimitPerMin ?? 200;
-    if (!(rateLimitPerMin > 0)) {
-      throw new SourceError('alpaca', 'BAD_REQUEST', `alpaca: rateLimitPerMin must be > 0, got ${rateLimitPerMin}`);
-    }
     this.clock = opts.clock;
     this.logger = opts.logger ?? silentLogger;
-    const windowMs = opts.rateWindowMs ?? 60_000;
-    this.limiter = new RateLimiter({ limit: rateLimitPerMin, windowMs, guardMs: opts.rateGuardMs ?? 250, clock: opts.clock });
-    this.rest = new VendorRest({
-      source: 'alpaca',
-      clock: opts.clock,
+    ({
+      base: this.base,
+      prefix: this.prefix,
       limiter: this.limiter,
-      rateLimitPerMin,
+      rest: this.rest,
+    } = vendorClient('alpaca', opts, {
+      urlField: 'dataUrl',
+      url: opts.dataUrl ?? ALPACA_DEFAULT_DATA_URL,
+      defaultRateLimitPerMin: 200,
       headers: { 'APCA-API-KEY-ID': opts.keyId, 'APCA-API-SECRET-KEY': opts.secretKey },
       secrets: [opts.keyId, opts.secretKey],
-      timeoutMs: opts.timeoutMs ?? 30_000,
-      maxRetries: opts.maxRetries ?? 4,
-      backoffMs: opts.backoffMs ?? 1_000,
       logger: this.logger,
-      policy: {
+      policy: (limiter, windowMs) => ({
         classifyError: (reply, body, url) => alpacaError(reply, body, url.pathname),
         observe: (reply) => this.observe(reply, windowMs),
         resumeAfterRateLimit: () => {
           const reset = this.lastRateLimit?.resetAt;
-          return reset !== undefined && reset > this.clock.now() ? reset : this.limiter.windowFreesAt();
+          return reset !== undefined && reset > this.clock.now() ? reset : limiter.windowFreesAt();
         },
-      },
-    });
+      }),
+    }));
   }
 
   async fetchBars(symbol: string, barSize: BarSize, from: number, to: number, signal?: AbortSignal): Promise<Bar[]> {

@@ -13,8 +13,9 @@
 import type { Bar } from '../../market/bar.ts';
 import type { BarSize } from '../../market/bar-size.ts';
 import type { Clock } from '../../market/clock.ts';
-import { RateLimiter } from '../rate-limiter.ts';
-import { checkFetchArgs, parseVendorUrl, inStartOrder, silentLogger, type SourceLogger, type VendorSourceOptions, VendorRest } from '../http.ts';
+import type { RateLimiter } from '../rate-limiter.ts';
+import { checkCredential, vendorClient, type VendorSourceOptions } from '../vendor-client.ts';
+import { checkFetchArgs, inStartOrder, silentLogger, type SourceLogger, type VendorRest } from '../http.ts';
 import { type HistoricalBarSource, SourceError, type SourceStats } from '../types.ts';
 import { type AggsPage, MASSIVE_TIMESPAN, massiveBodyError, massiveError, parseAggsPage } from './wire.ts';
 
@@ -44,44 +45,28 @@ export class MassiveSource implements HistoricalBarSource {
   private readonly limiter: RateLimiter;
 
   constructor(opts: MassiveSourceOptions) {
-    if (typeof opts.apiKey !== 'string' || opts.apiKey.trim() === '') {
-      throw new SourceError('massive', 'AUTH', 'massive: apiKey is not configured (set MASSIVE_API_KEY)');
-    }
-    if (/[\s\x00-\x1f]/.test(opts.apiKey)) {
-      throw new SourceError('massive', 'AUTH', 'massive: apiKey contains whitespace or control characters');
-    }
-    this.base = parseVendorUrl('massive', 'restUrl', opts.restUrl ?? MASSIVE_DEFAULT_REST_URL);
-    this.prefix = this.base.pathname.replace(/\/+$/, '');
-    const rateLimitPerMin = opts.rateLimitPerMin ?? 5;
-    if (!(rateLimitPerMin > 0)) {
-      throw new SourceError('massive', 'BAD_REQUEST', `massive: rateLimitPerMin must be > 0, got ${rateLimitPerMin}`);
-    }
+    checkCredential('massive', 'apiKey', opts.apiKey, 'MASSIVE_API_KEY');
     this.clock = opts.clock;
     this.logger = opts.logger ?? silentLogger;
-    this.limiter = new RateLimiter({
-      limit: rateLimitPerMin,
-      windowMs: opts.rateWindowMs ?? 60_000,
-      guardMs: opts.rateGuardMs ?? 250,
-      clock: opts.clock,
-    });
-    this.rest = new VendorRest({
-      source: 'massive',
-      clock: opts.clock,
+    ({
+      base: this.base,
+      prefix: this.prefix,
       limiter: this.limiter,
-      rateLimitPerMin,
+      rest: this.rest,
+    } = vendorClient('massive', opts, {
+      urlField: 'restUrl',
+      url: opts.restUrl ?? MASSIVE_DEFAULT_REST_URL,
+      defaultRateLimitPerMin: 5,
       headers: { authorization: `Bearer ${opts.apiKey}` },
       secrets: [opts.apiKey],
-      timeoutMs: opts.timeoutMs ?? 30_000,
-      maxRetries: opts.maxRetries ?? 4,
-      backoffMs: opts.backoffMs ?? 1_000,
       logger: this.logger,
-      policy: {
+      policy: (limiter) => ({
         classifyError: (reply, body, url) => massiveError(reply, body, url.pathname),
         checkBody: (body, reply, url) => massiveBodyError(body, reply, url.pathname),
         // No Retry-After at Massive: the window frees 60 s after the oldest request in it.
-        resumeAfterRateLimit: () => this.limiter.windowFreesAt(),
-      },
-    });
+        resumeAfterRateLimit: () => limiter.windowFreesAt(),
+      }),
+    }));
   }
 
   async fetchBars(symbol: string, barSize: BarSize, from: number, to: number, signal?: AbortSignal): Promise<Bar[]> {
