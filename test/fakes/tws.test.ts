@@ -5,6 +5,7 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { EventName, IBApi, OrderAction, OrderType, SecType, BarSizeSetting, WhatToShow, type Contract, type Execution, type Order, type OrderState, type CommissionReport } from '@stoqey/ib';
+import { ManualClock } from '../../src/market/clock.ts';
 import { waitFor } from '../helpers/wait.ts';
 import { startTwsSimulator, watchDecodingErrors, type TwsSimulator, type TwsSimulatorOptions } from './tws/index.ts';
 
@@ -32,7 +33,8 @@ interface Client {
 }
 
 async function connect(s: TwsSimulator, clientId: number): Promise<Client> {
-  const api = new IBApi({ host: s.host, port: s.port });
+  // No outgoing pacing: its queue drains in real time, which a test on a ManualClock does not wait for.
+  const api = new IBApi({ host: s.host, port: s.port, maxReqPerSec: 1e6 });
   const guard = watchDecodingErrors(api);
   const infos: Client['infos'] = [];
   const errors: Client['errors'] = [];
@@ -73,8 +75,6 @@ async function firstEvent<A extends unknown[]>(api: IBApi, event: EventName, wha
   return first;
 }
 
-const tick = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
 test('the handshake gives server version 193, the account, nextValidId and the farm notices', async () => {
   const s = await sim({ firstOrderId: 7 });
   const accounts = new Promise<string>((resolve) => {
@@ -101,7 +101,8 @@ test('the handshake gives server version 193, the account, nextValidId and the f
 test('a second client with a client id in use gets 326 and is disconnected', async () => {
   const s = await sim();
   const first = await connect(s, 5);
-  const api = new IBApi({ host: s.host, port: s.port });
+  // No outgoing pacing: its queue drains in real time, which a test on a ManualClock does not wait for.
+  const api = new IBApi({ host: s.host, port: s.port, maxReqPerSec: 1e6 });
   const guard = watchDecodingErrors(api);
   const got326 = firstEvent<[string, number]>(api, EventName.info, '326', (_m: string, code: number) => code === 326).then(([, code]) => code);
   const disconnected = firstEvent(api, EventName.disconnected, 'disconnected');
@@ -113,11 +114,15 @@ test('a second client with a client id in use gets 326 and is disconnected', asy
 });
 
 test('real-time bars arrive every simulated 5 seconds with the price path values, and stop on cancel', async () => {
-  const s = await sim();
+  const s = await sim({ clock: new ManualClock(START) });
   const c = await connect(s, 1);
   const bars = collect<[number, number, number, number, number, number, number, number, number]>(c.api, EventName.realtimeBar, (id) => id === 11);
   c.api.reqRealTimeBars(11, stock('AAPL'), 5, WhatToShow.TRADES, false);
-  const got = await bars.until(4);
+  await waitFor(() => s.realTimeSubscriptions('AAPL') === 1, 'the subscription');
+  const subscribedAt = s.clock.now();
+  await s.advanceUntil(() => bars.seen.length >= 4, 'four bars');
+  assert.equal(s.clock.now() - subscribedAt, 15_000, 'the first bar at once, then one every 5 s');
+  const got = bars.seen.slice(0, 4);
   for (let i = 1; i < got.length; i++) assert.equal(got[i][1] - got[i - 1][1], 5, 'bar times advance 5 s');
   for (const [, time, open, high, low, close, volume, wap, count] of got) {
     assert.equal(time % 5, 0);
@@ -139,8 +144,8 @@ test('real-time bars arrive every simulated 5 seconds with the price path values
   c.api.cancelRealTimeBars(11);
   await waitFor(() => s.realTimeSubscriptions('AAPL') === 0, 'cancel to arrive');
   const n = bars.seen.length;
-  await tick(300);
-  assert.ok(bars.seen.length <= n + 1, 'at most one bar was already in flight');
+  await s.advance(60_000);
+  assert.equal(bars.seen.length, n, 'no bar after the cancel arrived, over a simulated minute');
   c.assertClean();
 });
 
@@ -363,26 +368,25 @@ test('after dropClients the client sees disconnected, and a reconnect gets a fre
   await disconnected;
   assert.equal(s.realTimeSubscriptions(), 0, 'server-side subscriptions die with the socket');
   const again = firstEvent<[number]>(c.api, EventName.nextValidId, 'nextValidId').then(([v]) => v);
-  await tick(20);
+  await waitFor(() => s.activeConnections() === 0, 'the server side of the socket closed');
   c.api.connect(1);
   assert.ok((await again) > id);
   c.assertClean();
 });
 
 test('1100 stops the bars, 1102 resumes them, 1101 drops the subscriptions on the server', async () => {
-  const s = await sim();
+  const s = await sim({ clock: new ManualClock(START) });
   const c = await connect(s, 1);
   const bars = collect<[number, number]>(c.api, EventName.realtimeBar);
   c.api.reqRealTimeBars(91, stock('AAPL'), 5, WhatToShow.TRADES, false);
-  await bars.until(2);
+  await s.advanceUntil(() => bars.seen.length >= 2, 'two bars');
   s.sendNotice(1100);
   await waitFor(() => c.infos.some((i) => i.code === 1100), '1100');
-  await tick(30);
   const during = bars.seen.length;
-  await tick(300);
-  assert.equal(bars.seen.length, during, 'no bars while the link is lost');
+  await s.advance(60_000);
+  assert.equal(bars.seen.length, during, 'no bars while the link is lost, over a simulated minute');
   s.sendNotice(1102);
-  await bars.until(during + 2);
+  await s.advanceUntil(() => bars.seen.length >= during + 2, 'bars again after 1102');
   s.sendNotice(1101);
   await waitFor(() => c.infos.some((i) => i.code === 1101), '1101');
   assert.equal(s.realTimeSubscriptions(), 0);
@@ -390,22 +394,20 @@ test('1100 stops the bars, 1102 resumes them, 1101 drops the subscriptions on th
 });
 
 test('a silenced symbol stops getting bars while the socket and other symbols stay healthy', async () => {
-  const s = await sim();
+  const s = await sim({ clock: new ManualClock(START) });
   const c = await connect(s, 1);
   const a = collect<[number]>(c.api, EventName.realtimeBar, (id) => id === 101);
   const b = collect<[number]>(c.api, EventName.realtimeBar, (id) => id === 102);
   c.api.reqRealTimeBars(101, stock('AAPL'), 5, WhatToShow.TRADES, false);
   c.api.reqRealTimeBars(102, stock('MSFT'), 5, WhatToShow.TRADES, false);
-  await a.until(2);
-  await b.until(2);
+  await s.advanceUntil(() => a.seen.length >= 2 && b.seen.length >= 2, 'two bars of each');
   s.silence('AAPL');
-  await tick(30);
   const silentAt = a.seen.length;
   const otherAt = b.seen.length;
-  await b.until(otherAt + 5);
+  await s.advanceUntil(() => b.seen.length >= otherAt + 5, 'five more MSFT bars');
   assert.equal(a.seen.length, silentAt);
   s.unsilence('AAPL');
-  await a.until(silentAt + 2);
+  await s.advanceUntil(() => a.seen.length >= silentAt + 2, 'AAPL bars again');
   c.assertClean();
 });
 
