@@ -3,6 +3,7 @@ import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { IbkrConnection } from '../../src/sources/ibkr/connection.ts';
 import { ManualClock } from '../../src/market/clock.ts';
+import { CommissionJoin, type IbFill } from '../../src/sources/ibkr/commission-join.ts';
 import { IbkrOrderClient } from '../../src/sources/ibkr/order-client.ts';
 import { IbkrError } from '../../src/sources/ibkr/errors.ts';
 import { startTwsSimulator, type TwsSimulator, type TwsSimulatorOptions } from '../fakes/tws/index.ts';
@@ -143,4 +144,42 @@ test('bad orders are refused before anything is sent, naming the field', async (
   assert.throws(() => orders.placeOrder({ ...base, type: 'limit' }), /limitPrice/);
   assert.throws(() => orders.placeOrder({ ...base, side: 'hold' as never }), /side/);
   assert.equal(sim.placedOrders.length, 0);
+});
+
+/** The trader's commission join (src/sources/ibkr/commission-join.ts) fed by the order client, as the IBKR broker wires it. */
+function joinFills(orders: IbkrOrderClient, sim: TwsSimulator, waitMs: number) {
+  const warnings: string[] = [];
+  const join = new CommissionJoin(sim.clock, { warn: (_obj, msg) => warnings.push(msg) }, waitMs, 100);
+  const fills: IbFill[] = [];
+  orders.on('execution', (x) => void join.fill(x, undefined).then((f) => fills.push(f)));
+  orders.on('commission', (c) => join.report(c.execId, c.commission));
+  return { join, fills, warnings };
+}
+
+test('a commission report within the wait is joined to its fill, which goes out once, complete', async () => {
+  const { sim, orders } = await setup({ commissionDelayMs: 3_000 });
+  const { join, fills } = joinFills(orders, sim, 5_000);
+  const placedAt = sim.clock.now();
+  orders.placeOrder({ clientOrderId: 'c-join', symbol: 'AAPL', side: 'buy', qty: 300, type: 'market' });
+  await sim.advanceUntil(() => fills.length === 1, 'the fill');
+  assert.equal(sim.clock.now() - placedAt, 3_000, 'held until its commission report came');
+  assert.equal(fills[0].commission, 1.5, '300 shares at $0.005');
+  assert.equal(join.fillsWithoutCommission, 0);
+  assert.equal(join.lateCommissions, 0);
+});
+
+test('a commission report after the wait: the fill goes out at commission 0 when the wait ends, and the report is counted and logged as late', async () => {
+  const { sim, orders } = await setup({ commissionDelayMs: 8_000 });
+  const { join, fills, warnings } = joinFills(orders, sim, 5_000);
+  const placedAt = sim.clock.now();
+  orders.placeOrder({ clientOrderId: 'c-late', symbol: 'AAPL', side: 'buy', qty: 300, type: 'market' });
+  await sim.advanceUntil(() => fills.length === 1, 'the fill');
+  assert.equal(sim.clock.now() - placedAt, 5_000, 'released when the wait ended');
+  assert.equal(fills[0].commission, 0);
+  assert.equal(join.fillsWithoutCommission, 1);
+  await sim.advanceUntil(() => join.lateCommissions === 1, 'the late report');
+  assert.equal(sim.clock.now() - placedAt, 8_000);
+  assert.match(warnings.at(-1) ?? '', /came after its fill was recorded with commission 0/);
+  assert.equal(join.known(fills[0].execId), 1.5, 'the late commission is known for a later executions() listing');
+  assert.equal(fills.length, 1, 'the fill was not sent again');
 });

@@ -124,6 +124,11 @@ export interface TwsSimulatorOptions {
   farmStatus?: boolean;
   /** Commission per share and minimum per execution, USD. Defaults 0.005 and 1.00. */
   commissionPerShare?: number;
+  /**
+   * Simulated ms between a fill's execution and its commission report (real TWS may send it much
+   * later). Default 0: right after the execution, in the same burst.
+   */
+  commissionDelayMs?: number;
   minCommission?: number;
 }
 
@@ -301,6 +306,7 @@ export class TwsSimulator {
       enforcePacing: opts.enforcePacing ?? false,
       farmStatus: opts.farmStatus ?? true,
       commissionPerShare: opts.commissionPerShare ?? 0.005,
+      commissionDelayMs: opts.commissionDelayMs ?? 0,
       minCommission: opts.minCommission ?? 1,
     };
     this.barIntervalMs = barIntervalMs;
@@ -1022,7 +1028,13 @@ export class TwsSimulator {
       at: now,
     };
     this.execs.push(exec);
-    this.toOwner(o, (order, sv) => [executionData(sv, -1, exec), openOrder(sv, order), orderStatus(order), commissionReport(exec)]);
+    const delay = this.opts.commissionDelayMs;
+    this.toOwner(o, (order, sv) => [executionData(sv, -1, exec), openOrder(sv, order), orderStatus(order), ...(delay > 0 ? [] : [commissionReport(exec)])]);
+    if (delay > 0) {
+      this.clock.setTimeout(() => {
+        if (!this.closed) this.toOwner(o, () => [commissionReport(exec)]);
+      }, delay);
+    }
     // The parent filled: its children start working.
     for (const c of this.orders.values()) {
       if (c.parentId === o.orderId && c.status === 'PreSubmitted' && !c.held) {
