@@ -355,6 +355,18 @@ export class TwsSimulator {
     return advanceUntil(clock, cond, what, { busy: () => this.busy(), stepMs: opts.stepMs ?? 1000, maxMs: opts.maxMs ?? 600_000 });
   }
 
+  /** Moves the manual clock as `advanceUntil` does until `work` settles; resolves or rejects as it does. */
+  async run<T>(work: Promise<T>, opts: { stepMs?: number; maxMs?: number } = {}): Promise<T> {
+    let done = false;
+    const settled = work.finally(() => {
+      done = true;
+    });
+    // The rejection, if any, is re-thrown by `await settled` below.
+    settled.catch(() => {});
+    await this.advanceUntil(() => done, 'the work to settle', opts);
+    return settled;
+  }
+
   /** Moves the manual clock forward by `ms` in steps, as `advanceUntil` does. */
   advance(ms: number, opts: { stepMs?: number } = {}): Promise<void> {
     const until = this.clock.now() + ms;
