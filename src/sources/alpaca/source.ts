@@ -14,9 +14,8 @@
 import type { Bar } from '../../market/bar.ts';
 import type { BarSize } from '../../market/bar-size.ts';
 import type { Clock } from '../../market/clock.ts';
-import { checkFetchArgs, headerValue, inStartOrder, silentLogger, type SourceLogger, type VendorReply, type VendorRest } from '../http.ts';
-import type { RateLimiter } from '../rate-limiter.ts';
-import { checkCredential, vendorClient, type VendorSourceOptions } from '../vendor-client.ts';
+import { checkFetchArgs, headerValue, inStartOrder, silentLogger, type SourceLogger, type VendorReply } from '../http.ts';
+import { checkCredential, type VendorClient, vendorClient, type VendorSourceOptions } from '../vendor-client.ts';
 import { type HistoricalBarSource, SourceError, type SourceStats } from '../types.ts';
 import { type MultiBarsPage, parseMultiBarsPage } from './multi-bars.ts';
 import { ALPACA_FEEDS, type AlpacaFeed, alpacaError, alpacaTimeframe, isAlpacaFeed, parseBarsPage } from './wire.ts';
@@ -50,12 +49,9 @@ export class AlpacaSource implements HistoricalBarSource {
   /** Last X-RateLimit-* headers seen, for diagnostics. */
   lastRateLimit: AlpacaRateLimitState | undefined;
 
-  private readonly base: URL;
-  private readonly prefix: string;
   private readonly clock: Clock;
   private readonly logger: SourceLogger;
-  private readonly limiter: RateLimiter;
-  private readonly rest: VendorRest;
+  private readonly vendor: VendorClient;
 
   constructor(opts: AlpacaSourceOptions) {
     checkCredential('alpaca', 'keyId', opts.keyId, 'APCA_API_KEY_ID');
@@ -67,12 +63,7 @@ export class AlpacaSource implements HistoricalBarSource {
     this.feed = feed;
     this.clock = opts.clock;
     this.logger = opts.logger ?? silentLogger;
-    ({
-      base: this.base,
-      prefix: this.prefix,
-      limiter: this.limiter,
-      rest: this.rest,
-    } = vendorClient('alpaca', opts, {
+    this.vendor = vendorClient('alpaca', opts, {
       urlField: 'dataUrl',
       url: opts.dataUrl ?? ALPACA_DEFAULT_DATA_URL,
       defaultRateLimitPerMin: 200,
@@ -87,7 +78,7 @@ export class AlpacaSource implements HistoricalBarSource {
           return reset !== undefined && reset > this.clock.now() ? reset : limiter.windowFreesAt();
         },
       }),
-    }));
+    });
   }
 
   async fetchBars(symbol: string, barSize: BarSize, from: number, to: number, signal?: AbortSignal): Promise<Bar[]> {
@@ -162,8 +153,8 @@ export class AlpacaSource implements HistoricalBarSource {
     const tokens = new Set<string>();
     let token: string | undefined;
     do {
-      const url = new URL(this.base.href);
-      url.pathname = `${this.prefix}${path}`;
+      const url = new URL(this.vendor.base.href);
+      url.pathname = `${this.vendor.prefix}${path}`;
       const q = url.searchParams;
       if (symbols) q.set('symbols', symbols.join(','));
       q.set('timeframe', alpacaTimeframe(barSize));
@@ -174,7 +165,7 @@ export class AlpacaSource implements HistoricalBarSource {
       q.set('adjustment', 'raw');
       q.set('sort', 'asc');
       if (token) q.set('page_token', token);
-      const { body } = await this.rest.getJson(url, signal);
+      const { body } = await this.vendor.rest.getJson(url, signal);
       let page: P;
       try {
         page = parse(body, this.clock.now());
@@ -182,10 +173,10 @@ export class AlpacaSource implements HistoricalBarSource {
           throw new SourceError('alpaca', 'MALFORMED', 'alpaca: next_page_token repeats an earlier page');
         }
       } catch (err) {
-        if (err instanceof SourceError) this.rest.noteError(err);
+        if (err instanceof SourceError) this.vendor.rest.noteError(err);
         throw err;
       }
-      if (page.malformed > 0) this.rest.countMalformed(page.malformed);
+      if (page.malformed > 0) this.vendor.rest.countMalformed(page.malformed);
       onPage(page);
       token = page.nextPageToken;
       if (token !== undefined) tokens.add(token);
@@ -193,11 +184,11 @@ export class AlpacaSource implements HistoricalBarSource {
   }
 
   stats(): SourceStats {
-    return this.rest.stats();
+    return this.vendor.rest.stats();
   }
 
   async close(): Promise<void> {
-    await this.rest.close();
+    await this.vendor.rest.close();
   }
 
   /** Reads X-RateLimit-*; a spent budget pauses the limiter until the vendor's reset. */
@@ -218,7 +209,7 @@ export class AlpacaSource implements HistoricalBarSource {
     if (remaining === 0) {
       const until = resetAt !== undefined && resetAt > now ? resetAt : now + windowMs;
       this.logger.info({ source: 'alpaca', until }, 'vendor rate budget spent, pausing');
-      this.limiter.pauseUntil(until);
+      this.vendor.limiter.pauseUntil(until);
     }
   }
 }

@@ -13,9 +13,8 @@
 import type { Bar } from '../../market/bar.ts';
 import type { BarSize } from '../../market/bar-size.ts';
 import type { Clock } from '../../market/clock.ts';
-import type { RateLimiter } from '../rate-limiter.ts';
-import { checkCredential, vendorClient, type VendorSourceOptions } from '../vendor-client.ts';
-import { checkFetchArgs, inStartOrder, silentLogger, type SourceLogger, type VendorRest } from '../http.ts';
+import { checkCredential, type VendorClient, vendorClient, type VendorSourceOptions } from '../vendor-client.ts';
+import { checkFetchArgs, inStartOrder, silentLogger, type SourceLogger } from '../http.ts';
 import { type HistoricalBarSource, SourceError, type SourceStats } from '../types.ts';
 import { type AggsPage, MASSIVE_TIMESPAN, massiveBodyError, massiveError, parseAggsPage } from './wire.ts';
 
@@ -36,24 +35,15 @@ export class MassiveSource implements HistoricalBarSource {
   /** `status` of the last good page (`OK` or `DELAYED`), for diagnostics. */
   lastStatus: string | undefined;
 
-  private readonly base: URL;
-  /** restUrl's path without a trailing slash ('' for a bare host). */
-  private readonly prefix: string;
   private readonly clock: Clock;
   private readonly logger: SourceLogger;
-  private readonly rest: VendorRest;
-  private readonly limiter: RateLimiter;
+  private readonly vendor: VendorClient;
 
   constructor(opts: MassiveSourceOptions) {
     checkCredential('massive', 'apiKey', opts.apiKey, 'MASSIVE_API_KEY');
     this.clock = opts.clock;
     this.logger = opts.logger ?? silentLogger;
-    ({
-      base: this.base,
-      prefix: this.prefix,
-      limiter: this.limiter,
-      rest: this.rest,
-    } = vendorClient('massive', opts, {
+    this.vendor = vendorClient('massive', opts, {
       urlField: 'restUrl',
       url: opts.restUrl ?? MASSIVE_DEFAULT_REST_URL,
       defaultRateLimitPerMin: 5,
@@ -66,15 +56,15 @@ export class MassiveSource implements HistoricalBarSource {
         // No Retry-After at Massive: the window frees 60 s after the oldest request in it.
         resumeAfterRateLimit: () => limiter.windowFreesAt(),
       }),
-    }));
+    });
   }
 
   async fetchBars(symbol: string, barSize: BarSize, from: number, to: number, signal?: AbortSignal): Promise<Bar[]> {
     checkFetchArgs('massive', symbol, barSize, from, to);
     if (from >= to) return [];
     const { multiplier, timespan } = MASSIVE_TIMESPAN[barSize];
-    const first = new URL(this.base.href);
-    first.pathname = `${this.prefix}/v2/aggs/ticker/${encodeURIComponent(symbol)}/range/${multiplier}/${timespan}/${from}/${to - 1}`;
+    const first = new URL(this.vendor.base.href);
+    first.pathname = `${this.vendor.prefix}/v2/aggs/ticker/${encodeURIComponent(symbol)}/range/${multiplier}/${timespan}/${from}/${to - 1}`;
     first.search = 'adjusted=true&sort=asc&limit=50000';
 
     const bars: Bar[] = [];
@@ -83,19 +73,19 @@ export class MassiveSource implements HistoricalBarSource {
     let pages = 0;
     while (url) {
       seen.add(url.href);
-      const { body } = await this.rest.getJson(url, signal);
+      const { body } = await this.vendor.rest.getJson(url, signal);
       pages++;
       let page: AggsPage;
       try {
         page = parseAggsPage(body, symbol, barSize, from, to, this.clock.now());
         url = page.nextUrl ? this.nextPage(page.nextUrl, seen) : undefined;
       } catch (err) {
-        if (err instanceof SourceError) this.rest.noteError(err);
+        if (err instanceof SourceError) this.vendor.rest.noteError(err);
         throw err;
       }
       this.lastStatus = page.status;
       if (page.malformed > 0) {
-        this.rest.countMalformed(page.malformed);
+        this.vendor.rest.countMalformed(page.malformed);
         this.logger.warn({ source: 'massive', symbol, barSize, skipped: page.malformed, problem: page.firstProblem }, 'malformed bars skipped');
       }
       for (const b of page.bars) bars.push(b);
@@ -105,23 +95,23 @@ export class MassiveSource implements HistoricalBarSource {
   }
 
   stats(): SourceStats {
-    return this.rest.stats();
+    return this.vendor.rest.stats();
   }
 
   async close(): Promise<void> {
-    await this.rest.close();
+    await this.vendor.rest.close();
   }
 
   /** Validates a `next_url`: same origin as restUrl (the Bearer header goes with it), not seen before. */
   private nextPage(next: string, seen: Set<string>): URL {
     let url: URL;
     try {
-      url = new URL(next, this.base);
+      url = new URL(next, this.vendor.base);
     } catch {
       throw new SourceError('massive', 'MALFORMED', 'massive: next_url is not a URL');
     }
-    if (url.origin !== this.base.origin) {
-      throw new SourceError('massive', 'MALFORMED', `massive: next_url points to ${url.origin}, not ${this.base.origin}; not followed, the key would go with it`);
+    if (url.origin !== this.vendor.base.origin) {
+      throw new SourceError('massive', 'MALFORMED', `massive: next_url points to ${url.origin}, not ${this.vendor.base.origin}; not followed, the key would go with it`);
     }
     // The key travels in the header only; a key in the URL would end up in logs.
     url.searchParams.delete('apiKey');
