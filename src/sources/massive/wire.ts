@@ -6,7 +6,7 @@ import type { Bar } from '../../market/bar.ts';
 import { type BarSize, barSizeMs } from '../../market/bar-size.ts';
 import { SourceError, type SourceErrorCode } from '../types.ts';
 import { codeForStatus, type VendorReply, vendorText } from '../http.ts';
-import { isNum, ohlcvProblem, type WireOhlcv, wireBar } from '../wire-bar.ts';
+import { ohlcvProblem, type WireOhlcv, wireBar } from '../wire-bar.ts';
 
 export const MASSIVE_TIMESPAN: Record<BarSize, { multiplier: number; timespan: 'minute' | 'hour' | 'day' }> = {
   '1Min': { multiplier: 1, timespan: 'minute' },
@@ -71,7 +71,7 @@ export function parseAggsPage(body: unknown, symbol: string, barSize: BarSize, f
 function aggProblem(r: Record<string, unknown> | null, alignMs: number): string | undefined {
   if (r === null || typeof r !== 'object') return 'not an object';
   const { t } = r;
-  if (!isNum(t) || !Number.isInteger(t) || t <= 0) return 't is not a positive integer ms timestamp';
+  if (typeof t !== 'number' || !Number.isInteger(t) || t <= 0) return 't is not a positive integer ms timestamp';
   if (alignMs > 0 && t % alignMs !== 0) return `t ${t} is not aligned to the bar size`;
   return ohlcvProblem(r);
 }
