@@ -123,3 +123,17 @@ export async function until<T>(fn: () => Promise<T | undefined | false>, what: s
     await new Promise((r) => setTimeout(r, everyMs));
   }
 }
+
+/** The first bar the trading loop handled: each bar after it is judged. */
+export function firstLiveBar(bk: Barkeep): Promise<number> {
+  return until(async () => {
+    const s = (await bk.get('/live/status')).json;
+    return s?.last_bar_time && Date.parse(s.last_bar_time);
+  }, 'the first live bar', 180_000);
+}
+
+/** Waits two simulated minutes (the trader catches up with the cache), then the last bar it handled. */
+export async function lastHandledBar(bk: Barkeep, speed: number): Promise<number> {
+  await new Promise((res) => setTimeout(res, (2 * 60_000) / speed + 500));
+  return Date.parse((await bk.get('/live/status')).json.last_bar_time);
+}

@@ -10,16 +10,13 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { Bar } from '../src/market/bar.ts';
-import { openStorage } from '../src/storage/storage.ts';
-import { type Barkeep, startBarkeep, until } from './barkeep.ts';
-import { type OracleResult, judge } from './oracle.ts';
+import { type Barkeep, firstLiveBar, lastHandledBar, startBarkeep, until } from './barkeep.ts';
+import { judgeDataDir, type OracleResult } from './oracle.ts';
 import { rng } from './random.ts';
 
 export const FLIP = fileURLToPath(new URL('./flip-strategy.ts', import.meta.url));
 export const SYMBOLS = ['QQQ', 'SPY'];
 export const QTY = 10;
-const MIN = 60_000;
 
 export const CLOCK_START = Date.parse('2026-01-05T15:00:00Z');
 
@@ -80,10 +77,7 @@ export async function crashDrill(opts: CrashOptions): Promise<CrashFigures> {
     bk = await startBarkeep({ dir, yaml: tradingYaml(opts.speed ?? 20) });
     const b = bk;
     // The first live bar: after it, each bar's decision is judged.
-    from = await until(async () => {
-      const s = (await b.get('/live/status')).json;
-      return s?.last_bar_time && Date.parse(s.last_bar_time);
-    }, 'the first live bar', 180_000);
+    from = await firstLiveBar(b);
     while (crashes < opts.crashes && Date.now() - t0 < opts.timeLimitMs) {
       await new Promise((res) => setTimeout(res, r.int(opts.maxGapMs ?? 1500)));
       const roll = r.int(10);
@@ -99,36 +93,22 @@ export async function crashDrill(opts: CrashOptions): Promise<CrashFigures> {
       }, `${actor} running again`, 120_000, 20);
     }
     // Let the trader catch up with what the cache got during the last restart.
-    const speed = opts.speed ?? 20;
-    await new Promise((res) => setTimeout(res, (2 * MIN) / speed + 500));
-    through = Date.parse((await b.get('/live/status')).json.last_bar_time);
+    through = await lastHandledBar(b, opts.speed ?? 20);
     const restarts = (await b.get('/actors')).json.actors.reduce((n: number, a: any) => n + a.restarts, 0);
     await b.kill('SIGTERM');
     bk = undefined;
 
-    const storage = openStorage({ path: join(dir, 'data') });
-    try {
-      const bars: Record<string, Bar[]> = {};
-      let lost = 0;
-      for (const s of SYMBOLS) {
-        bars[s] = storage.bars.range(s, '1Min', from - MIN, through);
-        for (let i = 1; i < bars[s].length; i++) lost += (bars[s][i].start - bars[s][i - 1].start) / MIN - 1;
-      }
-      const orders = storage.orders.all();
-      const verdict = judge(bars, orders, from, through, QTY);
-      return {
-        ...verdict,
-        crashes,
-        crashes_by_actor: byActor,
-        restarts_seen: restarts,
-        bars_lost: lost,
-        orders: orders.length,
-        fills: orders.reduce((n, o) => n + o.fills.length, 0),
-        duration_s: (Date.now() - t0) / 1000,
-      };
-    } finally {
-      await storage.close();
-    }
+    const { verdict, barsLost, orders } = await judgeDataDir(dir, SYMBOLS, from, through, QTY);
+    return {
+      ...verdict,
+      crashes,
+      crashes_by_actor: byActor,
+      restarts_seen: restarts,
+      bars_lost: barsLost,
+      orders: orders.length,
+      fills: orders.reduce((n, o) => n + o.fills.length, 0),
+      duration_s: (Date.now() - t0) / 1000,
+    };
   } finally {
     await bk?.kill('SIGKILL');
     rmSync(dir, { recursive: true, force: true });

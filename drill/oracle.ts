@@ -9,9 +9,13 @@
  * order at one bar, or an order where none was needed, is a doubled one. Only bars after the first
  * live bar (`from`) and up to the last one the trader had handled (`through`) are judged.
  */
+import { join } from 'node:path';
 import type { Bar } from '../src/market/bar.ts';
+import { openStorage } from '../src/storage/storage.ts';
 import type { OrderRecord } from '../src/storage/types.ts';
 import { flipTarget } from './flip-strategy.ts';
+
+const MIN = 60_000;
 
 export interface OracleResult {
   bars_judged: number;
@@ -78,4 +82,25 @@ export function judge(barsBySymbol: Record<string, Bar[]>, orders: OrderRecord[]
     }
   }
   return out;
+}
+
+/**
+ * After a drill, with the server stopped: reads the data directory's cache and journal, counts the
+ * minutes missing between cached bars (the simulated market has one every minute) and judges every
+ * bar in (from, through].
+ */
+export async function judgeDataDir(dir: string, symbols: string[], from: number, through: number, qty: number): Promise<{ verdict: OracleResult; barsLost: number; orders: OrderRecord[] }> {
+  const storage = openStorage({ path: join(dir, 'data') });
+  try {
+    const bars: Record<string, Bar[]> = {};
+    let barsLost = 0;
+    for (const s of symbols) {
+      bars[s] = storage.bars.range(s, '1Min', from - MIN, through);
+      for (let i = 1; i < bars[s].length; i++) barsLost += (bars[s][i].start - bars[s][i - 1].start) / MIN - 1;
+    }
+    const orders = storage.orders.all();
+    return { verdict: judge(bars, orders, from, through, qty), barsLost, orders };
+  } finally {
+    await storage.close();
+  }
 }

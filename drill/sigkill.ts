@@ -9,14 +9,11 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Bar } from '../src/market/bar.ts';
-import { openStorage } from '../src/storage/storage.ts';
-import { type Barkeep, startBarkeep, until } from './barkeep.ts';
+import { type Barkeep, firstLiveBar, lastHandledBar, startBarkeep } from './barkeep.ts';
 import { CLOCK_START, QTY, SYMBOLS, tradingYaml } from './crash.ts';
-import { type OracleResult, judge } from './oracle.ts';
+import { judgeDataDir, type OracleResult } from './oracle.ts';
 import { rng } from './random.ts';
 
-const MIN = 60_000;
 
 export interface SigkillOptions {
   kills: number;
@@ -74,11 +71,7 @@ export async function sigkillDrill(opts: SigkillOptions): Promise<SigkillFigures
   let from = 0;
   try {
     bk = await start();
-    const first = bk;
-    from = await until(async () => {
-      const s = (await first.get('/live/status')).json;
-      return s?.last_bar_time && Date.parse(s.last_bar_time);
-    }, 'the first live bar', 180_000);
+    from = await firstLiveBar(bk);
     while (f.kills < opts.kills && Date.now() - t0 < opts.timeLimitMs) {
       await new Promise((res) => setTimeout(res, 300 + r.int(opts.maxGapMs ?? 2500)));
       const before = await snapshot(bk);
@@ -126,34 +119,21 @@ export async function sigkillDrill(opts: SigkillOptions): Promise<SigkillFigures
         if (examples.length < 10) examples.push(disagreement);
       }
     }
-    await new Promise((res) => setTimeout(res, (2 * MIN) / speed + 500));
-    const through = Date.parse((await bk.get('/live/status')).json.last_bar_time);
+    const through = await lastHandledBar(bk, speed);
     await bk.kill('SIGTERM');
     bk = undefined;
-    const storage = openStorage({ path: join(dir, 'data') });
-    try {
-      const bars: Record<string, Bar[]> = {};
-      let lost = 0;
-      for (const s of SYMBOLS) {
-        bars[s] = storage.bars.range(s, '1Min', from - MIN, through);
-        for (let i = 1; i < bars[s].length; i++) lost += (bars[s][i].start - bars[s][i - 1].start) / MIN - 1;
-      }
-      const orders = storage.orders.all();
-      const verdict = judge(bars, orders, from, through, QTY);
-      restartMs.sort((a, b) => a - b);
-      return {
-        ...verdict,
-        examples: [...examples, ...verdict.examples].slice(0, 10),
-        ...f,
-        bars_lost: lost,
-        restart_to_serving_ms_p50: restartMs[Math.floor(restartMs.length / 2)] ?? NaN,
-        restart_to_serving_ms_max: restartMs[restartMs.length - 1] ?? NaN,
-        orders: orders.length,
-        duration_s: (Date.now() - t0) / 1000,
-      };
-    } finally {
-      await storage.close();
-    }
+    const { verdict, barsLost, orders } = await judgeDataDir(dir, SYMBOLS, from, through, QTY);
+    restartMs.sort((a, b) => a - b);
+    return {
+      ...verdict,
+      examples: [...examples, ...verdict.examples].slice(0, 10),
+      ...f,
+      bars_lost: barsLost,
+      restart_to_serving_ms_p50: restartMs[Math.floor(restartMs.length / 2)] ?? NaN,
+      restart_to_serving_ms_max: restartMs[restartMs.length - 1] ?? NaN,
+      orders: orders.length,
+      duration_s: (Date.now() - t0) / 1000,
+    };
   } finally {
     await bk?.kill('SIGKILL');
     rmSync(dir, { recursive: true, force: true });

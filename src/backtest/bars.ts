@@ -5,10 +5,9 @@
  * market) has no bar of that symbol from pre-market open to after-hours close. A quiet minute with
  * no bar is not a gap: only whole days count, and consecutive missing days are one span.
  */
-import { DateTime } from 'luxon';
 import type { Bar } from '../market/bar.ts';
 import type { BarSize } from '../market/bar-size.ts';
-import { MARKET_ZONE, MarketCalendar } from '../market/calendar.ts';
+import { MarketCalendar, marketDay } from '../market/calendar.ts';
 import type { BarReader } from '../storage/types.ts';
 
 export interface MissingSpan {
@@ -43,15 +42,11 @@ export function loadBars(reader: BarReader, symbols: readonly string[], barSize:
 export function missingSpans(bars: ReadonlyMap<string, readonly Bar[]>, from: number, to: number, opts: { alwaysOpen: boolean; calendar?: MarketCalendar }): MissingSpan[] {
   const calendar = opts.calendar ?? new MarketCalendar();
   const days: Array<{ date: string; start: number; end: number }> = [];
-  let day = DateTime.fromMillis(from, { zone: MARKET_ZONE }).startOf('day');
-  const last = DateTime.fromMillis(to - 1, { zone: MARKET_ZONE }).startOf('day');
-  while (day <= last) {
-    const date = day.toISODate()!;
-    const next = day.plus({ days: 1 });
-    if (opts.alwaysOpen || calendar.isTradingDay(date)) {
-      days.push({ date, start: Math.max(day.toMillis(), from), end: Math.min(next.toMillis(), to) });
+  const last = marketDay(to - 1).start;
+  for (let day = marketDay(from); day.start <= last; day = marketDay(day.end)) {
+    if (opts.alwaysOpen || calendar.isTradingDay(day.date)) {
+      days.push({ date: day.date, start: Math.max(day.start, from), end: Math.min(day.end, to) });
     }
-    day = next;
   }
   const out: MissingSpan[] = [];
   for (const [symbol, list] of bars) {

@@ -5,9 +5,10 @@
  */
 import { parseArgs } from 'node:util';
 import { DateTime } from 'luxon';
+import { MARKET_ZONE } from '../market/calendar.ts';
 import type { Bar } from '../market/bar.ts';
 import { BAR_SIZES, type BarSize } from '../market/bar-size.ts';
-import { NEW_YORK, TIME_BOUND_HELP, barToWire, parseTimeBound, queryBars } from '../storage/bar-query.ts';
+import { TIME_BOUND_HELP, barToWire, parseTimeBound, queryBars } from '../storage/bar-query.ts';
 import { openStorage, storageExists, storagePath } from '../storage/storage.ts';
 import { symbolAndBarSize, UsageError } from './args.ts';
 
@@ -121,7 +122,7 @@ function price(x: number): string {
 function formatTable(symbol: string, barSize: BarSize, bars: Bar[]): string {
   const head = ['time (New York)', 'time (UTC)', 'open', 'high', 'low', 'close', 'volume', 'source'];
   const rows = bars.map((b) => [
-    DateTime.fromMillis(b.start, { zone: NEW_YORK }).toFormat('yyyy-MM-dd HH:mm ZZZZ'),
+    DateTime.fromMillis(b.start, { zone: MARKET_ZONE }).toFormat('yyyy-MM-dd HH:mm ZZZZ'),
     DateTime.fromMillis(b.start, { zone: 'utc' }).toFormat("yyyy-MM-dd HH:mm'Z'"),
     price(b.open),
     price(b.high),

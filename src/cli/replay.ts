@@ -9,6 +9,7 @@
  */
 import { parseArgs } from 'node:util';
 import { DateTime } from 'luxon';
+import { MARKET_ZONE } from '../market/calendar.ts';
 import type { LiveStart } from '../actors/trader/protocol.ts';
 import { specDefaults } from '../backtest/defaults.ts';
 import { replay, type ReplayRow } from '../backtest/replay.ts';
@@ -158,7 +159,7 @@ function usage(io: ReplayCommandIo, message: string): number {
 }
 
 function line(r: ReplayRow): string {
-  const ny = DateTime.fromISO(r.bar_start, { zone: 'America/New_York' }).toFormat('yyyy-LL-dd HH:mm');
+  const ny = DateTime.fromISO(r.bar_start, { zone: MARKET_ZONE }).toFormat('yyyy-LL-dd HH:mm');
   const head = `${ny} NY  ${r.symbol.padEnd(5)} ${r.rung.padEnd(15)} close ${r.close}`;
   if (r.signals.length === 0) return `${head}  | no signal`;
   return r.signals

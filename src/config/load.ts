@@ -97,7 +97,7 @@ function intFromEnv(name: string, value: string, key: string): number {
   return Number(value);
 }
 
-/** Environment variables (design.md's names) as a partial config to lay over the files. */
+/** Environment variables (the names in docs/architecture.md, Configuration) as a partial config to lay over the files. */
 export function fromEnv(env: NodeJS.ProcessEnv): Plain {
   const out: Plain = {};
   const set = (path: string, value: unknown) => {

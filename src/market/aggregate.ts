@@ -14,9 +14,9 @@
  * Footgun: daily bars start at midnight New York time and the 5 s bar that would end them never
  * comes (the market closes hours before), so a `1Day` bar completes only through `flush`.
  */
-import { DateTime } from 'luxon';
 import type { Bar, BarSource } from './bar.ts';
 import { barSizeMs, floorToBar, type BarSize } from './bar-size.ts';
+import { marketDay } from './calendar.ts';
 
 export const FIVE_SECONDS_MS = 5_000;
 
@@ -66,12 +66,10 @@ interface OpenInterval {
   trades: number;
 }
 
-const NEW_YORK = 'America/New_York';
-
 function intervalOf(ts: number, size: BarSize): { start: number; end: number } {
   if (size === '1Day') {
-    const day = DateTime.fromMillis(ts, { zone: NEW_YORK }).startOf('day');
-    return { start: day.toMillis(), end: day.plus({ days: 1 }).toMillis() };
+    const { start, end } = marketDay(ts);
+    return { start, end };
   }
   const start = floorToBar(ts, size);
   return { start, end: start + barSizeMs(size) };

@@ -1,5 +1,5 @@
 /**
- * The NYSE's full-day holidays and 13:00 early closes, computed by rule (market-data-apis.md 3.2),
+ * The NYSE's full-day holidays and 13:00 early closes, computed by rule (docs/market-data.md, "The NYSE calendar"),
  * plus the table of unscheduled closures that no rule can produce.
  *
  * Dates here are civil days with no time zone: a day number counts days since 1970-01-01, and a

@@ -10,7 +10,7 @@
  *   per year (the instants where New York's offset changes) so that `sessionAt` and `dateOf`
  *   on the hot path are arithmetic plus a small cached day record, not a luxon call.
  *
- * Sessions on a trading day (market-data-apis.md 3.1), each half-open [start, end):
+ * Sessions on a trading day (docs/market-data.md, "The NYSE calendar"), each half-open [start, end):
  *   pre 04:00-09:30, regular 09:30-16:00, post 16:00-20:00;
  *   on an early-close day regular ends 13:00 and post 17:00.
  * Everything else (overnight, weekends, holidays) is 'closed'.
@@ -107,8 +107,13 @@ export function marketOffsetMs(ts: number): number {
 
 /** Midnight New York of the day containing `ts`, and of the next day (UTC epoch ms): arithmetic on the cached offsets, no luxon call. */
 export function marketDayBounds(ts: number): { start: number; end: number } {
-  const days = Math.floor((ts + marketOffsetMs(ts)) / DAY);
+  const days = marketDayNumber(ts);
   return { start: localToUtc(days, 0), end: localToUtc(days + 1, 0) };
+}
+
+/** Days since 1970-01-01 of the New York date containing instant `ts`. */
+function marketDayNumber(ts: number): number {
+  return Math.floor((ts + marketOffsetMs(ts)) / DAY);
 }
 
 /** The UTC instant of New York wall-clock time `minuteOfDay` on day number `days`. */
@@ -116,6 +121,14 @@ function localToUtc(days: number, minuteOfDay: number): number {
   const local = days * DAY + minuteOfDay * MINUTE;
   // Two passes settle on the offset in force at the result (no NYSE time falls in 02:00-03:00).
   return local - marketOffsetMs(local - marketOffsetMs(local));
+}
+
+/**
+ * The New York day containing instant `ts`: its date, and its midnight and the next one (UTC epoch
+ * ms; 23 or 25 hours apart on the days the clocks change). The one place New York midnight is computed.
+ */
+export function marketDay(ts: number): { date: string; start: number; end: number } {
+  return { date: formatDay(marketDayNumber(ts)), ...marketDayBounds(ts) };
 }
 
 interface DayRecord {

@@ -8,12 +8,9 @@
 import { z } from 'zod';
 import { MAX_BARS_LIMIT, barsQuery } from './routes/bars.ts';
 import { backtestBody } from './routes/backtests.ts';
+import { backtestIdParams, backtestJobSchema, backtestListSchema, backtestSummarySchema } from './backtest-schemas.ts';
 import {
   actorNameParams,
-  backtestIdParams,
-  backtestJobSchema,
-  backtestListSchema,
-  backtestSummarySchema,
   actorsSchema,
   barsSchema,
   collectorStartBody,
@@ -69,6 +66,8 @@ export interface RouteDoc {
 }
 
 const json = (description: string, schema: z.ZodType): ResponseDoc => ({ description, schema });
+const collectorStatus = { 200: json("The collector's status", collectorStatusSchema) };
+const liveStatus = { 200: json('The live status', liveStatusSchema) };
 
 export const ROUTES: RouteDoc[] = [
   {
@@ -120,16 +119,16 @@ export const ROUTES: RouteDoc[] = [
     summary: 'Start collecting bars',
     body: collectorStartBody,
     callsActor: true,
-    responses: { 200: json("The collector's status", collectorStatusSchema) },
+    responses: collectorStatus,
   },
-  { method: 'POST', path: '/data-collector/stop', tag: 'collector', summary: 'Stop collecting', callsActor: true, responses: { 200: json("The collector's status", collectorStatusSchema) } },
+  { method: 'POST', path: '/data-collector/stop', tag: 'collector', summary: 'Stop collecting', callsActor: true, responses: collectorStatus },
   {
     method: 'GET',
     path: '/data-collector/status',
     tag: 'collector',
     summary: "The collector's source, last collection per symbol, errors and rate limits",
     callsActor: true,
-    responses: { 200: json("The collector's status", collectorStatusSchema) },
+    responses: collectorStatus,
   },
   {
     method: 'POST',
@@ -138,16 +137,16 @@ export const ROUTES: RouteDoc[] = [
     summary: 'Start the trading loop',
     body: liveStartBody,
     callsActor: true,
-    responses: { 200: json('The live status', liveStatusSchema) },
+    responses: liveStatus,
   },
-  { method: 'POST', path: '/live/stop', tag: 'trading', summary: 'Stop the trading loop', callsActor: true, responses: { 200: json('The live status', liveStatusSchema) } },
+  { method: 'POST', path: '/live/stop', tag: 'trading', summary: 'Stop the trading loop', callsActor: true, responses: liveStatus },
   {
     method: 'GET',
     path: '/live/status',
     tag: 'trading',
     summary: 'Bars, feed rung per symbol, positions, open orders, P&L, cash, risk and paused symbols',
     callsActor: true,
-    responses: { 200: json('The live status', liveStatusSchema) },
+    responses: liveStatus,
   },
   {
     method: 'POST',
@@ -158,7 +157,7 @@ export const ROUTES: RouteDoc[] = [
     callsActor: true,
     responses: { 200: json('The live status (risk.killed is true)', liveStatusSchema) },
   },
-  { method: 'POST', path: '/live/resume', tag: 'trading', summary: 'Release the kill switch', callsActor: true, responses: { 200: json('The live status', liveStatusSchema) } },
+  { method: 'POST', path: '/live/resume', tag: 'trading', summary: 'Release the kill switch', callsActor: true, responses: liveStatus },
   {
     method: 'GET',
     path: '/orders',
@@ -316,6 +315,17 @@ function rewriteRefs(v: unknown): unknown {
   return v;
 }
 
+/** One OpenAPI parameter per property of `schema`; path parameters are always required. */
+function parametersOf(schema: z.ZodType | undefined, where: 'path' | 'query', defs: Record<string, unknown>): Json[] {
+  if (!schema) return [];
+  const s = toSchema(schema, 'input', defs) as { properties: Record<string, Json>; required?: string[] };
+  return Object.entries(s.properties).map(([name, p]) => {
+    const { description, ...rest } = p;
+    const required = where === 'path' || (s.required?.includes(name) ?? false);
+    return { name, in: where, required, ...(description ? { description } : {}), schema: rest };
+  });
+}
+
 function errorResponse(description: string, defs: Record<string, unknown>): Json {
   return { description, content: { 'application/json': { schema: toSchema(errorSchema, 'output', defs) } } };
 }
@@ -334,21 +344,7 @@ export function buildOpenApi(opts: DocOptions, version: string): Json {
       tags: [r.tag],
     };
     if (r.description) op.description = r.description;
-    const parameters: Json[] = [];
-    if (r.params) {
-      const s = toSchema(r.params, 'input', defs) as { properties: Record<string, Json> };
-      for (const [name, p] of Object.entries(s.properties)) {
-        const { description, ...schema } = p;
-        parameters.push({ name, in: 'path', required: true, ...(description ? { description } : {}), schema });
-      }
-    }
-    if (r.query) {
-      const s = toSchema(r.query, 'input', defs) as { properties: Record<string, Json>; required?: string[] };
-      for (const [name, p] of Object.entries(s.properties)) {
-        const { description, ...schema } = p;
-        parameters.push({ name, in: 'query', required: s.required?.includes(name) ?? false, ...(description ? { description } : {}), schema });
-      }
-    }
+    const parameters: Json[] = [...parametersOf(r.params, 'path', defs), ...parametersOf(r.query, 'query', defs)];
     if (r.path === '/events') {
       parameters.push({ name: 'Last-Event-ID', in: 'header', required: false, description: 'Resume after this event id', schema: { type: 'string' } });
     }

@@ -5,9 +5,8 @@
 import { DateTime } from 'luxon';
 import type { Bar } from '../market/bar.ts';
 import type { BarSize } from '../market/bar-size.ts';
+import { MARKET_ZONE, marketDay } from '../market/calendar.ts';
 import type { BarReader } from './types.ts';
-
-export const NEW_YORK = 'America/New_York';
 
 export interface BarQuery {
   symbol: string;
@@ -66,12 +65,13 @@ export function parseTimeBound(text: string, edge: 'from' | 'to'): number | unde
   const value = text.trim();
   if (/^\d{1,16}$/.test(value)) return Number(value);
   if (/^\d{4}-\d{2}-\d{2}$/.test(value)) {
-    const day = DateTime.fromISO(value, { zone: NEW_YORK });
+    const day = DateTime.fromISO(value, { zone: MARKET_ZONE });
     if (!day.isValid) return undefined;
-    return (edge === 'from' ? day.startOf('day') : day.endOf('day')).toMillis();
+    const { start, end } = marketDay(day.toMillis());
+    return edge === 'from' ? start : end - 1;
   }
   if (!/^\d{4}-\d{2}-\d{2}T/.test(value)) return undefined;
-  const dt = DateTime.fromISO(value, { zone: NEW_YORK });
+  const dt = DateTime.fromISO(value, { zone: MARKET_ZONE });
   if (!dt.isValid) return undefined;
   const ms = dt.toMillis();
   return ms >= 0 ? ms : undefined;

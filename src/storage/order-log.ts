@@ -31,14 +31,12 @@
  * One writer: only the trader's thread opens the journal (openStorage opens it on first use).
  */
 import fs from 'node:fs';
-import path from 'node:path';
 import { crc32 } from 'node:zlib';
 import type { OrderJournal, OrderRecord, OrderState } from './types.ts';
 import { StorageError } from './errors.ts';
+import { HEADER, MAGIC, readFrames, writeJournalFile } from './order-log-format.ts';
 
 export const JOURNAL_FILE = 'orders.journal';
-const MAGIC = Buffer.from('BKORDJ01', 'latin1');
-const HEADER = 8;
 const BUFFER_BYTES = 64 * 1024;
 /** Zeros kept written ahead of the last frame. */
 const PREALLOC = 1024 * 1024;
@@ -292,7 +290,7 @@ export class FileOrderJournal implements OrderJournal {
       }
       from = HEADER;
     }
-    const { frames, end } = this.replay(data, from);
+    const { frames, end } = readFrames(data, from, (r) => this.records.set(r.clientOrderId, r));
     this.frames += frames;
     this.size += end;
   }
@@ -356,58 +354,9 @@ export class FileOrderJournal implements OrderJournal {
     }
   }
 
-  /** Loads the frames of `data` from `from` into `records`; returns how many were good and where they end. */
-  private replay(data: Buffer, from: number): { frames: number; end: number } {
-    let off = from;
-    let frames = 0;
-    while (off + 8 <= data.length) {
-      const len = data.readUInt32LE(off);
-      if (len === 0 || off + 8 + len > data.length) break;
-      const payload = data.subarray(off + 8, off + 8 + len);
-      if (crc32(payload) !== data.readUInt32LE(off + 4)) break;
-      let record: OrderRecord;
-      try {
-        record = JSON.parse(payload.toString('utf8')) as OrderRecord;
-      } catch {
-        break;
-      }
-      if (typeof record?.clientOrderId !== 'string') break;
-      this.records.set(record.clientOrderId, record);
-      frames++;
-      off += 8 + len;
-    }
-    return { frames, end: off };
-  }
-
   /** Writes the live records to a new file and puts it in place of the old one. */
   private rewrite(): void {
-    const tmp = `${this.path}.tmp`;
-    const fd = fs.openSync(tmp, 'w');
-    try {
-      const parts: Buffer[] = [MAGIC];
-      for (const r of this.records.values()) {
-        const payload = Buffer.from(JSON.stringify(r), 'utf8');
-        const head = Buffer.allocUnsafe(8);
-        head.writeUInt32LE(payload.length, 0);
-        head.writeUInt32LE(crc32(payload), 4);
-        parts.push(head, payload);
-      }
-      fs.writeSync(fd, Buffer.concat(parts));
-      fs.fsyncSync(fd);
-    } finally {
-      fs.closeSync(fd);
-    }
-    fs.renameSync(tmp, this.path);
-    syncDir(path.dirname(this.path));
-  }
-}
-
-function syncDir(dir: string): void {
-  const fd = fs.openSync(dir, 'r');
-  try {
-    fs.fsyncSync(fd);
-  } finally {
-    fs.closeSync(fd);
+    writeJournalFile(this.path, this.records.values());
   }
 }
 

@@ -13,21 +13,14 @@ import { Supervisor } from '../../src/runtime/supervisor.ts';
 import { actorConfigs } from '../../src/config/actor-configs.ts';
 import { openStorage } from '../../src/storage/storage.ts';
 import type { Received, TraderPeerRequests } from '../fixtures/arbiter-trader-peer.ts';
+import { waitFor } from '../helpers/wait.ts';
 
 const MIN = 60_000;
 const SYMBOLS = ['QQQ', 'SPY'];
 const T0 = Date.UTC(2026, 0, 5, 15, 0, 5);
 const silent = pino({ level: 'silent' });
 
-async function until<T>(cond: () => Promise<T | false | undefined> | T | false | undefined, what: string, timeoutMs = 10_000): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await cond();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
+const until = <T>(cond: () => Promise<T | false | undefined> | T | false | undefined, what: string, timeoutMs = 10_000): Promise<T> => waitFor(cond, { what, timeoutMs });
 
 function engine() {
   const dir = mkdtempSync(join(tmpdir(), 'barkeep-arbiter-e2e-'));

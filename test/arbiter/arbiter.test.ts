@@ -10,6 +10,7 @@ import type { Bar, BarSource } from '../../src/market/bar.ts';
 import type { BarSize } from '../../src/market/bar-size.ts';
 import { ManualClock } from '../../src/market/clock.ts';
 import { openStorage, type Storage } from '../../src/storage/storage.ts';
+import { waitFor } from '../helpers/wait.ts';
 
 const MIN = 60_000;
 const T0 = Date.UTC(2026, 0, 5, 15, 0);
@@ -121,13 +122,7 @@ function warmupsOf(got: ArbiterToTrader[], symbol = 'QQQ'): number[][] {
   return got.flatMap((m) => (m.type === 'warmup' && m.symbol === symbol ? [m.starts] : []));
 }
 
-async function until(cond: () => boolean, what: string): Promise<void> {
-  const end = Date.now() + 5_000;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 2));
-  }
-}
+const until = (cond: () => boolean, what: string) => waitFor(cond, { what, timeoutMs: 5_000, intervalMs: 2 });
 
 function assertInOrderOnce(starts: number[]): void {
   for (let i = 1; i < starts.length; i++) {

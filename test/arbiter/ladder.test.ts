@@ -10,8 +10,14 @@ function ladder(enabled: Rung[] = ALL, climbBack = 3) {
   return new FeedLadder('QQQ', enabled, climbBack, T0);
 }
 
-test('the ladder lists the rungs best first', () => {
+test('the ladder lists the rungs best first, and hands down from the serving rung in that order', () => {
   assert.deepEqual(LADDER, ['ibkr-realtime', 'preload', 'cache', 'ibkr-historical']);
+  const l = ladder();
+  // Every rung up, the best first: it serves, and each one going down hands over to the next below.
+  for (const rung of ALL) l.markUp(rung, T0);
+  assert.equal(l.serving, 'ibkr-realtime');
+  const handedTo = ALL.map((rung, i) => l.markDown(rung, T0 + i + 1, 'gone')?.to);
+  assert.deepEqual(handedTo, ['preload', 'cache', 'ibkr-historical', null]);
 });
 
 test('with nothing up no rung serves, and unavailable() explains every rung', () => {

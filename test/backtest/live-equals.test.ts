@@ -20,20 +20,13 @@ import { loadConfig } from '../../src/config/load.ts';
 import { SharedClockController } from '../../src/runtime/clock.ts';
 import { startEngine } from '../../src/server/engine.ts';
 import { openStorage } from '../../src/storage/storage.ts';
+import { waitFor } from '../helpers/wait.ts';
 
 const T0 = Date.UTC(2026, 0, 5, 15, 0); // Monday 10:00 New York
 const PRELOAD = 20;
 const STEPS = 25;
 
-async function until<T>(fn: () => Promise<T | undefined | false | null>, what: () => string, timeoutMs = 20_000): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what()}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
+const until = <T>(fn: () => Promise<T | undefined | false | null>, what: () => string, timeoutMs = 20_000): Promise<T> => waitFor(fn, { what, timeoutMs, intervalMs: 20 });
 
 test('a paper session on the simulated market and a backtest over the same cached bars make the same orders, fills and positions', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'barkeep-live-equals-'));

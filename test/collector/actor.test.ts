@@ -17,6 +17,7 @@ import { openStorage } from '../../src/storage/storage.ts';
 import { generatedBars } from '../fakes/massive/generated-bars.ts';
 import { type FakeMassive, startFakeMassive } from '../fakes/massive/server.ts';
 import { DAY, MIN, iso, values } from './support.ts';
+import { waitFor } from '../helpers/wait.ts';
 
 const KEY = 'actor-test-massive-key-9090';
 const T0 = Date.parse('2026-03-11T15:00:03Z');
@@ -68,13 +69,14 @@ after(async () => {
 
 /** Polls the actor (real time) until `cond` holds; the deadline only stops a hang. */
 async function poll<T>(get: () => Promise<T>, cond: (v: T) => boolean, what: string): Promise<T> {
-  const end = Date.now() + 15_000;
-  for (;;) {
-    const v = await get();
-    if (cond(v)) return v;
-    if (Date.now() > end) assert.fail(`never happened: ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
+  const hit = await waitFor(
+    async () => {
+      const v = await get();
+      return cond(v) && { v };
+    },
+    { what, timeoutMs: 15_000, intervalMs: 20 },
+  );
+  return hit.v;
 }
 
 const status = () => collector.call('status', {}) as Promise<CollectorStatus>;

@@ -4,7 +4,6 @@
  * manual clock only while nothing is on its way to a fake (so the fakes' rate windows count in the
  * same time as the sources' limiters).
  */
-import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -19,6 +18,7 @@ import type { HistoricalBarSource, SourceStats } from '../../src/sources/types.t
 import type { BarStore } from '../../src/storage/bar-store.ts';
 import { openStorage, type Storage } from '../../src/storage/storage.ts';
 import type { CheckpointStore } from '../../src/storage/types.ts';
+import { waitFor } from '../helpers/wait.ts';
 
 export const MIN = 60_000;
 export const DAY = 86_400_000;
@@ -132,15 +132,9 @@ export function makeCollector(
   return { collector, written, writing: () => tracked.pending() > 0 };
 }
 
-const turn = () => new Promise<void>((resolve) => setImmediate(resolve));
-
 /** Waits (event-loop turns, the clock untouched) until `cond` holds. The deadline only stops a hang. */
 export async function until(cond: () => boolean, what: string, hangGuardMs = 15_000): Promise<void> {
-  const end = Date.now() + hangGuardMs;
-  while (!cond()) {
-    if (Date.now() > end) assert.fail(`never happened: ${what}`);
-    await turn();
-  }
+  await waitFor(cond, { what, timeoutMs: hangGuardMs, intervalMs: 0 });
 }
 
 /** A fake's counters, as the Massive and Alpaca fakes keep them. */
@@ -158,26 +152,7 @@ export function inTransit(pairs: Array<[HistoricalBarSource, FakeCounters]>): ()
   return () => pairs.some(([source, fake]) => fake.inFlight > 0 || source.stats().requests !== fake.requests);
 }
 
-/**
- * Moves `clock` forward in `stepMs` steps until `cond` holds, stepping only after a few quiet turns
- * in which `busy` (requests in transit) said no. Fails after `maxMs` of clock time.
- */
-export async function advanceUntil(clock: ManualClock, cond: () => boolean, what: string, opts: { busy?: () => boolean; stepMs?: number; maxMs?: number } = {}): Promise<void> {
-  const { busy = () => false, stepMs = 250, maxMs = 60 * MIN } = opts;
-  const limit = clock.now() + maxMs;
-  const end = Date.now() + 20_000;
-  let quiet = 0;
-  while (!cond()) {
-    if (clock.now() >= limit) assert.fail(`not within ${maxMs} ms of clock time: ${what}`);
-    if (Date.now() > end) assert.fail(`hung waiting for: ${what}`);
-    await turn();
-    quiet = busy() ? 0 : quiet + 1;
-    if (quiet >= 3) {
-      clock.advance(stepMs);
-      quiet = 0;
-    }
-  }
-}
+export { advanceUntil } from '../helpers/wait.ts';
 
 /** A bar without receivedAt, for comparing what was stored with what was served. */
 export function values(bars: Bar[]): Array<Omit<Bar, 'receivedAt'>> {

@@ -1,14 +1,15 @@
 /**
  * The TWS simulator against an unmodified @stoqey/ib IBApi client. Any stoqey decoding error
- * ("unprocessed data left on queue", "Underrun error") fails the test (tws-protocol.md §10.5).
+ * ("unprocessed data left on queue", "Underrun error") fails the test (docs/tws-protocol.md, Pitfalls).
  */
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { EventName, IBApi, OrderAction, OrderType, SecType, BarSizeSetting, WhatToShow, type Contract, type Execution, type Order, type OrderState, type CommissionReport } from '@stoqey/ib';
+import { ManualClock } from '../../src/market/clock.ts';
+import { waitFor } from '../helpers/wait.ts';
 import { startTwsSimulator, watchDecodingErrors, type TwsSimulator, type TwsSimulatorOptions } from './tws/index.ts';
 
 const START = Date.UTC(2025, 0, 15, 14, 30, 0); // 09:30 New York
-const WAIT_MS = 8000; // a guard against hanging, never a performance threshold
 
 const stock = (symbol: string): Contract => ({ symbol, secType: SecType.STK, exchange: 'SMART', currency: 'USD' });
 
@@ -31,38 +32,15 @@ interface Client {
   assertClean(): void;
 }
 
-function waitFor<T>(what: string, attach: (done: (v: T) => void) => () => void): Promise<T> {
-  return new Promise<T>((resolve, reject) => {
-    let settled = false;
-    let detach: (() => void) | undefined;
-    const timer = setTimeout(() => {
-      settled = true;
-      detach?.();
-      reject(new Error(`timed out waiting for ${what}`));
-    }, WAIT_MS);
-    detach = attach((v) => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      // attach may call done before it returns its detach function
-      queueMicrotask(() => detach?.());
-      resolve(v);
-    });
-  });
-}
-
 async function connect(s: TwsSimulator, clientId: number): Promise<Client> {
-  const api = new IBApi({ host: s.host, port: s.port });
+  // No outgoing pacing: its queue drains in real time, which a test on a ManualClock does not wait for.
+  const api = new IBApi({ host: s.host, port: s.port, maxReqPerSec: 1e6 });
   const guard = watchDecodingErrors(api);
   const infos: Client['infos'] = [];
   const errors: Client['errors'] = [];
   api.on(EventName.info, (message: string, code: number) => infos.push({ code, message }));
   api.on(EventName.error, (err: Error, code: number, reqId: number) => errors.push({ code, reqId, message: err.message }));
-  const ready = waitFor<number>('nextValidId', (done) => {
-    const h = (id: number) => done(id);
-    api.on(EventName.nextValidId, h);
-    return () => api.off(EventName.nextValidId, h);
-  });
+  const ready = firstEvent<[number]>(api, EventName.nextValidId, 'nextValidId').then(([v]) => v);
   api.connect(clientId);
   const nextValidId = await ready;
   const client = { api, nextValidId, infos, errors, assertClean: () => guard.assertClean() };
@@ -84,19 +62,18 @@ function collect<A extends unknown[]>(api: IBApi, event: EventName, filter: (...
     seen,
     stop: () => emitter.off(event, h),
     until(n: number, what = `${n} × ${event}`): Promise<A[]> {
-      return waitFor(what, (done) => {
-        const check = () => {
-          if (seen.length >= n) done(seen.slice(0, n));
-        };
-        const poll = setInterval(check, 5);
-        check();
-        return () => clearInterval(poll);
-      });
+      return waitFor(() => seen.length >= n && seen.slice(0, n), what);
     },
   };
 }
 
-const tick = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/** The arguments of the first `event` that passes `filter`. */
+async function firstEvent<A extends unknown[]>(api: IBApi, event: EventName, what: string, filter: (...args: A) => boolean = () => true): Promise<A> {
+  const got = collect<A>(api, event, filter);
+  const [first] = await got.until(1, what);
+  got.stop();
+  return first;
+}
 
 test('the handshake gives server version 193, the account, nextValidId and the farm notices', async () => {
   const s = await sim({ firstOrderId: 7 });
@@ -112,10 +89,7 @@ test('the handshake gives server version 193, the account, nextValidId and the f
   const c = await connect(s, 1);
   assert.equal(c.api.serverVersion, 193);
   assert.equal(c.nextValidId, 7);
-  await waitFor('farm notices', (done) => {
-    const p = setInterval(() => c.infos.length >= 3 && done(undefined), 5);
-    return () => clearInterval(p);
-  });
+  await waitFor(() => c.infos.length >= 3, 'farm notices');
   assert.deepEqual(
     c.infos.map((i) => i.code),
     [2104, 2106, 2158],
@@ -127,18 +101,11 @@ test('the handshake gives server version 193, the account, nextValidId and the f
 test('a second client with a client id in use gets 326 and is disconnected', async () => {
   const s = await sim();
   const first = await connect(s, 5);
-  const api = new IBApi({ host: s.host, port: s.port });
+  // No outgoing pacing: its queue drains in real time, which a test on a ManualClock does not wait for.
+  const api = new IBApi({ host: s.host, port: s.port, maxReqPerSec: 1e6 });
   const guard = watchDecodingErrors(api);
-  const got326 = waitFor<number>('326', (done) => {
-    const h = (_m: string, code: number) => code === 326 && done(code);
-    api.on(EventName.info, h);
-    return () => api.off(EventName.info, h);
-  });
-  const disconnected = waitFor<void>('disconnected', (done) => {
-    const h = () => done(undefined);
-    api.on(EventName.disconnected, h);
-    return () => api.off(EventName.disconnected, h);
-  });
+  const got326 = firstEvent<[string, number]>(api, EventName.info, '326', (_m: string, code: number) => code === 326).then(([, code]) => code);
+  const disconnected = firstEvent(api, EventName.disconnected, 'disconnected');
   api.connect(5);
   assert.equal(await got326, 326);
   await disconnected;
@@ -147,11 +114,15 @@ test('a second client with a client id in use gets 326 and is disconnected', asy
 });
 
 test('real-time bars arrive every simulated 5 seconds with the price path values, and stop on cancel', async () => {
-  const s = await sim();
+  const s = await sim({ clock: new ManualClock(START) });
   const c = await connect(s, 1);
   const bars = collect<[number, number, number, number, number, number, number, number, number]>(c.api, EventName.realtimeBar, (id) => id === 11);
   c.api.reqRealTimeBars(11, stock('AAPL'), 5, WhatToShow.TRADES, false);
-  const got = await bars.until(4);
+  await waitFor(() => s.realTimeSubscriptions('AAPL') === 1, 'the subscription');
+  const subscribedAt = s.clock.now();
+  await s.advanceUntil(() => bars.seen.length >= 4, 'four bars');
+  assert.equal(s.clock.now() - subscribedAt, 15_000, 'the first bar at once, then one every 5 s');
+  const got = bars.seen.slice(0, 4);
   for (let i = 1; i < got.length; i++) assert.equal(got[i][1] - got[i - 1][1], 5, 'bar times advance 5 s');
   for (const [, time, open, high, low, close, volume, wap, count] of got) {
     assert.equal(time % 5, 0);
@@ -171,13 +142,10 @@ test('real-time bars arrive every simulated 5 seconds with the price path values
   }
   assert.equal(s.realTimeSubscriptions('AAPL'), 1);
   c.api.cancelRealTimeBars(11);
-  await waitFor('cancel to arrive', (done) => {
-    const p = setInterval(() => s.realTimeSubscriptions('AAPL') === 0 && done(undefined), 5);
-    return () => clearInterval(p);
-  });
+  await waitFor(() => s.realTimeSubscriptions('AAPL') === 0, 'cancel to arrive');
   const n = bars.seen.length;
-  await tick(300);
-  assert.ok(bars.seen.length <= n + 1, 'at most one bar was already in flight');
+  await s.advance(60_000);
+  assert.equal(bars.seen.length, n, 'no bar after the cancel arrived, over a simulated minute');
   c.assertClean();
 });
 
@@ -186,10 +154,7 @@ test('historical bars come with formatDate 1 as New York time with a zone name, 
   const c = await connect(s, 1);
   const h = collect<[number, string, number, number, number, number, number, number, number]>(c.api, EventName.historicalData, (id) => id === 21);
   c.api.reqHistoricalData(21, stock('MSFT'), '20250114 16:00:00 US/Eastern', '1800 S', BarSizeSetting.MINUTES_FIVE, WhatToShow.TRADES, 0, 1, false);
-  await waitFor('end marker', (done) => {
-    const p = setInterval(() => h.seen.some((b) => b[1].startsWith('finished')) && done(undefined), 5);
-    return () => clearInterval(p);
-  });
+  await waitFor(() => h.seen.some((b) => b[1].startsWith('finished')), 'end marker');
   const bars = h.seen.filter((b) => !b[1].startsWith('finished'));
   assert.deepEqual(
     bars.map((b) => b[1]),
@@ -212,10 +177,7 @@ test('historical bars come with formatDate 2 as epoch seconds, and daily bars as
   const h = collect<[number, string]>(c.api, EventName.historicalData);
   c.api.reqHistoricalData(31, stock('MSFT'), '20250114-21:00:00', '600 S', BarSizeSetting.MINUTES_ONE, WhatToShow.TRADES, 0, 2, false);
   c.api.reqHistoricalData(32, stock('MSFT'), '20250114-21:00:00', '3 D', BarSizeSetting.DAYS_ONE, WhatToShow.TRADES, 0, 2, false);
-  await waitFor('two end markers', (done) => {
-    const p = setInterval(() => h.seen.filter((b) => b[1].startsWith('finished')).length === 2 && done(undefined), 5);
-    return () => clearInterval(p);
-  });
+  await waitFor(() => h.seen.filter((b) => b[1].startsWith('finished')).length === 2, 'two end markers');
   const intraday = h.seen.filter((b) => b[0] === 31 && !b[1].startsWith('finished')).map((b) => Number(b[1]));
   assert.equal(intraday.length, 10);
   assert.equal(intraday[0], Date.UTC(2025, 0, 14, 20, 50) / 1000);
@@ -247,10 +209,7 @@ test('market data errors by symbol: NOPERM gets 420, NOSUB 354, and a symbol can
   s.setMarketDataError('QQQ', 420);
   c.api.reqRealTimeBars(53, stock('QQQ'), 5, WhatToShow.TRADES, false);
   c.api.reqHistoricalData(54, stock('NOPERM'), '', '600 S', BarSizeSetting.MINUTES_ONE, WhatToShow.TRADES, 0, 2, false);
-  await waitFor('four errors', (done) => {
-    const p = setInterval(() => c.errors.length >= 4 && done(undefined), 5);
-    return () => clearInterval(p);
-  });
+  await waitFor(() => c.errors.length >= 4, 'four errors');
   const byReq = Object.fromEntries(c.errors.map((e) => [e.reqId, e.code]));
   assert.deepEqual(byReq, { 51: 420, 52: 354, 53: 420, 54: 420 });
   s.clearMarketDataError('QQQ');
@@ -265,10 +224,7 @@ test('an injected pacing violation answers the historical request with 162', asy
   const c = await connect(s, 1);
   s.injectPacingViolations(1);
   c.api.reqHistoricalData(61, stock('AAPL'), '', '600 S', BarSizeSetting.MINUTES_ONE, WhatToShow.TRADES, 0, 2, false);
-  await waitFor('162', (done) => {
-    const p = setInterval(() => c.errors.some((e) => e.reqId === 61) && done(undefined), 5);
-    return () => clearInterval(p);
-  });
+  await waitFor(() => c.errors.some((e) => e.reqId === 61), '162');
   const e = c.errors.find((x) => x.reqId === 61);
   assert.equal(e?.code, 162);
   assert.match(e?.message ?? '', /pacing violation/);
@@ -334,11 +290,7 @@ test('a resting limit order is listed by reqOpenOrders and cancelled with Cancel
   assert.equal(statuses.seen[0][1], 'Submitted');
 
   const listed = collect<[number, Contract, Order, OrderState]>(c.api, EventName.openOrder);
-  const end = waitFor<void>('openOrderEnd', (done) => {
-    const h = () => done(undefined);
-    c.api.on(EventName.openOrderEnd, h);
-    return () => c.api.off(EventName.openOrderEnd, h);
-  });
+  const end = firstEvent(c.api, EventName.openOrderEnd, 'openOrderEnd');
   c.api.reqOpenOrders();
   await end;
   assert.deepEqual(
@@ -349,10 +301,7 @@ test('a resting limit order is listed by reqOpenOrders and cancelled with Cancel
   const cancelled = collect<[number, string]>(c.api, EventName.orderStatus, (oid, st) => oid === id && st === 'Cancelled');
   c.api.cancelOrder(id);
   await cancelled.until(1);
-  await waitFor('202', (done) => {
-    const p = setInterval(() => c.errors.some((e) => e.reqId === id && e.code === 202) && done(undefined), 5);
-    return () => clearInterval(p);
-  });
+  await waitFor(() => c.errors.some((e) => e.reqId === id && e.code === 202), '202');
   c.assertClean();
 });
 
@@ -367,11 +316,7 @@ test('a limit order rests until the price crosses it, and reqExecutions reports 
 
   const execs = collect<[number, Contract, Execution]>(c.api, EventName.execDetails, (r) => r === 71);
   const comms = collect<[CommissionReport]>(c.api, EventName.commissionReport);
-  const end = waitFor<number>('execDetailsEnd', (done) => {
-    const h = (reqId: number) => done(reqId);
-    c.api.on(EventName.execDetailsEnd, h);
-    return () => c.api.off(EventName.execDetailsEnd, h);
-  });
+  const end = firstEvent<[number]>(c.api, EventName.execDetailsEnd, 'execDetailsEnd').then(([v]) => v);
   c.api.reqExecutions(71, {});
   assert.equal(await end, 71);
   assert.equal(execs.seen.length, 1);
@@ -391,10 +336,7 @@ test('reusing the id of a finished order gets 103 Duplicate order id', async () 
   c.api.placeOrder(id, stock('AAPL'), { action: OrderAction.SELL, orderType: OrderType.MKT, totalQuantity: 1, transmit: true });
   await filled.until(1);
   c.api.placeOrder(id, stock('AAPL'), { action: OrderAction.SELL, orderType: OrderType.MKT, totalQuantity: 1, transmit: true });
-  await waitFor('103', (done) => {
-    const p = setInterval(() => c.errors.some((e) => e.reqId === id && e.code === 103) && done(undefined), 5);
-    return () => clearInterval(p);
-  });
+  await waitFor(() => c.errors.some((e) => e.reqId === id && e.code === 103), '103');
   assert.equal(s.placedOrders.length, 2);
   c.assertClean();
 });
@@ -420,72 +362,52 @@ test('after dropClients the client sees disconnected, and a reconnect gets a fre
   c.api.placeOrder(id, stock('AAPL'), { action: OrderAction.BUY, orderType: OrderType.MKT, totalQuantity: 1, transmit: true });
   await filled.until(1);
   c.api.reqRealTimeBars(81, stock('AAPL'), 5, WhatToShow.TRADES, false);
-  await waitFor('subscription', (done) => {
-    const p = setInterval(() => s.realTimeSubscriptions() === 1 && done(undefined), 5);
-    return () => clearInterval(p);
-  });
-  const disconnected = waitFor<void>('disconnected', (done) => {
-    const h = () => done(undefined);
-    c.api.on(EventName.disconnected, h);
-    return () => c.api.off(EventName.disconnected, h);
-  });
+  await waitFor(() => s.realTimeSubscriptions() === 1, 'subscription');
+  const disconnected = firstEvent(c.api, EventName.disconnected, 'disconnected');
   s.dropClients();
   await disconnected;
   assert.equal(s.realTimeSubscriptions(), 0, 'server-side subscriptions die with the socket');
-  const again = waitFor<number>('nextValidId', (done) => {
-    const h = (n: number) => done(n);
-    c.api.on(EventName.nextValidId, h);
-    return () => c.api.off(EventName.nextValidId, h);
-  });
-  await tick(20);
+  const again = firstEvent<[number]>(c.api, EventName.nextValidId, 'nextValidId').then(([v]) => v);
+  await waitFor(() => s.activeConnections() === 0, 'the server side of the socket closed');
   c.api.connect(1);
   assert.ok((await again) > id);
   c.assertClean();
 });
 
 test('1100 stops the bars, 1102 resumes them, 1101 drops the subscriptions on the server', async () => {
-  const s = await sim();
+  const s = await sim({ clock: new ManualClock(START) });
   const c = await connect(s, 1);
   const bars = collect<[number, number]>(c.api, EventName.realtimeBar);
   c.api.reqRealTimeBars(91, stock('AAPL'), 5, WhatToShow.TRADES, false);
-  await bars.until(2);
+  await s.advanceUntil(() => bars.seen.length >= 2, 'two bars');
   s.sendNotice(1100);
-  await waitFor('1100', (done) => {
-    const p = setInterval(() => c.infos.some((i) => i.code === 1100) && done(undefined), 5);
-    return () => clearInterval(p);
-  });
-  await tick(30);
+  await waitFor(() => c.infos.some((i) => i.code === 1100), '1100');
   const during = bars.seen.length;
-  await tick(300);
-  assert.equal(bars.seen.length, during, 'no bars while the link is lost');
+  await s.advance(60_000);
+  assert.equal(bars.seen.length, during, 'no bars while the link is lost, over a simulated minute');
   s.sendNotice(1102);
-  await bars.until(during + 2);
+  await s.advanceUntil(() => bars.seen.length >= during + 2, 'bars again after 1102');
   s.sendNotice(1101);
-  await waitFor('1101', (done) => {
-    const p = setInterval(() => c.infos.some((i) => i.code === 1101) && done(undefined), 5);
-    return () => clearInterval(p);
-  });
+  await waitFor(() => c.infos.some((i) => i.code === 1101), '1101');
   assert.equal(s.realTimeSubscriptions(), 0);
   c.assertClean();
 });
 
 test('a silenced symbol stops getting bars while the socket and other symbols stay healthy', async () => {
-  const s = await sim();
+  const s = await sim({ clock: new ManualClock(START) });
   const c = await connect(s, 1);
   const a = collect<[number]>(c.api, EventName.realtimeBar, (id) => id === 101);
   const b = collect<[number]>(c.api, EventName.realtimeBar, (id) => id === 102);
   c.api.reqRealTimeBars(101, stock('AAPL'), 5, WhatToShow.TRADES, false);
   c.api.reqRealTimeBars(102, stock('MSFT'), 5, WhatToShow.TRADES, false);
-  await a.until(2);
-  await b.until(2);
+  await s.advanceUntil(() => a.seen.length >= 2 && b.seen.length >= 2, 'two bars of each');
   s.silence('AAPL');
-  await tick(30);
   const silentAt = a.seen.length;
   const otherAt = b.seen.length;
-  await b.until(otherAt + 5);
+  await s.advanceUntil(() => b.seen.length >= otherAt + 5, 'five more MSFT bars');
   assert.equal(a.seen.length, silentAt);
   s.unsilence('AAPL');
-  await a.until(silentAt + 2);
+  await s.advanceUntil(() => a.seen.length >= silentAt + 2, 'AAPL bars again');
   c.assertClean();
 });
 

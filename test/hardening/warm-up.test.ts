@@ -16,6 +16,7 @@ import type { ArbiterToTrader } from '../../src/actors/arbiter/protocol.ts';
 import type { Bar } from '../../src/market/bar.ts';
 import { ManualClock } from '../../src/market/clock.ts';
 import { openStorage } from '../../src/storage/storage.ts';
+import { waitFor } from '../helpers/wait.ts';
 
 const MIN = 60_000;
 const T0 = Date.UTC(2026, 0, 5, 15, 0);
@@ -46,11 +47,11 @@ test('decisions across a trader restart: bars cached while the trader was down a
   try {
     await storage.bars.putMany(Array.from({ length: 20 }, (_, i) => mkBar(S(i))));
     const live: number[] = [];
-    const settle = () => new Promise((r) => setTimeout(r, 20));
+    const warmedUp = () => waitFor(() => got.some((m) => m.type === 'warmup'), 'the warm-up sent');
 
     // First start: a fresh subscription warms up on the newest bars; the trader has seen nothing.
     arbiter.subscribe(['QQQ'], '1Min', {}, true);
-    await settle();
+    await warmedUp();
     let traderLast = Math.max(...got.flatMap((m) => (m.type === 'warmup' ? m.starts : [])));
     assert.equal(traderLast, S(19));
 
@@ -62,7 +63,8 @@ test('decisions across a trader restart: bars cached while the trader was down a
         await storage.bars.put(mkBar(S(next)));
         arbiter.onBarsWritten('1Min', 'QQQ', [S(next)]);
       }
-      await settle();
+      const lastPut = S(next - 1);
+      await waitFor(() => got.some((m) => m.type === 'bar' && m.start === lastPut), 'the live bars sent');
       for (const m of got) if (m.type === 'bar') live.push(m.start);
       traderLast = live[live.length - 1];
       // ...then crashes; three bars reach the cache while it is down (the arbiter hands them to nobody).
@@ -76,7 +78,7 @@ test('decisions across a trader restart: bars cached while the trader was down a
       // The restarted trader subscribes with the last bar it handled.
       got = [];
       arbiter.subscribe(['QQQ'], '1Min', { QQQ: traderLast }, true);
-      await settle();
+      await warmedUp();
       const warm = got.flatMap((m) => (m.type === 'warmup' ? m.starts : []));
       assert.ok(warm.length > 0, 'a warm-up for the new strategy instance');
       assert.ok(Math.max(...warm) <= traderLast, `warm-up stops at the trader's last bar (${new Date(traderLast).toISOString()})`);

@@ -4,6 +4,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { waitFor } from './wait.ts';
 
 /** The command line the server runs with (after `node`, from the repository): Dockerfile and systemd use the same. */
 export const SERVE_ARGS = ['bin/barkeep.mjs', 'serve'] as const;
@@ -146,12 +147,7 @@ export async function serve(opts: ServeOptions = {}): Promise<Served> {
   };
 }
 
-export async function until<T>(fn: () => Promise<T | undefined | false>, what: string, timeoutMs = 20_000): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
+/** `waitFor` for a served engine: polls every 100 ms, a 20 s hang guard. */
+export function until<T>(fn: () => Promise<T | undefined | false>, what: string, timeoutMs = 20_000): Promise<T> {
+  return waitFor(fn, { what, timeoutMs, intervalMs: 100 });
 }

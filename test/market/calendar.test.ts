@@ -13,7 +13,7 @@ function datesOf(year: number): string[] {
 }
 const isWeekend = (date: string) => [0, 6].includes(new Date(`${date}T12:00:00Z`).getUTCDay());
 
-// market-data-apis.md table 3.3 (full-day closures) and 3.4 (early closes), plus the 2028 preview.
+// docs/market-data.md, "The NYSE calendar": full-day closures and early closes, plus the 2028 preview.
 const CLOSURES: Record<number, string[]> = {
   2025: ['2025-01-01', '2025-01-09', '2025-01-20', '2025-02-17', '2025-04-18', '2025-05-26', '2025-06-19', '2025-07-04', '2025-09-01', '2025-11-27', '2025-12-25'],
   2026: ['2026-01-01', '2026-01-19', '2026-02-16', '2026-04-03', '2026-05-25', '2026-06-19', '2026-07-03', '2026-09-07', '2026-11-26', '2026-12-25'],

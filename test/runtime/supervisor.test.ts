@@ -11,6 +11,7 @@ import { Supervisor, type SupervisorPolicy } from '../../src/runtime/supervisor.
 import type { ActorCallError, RuntimeError } from '../../src/runtime/protocol.ts';
 import { SharedClockController } from '../../src/runtime/clock.ts';
 import type { ClockSpec } from '../../src/runtime/clock.ts';
+import { waitFor } from '../helpers/wait.ts';
 
 const FIXTURE = new URL('../fixtures/counter-actor.ts', import.meta.url);
 const silent = pino({ level: 'silent' });
@@ -40,13 +41,7 @@ function makeSupervisor(policy: Partial<SupervisorPolicy> = {}, clock: ClockSpec
   };
 }
 
-async function until(cond: () => boolean | Promise<boolean>, what: string, timeoutMs = 10_000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!(await cond())) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
+const until = (cond: () => boolean | Promise<boolean>, what: string, timeoutMs = 10_000) => waitFor(cond, { what, timeoutMs, intervalMs: 10 });
 
 test('each actor runs in its own worker thread and answers typed calls', async () => {
   await using env = makeSupervisor({ warmSpares: false });

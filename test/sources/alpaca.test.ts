@@ -8,6 +8,7 @@ import { AlpacaStream, alpacaStreamUrl } from '../../src/sources/alpaca/stream.t
 import { SourceError } from '../../src/sources/types.ts';
 import { type FakeAlpaca, rfc3339, startFakeAlpaca, toAlpacaWire } from '../fakes/alpaca/server.ts';
 import { driveClock } from '../fakes/massive/clock-driver.ts';
+import { waitFor } from '../helpers/wait.ts';
 
 const KEY_ID = 'PKTESTKEYID00042';
 const SECRET = 'sekrit-ALPACA-secret-0042';
@@ -285,13 +286,13 @@ describe('AlpacaStream', () => {
     try {
       await stream.connect();
       stream.subscribe(['AAPL']);
-      await waitFor(() => fake.stream.feeds()[0] === 'iex' && fake.stream.authenticated === 1);
+      await waitFor(() => fake.stream.feeds()[0] === 'iex' && fake.stream.authenticated === 1, 'authenticated on the iex feed');
       const bars: Bar[] = [];
       stream.on('bar', (b) => bars.push(b));
       const [bar] = minuteBars('AAPL', T0, 1);
-      await waitFor(() => fake.stream.pushMinuteBar('AAPL', bar) === 1);
+      await waitFor(() => fake.stream.pushMinuteBar('AAPL', bar) === 1, 'a bar pushed to one subscriber');
       fake.stream.pushMinuteBar('AAPL', { ...bar, close: bar.close - 0.25 }, 'u');
-      await waitFor(() => bars.length === 2);
+      await waitFor(() => bars.length === 2, 'two bars');
       assert.deepEqual(strip([bars[0]]), strip([{ ...bar, source: 'alpaca' }]));
       assert.equal(bars[1].start, T0);
       assert.equal(bars[1].close, bar.close - 0.25);
@@ -319,10 +320,10 @@ describe('AlpacaStream', () => {
       stream.subscribe(['AAPL']);
       await stream.connect();
       fake.stream.dropAll();
-      await waitFor(() => fake.stream.authAttempts === 2 && stream.state === 'live');
+      await waitFor(() => fake.stream.authAttempts === 2 && stream.state === 'live', 'live after the second login');
       const got = once(stream, 'bar');
       const [bar] = minuteBars('AAPL', T0, 1);
-      await waitFor(() => fake.stream.pushMinuteBar('AAPL', bar) === 1);
+      await waitFor(() => fake.stream.pushMinuteBar('AAPL', bar) === 1, 'a bar pushed to one subscriber');
       const [b] = (await got) as [Bar];
       assert.equal(b.symbol, 'AAPL');
       assert.equal(stream.counters.reconnects, 1);
@@ -331,12 +332,3 @@ describe('AlpacaStream', () => {
     }
   });
 });
-
-/** Polls `cond` (which may act, e.g. push a bar) until it holds; no time threshold is asserted. */
-async function waitFor(cond: () => boolean | undefined): Promise<void> {
-  for (let i = 0; i < 1000; i++) {
-    if (cond()) return;
-    await new Promise((r) => setTimeout(r, 10));
-  }
-  assert.fail('condition not reached');
-}

@@ -4,6 +4,7 @@
  */
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { ManualClock } from '../../src/market/clock.ts';
 import { IbkrConnection } from '../../src/sources/ibkr/connection.ts';
 import { IbkrDataFeed, type IbkrDataFeedOptions } from '../../src/sources/ibkr/data-feed.ts';
 import { IbkrError } from '../../src/sources/ibkr/errors.ts';
@@ -16,8 +17,9 @@ after(async () => {
 });
 
 async function setup(simOpts: TwsSimulatorOptions = {}, feedOpts: Partial<IbkrDataFeedOptions> = {}): Promise<{ sim: TwsSimulator; feed: IbkrDataFeed }> {
-  const sim = await startTwsSimulator({ barIntervalMs: 50, startTime: START, ...simOpts });
-  const connection = new IbkrConnection({ host: sim.host, port: sim.port, clientId: 3, clock: sim.clock });
+  const sim = await startTwsSimulator({ clock: new ManualClock(START), ...simOpts });
+  // The client library's outgoing queue drains in real time: unbounded here, so no message waits while the clock moves.
+  const connection = new IbkrConnection({ host: sim.host, port: sim.port, clientId: 3, clock: sim.clock, maxRequestsPerSecond: 1e6 });
   const feed = new IbkrDataFeed({ connection, clock: sim.clock, ownsConnection: true, ...feedOpts });
   cleanups.push(async () => {
     await feed.close();
@@ -52,7 +54,7 @@ for (const [label, formatDate, style] of [
 ] as const) {
   test(`historical 5-minute bars with dates as ${label} come back as our bars`, async () => {
     const { sim, feed } = await setup({ historicalDateStyle: style }, { historical: { formatDate } });
-    const bars = await feed.fetchHistorical('MSFT', '5Min', FROM, TO);
+    const bars = await sim.run(feed.fetchHistorical('MSFT', '5Min', FROM, TO));
     assert.deepEqual(
       bars.map((b) => b.start),
       FIVE_MIN_STARTS,
@@ -64,8 +66,8 @@ for (const [label, formatDate, style] of [
 }
 
 test('daily bars (yyyyMMdd even with formatDate 2) start at midnight New York time', async () => {
-  const { feed } = await setup();
-  const bars = await feed.fetchHistorical('AAPL', '1Day', Date.UTC(2025, 0, 10, 5), Date.UTC(2025, 0, 14, 5));
+  const { sim, feed } = await setup();
+  const bars = await sim.run(feed.fetchHistorical('AAPL', '1Day', Date.UTC(2025, 0, 10, 5), Date.UTC(2025, 0, 14, 5)));
   assert.deepEqual(
     bars.map((b) => new Date(b.start).toISOString()),
     ['2025-01-10T05:00:00.000Z', '2025-01-11T05:00:00.000Z', '2025-01-12T05:00:00.000Z', '2025-01-13T05:00:00.000Z'],
@@ -75,8 +77,13 @@ test('daily bars (yyyyMMdd even with formatDate 2) start at midnight New York ti
 test('a range that reaches now leaves out the bar still forming', async () => {
   const { sim, feed } = await setup();
   const now = sim.clock.now();
-  const bars = await feed.fetchHistorical('AAPL', '1Min', now - 600_000, now + 600_000);
+  const bars = await sim.run(feed.fetchHistorical('AAPL', '1Min', now - 600_000, now + 600_000));
   assert.ok(bars.length >= 9);
+  // On the manual clock "now" is the minute's start: the ten minutes before it, none after.
+  assert.deepEqual(
+    bars.map((b) => (b.start - now) / 60_000),
+    [-10, -9, -8, -7, -6, -5, -4, -3, -2, -1],
+  );
   const last = bars[bars.length - 1];
   assert.ok(last.start + 60_000 <= sim.clock.now(), 'only complete bars');
   assert.equal(sim.requestLog.find((r) => r.type === 'REQ_HISTORICAL_DATA')?.fields[15], '', 'end "now" is sent as ""');
@@ -85,22 +92,22 @@ test('a range that reaches now leaves out the bar still forming', async () => {
 test('a pacing violation backs off and retries, then succeeds', async () => {
   const { sim, feed } = await setup({}, { historical: { pacingBackoffMs: 20_000 } });
   sim.injectPacingViolations(1);
-  const bars = await feed.fetchHistorical('MSFT', '5Min', FROM, TO);
+  const bars = await sim.run(feed.fetchHistorical('MSFT', '5Min', FROM, TO));
   assert.equal(bars.length, 6);
   const reqs = sim.requestLog.filter((r) => r.type === 'REQ_HISTORICAL_DATA');
   assert.equal(reqs.length, 2);
   assert.ok(reqs[1].at - reqs[0].at >= 20_000, 'the retry waited out the backoff');
+  assert.equal(reqs[1].at - reqs[0].at, 20_000, 'and no longer');
   assert.equal(feed.status().historical.pacingViolations, 1);
 });
 
 test('a burst of historical requests never trips a simulator that enforces the three pacing rules', async () => {
-  // Slower acceleration here: the simulator judges arrival times, and stoqey's send limiter
-  // (about 40 messages/s of real time) must stay small next to the 2 s window.
-  const { sim, feed } = await setup({ enforcePacing: true, barIntervalMs: 1000 });
+  // The simulator judges arrival times on the manual clock, where the pacer's waits are exact.
+  const { sim, feed } = await setup({ enforcePacing: true });
   const jobs = [];
   for (let i = 0; i < 8; i++) jobs.push(feed.fetchHistorical('MSFT', '1Min', FROM + i * 60_000, FROM + i * 60_000 + 600_000));
   jobs.push(feed.fetchHistorical('MSFT', '1Min', FROM, FROM + 600_000)); // identical to the first
-  const results = await Promise.all(jobs);
+  const results = await sim.run(Promise.all(jobs));
   assert.ok(results.every((r) => r.length === 10));
   assert.equal(sim.pacingViolations, 0);
   assert.equal(sim.countRequests('REQ_HISTORICAL_DATA'), 9);
@@ -109,15 +116,18 @@ test('a burst of historical requests never trips a simulator that enforces the t
 test('no permission is IBKR_UNAVAILABLE and an unknown contract is IBKR_BAD_CONTRACT', async () => {
   const { sim, feed } = await setup();
   sim.setMarketDataError('ZZZZ', 200);
-  await assert.rejects(feed.fetchHistorical('NOPERM', '1Min', FROM, TO), (e: unknown) => e instanceof IbkrError && e.code === 'IBKR_UNAVAILABLE' && e.ibCode === 420 && /NOPERM/.test(e.message));
-  await assert.rejects(feed.fetchHistorical('ZZZZ', '1Min', FROM, TO), (e: unknown) => e instanceof IbkrError && e.code === 'IBKR_BAD_CONTRACT' && /ZZZZ/.test(e.message));
+  await assert.rejects(
+    sim.run(feed.fetchHistorical('NOPERM', '1Min', FROM, TO)),
+    (e: unknown) => e instanceof IbkrError && e.code === 'IBKR_UNAVAILABLE' && e.ibCode === 420 && /NOPERM/.test(e.message),
+  );
+  await assert.rejects(sim.run(feed.fetchHistorical('ZZZZ', '1Min', FROM, TO)), (e: unknown) => e instanceof IbkrError && e.code === 'IBKR_BAD_CONTRACT' && /ZZZZ/.test(e.message));
 });
 
 test('a request waits for the connection and is answered after a drop', async () => {
   const { sim, feed } = await setup();
-  await feed.fetchHistorical('MSFT', '5Min', FROM, TO);
+  await sim.run(feed.fetchHistorical('MSFT', '5Min', FROM, TO));
   sim.dropClients();
-  const bars = await feed.fetchHistorical('MSFT', '5Min', FROM - 1_800_000, FROM);
+  const bars = await sim.run(feed.fetchHistorical('MSFT', '5Min', FROM - 1_800_000, FROM));
   assert.equal(bars.length, 6);
   assert.equal(sim.connections, 2);
 });

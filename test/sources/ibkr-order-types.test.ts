@@ -6,10 +6,11 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { IbkrConnection } from '../../src/sources/ibkr/connection.ts';
+import { ManualClock } from '../../src/market/clock.ts';
 import { IbkrOrderClient } from '../../src/sources/ibkr/order-client.ts';
 import { IbkrError } from '../../src/sources/ibkr/errors.ts';
 import { startTwsSimulator, type TwsSimulator } from '../fakes/tws/index.ts';
-import { record, until } from '../fakes/tws/wait.ts';
+import { record, waitFor } from '../helpers/wait.ts';
 
 const START = Date.UTC(2025, 0, 15, 14, 30, 0);
 const cleanups: (() => Promise<void>)[] = [];
@@ -18,9 +19,9 @@ after(async () => {
 });
 
 async function setup(): Promise<{ sim: TwsSimulator; orders: IbkrOrderClient }> {
-  // Bars every 10 minutes of real time: the random price path never moves during a test; tradeBar does.
-  const sim = await startTwsSimulator({ barIntervalMs: 600_000, startTime: START, firstOrderId: 100 });
-  const connection = new IbkrConnection({ host: sim.host, port: sim.port, clientId: 21, clock: sim.clock });
+  // A clock nobody moves: the random price path stands still during a test; tradeBar moves the price.
+  const sim = await startTwsSimulator({ clock: new ManualClock(START), firstOrderId: 100 });
+  const connection = new IbkrConnection({ host: sim.host, port: sim.port, clientId: 21, clock: sim.clock, maxRequestsPerSecond: 1e6 });
   const orders = new IbkrOrderClient({ connection, clock: sim.clock, ownsConnection: true });
   cleanups.push(async () => {
     await orders.close();
@@ -38,7 +39,7 @@ test('a stop, a stop-limit and a percent trailing stop go to TWS as STP, STP LMT
   orders.placeOrder({ clientOrderId: 'stplmt', symbol: 'AAPL', side: 'sell', qty: 10, type: 'stop_limit', stopPrice: 95, limitPrice: 94, outsideRth: true });
   orders.placeOrder({ clientOrderId: 'trail', symbol: 'AAPL', side: 'sell', qty: 10, type: 'trailing_stop', trailPercent: 2.5, stopPrice: 90 });
   orders.placeOrder({ clientOrderId: 'trail-amt', symbol: 'AAPL', side: 'buy', qty: 10, type: 'trailing_stop', trailAmount: 1.5 });
-  await until('placed', () => sim.placedOrders.length === 4);
+  await waitFor(() => sim.placedOrders.length === 4, 'placed');
   const view = sim.placedOrders.map((p) => [p.orderRef, p.orderType, p.lmtPrice, p.auxPrice, p.trailingPercent, p.trailStopPrice, p.tif, p.outsideRth, p.transmit]);
   assert.deepEqual(view, [
     ['stp', 'STP', undefined, 95, undefined, undefined, 'GTC', false, true],
@@ -64,14 +65,14 @@ test('the simulated TWS fills a stop at the open of a gap, leaves a gapped stop-
   orders.placeOrder({ clientOrderId: 'stp', symbol: 'AAPL', side: 'sell', qty: 10, type: 'stop', stopPrice: 95 });
   orders.placeOrder({ clientOrderId: 'stplmt', symbol: 'AAPL', side: 'sell', qty: 10, type: 'stop_limit', stopPrice: 95, limitPrice: 94 });
   orders.placeOrder({ clientOrderId: 'trail', symbol: 'MSFT', side: 'sell', qty: 10, type: 'trailing_stop', trailAmount: 2, stopPrice: 98 });
-  await until('placed', () => sim.placedOrders.length === 3);
-  await until('acknowledged', () => (sim.orderById(102)?.status ?? '') === 'Submitted');
+  await waitFor(() => sim.placedOrders.length === 3, 'placed');
+  await waitFor(() => (sim.orderById(102)?.status ?? '') === 'Submitted', 'acknowledged');
 
   sim.tradeBar('AAPL', { open: 93, high: 93.5, low: 92, close: 93 });
   sim.tradeBar('MSFT', { open: 100, high: 103, low: 99.5, close: 102 });
   sim.tradeBar('MSFT', { open: 102.5, high: 105, low: 102, close: 104 });
   sim.tradeBar('MSFT', { open: 104, high: 104.2, low: 101, close: 101.5 });
-  await until('two fills', () => execs.seen.length === 2);
+  await waitFor(() => execs.seen.length === 2, 'two fills');
   assert.deepEqual(
     execs.seen.map(([e]) => [e.orderRef, e.price]),
     [
@@ -81,7 +82,7 @@ test('the simulated TWS fills a stop at the open of a gap, leaves a gapped stop-
   );
   assert.equal(sim.orderById(101)?.status, 'Submitted', 'the stop-limit triggered on the gap but its limit was never reached');
   sim.tradeBar('AAPL', { open: 93.5, high: 94.2, low: 93.5, close: 94 });
-  await until('stop-limit filled', () => execs.seen.length === 3);
+  await waitFor(() => execs.seen.length === 3, 'stop-limit filled');
   assert.deepEqual(execs.seen[2][0].orderRef, 'stplmt');
   assert.equal(execs.seen[2][0].price, 94);
 });
@@ -92,10 +93,10 @@ test('a bracket is held until its last leg transmits; the children wait for the 
   const execs = record<[{ orderRef: string; price: number }]>(orders, 'execution');
   const parent = orders.placeOrder({ clientOrderId: 'g', symbol: 'AAPL', side: 'buy', qty: 10, type: 'limit', limitPrice: 100, transmit: false });
   const tp = orders.placeOrder({ clientOrderId: 'g-tp', symbol: 'AAPL', side: 'sell', qty: 10, type: 'limit', limitPrice: 110, parentId: parent, ocaGroup: 'g', tif: 'gtc', transmit: false });
-  await until('two placed', () => sim.placedOrders.length === 2);
+  await waitFor(() => sim.placedOrders.length === 2, 'two placed');
   assert.equal((await orders.openOrders()).length, 0, 'untransmitted legs are not working yet');
   const sl = orders.placeOrder({ clientOrderId: 'g-sl', symbol: 'AAPL', side: 'sell', qty: 10, type: 'stop', stopPrice: 95, parentId: parent, ocaGroup: 'g', tif: 'gtc' });
-  await until('released', () => statuses.seen.some(([id]) => id === sl));
+  await waitFor(() => statuses.seen.some(([id]) => id === sl), 'released');
   assert.deepEqual(
     sim.placedOrders.map((p) => [p.orderRef, p.parentId, p.ocaGroup, p.transmit]),
     [
@@ -117,10 +118,10 @@ test('a bracket is held until its last leg transmits; the children wait for the 
   sim.tradeBar('AAPL', { open: 112, high: 113, low: 111, close: 112 });
   assert.equal(execs.seen.length, 0, 'the take-profit does not work before its parent fills');
   sim.tradeBar('AAPL', { open: 101, high: 101, low: 99.5, close: 100 });
-  await until('children working', () => sim.orderById(tp)?.status === 'Submitted' && sim.orderById(sl)?.status === 'Submitted');
+  await waitFor(() => sim.orderById(tp)?.status === 'Submitted' && sim.orderById(sl)?.status === 'Submitted', 'children working');
   sim.tradeBar('AAPL', { open: 108, high: 111, low: 107, close: 110 });
-  await until('tp filled, sl cancelled', () => statuses.seen.some(([id, st]) => id === sl && st === 'Cancelled'));
-  await until('two fills seen', () => execs.seen.length === 2);
+  await waitFor(() => statuses.seen.some(([id, st]) => id === sl && st === 'Cancelled'), 'tp filled, sl cancelled');
+  await waitFor(() => execs.seen.length === 2, 'two fills seen');
   assert.deepEqual(
     execs.seen.map(([e]) => [e.orderRef, e.price]),
     [
@@ -135,9 +136,9 @@ test('cancelling a bracket parent cancels its waiting children at TWS', async ()
   const statuses = record<Status>(orders, 'status');
   const parent = orders.placeOrder({ clientOrderId: 'p', symbol: 'AAPL', side: 'buy', qty: 10, type: 'limit', limitPrice: 50, transmit: false });
   const child = orders.placeOrder({ clientOrderId: 'p-sl', symbol: 'AAPL', side: 'sell', qty: 10, type: 'stop', stopPrice: 45, parentId: parent, ocaGroup: 'p' });
-  await until('released', () => statuses.seen.some(([id]) => id === child));
+  await waitFor(() => statuses.seen.some(([id]) => id === child), 'released');
   orders.cancelOrder(parent);
-  await until('child cancelled', () => statuses.seen.some(([id, st]) => id === child && st === 'Cancelled'));
+  await waitFor(() => statuses.seen.some(([id, st]) => id === child && st === 'Cancelled'), 'child cancelled');
   assert.equal(sim.orderById(parent)?.status, 'Cancelled');
 });
 

@@ -2,10 +2,12 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { IbkrConnection } from '../../src/sources/ibkr/connection.ts';
+import { ManualClock } from '../../src/market/clock.ts';
+import { CommissionJoin, type IbFill } from '../../src/sources/ibkr/commission-join.ts';
 import { IbkrOrderClient } from '../../src/sources/ibkr/order-client.ts';
 import { IbkrError } from '../../src/sources/ibkr/errors.ts';
 import { startTwsSimulator, type TwsSimulator, type TwsSimulatorOptions } from '../fakes/tws/index.ts';
-import { record, until } from '../fakes/tws/wait.ts';
+import { record } from '../helpers/wait.ts';
 
 const START = Date.UTC(2025, 0, 15, 14, 30, 0);
 const cleanups: (() => Promise<void>)[] = [];
@@ -14,8 +16,9 @@ after(async () => {
 });
 
 async function setup(simOpts: TwsSimulatorOptions = {}): Promise<{ sim: TwsSimulator; orders: IbkrOrderClient }> {
-  const sim = await startTwsSimulator({ barIntervalMs: 50, startTime: START, firstOrderId: 100, ...simOpts });
-  const connection = new IbkrConnection({ host: sim.host, port: sim.port, clientId: 21, clock: sim.clock });
+  const sim = await startTwsSimulator({ clock: new ManualClock(START), firstOrderId: 100, ...simOpts });
+  // The client library's outgoing queue drains in real time: unbounded here, so no message waits while the clock moves.
+  const connection = new IbkrConnection({ host: sim.host, port: sim.port, clientId: 21, clock: sim.clock, maxRequestsPerSecond: 1e6 });
   const orders = new IbkrOrderClient({ connection, clock: sim.clock, ownsConnection: true });
   cleanups.push(async () => {
     await orders.close();
@@ -35,8 +38,8 @@ test('a market order is placed, acknowledged, filled, and its commission recorde
 
   const id = orders.placeOrder({ clientOrderId: 'c-0001', symbol: 'AAPL', side: 'buy', qty: 300, type: 'market' });
   assert.equal(id, 100, 'the first id is nextValidId');
-  await until('commission', () => commissions.seen.length > 0);
-  await until('filled', () => statuses.seen.some(([oid, st]) => oid === id && st === 'Filled'));
+  await sim.advanceUntil(() => commissions.seen.length > 0, 'commission');
+  await sim.advanceUntil(() => statuses.seen.some(([oid, st]) => oid === id && st === 'Filled'), 'filled');
 
   assert.ok(
     statuses.seen.some(([oid, st]) => oid === id && st === 'Submitted'),
@@ -73,7 +76,7 @@ test('a resting limit order is listed as open and can be cancelled', async () =>
   const statuses = record<Status>(orders, 'status');
   const errors = record<[number, number, string]>(orders, 'orderError');
   const id = orders.placeOrder({ clientOrderId: 'c-lmt', symbol: 'MSFT', side: 'buy', qty: 10, type: 'limit', limitPrice: 1 });
-  await until('submitted', () => statuses.seen.some(([oid, st]) => oid === id && st === 'Submitted'));
+  await sim.advanceUntil(() => statuses.seen.some(([oid, st]) => oid === id && st === 'Submitted'), 'submitted');
 
   const open = await orders.openOrders();
   assert.equal(open.length, 1);
@@ -83,8 +86,8 @@ test('a resting limit order is listed as open and can be cancelled', async () =>
   );
 
   orders.cancelOrder(id);
-  await until('cancelled', () => statuses.seen.some(([oid, st]) => oid === id && st === 'Cancelled'));
-  await until('202', () => errors.seen.some(([oid, code]) => oid === id && code === 202));
+  await sim.advanceUntil(() => statuses.seen.some(([oid, st]) => oid === id && st === 'Cancelled'), 'cancelled');
+  await sim.advanceUntil(() => errors.seen.some(([oid, code]) => oid === id && code === 202), '202');
   assert.equal(sim.orderById(id)?.status, 'Cancelled');
   assert.deepEqual(await orders.openOrders(), []);
 });
@@ -94,17 +97,17 @@ test('order ids keep increasing, and an order is refused rather than queued whil
   const a = orders.placeOrder({ clientOrderId: 'a', symbol: 'AAPL', side: 'sell', qty: 1, type: 'market' });
   const b = orders.placeOrder({ clientOrderId: 'b', symbol: 'AAPL', side: 'sell', qty: 1, type: 'market' });
   assert.equal(b, a + 1);
-  await until('both placed', () => sim.placedOrders.length === 2);
+  await sim.advanceUntil(() => sim.placedOrders.length === 2, 'both placed');
   sim.dropClients();
-  await until('disconnected', () => !orders.connection.isReady);
+  await sim.advanceUntil(() => !orders.connection.isReady, 'disconnected');
   assert.throws(
     () => orders.placeOrder({ clientOrderId: 'c', symbol: 'AAPL', side: 'sell', qty: 1, type: 'market' }),
     (e: unknown) => e instanceof IbkrError && e.code === 'IBKR_DISCONNECTED',
   );
-  await until('reconnected', () => orders.connection.isReady);
+  await sim.advanceUntil(() => orders.connection.isReady, 'reconnected');
   const c = orders.placeOrder({ clientOrderId: 'c', symbol: 'AAPL', side: 'sell', qty: 1, type: 'market' });
   assert.ok(c > b);
-  await until('placed', () => sim.placedOrders.length === 3);
+  await sim.advanceUntil(() => sim.placedOrders.length === 3, 'placed');
   assert.deepEqual(
     sim.placedOrders.map((p) => p.orderRef),
     ['a', 'b', 'c'],
@@ -117,9 +120,9 @@ test('after a reconnect the client reconciles: open orders and executions, match
   const reconciled = record<[{ openOrders: { clientOrderId: string }[]; executions: { orderRef: string; commission?: number }[] }]>(orders, 'reconciled');
   const filled = orders.placeOrder({ clientOrderId: 'j-filled', symbol: 'AAPL', side: 'buy', qty: 5, type: 'market' });
   orders.placeOrder({ clientOrderId: 'j-resting', symbol: 'AAPL', side: 'buy', qty: 5, type: 'limit', limitPrice: 1 });
-  await until('fill', () => sim.orderById(filled)?.status === 'Filled');
+  await sim.advanceUntil(() => sim.orderById(filled)?.status === 'Filled', 'fill');
   sim.dropClients();
-  await until('reconciled', () => reconciled.seen.length > 0);
+  await sim.advanceUntil(() => reconciled.seen.length > 0, 'reconciled');
   const [state] = reconciled.seen[0];
   assert.deepEqual(
     state.openOrders.map((o) => o.clientOrderId),
@@ -141,4 +144,42 @@ test('bad orders are refused before anything is sent, naming the field', async (
   assert.throws(() => orders.placeOrder({ ...base, type: 'limit' }), /limitPrice/);
   assert.throws(() => orders.placeOrder({ ...base, side: 'hold' as never }), /side/);
   assert.equal(sim.placedOrders.length, 0);
+});
+
+/** The trader's commission join (src/sources/ibkr/commission-join.ts) fed by the order client, as the IBKR broker wires it. */
+function joinFills(orders: IbkrOrderClient, sim: TwsSimulator, waitMs: number) {
+  const warnings: string[] = [];
+  const join = new CommissionJoin(sim.clock, { warn: (_obj, msg) => warnings.push(msg) }, waitMs, 100);
+  const fills: IbFill[] = [];
+  orders.on('execution', (x) => void join.fill(x, undefined).then((f) => fills.push(f)));
+  orders.on('commission', (c) => join.report(c.execId, c.commission));
+  return { join, fills, warnings };
+}
+
+test('a commission report within the wait is joined to its fill, which goes out once, complete', async () => {
+  const { sim, orders } = await setup({ commissionDelayMs: 3_000 });
+  const { join, fills } = joinFills(orders, sim, 5_000);
+  const placedAt = sim.clock.now();
+  orders.placeOrder({ clientOrderId: 'c-join', symbol: 'AAPL', side: 'buy', qty: 300, type: 'market' });
+  await sim.advanceUntil(() => fills.length === 1, 'the fill');
+  assert.equal(sim.clock.now() - placedAt, 3_000, 'held until its commission report came');
+  assert.equal(fills[0].commission, 1.5, '300 shares at $0.005');
+  assert.equal(join.fillsWithoutCommission, 0);
+  assert.equal(join.lateCommissions, 0);
+});
+
+test('a commission report after the wait: the fill goes out at commission 0 when the wait ends, and the report is counted and logged as late', async () => {
+  const { sim, orders } = await setup({ commissionDelayMs: 8_000 });
+  const { join, fills, warnings } = joinFills(orders, sim, 5_000);
+  const placedAt = sim.clock.now();
+  orders.placeOrder({ clientOrderId: 'c-late', symbol: 'AAPL', side: 'buy', qty: 300, type: 'market' });
+  await sim.advanceUntil(() => fills.length === 1, 'the fill');
+  assert.equal(sim.clock.now() - placedAt, 5_000, 'released when the wait ended');
+  assert.equal(fills[0].commission, 0);
+  assert.equal(join.fillsWithoutCommission, 1);
+  await sim.advanceUntil(() => join.lateCommissions === 1, 'the late report');
+  assert.equal(sim.clock.now() - placedAt, 8_000);
+  assert.match(warnings.at(-1) ?? '', /came after its fill was recorded with commission 0/);
+  assert.equal(join.known(fills[0].execId), 1.5, 'the late commission is known for a later executions() listing');
+  assert.equal(fills.length, 1, 'the fill was not sent again');
 });

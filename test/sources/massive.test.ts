@@ -8,6 +8,7 @@ import { MassiveStream, massiveStreamUrl } from '../../src/sources/massive/strea
 import { SourceError } from '../../src/sources/types.ts';
 import { driveClock } from '../fakes/massive/clock-driver.ts';
 import { type FakeMassive, startFakeMassive, toMassiveWire } from '../fakes/massive/server.ts';
+import { waitFor } from '../helpers/wait.ts';
 
 const KEY = 'sekrit-MASSIVE-key-0042';
 const T0 = Date.UTC(2026, 2, 4, 14, 30); // a Wednesday, 09:30 New York
@@ -359,7 +360,7 @@ describe('MassiveStream', () => {
     try {
       stream.subscribe(['QQQ']);
       await stream.connect();
-      await waitFor(() => fake.stream.subscriptions()[0]?.includes('AM.QQQ'));
+      await waitFor(() => fake.stream.subscriptions()[0]?.includes('AM.QQQ'), 'subscribed to AM.QQQ');
       const got = once(stream, 'bar');
       assert.equal(fake.stream.pushMinuteBar('QQQ', bar(T0)), 1);
       const [b] = (await got) as [Bar];
@@ -393,9 +394,9 @@ describe('MassiveStream', () => {
       stream.on('status', (s) => states.push(s.state));
       stream.subscribe(['QQQ', 'SPY']);
       await stream.connect();
-      await waitFor(() => fake.stream.subscriptions()[0]?.length === 2);
+      await waitFor(() => fake.stream.subscriptions()[0]?.length === 2, 'two subscriptions');
       fake.stream.dropAll();
-      await waitFor(() => fake.stream.authAttempts === 2 && fake.stream.subscriptions()[0]?.length === 2);
+      await waitFor(() => fake.stream.authAttempts === 2 && fake.stream.subscriptions()[0]?.length === 2, 'subscribed again after the second login');
       assert.ok(states.includes('reconnecting'));
       assert.equal(stream.counters.reconnects, 1);
       const got = once(stream, 'bar');
@@ -416,12 +417,3 @@ describe('MassiveStream', () => {
     await stream.close();
   });
 });
-
-/** Polls `cond` (which may act, e.g. push a bar) until it holds; no time threshold is asserted. */
-async function waitFor(cond: () => boolean | undefined): Promise<void> {
-  for (let i = 0; i < 1000; i++) {
-    if (cond()) return;
-    await new Promise((r) => setTimeout(r, 10));
-  }
-  assert.fail('condition not reached');
-}

@@ -14,6 +14,7 @@ import { MassiveStream, massiveStreamUrl } from '../../src/sources/massive/strea
 import type { SourceError } from '../../src/sources/types.ts';
 import { type FakeAlpaca, startFakeAlpaca } from '../fakes/alpaca/server.ts';
 import { type FakeMassive, startFakeMassive } from '../fakes/massive/server.ts';
+import { waitFor } from '../helpers/wait.ts';
 
 const KEY = 'massive-stream-key-5521';
 const KEY_ID = 'PKSTREAMKEY0001';
@@ -31,14 +32,6 @@ type Failure = SourceError & { kind?: string };
 
 function bar(symbol: string, start = T0, extra: Partial<Bar> = {}): Bar {
   return { symbol, barSize: '1Min', start, open: 10, high: 11, low: 9, close: 10.5, volume: 700, vwap: 10.2, trades: 12, source: 'massive', receivedAt: 0, ...extra };
-}
-
-async function waitFor(cond: () => boolean | undefined, what = 'condition'): Promise<void> {
-  for (let i = 0; i < 1500; i++) {
-    if (cond()) return;
-    await new Promise((r) => setTimeout(r, 10));
-  }
-  assert.fail(`never happened: ${what}`);
 }
 
 async function rejection(p: Promise<unknown>): Promise<Failure> {

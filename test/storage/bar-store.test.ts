@@ -10,6 +10,7 @@ import { ManualClock } from '../../src/market/clock.ts';
 import { createBarColumns, createBarView } from '../../src/storage/bar-codec.ts';
 import { BarValidationError, type DivergenceEvent } from '../../src/storage/bar-store.ts';
 import { openStorage, type Storage } from '../../src/storage/storage.ts';
+import { waitFor } from '../helpers/wait.ts';
 
 const T0 = Date.UTC(2024, 2, 4, 14, 30); // a Monday, 09:30 New York
 const MIN = 60_000;
@@ -375,7 +376,7 @@ describe('retention', () => {
     const clock = new ManualClock(T0 + DAY + 1);
     const handle = s.bars.startPruning(clock, 60_000);
     clock.advance(60_000);
-    for (let i = 0; i < 200 && s.bars.stats().pruned < 2; i++) await new Promise((r) => setTimeout(r, 5));
+    await waitFor(() => s.bars.stats().pruned >= 2, 'the first round pruned two bars');
     assert.deepEqual(
       s.bars.range('QQQ', '1Min', 0, Number.MAX_SAFE_INTEGER).map((b) => (b.start - T0) / MIN),
       [2],

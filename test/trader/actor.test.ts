@@ -28,6 +28,7 @@ import { startEngine, type Engine } from '../../src/server/engine.ts';
 import { openStorage, type Storage } from '../../src/storage/storage.ts';
 import type { OrderRecord } from '../../src/storage/types.ts';
 import { disagreement, PAPER_BROKER_KEY, type PaperState } from '../fixtures/trader-agreement.ts';
+import { waitFor } from '../helpers/wait.ts';
 
 const T0 = Date.UTC(2026, 0, 5, 15, 0); // Monday 10:00 New York
 const MIN = 60_000;
@@ -38,15 +39,8 @@ const holdId = (barStart: number) => clientOrderId('hold', 'QQQ', barStart, 0);
 
 type TestContext = { after(fn: () => void | Promise<void>): void };
 
-async function until<T>(fn: () => Promise<T | undefined | false | null> | T | undefined | false | null, what: () => string, timeoutMs = 15_000): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what()}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
+const until = <T>(fn: () => Promise<T | undefined | false | null> | T | undefined | false | null, what: () => string, timeoutMs = 15_000): Promise<T> =>
+  waitFor(fn, { what, timeoutMs, intervalMs: 20 });
 
 interface Rig {
   engine: Engine;

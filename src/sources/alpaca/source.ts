@@ -14,32 +14,24 @@
 import type { Bar } from '../../market/bar.ts';
 import type { BarSize } from '../../market/bar-size.ts';
 import type { Clock } from '../../market/clock.ts';
-import { checkFetchArgs, parseVendorUrl, headerValue, inStartOrder, silentLogger, type SourceLogger, type VendorReply, VendorRest } from '../http.ts';
-import { RateLimiter } from '../rate-limiter.ts';
+import { checkFetchArgs, headerValue, inStartOrder, silentLogger, type SourceLogger, type VendorReply } from '../http.ts';
+import { checkCredential, type VendorClient, vendorClient, type VendorSourceOptions } from '../vendor-client.ts';
 import { type HistoricalBarSource, SourceError, type SourceStats } from '../types.ts';
 import { type MultiBarsPage, parseMultiBarsPage } from './multi-bars.ts';
-import { ALPACA_FEEDS, type AlpacaFeed, type BarsPage, alpacaError, alpacaTimeframe, isAlpacaFeed, parseBarsPage } from './wire.ts';
+import { ALPACA_FEEDS, type AlpacaFeed, alpacaError, alpacaTimeframe, isAlpacaFeed, parseBarsPage } from './wire.ts';
 
 export const ALPACA_DEFAULT_DATA_URL = 'https://data.alpaca.markets';
 /** How old SIP data must be for a plan without real-time SIP (plus a minute of margin). */
 const SIP_DELAY_MS = 16 * 60_000;
 
-export interface AlpacaSourceOptions {
+/** rateLimitPerMin defaults to 200 (the free plan). */
+export interface AlpacaSourceOptions extends VendorSourceOptions {
   keyId: string;
   secretKey: string;
   /** Default https://data.alpaca.markets. */
   dataUrl?: string;
   /** Default `iex` (the free plan's real-time feed). `delayed_sip`: sip history ending 16 min ago. */
   feed?: AlpacaFeed;
-  /** Requests per rolling minute; default 200 (the free plan). Infinity turns pacing off. */
-  rateLimitPerMin?: number;
-  clock: Clock;
-  timeoutMs?: number;
-  maxRetries?: number;
-  backoffMs?: number;
-  rateWindowMs?: number;
-  rateGuardMs?: number;
-  logger?: SourceLogger;
 }
 
 /** The vendor's view of our budget, from the last reply's X-RateLimit-* headers. */
@@ -57,57 +49,35 @@ export class AlpacaSource implements HistoricalBarSource {
   /** Last X-RateLimit-* headers seen, for diagnostics. */
   lastRateLimit: AlpacaRateLimitState | undefined;
 
-  private readonly base: URL;
-  private readonly prefix: string;
   private readonly clock: Clock;
   private readonly logger: SourceLogger;
-  private readonly limiter: RateLimiter;
-  private readonly rest: VendorRest;
+  private readonly vendor: VendorClient;
 
   constructor(opts: AlpacaSourceOptions) {
-    for (const [field, value, env] of [
-      ['keyId', opts.keyId, 'APCA_API_KEY_ID'],
-      ['secretKey', opts.secretKey, 'APCA_API_SECRET_KEY'],
-    ] as const) {
-      if (typeof value !== 'string' || value.trim() === '') {
-        throw new SourceError('alpaca', 'AUTH', `alpaca: ${field} is not configured (set ${env})`);
-      }
-      if (/[\s\x00-\x1f]/.test(value)) throw new SourceError('alpaca', 'AUTH', `alpaca: ${field} contains whitespace or control characters`);
-    }
+    checkCredential('alpaca', 'keyId', opts.keyId, 'APCA_API_KEY_ID');
+    checkCredential('alpaca', 'secretKey', opts.secretKey, 'APCA_API_SECRET_KEY');
     const feed = opts.feed ?? 'iex';
     if (!isAlpacaFeed(feed)) {
       throw new SourceError('alpaca', 'BAD_REQUEST', `alpaca: feed ${JSON.stringify(feed)} is not one of ${ALPACA_FEEDS.join(', ')}`);
     }
     this.feed = feed;
-    this.base = parseVendorUrl('alpaca', 'dataUrl', opts.dataUrl ?? ALPACA_DEFAULT_DATA_URL);
-    this.prefix = this.base.pathname.replace(/\/+$/, '');
-    const rateLimitPerMin = opts.rateLimitPerMin ?? 200;
-    if (!(rateLimitPerMin > 0)) {
-      throw new SourceError('alpaca', 'BAD_REQUEST', `alpaca: rateLimitPerMin must be > 0, got ${rateLimitPerMin}`);
-    }
     this.clock = opts.clock;
     this.logger = opts.logger ?? silentLogger;
-    const windowMs = opts.rateWindowMs ?? 60_000;
-    this.limiter = new RateLimiter({ limit: rateLimitPerMin, windowMs, guardMs: opts.rateGuardMs ?? 250, clock: opts.clock });
-    this.rest = new VendorRest({
-      source: 'alpaca',
-      clock: opts.clock,
-      limiter: this.limiter,
-      rateLimitPerMin,
+    this.vendor = vendorClient('alpaca', opts, {
+      urlField: 'dataUrl',
+      url: opts.dataUrl ?? ALPACA_DEFAULT_DATA_URL,
+      defaultRateLimitPerMin: 200,
       headers: { 'APCA-API-KEY-ID': opts.keyId, 'APCA-API-SECRET-KEY': opts.secretKey },
       secrets: [opts.keyId, opts.secretKey],
-      timeoutMs: opts.timeoutMs ?? 30_000,
-      maxRetries: opts.maxRetries ?? 4,
-      backoffMs: opts.backoffMs ?? 1_000,
       logger: this.logger,
-      policy: {
+      policy: (limiter, windowMs) => ({
         classifyError: (reply, body, url) => alpacaError(reply, body, url.pathname),
         observe: (reply) => this.observe(reply, windowMs),
         resumeAfterRateLimit: () => {
           const reset = this.lastRateLimit?.resetAt;
-          return reset !== undefined && reset > this.clock.now() ? reset : this.limiter.windowFreesAt();
+          return reset !== undefined && reset > this.clock.now() ? reset : limiter.windowFreesAt();
         },
-      },
+      }),
     });
   }
 
@@ -116,43 +86,24 @@ export class AlpacaSource implements HistoricalBarSource {
     // SIP history newer than 15 minutes needs a paid plan: the delayed feed stops short of it.
     if (this.feed === 'delayed_sip') to = Math.min(to, this.clock.now() - SIP_DELAY_MS);
     if (from >= to) return [];
-    const restFeed = this.feed === 'delayed_sip' ? 'sip' : this.feed;
     const bars: Bar[] = [];
-    const tokens = new Set<string>();
-    let token: string | undefined;
     let pages = 0;
-    do {
-      const url = new URL(this.base.href);
-      url.pathname = `${this.prefix}/v2/stocks/${encodeURIComponent(symbol)}/bars`;
-      const q = url.searchParams;
-      q.set('timeframe', alpacaTimeframe(barSize));
-      q.set('start', new Date(from).toISOString());
-      q.set('end', new Date(to - 1).toISOString());
-      q.set('limit', '10000');
-      q.set('feed', restFeed);
-      q.set('adjustment', 'raw');
-      q.set('sort', 'asc');
-      if (token) q.set('page_token', token);
-      const { body } = await this.rest.getJson(url, signal);
-      pages++;
-      let page: BarsPage;
-      try {
-        page = parseBarsPage(body, symbol, barSize, from, to, this.clock.now());
-        if (page.nextPageToken !== undefined && tokens.has(page.nextPageToken)) {
-          throw new SourceError('alpaca', 'MALFORMED', 'alpaca: next_page_token repeats an earlier page');
+    await this.eachPage(
+      `/v2/stocks/${encodeURIComponent(symbol)}/bars`,
+      undefined,
+      barSize,
+      from,
+      to,
+      (body, receivedAt) => parseBarsPage(body, symbol, barSize, from, to, receivedAt),
+      (page) => {
+        pages++;
+        if (page.malformed > 0) {
+          this.logger.warn({ source: 'alpaca', symbol, barSize, skipped: page.malformed, problem: page.firstProblem }, 'malformed bars skipped');
         }
-      } catch (err) {
-        if (err instanceof SourceError) this.rest.noteError(err);
-        throw err;
-      }
-      if (page.malformed > 0) {
-        this.rest.countMalformed(page.malformed);
-        this.logger.warn({ source: 'alpaca', symbol, barSize, skipped: page.malformed, problem: page.firstProblem }, 'malformed bars skipped');
-      }
-      for (const b of page.bars) bars.push(b);
-      token = page.nextPageToken;
-      if (token !== undefined) tokens.add(token);
-    } while (token !== undefined);
+        for (const b of page.bars) bars.push(b);
+      },
+      signal,
+    );
     this.logger.debug({ source: 'alpaca', symbol, barSize, from, to, pages, bars: bars.length }, 'bars fetched');
     return inStartOrder(bars);
   }
@@ -167,13 +118,45 @@ export class AlpacaSource implements HistoricalBarSource {
     if (this.feed === 'delayed_sip') to = Math.min(to, this.clock.now() - SIP_DELAY_MS);
     if (from >= to || symbols.length === 0) return out;
     const asked = new Set(symbols);
+    await this.eachPage(
+      '/v2/stocks/bars',
+      symbols,
+      barSize,
+      from,
+      to,
+      (body, receivedAt): MultiBarsPage => parseMultiBarsPage(body, asked, barSize, from, to, receivedAt),
+      (page) => {
+        if (page.malformed > 0) this.logger.warn({ source: 'alpaca', skipped: page.malformed, problem: page.firstProblem }, 'malformed bars skipped');
+        for (const [symbol, bars] of page.bars) out.get(symbol)!.push(...bars);
+      },
+      signal,
+    );
+    for (const [symbol, bars] of out) out.set(symbol, inStartOrder(bars));
+    return out;
+  }
+
+  /**
+   * GETs `path` page by page, `next_page_token` followed until there is none (a token seen before is
+   * MALFORMED, not a loop), each page read by `parse` and handed to `onPage`. The query is the same
+   * for one symbol and many: `feed` always sent (delayed_sip reads sip history), `end` inclusive.
+   */
+  private async eachPage<P extends { malformed: number; nextPageToken?: string }>(
+    path: string,
+    symbols: string[] | undefined,
+    barSize: BarSize,
+    from: number,
+    to: number,
+    parse: (body: unknown, receivedAt: number) => P,
+    onPage: (page: P) => void,
+    signal?: AbortSignal,
+  ): Promise<void> {
     const tokens = new Set<string>();
     let token: string | undefined;
     do {
-      const url = new URL(this.base.href);
-      url.pathname = `${this.prefix}/v2/stocks/bars`;
+      const url = new URL(this.vendor.base.href);
+      url.pathname = `${this.vendor.prefix}${path}`;
       const q = url.searchParams;
-      q.set('symbols', symbols.join(','));
+      if (symbols) q.set('symbols', symbols.join(','));
       q.set('timeframe', alpacaTimeframe(barSize));
       q.set('start', new Date(from).toISOString());
       q.set('end', new Date(to - 1).toISOString());
@@ -182,35 +165,30 @@ export class AlpacaSource implements HistoricalBarSource {
       q.set('adjustment', 'raw');
       q.set('sort', 'asc');
       if (token) q.set('page_token', token);
-      const { body } = await this.rest.getJson(url, signal);
-      let page: MultiBarsPage;
+      const { body } = await this.vendor.rest.getJson(url, signal);
+      let page: P;
       try {
-        page = parseMultiBarsPage(body, asked, barSize, from, to, this.clock.now());
+        page = parse(body, this.clock.now());
         if (page.nextPageToken !== undefined && tokens.has(page.nextPageToken)) {
           throw new SourceError('alpaca', 'MALFORMED', 'alpaca: next_page_token repeats an earlier page');
         }
       } catch (err) {
-        if (err instanceof SourceError) this.rest.noteError(err);
+        if (err instanceof SourceError) this.vendor.rest.noteError(err);
         throw err;
       }
-      if (page.malformed > 0) {
-        this.rest.countMalformed(page.malformed);
-        this.logger.warn({ source: 'alpaca', skipped: page.malformed, problem: page.firstProblem }, 'malformed bars skipped');
-      }
-      for (const [symbol, bars] of page.bars) out.get(symbol)!.push(...bars);
+      if (page.malformed > 0) this.vendor.rest.countMalformed(page.malformed);
+      onPage(page);
       token = page.nextPageToken;
       if (token !== undefined) tokens.add(token);
     } while (token !== undefined);
-    for (const [symbol, bars] of out) out.set(symbol, inStartOrder(bars));
-    return out;
   }
 
   stats(): SourceStats {
-    return this.rest.stats();
+    return this.vendor.rest.stats();
   }
 
   async close(): Promise<void> {
-    await this.rest.close();
+    await this.vendor.rest.close();
   }
 
   /** Reads X-RateLimit-*; a spent budget pauses the limiter until the vendor's reset. */
@@ -231,7 +209,7 @@ export class AlpacaSource implements HistoricalBarSource {
     if (remaining === 0) {
       const until = resetAt !== undefined && resetAt > now ? resetAt : now + windowMs;
       this.logger.info({ source: 'alpaca', until }, 'vendor rate budget spent, pausing');
-      this.limiter.pauseUntil(until);
+      this.vendor.limiter.pauseUntil(until);
     }
   }
 }

@@ -1,10 +1,5 @@
-/**
- * Alpaca's stock stream of minute bars, market-data-apis.md §2.5. Subscribes `bars` and
- * `updatedBars` (late-trade corrections with the same `t`, about 30 s after the minute): both are
- * emitted as bars, and the store keeps the last.
- */
-import type { Bar } from '../../market/bar.ts';
 import { BarStream, type BarStreamOptions, type StreamFailureKind } from '../massive/bar-stream.ts';
+import { isNum, pricesConsistent, wireBar } from '../wire-bar.ts';
 
 export const ALPACA_STREAM_FEEDS = ['iex', 'sip', 'delayed_sip', 'test'] as const;
 export type AlpacaStreamFeed = (typeof ALPACA_STREAM_FEEDS)[number];
@@ -107,27 +102,12 @@ export class AlpacaStream extends BarStream {
 
   private onBar(ev: Record<string, unknown>): void {
     const { S, t, o, h, l, c, v, n, vw } = ev;
-    const num = (x: unknown): x is number => typeof x === 'number' && Number.isFinite(x);
     const start = typeof t === 'string' ? Date.parse(t) : NaN;
-    if (typeof S !== 'string' || !Number.isFinite(start) || !num(o) || !num(h) || !num(l) || !num(c) || !num(v)) {
+    if (typeof S !== 'string' || !Number.isFinite(start) || !isNum(o) || !isNum(h) || !isNum(l) || !isNum(c) || !isNum(v)) {
       return this.malformed('bar message lacks S/t/o/h/l/c/v');
     }
     if (start % 60_000 !== 0) return this.malformed(`bar time ${String(t)} is not on a minute`);
-    if (!(l > 0) || h < l || o > h || o < l || c > h || c < l || v < 0) return this.malformed('bar prices are not consistent');
-    const bar: Bar = {
-      symbol: S,
-      barSize: '1Min',
-      start,
-      open: o,
-      high: h,
-      low: l,
-      close: c,
-      volume: v,
-      vwap: num(vw) ? vw : NaN,
-      trades: num(n) ? n : -1,
-      source: 'alpaca',
-      receivedAt: this.clock.now(),
-    };
-    this.emitBar(bar);
+    if (!pricesConsistent(o, h, l, c, v)) return this.malformed('bar prices are not consistent');
+    this.emitBar(wireBar({ o, h, l, c, v, vw, n }, S, '1Min', start, 'alpaca', this.clock.now()));
   }
 }

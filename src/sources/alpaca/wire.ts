@@ -1,11 +1,12 @@
 /**
- * Alpaca Market Data v2 bars, read into our Bar. See market-data-apis.md §2.2–2.4.
+ * Alpaca Market Data v2 bars, read into our Bar. See docs/market-data.md, "Alpaca market data v2": historical bars, plans and errors.
  * Pure functions: no I/O.
  */
 import type { Bar } from '../../market/bar.ts';
 import { type BarSize, barSizeMs } from '../../market/bar-size.ts';
 import { codeForStatus, type VendorReply, vendorText } from '../http.ts';
 import { SourceError } from '../types.ts';
+import { ohlcvProblem, type WireOhlcv, wireBar } from '../wire-bar.ts';
 
 /**
  * Feeds a source may be configured with. `delayed_sip` exists only on latest endpoints and the
@@ -76,21 +77,7 @@ export function readBarList(
     }
     const s = start!;
     if (s < from || s >= to) continue;
-    const a = r as { o: number; h: number; l: number; c: number; v: number; vw?: number; n?: number };
-    bars.push({
-      symbol,
-      barSize,
-      start: s,
-      open: a.o,
-      high: a.h,
-      low: a.l,
-      close: a.c,
-      volume: a.v,
-      vwap: typeof a.vw === 'number' ? a.vw : NaN,
-      trades: typeof a.n === 'number' ? a.n : -1,
-      source: 'alpaca',
-      receivedAt,
-    });
+    bars.push(wireBar(r as unknown as WireOhlcv, symbol, barSize, s, 'alpaca', receivedAt));
   }
   return { bars, malformed, firstProblem };
 }
@@ -103,22 +90,9 @@ function barStart(r: Record<string, unknown> | null): number | undefined {
   return Number.isFinite(ms) ? ms : undefined;
 }
 
-function isNum(v: unknown): v is number {
-  return typeof v === 'number' && Number.isFinite(v);
-}
-
 function barProblem(r: Record<string, unknown>, start: number, alignMs: number): string | undefined {
-  const { o, h, l, c, v, vw, n } = r;
   if (alignMs > 0 && start % alignMs !== 0) return `t ${String(r.t)} is not aligned to the bar size`;
-  if (!isNum(o) || !isNum(h) || !isNum(l) || !isNum(c)) return 'o/h/l/c missing or not numbers';
-  if (!(l > 0)) return 'low is not positive';
-  if (h < l) return 'high < low';
-  const slack = Math.max(1e-4, h * 1e-7);
-  if (o > h + slack || o < l - slack || c > h + slack || c < l - slack) return 'open/close outside high..low';
-  if (!isNum(v) || v < 0) return 'v missing or negative';
-  if (vw !== undefined && vw !== null && !isNum(vw)) return 'vw is not a number';
-  if (n !== undefined && n !== null && (!isNum(n) || n < 0)) return 'n is not a count';
-  return undefined;
+  return ohlcvProblem(r);
 }
 
 /** Maps an Alpaca error reply to a SourceError; the vendor text is in `message`. */

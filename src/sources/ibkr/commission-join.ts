@@ -8,16 +8,11 @@ import type { Clock } from '../../market/clock.ts';
 import type { IbkrExecution } from './order-client.ts';
 import { parseTwsDate } from './tws-date.ts';
 
-/** An execution with its commission joined and its time read (UTC epoch ms). */
-export interface IbFill {
-  execId: string;
-  orderId: number;
-  /** Our client order id (IB's orderRef); '' when TWS did not report one. */
-  orderRef: string;
-  symbol: string;
-  side: 'buy' | 'sell';
-  qty: number;
-  price: number;
+/**
+ * An execution with its commission joined and its time read (UTC epoch ms). `orderRef` is '' when
+ * TWS did not report one.
+ */
+export interface IbFill extends Omit<IbkrExecution, 'time' | 'commission'> {
   time: number;
   commission: number;
 }

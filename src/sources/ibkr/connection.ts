@@ -43,6 +43,12 @@ export interface IbkrConnectionOptions extends IbkrEndpoint {
   heartbeatMs?: number;
   /** No answer to a heartbeat within this drops and reconnects the socket. Default 10 s. */
   heartbeatTimeoutMs?: number;
+  /**
+   * Outgoing messages per second: the IB client library queues the rest, on the real clock (the
+   * library's own default, docs/tws-protocol.md, Pitfalls). Default 40. A test on a ManualClock raises it, since
+   * a queue emptied in real time would let simulated time run past its messages.
+   */
+  maxRequestsPerSecond?: number;
 }
 
 export interface IbRequestError {
@@ -138,7 +144,7 @@ export class IbkrConnection extends EventEmitter<IbkrConnectionEvents> {
     this.heartbeatMs = opts.heartbeatMs ?? 30_000;
     this.heartbeatTimeoutMs = opts.heartbeatTimeoutMs ?? 10_000;
     this.since = this.clock.now();
-    this.api = new IBApi({ host: this.host, port: this.port, clientId: this.clientId });
+    this.api = new IBApi({ host: this.host, port: this.port, clientId: this.clientId, maxReqPerSec: opts.maxRequestsPerSecond ?? 40 });
     this.api.on(EventName.nextValidId, (id: number) => this.onNextValidId(id));
     this.api.on(EventName.disconnected, () => this.onDisconnected());
     this.api.on(EventName.error, (err: Error, code: number, reqId: number) => this.onError(err, code, reqId));
@@ -249,6 +255,18 @@ export class IbkrConnection extends EventEmitter<IbkrConnectionEvents> {
       }
     }, this.connectTimeoutMs);
     this.api.connect(this.clientId);
+    this.disableNagle();
+  }
+
+  /**
+   * IB messages are small and each waits for an answer: with Nagle's algorithm on, a request sent
+   * right after another sits in the kernel until the first one's delayed ACK (tens of ms), which
+   * delays orders. The IB client library opens the socket with Node's default (Nagle on) and keeps
+   * it private, so it is reached here; a library that renames it only costs that latency.
+   */
+  private disableNagle(): void {
+    const socket = (this.api as unknown as { controller?: { socket?: { client?: { setNoDelay?(on: boolean): unknown } } } }).controller?.socket?.client;
+    socket?.setNoDelay?.(true);
   }
 
   private onNextValidId(id: number): void {

@@ -19,7 +19,6 @@
  */
 import { EventEmitter } from 'node:events';
 import { EventName, WhatToShow } from '@stoqey/ib';
-import { BarAggregator } from '../../market/aggregate.ts';
 import type { Bar } from '../../market/bar.ts';
 import { isValidSymbol } from '../../market/bar.ts';
 import { isBarSize, type BarSize } from '../../market/bar-size.ts';
@@ -27,81 +26,15 @@ import type { Clock, TimerHandle } from '../../market/clock.ts';
 import { IbkrConnection, type IbkrConnectionState, type IbkrConnectionTuning, type IbRequestError, type IbNotice, type IbkrEndpoint } from './connection.ts';
 import { stockContract } from './contract.ts';
 import { IbkrError } from './errors.ts';
-import { HistoricalFetcher, type HistoricalFetchOptions, type HistoricalFetchStats } from './historical-fetch.ts';
-import { HistoricalPacer, type HistoricalPacerStats } from './historical-pacer.ts';
+import { HistoricalFetcher } from './historical-fetch.ts';
+import { HistoricalPacer } from './historical-pacer.ts';
+import { barArrived, newSubscription, requestRefused, type Retry, type Subscription, stallCheck } from './realtime-subscription.ts';
+
+import type { IbkrDataFeedEvents, IbkrDataFeedOptions, IbkrDataFeedStatus } from './data-feed-types.ts';
+
+export type { IbkrDataFeedEvents, IbkrDataFeedOptions, IbkrDataFeedStatus, RealtimeState, RealtimeStatus } from './data-feed-types.ts';
 
 const FIVE_SECONDS = 5_000;
-
-export type RealtimeState = 'pending' | 'streaming' | 'stalled' | 'unavailable' | 'bad-contract';
-
-export interface IbkrDataFeedOptions {
-  connection: IbkrConnection;
-  clock: Clock;
-  /** Close the connection with the feed. Default false (true from `IbkrDataFeed.create`). */
-  ownsConnection?: boolean;
-  /** A subscription silent for this many 5 s intervals while the market is open is stalled. Default 3. */
-  stallIntervals?: number;
-  /** How long past an interval's end to wait for its last 5 s bar. Default 2000 ms. */
-  graceMs?: number;
-  /** Period of the flush and stall checks. Default 1000 ms. */
-  tickMs?: number;
-  /** Stall detection runs only while this says the market is open (real TWS is silent when closed). Default: always open. */
-  isMarketOpen?: (ts: number) => boolean;
-  /** Retry of a symbol refused with 420/354/10168. Defaults 60 s doubling to 10 min. */
-  unavailableRetry?: { initialMs?: number; maxMs?: number };
-  /** Re-requests of a stalled stream after the first (at detection). Defaults 30 s doubling to 5 min. */
-  stallRetry?: { initialMs?: number; maxMs?: number };
-  /** Real-time bars inside regular trading hours only. Default false. */
-  useRTH?: boolean;
-  historical?: HistoricalFetchOptions;
-  pacer?: HistoricalPacer;
-}
-
-export interface IbkrDataFeedEvents {
-  /** A completed aggregated bar (source `ibkr-realtime`). */
-  bar: [bar: Bar];
-  unavailable: [symbol: string, code: number, message: string];
-  /** Nothing arrived since `since` (clock ms) for `stallIntervals` intervals. */
-  stall: [symbol: string, since: number];
-  recovered: [symbol: string];
-  connection: [state: IbkrConnectionState];
-  /** Every TWS error or notice code, for metrics. */
-  ibError: [code: number, symbol: string | undefined];
-}
-
-export interface RealtimeStatus {
-  symbol: string;
-  barSize: BarSize;
-  state: RealtimeState;
-  /** Clock time of the last 5 s bar, if any. */
-  lastBarAt?: number;
-  /** reqRealTimeBars sent for this symbol so far. */
-  requests: number;
-  lastError?: { code: number; message: string; at: number };
-}
-
-export interface IbkrDataFeedStatus {
-  connection: IbkrConnectionState;
-  realtime: RealtimeStatus[];
-  historical: HistoricalFetchStats & { pacer: HistoricalPacerStats };
-}
-
-interface Subscription {
-  symbol: string;
-  barSize: BarSize;
-  aggregator: BarAggregator;
-  state: RealtimeState;
-  reqId?: number;
-  /** Silence is measured from here: the last bar, the last request, or the last pause. */
-  watchFrom: number;
-  lastBarAt?: number;
-  requests: number;
-  retryTimer?: TimerHandle;
-  unavailableDelay: number;
-  stallDelay: number;
-  nextStallRequestAt: number;
-  lastError?: { code: number; message: string; at: number };
-}
 
 export class IbkrDataFeed extends EventEmitter<IbkrDataFeedEvents> {
   readonly connection: IbkrConnection;
@@ -111,8 +44,8 @@ export class IbkrDataFeed extends EventEmitter<IbkrDataFeedEvents> {
   private readonly graceMs: number;
   private readonly tickMs: number;
   private readonly isMarketOpen: (ts: number) => boolean;
-  private readonly unavailableRetry: { initialMs: number; maxMs: number };
-  private readonly stallRetry: { initialMs: number; maxMs: number };
+  private readonly unavailableRetry: Retry;
+  private readonly stallRetry: Retry;
   private readonly useRTH: boolean;
   private readonly pacer: HistoricalPacer;
   private readonly historical: HistoricalFetcher;
@@ -186,18 +119,7 @@ export class IbkrDataFeed extends EventEmitter<IbkrDataFeedEvents> {
     const existing = this.subs.get(symbol);
     if (existing?.barSize === barSize) return;
     if (existing) this.unsubscribe(symbol);
-    const now = this.clock.now();
-    const sub: Subscription = {
-      symbol,
-      barSize,
-      aggregator: new BarAggregator({ symbol, barSize, source: 'ibkr-realtime', graceMs: this.graceMs }),
-      state: 'pending',
-      watchFrom: now,
-      requests: 0,
-      unavailableDelay: this.unavailableRetry.initialMs,
-      stallDelay: this.stallRetry.initialMs,
-      nextStallRequestAt: now,
-    };
+    const sub = newSubscription(symbol, barSize, this.graceMs, this.clock.now(), this.unavailableRetry, this.stallRetry);
     this.subs.set(symbol, sub);
     if (this.connection.isReady) this.request(sub);
     this.scheduleTick();
@@ -287,16 +209,7 @@ export class IbkrDataFeed extends EventEmitter<IbkrDataFeedEvents> {
     const sub = this.byReqId.get(reqId);
     if (!sub) return; // a stream we already cancelled
     const now = this.clock.now();
-    sub.lastBarAt = now;
-    sub.watchFrom = now;
-    if (sub.state === 'stalled' || sub.state === 'unavailable') {
-      sub.state = 'streaming';
-      sub.unavailableDelay = this.unavailableRetry.initialMs;
-      sub.stallDelay = this.stallRetry.initialMs;
-      this.emit('recovered', sub.symbol);
-    } else {
-      sub.state = 'streaming';
-    }
+    if (barArrived(sub, now, this.unavailableRetry, this.stallRetry)) this.emit('recovered', sub.symbol);
     const bars = sub.aggregator.push(
       {
         start: time * 1000,
@@ -325,23 +238,13 @@ export class IbkrDataFeed extends EventEmitter<IbkrDataFeedEvents> {
     if (kind === 'info' || kind === 'farm-broken' || kind === 'no-data') return;
     // The request is dead on TWS's side: no data follows an error for a reqId.
     this.byReqId.delete(e.reqId);
-    sub.reqId = undefined;
-    sub.lastError = { code: e.code, message: e.message, at: this.clock.now() };
-    if (kind === 'bad-contract') {
-      sub.state = 'bad-contract';
+    const next = requestRefused(sub, e, this.clock.now(), this.unavailableRetry);
+    if (next.kind === 'bad-contract') {
       this.emit('unavailable', sub.symbol, e.code, `IBKR does not know the contract STK ${sub.symbol} SMART USD: ${e.message}`);
       return;
     }
-    // unavailable, pacing (420 also means real-time pacing) and anything unexpected: retry slowly.
-    const first = sub.state !== 'unavailable';
-    if (first) {
-      sub.state = 'unavailable';
-      sub.unavailableDelay = Math.max(this.unavailableRetry.initialMs, e.policy.retryAfterMs ?? 0);
-      this.emit('unavailable', sub.symbol, e.code, e.message);
-    } else {
-      sub.unavailableDelay = Math.min(this.unavailableRetry.maxMs, sub.unavailableDelay * 2);
-    }
-    this.scheduleRetry(sub, sub.unavailableDelay);
+    if (next.first) this.emit('unavailable', sub.symbol, e.code, e.message);
+    this.scheduleRetry(sub, next.retryMs);
   }
 
   private scheduleRetry(sub: Subscription, delay: number): void {
@@ -389,20 +292,9 @@ export class IbkrDataFeed extends EventEmitter<IbkrDataFeedEvents> {
         sub.watchFrom = now;
         continue;
       }
-      if (sub.reqId === undefined || (sub.state !== 'pending' && sub.state !== 'streaming' && sub.state !== 'stalled')) continue;
-      if (now - sub.watchFrom < this.stallMs) continue;
-      if (sub.state !== 'stalled') {
-        sub.state = 'stalled';
-        sub.stallDelay = this.stallRetry.initialMs;
-        this.emit('stall', sub.symbol, sub.lastBarAt ?? sub.watchFrom);
-        this.request(sub);
-        sub.nextStallRequestAt = now + sub.stallDelay;
-      } else if (now >= sub.nextStallRequestAt) {
-        // Still dead: ask again, less and less often (IB allows 60 new real-time requests in 10 min).
-        sub.stallDelay = Math.min(this.stallRetry.maxMs, sub.stallDelay * 2);
-        sub.nextStallRequestAt = now + sub.stallDelay;
-        this.request(sub);
-      }
+      const check = stallCheck(sub, now, this.stallMs, this.stallRetry);
+      if (check === 'stall') this.emit('stall', sub.symbol, sub.lastBarAt ?? sub.watchFrom);
+      if (check !== 'none') this.request(sub);
     }
   }
 }

@@ -1,6 +1,6 @@
 /**
- * One deliberate answer per TWS error or notice code (market-data-apis.md §4.3,
- * tws-protocol.md §6). The adapter branches on `kind`, never on message text, except for 162
+ * One deliberate answer per TWS error or notice code (docs/market-data.md, "Interactive
+ * Brokers data limits and codes"; docs/tws-protocol.md, Errors). The adapter branches on `kind`, never on message text, except for 162
  * whose meaning is in its suffix (see `classifyIbError`).
  *
  * Kinds:

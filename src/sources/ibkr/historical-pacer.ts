@@ -1,5 +1,5 @@
 /**
- * Keeps `reqHistoricalData` inside IB's pacing rules (market-data-apis.md §4.2) by queueing, never
+ * Keeps `reqHistoricalData` inside IB's pacing rules (docs/market-data.md, "Interactive Brokers data limits and codes") by queueing, never
  * rejecting:
  * 1. no identical request within 15 s;
  * 2. fewer than six requests for the same contract, exchange and tick type within 2 s (IB calls

@@ -1,5 +1,5 @@
 /**
- * Reads every date format TWS sends (tws-protocol.md §3, §5, §10.10):
+ * Reads every date format TWS sends (docs/tws-protocol.md: Connecting, Historical data):
  * - epoch seconds: `1736951400` (formatDate=2, intraday)
  * - `yyyyMMdd`: daily and longer bars, even with formatDate=2; midnight New York time
  * - `yyyyMMdd HH:mm:ss <zone>`: TWS 10.17+, zone as an IANA name (`US/Eastern`,
@@ -12,9 +12,8 @@
  * a region name follows daylight saving. Unknown zones are refused, never guessed.
  */
 import { DateTime } from 'luxon';
+import { MARKET_ZONE } from '../../market/calendar.ts';
 import { IbkrError } from './errors.ts';
-
-const NEW_YORK = 'America/New_York';
 
 /** Zone names with a fixed offset from UTC, in minutes. */
 const FIXED_OFFSET_MIN: Record<string, number> = {
@@ -95,7 +94,7 @@ export function parseTwsDate(input: string): number {
   let m = DATE_ONLY.exec(text);
   if (m) {
     checkFields(text, +m[2], +m[3], 0, 0, 0);
-    return inZone(text, NEW_YORK, +m[1], +m[2], +m[3], 0, 0, 0);
+    return inZone(text, MARKET_ZONE, +m[1], +m[2], +m[3], 0, 0, 0);
   }
   m = UTC_DASH.exec(text);
   if (m) {
@@ -108,7 +107,7 @@ export function parseTwsDate(input: string): number {
   const [y, mo, d, h, mi, s] = [+m[1], +m[2], +m[3], +m[5], +m[6], +(m[7] ?? 0)];
   checkFields(text, mo, d, h, mi, s);
   const zone = m[8]?.trim();
-  if (!zone) return inZone(text, NEW_YORK, y, mo, d, h, mi, s);
+  if (!zone) return inZone(text, MARKET_ZONE, y, mo, d, h, mi, s);
   const fixed = FIXED_OFFSET_MIN[zone];
   if (fixed !== undefined) return Date.UTC(y, mo - 1, d, h, mi, s) - fixed * 60_000;
   if (zone.includes('/')) return inZone(text, zone, y, mo, d, h, mi, s);

@@ -13,31 +13,18 @@
 import type { Bar } from '../../market/bar.ts';
 import type { BarSize } from '../../market/bar-size.ts';
 import type { Clock } from '../../market/clock.ts';
-import { RateLimiter } from '../rate-limiter.ts';
-import { checkFetchArgs, parseVendorUrl, inStartOrder, silentLogger, type SourceLogger, VendorRest } from '../http.ts';
+import { checkCredential, type VendorClient, vendorClient, type VendorSourceOptions } from '../vendor-client.ts';
+import { checkFetchArgs, inStartOrder, silentLogger, type SourceLogger } from '../http.ts';
 import { type HistoricalBarSource, SourceError, type SourceStats } from '../types.ts';
 import { type AggsPage, MASSIVE_TIMESPAN, massiveBodyError, massiveError, parseAggsPage } from './wire.ts';
 
 export const MASSIVE_DEFAULT_REST_URL = 'https://api.massive.com';
 
-export interface MassiveSourceOptions {
+/** rateLimitPerMin defaults to 5 (the free plan). */
+export interface MassiveSourceOptions extends VendorSourceOptions {
   apiKey: string;
   /** Default https://api.massive.com. A path prefix is kept (for proxies). */
   restUrl?: string;
-  /** Requests per rolling minute for this key; default 5 (the free plan). Infinity turns pacing off. */
-  rateLimitPerMin?: number;
-  clock: Clock;
-  /** Headers and body idle timeout per request, ms; default 30 000. */
-  timeoutMs?: number;
-  /** Retries of transient failures per request; default 4. */
-  maxRetries?: number;
-  /** First retry delay, doubled each retry; default 1 000 ms. */
-  backoffMs?: number;
-  /** The rate window; default 60 000 ms. Smaller only in tests. */
-  rateWindowMs?: number;
-  /** Extra hold per slot against network jitter; default 250 ms. */
-  rateGuardMs?: number;
-  logger?: SourceLogger;
 }
 
 export class MassiveSource implements HistoricalBarSource {
@@ -48,52 +35,27 @@ export class MassiveSource implements HistoricalBarSource {
   /** `status` of the last good page (`OK` or `DELAYED`), for diagnostics. */
   lastStatus: string | undefined;
 
-  private readonly base: URL;
-  /** restUrl's path without a trailing slash ('' for a bare host). */
-  private readonly prefix: string;
   private readonly clock: Clock;
   private readonly logger: SourceLogger;
-  private readonly rest: VendorRest;
-  private readonly limiter: RateLimiter;
+  private readonly vendor: VendorClient;
 
   constructor(opts: MassiveSourceOptions) {
-    if (typeof opts.apiKey !== 'string' || opts.apiKey.trim() === '') {
-      throw new SourceError('massive', 'AUTH', 'massive: apiKey is not configured (set MASSIVE_API_KEY)');
-    }
-    if (/[\s\x00-\x1f]/.test(opts.apiKey)) {
-      throw new SourceError('massive', 'AUTH', 'massive: apiKey contains whitespace or control characters');
-    }
-    this.base = parseVendorUrl('massive', 'restUrl', opts.restUrl ?? MASSIVE_DEFAULT_REST_URL);
-    this.prefix = this.base.pathname.replace(/\/+$/, '');
-    const rateLimitPerMin = opts.rateLimitPerMin ?? 5;
-    if (!(rateLimitPerMin > 0)) {
-      throw new SourceError('massive', 'BAD_REQUEST', `massive: rateLimitPerMin must be > 0, got ${rateLimitPerMin}`);
-    }
+    checkCredential('massive', 'apiKey', opts.apiKey, 'MASSIVE_API_KEY');
     this.clock = opts.clock;
     this.logger = opts.logger ?? silentLogger;
-    this.limiter = new RateLimiter({
-      limit: rateLimitPerMin,
-      windowMs: opts.rateWindowMs ?? 60_000,
-      guardMs: opts.rateGuardMs ?? 250,
-      clock: opts.clock,
-    });
-    this.rest = new VendorRest({
-      source: 'massive',
-      clock: opts.clock,
-      limiter: this.limiter,
-      rateLimitPerMin,
+    this.vendor = vendorClient('massive', opts, {
+      urlField: 'restUrl',
+      url: opts.restUrl ?? MASSIVE_DEFAULT_REST_URL,
+      defaultRateLimitPerMin: 5,
       headers: { authorization: `Bearer ${opts.apiKey}` },
       secrets: [opts.apiKey],
-      timeoutMs: opts.timeoutMs ?? 30_000,
-      maxRetries: opts.maxRetries ?? 4,
-      backoffMs: opts.backoffMs ?? 1_000,
       logger: this.logger,
-      policy: {
+      policy: (limiter) => ({
         classifyError: (reply, body, url) => massiveError(reply, body, url.pathname),
         checkBody: (body, reply, url) => massiveBodyError(body, reply, url.pathname),
         // No Retry-After at Massive: the window frees 60 s after the oldest request in it.
-        resumeAfterRateLimit: () => this.limiter.windowFreesAt(),
-      },
+        resumeAfterRateLimit: () => limiter.windowFreesAt(),
+      }),
     });
   }
 
@@ -101,8 +63,8 @@ export class MassiveSource implements HistoricalBarSource {
     checkFetchArgs('massive', symbol, barSize, from, to);
     if (from >= to) return [];
     const { multiplier, timespan } = MASSIVE_TIMESPAN[barSize];
-    const first = new URL(this.base.href);
-    first.pathname = `${this.prefix}/v2/aggs/ticker/${encodeURIComponent(symbol)}/range/${multiplier}/${timespan}/${from}/${to - 1}`;
+    const first = new URL(this.vendor.base.href);
+    first.pathname = `${this.vendor.prefix}/v2/aggs/ticker/${encodeURIComponent(symbol)}/range/${multiplier}/${timespan}/${from}/${to - 1}`;
     first.search = 'adjusted=true&sort=asc&limit=50000';
 
     const bars: Bar[] = [];
@@ -111,19 +73,19 @@ export class MassiveSource implements HistoricalBarSource {
     let pages = 0;
     while (url) {
       seen.add(url.href);
-      const { body } = await this.rest.getJson(url, signal);
+      const { body } = await this.vendor.rest.getJson(url, signal);
       pages++;
       let page: AggsPage;
       try {
         page = parseAggsPage(body, symbol, barSize, from, to, this.clock.now());
         url = page.nextUrl ? this.nextPage(page.nextUrl, seen) : undefined;
       } catch (err) {
-        if (err instanceof SourceError) this.rest.noteError(err);
+        if (err instanceof SourceError) this.vendor.rest.noteError(err);
         throw err;
       }
       this.lastStatus = page.status;
       if (page.malformed > 0) {
-        this.rest.countMalformed(page.malformed);
+        this.vendor.rest.countMalformed(page.malformed);
         this.logger.warn({ source: 'massive', symbol, barSize, skipped: page.malformed, problem: page.firstProblem }, 'malformed bars skipped');
       }
       for (const b of page.bars) bars.push(b);
@@ -133,23 +95,23 @@ export class MassiveSource implements HistoricalBarSource {
   }
 
   stats(): SourceStats {
-    return this.rest.stats();
+    return this.vendor.rest.stats();
   }
 
   async close(): Promise<void> {
-    await this.rest.close();
+    await this.vendor.rest.close();
   }
 
   /** Validates a `next_url`: same origin as restUrl (the Bearer header goes with it), not seen before. */
   private nextPage(next: string, seen: Set<string>): URL {
     let url: URL;
     try {
-      url = new URL(next, this.base);
+      url = new URL(next, this.vendor.base);
     } catch {
       throw new SourceError('massive', 'MALFORMED', 'massive: next_url is not a URL');
     }
-    if (url.origin !== this.base.origin) {
-      throw new SourceError('massive', 'MALFORMED', `massive: next_url points to ${url.origin}, not ${this.base.origin}; not followed, the key would go with it`);
+    if (url.origin !== this.vendor.base.origin) {
+      throw new SourceError('massive', 'MALFORMED', `massive: next_url points to ${url.origin}, not ${this.vendor.base.origin}; not followed, the key would go with it`);
     }
     // The key travels in the header only; a key in the URL would end up in logs.
     url.searchParams.delete('apiKey');

@@ -1,11 +1,6 @@
-/**
- * Massive's WebSocket stream of minute aggregates (`AM.<ticker>`), market-data-apis.md §1.7.
- * Not on the free plan. Minute bars are re-sent with corrections for up to 15 minutes: each one is
- * emitted, and the store keeps the last (key: symbol, start).
- */
-import type { Bar } from '../../market/bar.ts';
 import { BarStream, type BarStreamOptions } from './bar-stream.ts';
 import { MASSIVE_DEFAULT_REST_URL } from './source.ts';
+import { isNum, pricesConsistent, wireBar } from '../wire-bar.ts';
 
 export const MASSIVE_DEFAULT_WS_URL = 'wss://socket.massive.com/stocks';
 
@@ -78,26 +73,12 @@ export class MassiveStream extends BarStream {
 
   private onAggregate(ev: Record<string, unknown>): void {
     const { sym, o, h, l, c, v, vw, s, e } = ev;
-    const num = (x: unknown): x is number => typeof x === 'number' && Number.isFinite(x);
-    if (typeof sym !== 'string' || !num(s) || !num(o) || !num(h) || !num(l) || !num(c) || !num(v)) {
+    if (typeof sym !== 'string' || !isNum(s) || !isNum(o) || !isNum(h) || !isNum(l) || !isNum(c) || !isNum(v)) {
       return this.malformed('AM event lacks sym/s/o/h/l/c/v');
     }
-    if (s % 60_000 !== 0 || (num(e) && e - s !== 60_000)) return this.malformed(`AM event window ${s}..${String(e)} is not one minute`);
-    if (!(l > 0) || h < l || o > h || o < l || c > h || c < l || v < 0) return this.malformed('AM event prices are not consistent');
-    const bar: Bar = {
-      symbol: sym,
-      barSize: '1Min',
-      start: s,
-      open: o,
-      high: h,
-      low: l,
-      close: c,
-      volume: v,
-      vwap: num(vw) ? vw : NaN,
-      trades: -1,
-      source: 'massive',
-      receivedAt: this.clock.now(),
-    };
-    this.emitBar(bar);
+    if (s % 60_000 !== 0 || (isNum(e) && e - s !== 60_000)) return this.malformed(`AM event window ${s}..${String(e)} is not one minute`);
+    if (!pricesConsistent(o, h, l, c, v)) return this.malformed('AM event prices are not consistent');
+    // AM events carry no trade count.
+    this.emitBar(wireBar({ o, h, l, c, v, vw }, sym, '1Min', s, 'massive', this.clock.now()));
   }
 }

@@ -1,11 +1,12 @@
 /**
- * Massive's (ex-Polygon) aggregates format, read into our Bar. See market-data-apis.md §1.3–1.4.
+ * Massive's (ex-Polygon) aggregates format, read into our Bar. See docs/market-data.md, "Massive" › Aggregates, Statuses.
  * Pure functions: no I/O, so the benchmark can time parsing alone.
  */
 import type { Bar } from '../../market/bar.ts';
 import { type BarSize, barSizeMs } from '../../market/bar-size.ts';
 import { SourceError, type SourceErrorCode } from '../types.ts';
 import { codeForStatus, type VendorReply, vendorText } from '../http.ts';
+import { ohlcvProblem, type WireOhlcv, wireBar } from '../wire-bar.ts';
 
 export const MASSIVE_TIMESPAN: Record<BarSize, { multiplier: number; timespan: 'minute' | 'hour' | 'day' }> = {
   '1Min': { multiplier: 1, timespan: 'minute' },
@@ -58,47 +59,21 @@ export function parseAggsPage(body: unknown, symbol: string, barSize: BarSize, f
         firstProblem ??= `results[${i}]: ${problem}`;
         continue;
       }
-      const a = r as { t: number; o: number; h: number; l: number; c: number; v: number; vw?: number; n?: number };
+      const a = r as unknown as WireOhlcv & { t: number };
       if (a.t < from || a.t >= to) continue;
-      bars.push({
-        symbol,
-        barSize,
-        start: a.t,
-        open: a.o,
-        high: a.h,
-        low: a.l,
-        close: a.c,
-        volume: a.v,
-        vwap: typeof a.vw === 'number' ? a.vw : NaN,
-        trades: typeof a.n === 'number' ? a.n : -1,
-        source: 'massive',
-        receivedAt,
-      });
+      bars.push(wireBar(a, symbol, barSize, a.t, 'massive', receivedAt));
     }
   }
   return { bars, malformed, firstProblem, nextUrl: nextUrl || undefined, status };
 }
 
-function isNum(v: unknown): v is number {
-  return typeof v === 'number' && Number.isFinite(v);
-}
-
 /** Why an aggregate is not a usable bar, or undefined when it is. */
 function aggProblem(r: Record<string, unknown> | null, alignMs: number): string | undefined {
   if (r === null || typeof r !== 'object') return 'not an object';
-  const { t, o, h, l, c, v, vw, n } = r;
-  if (!isNum(t) || !Number.isInteger(t) || t <= 0) return 't is not a positive integer ms timestamp';
+  const { t } = r;
+  if (typeof t !== 'number' || !Number.isInteger(t) || t <= 0) return 't is not a positive integer ms timestamp';
   if (alignMs > 0 && t % alignMs !== 0) return `t ${t} is not aligned to the bar size`;
-  if (!isNum(o) || !isNum(h) || !isNum(l) || !isNum(c)) return 'o/h/l/c missing or not numbers';
-  if (!(l > 0)) return 'low is not positive';
-  if (h < l) return 'high < low';
-  // Adjusted prices are rounded, so allow a hair of slack before calling open/close outside the range.
-  const slack = Math.max(1e-4, h * 1e-7);
-  if (o > h + slack || o < l - slack || c > h + slack || c < l - slack) return 'open/close outside high..low';
-  if (!isNum(v) || v < 0) return 'v missing or negative';
-  if (vw !== undefined && vw !== null && !isNum(vw)) return 'vw is not a number';
-  if (n !== undefined && n !== null && (!isNum(n) || n < 0)) return 'n is not a count';
-  return undefined;
+  return ohlcvProblem(r);
 }
 
 /** Maps a Massive error reply to a SourceError; the vendor text is in `error` or `message`. */

@@ -1,5 +1,5 @@
 /**
- * The fake's `GET /v2/stocks/bars?symbols=A,B,...` (market-data-apis.md §2.2): bars ordered by
+ * The fake's `GET /v2/stocks/bars?symbols=A,B,...` (docs/market-data.md, "Alpaca market data v2" › Historical bars): bars ordered by
  * symbol (as listed, sorted) then time, `limit` counting all symbols together, and an opaque
  * `next_page_token` that can fall in the middle of one symbol's bars.
  */

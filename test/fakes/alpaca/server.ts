@@ -1,5 +1,5 @@
 /**
- * A wire-faithful fake of Alpaca Market Data v2 bars (market-data-apis.md §2.1–2.4), plus the
+ * A wire-faithful fake of Alpaca Market Data v2 bars (docs/market-data.md, "Alpaca market data v2"), plus the
  * stock stream on the same port (see stream.ts).
  *
  * It speaks `{"bars": [...] | null, "symbol", "next_page_token"}` with opaque page tokens, RFC-3339

@@ -1,5 +1,5 @@
 /**
- * Alpaca's stock stream (market-data-apis.md §2.5) on the fake's HTTP server, path /v2/{feed}:
+ * Alpaca's stock stream (docs/market-data.md, "Alpaca market data v2" › WebSocket) on the fake's HTTP server, path /v2/{feed}:
  * connected → auth (message or handshake headers) → authenticated / error 402 → subscribe → full
  * subscription echo, and `b` (or `u`) bars pushed by the test. Frames are JSON arrays.
  *

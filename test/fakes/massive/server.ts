@@ -1,5 +1,5 @@
 /**
- * A wire-faithful fake of Massive's REST aggregates endpoint (market-data-apis.md §1.2–1.5), plus
+ * A wire-faithful fake of Massive's REST aggregates endpoint (docs/market-data.md, "Massive"), plus
  * its WebSocket stream on the same port (see stream.ts).
  *
  * It speaks the real envelope (`status`, `request_id`, `results` absent when empty, `next_url` with

@@ -1,5 +1,5 @@
 /**
- * Massive's WebSocket stream (market-data-apis.md §1.7) on the fake's HTTP server, path /stocks:
+ * Massive's WebSocket stream (docs/market-data.md, "Massive" › WebSocket) on the fake's HTTP server, path /stocks:
  * connected → auth → auth_success/auth_failed → subscribe `AM.<T>` → per-topic success, and
  * `AM` minute aggregates pushed by the test. Every frame is a JSON array.
  *

@@ -1,4 +1,4 @@
-/** Date strings as TWS writes and reads them (tws-protocol.md §3, §5), for the simulator. */
+/** Date strings as TWS writes and reads them (docs/tws-protocol.md: Connecting, Historical data), for the simulator. */
 
 const NY_PARTS = new Intl.DateTimeFormat('en-US', {
   timeZone: 'America/New_York',

@@ -1,6 +1,6 @@
 /**
  * stoqey reports a message it could not decode as an `error` with reqId -1 and a text such as
- * "unprocessed data left on queue" or "Underrun error" (tws-protocol.md §10.5). A test client
+ * "unprocessed data left on queue" or "Underrun error" (docs/tws-protocol.md, Pitfalls). A test client
  * must fail on either: it means the simulator (or the adapter's expectations) broke the wire.
  */
 import { EventName, type IBApi } from '@stoqey/ib';

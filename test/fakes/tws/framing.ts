@@ -1,11 +1,11 @@
 /**
- * TWS wire framing (tws-protocol.md §2): the unframed "API\0" handshake, then messages of
+ * TWS wire framing (docs/tws-protocol.md, Framing and fields): the unframed "API\0" handshake, then messages of
  * int32 big-endian body length + fields each ending in \0, in both directions.
  */
 
 export type Field = string | number | boolean | undefined | null;
 
-/** Encodes one message. Booleans go out as 1/0 and unset values as "" (§2.3). */
+/** Encodes one message. Booleans go out as 1/0 and unset values as "" (docs/tws-protocol.md, Framing and fields). */
 export function encodeMessage(fields: readonly Field[]): Buffer {
   const text = `${fields.map(encodeField).join('\0')}\0`;
   const body = Buffer.from(text, 'utf8');

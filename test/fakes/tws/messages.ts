@@ -1,6 +1,6 @@
 /**
- * Server → client messages, field by field as @stoqey/ib 1.6.10 decodes them (tws-protocol.md
- * §3–§7). Every builder takes the negotiated server version where the layout depends on it.
+ * Server → client messages, field by field as @stoqey/ib 1.6.10 decodes them (docs/tws-protocol.md:
+ * Connecting through Orders). Every builder takes the negotiated server version where the layout depends on it.
  */
 import type { Field } from './framing.ts';
 
@@ -78,7 +78,7 @@ export function historicalData(reqId: number, startStr: string, endStr: string, 
   return out;
 }
 
-/** Note the order: barCount, date, open, close, high, low, wap, volume (§5, §10.8). */
+/** Note the order: barCount, date, open, close, high, low, wap, volume (docs/tws-protocol.md, Historical data; Pitfalls 7). */
 export function historicalDataUpdate(reqId: number, b: HistoricalBarFields): Field[] {
   return [IN.HISTORICAL_DATA_UPDATE, reqId, b.count, b.date, num(b.open), num(b.close), num(b.high), num(b.low), num(b.wap), num(b.volume)];
 }
@@ -154,7 +154,7 @@ export function orderStatus(o: SimOrder): Field[] {
 
 const optPrice = (x: number | undefined) => (x === undefined ? '' : num(x));
 
-/** OPEN_ORDER at sv >= 145 (no version field); 133 fields at sv 193 (tws-protocol.md §7.6). */
+/** OPEN_ORDER at sv >= 145 (no version field); 133 fields at sv 193 (docs/tws-protocol.md, Orders). */
 export function openOrder(sv: number, o: SimOrder): Field[] {
   const c = o.contract;
   const f: Field[] = [IN.OPEN_ORDER, o.orderId];

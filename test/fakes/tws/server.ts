@@ -1,6 +1,6 @@
 /**
  * A TWS / IB Gateway simulator that an unmodified @stoqey/ib 1.6.10 client talks to over a real
- * socket (tws-protocol.md). It plays: the handshake, nextValidId and accounts, real-time bars on an
+ * socket (docs/tws-protocol.md). It plays: the handshake, nextValidId and accounts, real-time bars on an
  * accelerated clock, historical bars, errors by symbol, pacing violations, dropped connections,
  * the 1100/1101/1102 notices, a subscription that goes silent, and orders with fills and
  * commissions: MKT, LMT, STP, STP LMT and TRAIL (amount or percent), brackets as parent/child
@@ -20,6 +20,8 @@
  */
 import net from 'node:net';
 import { AcceleratedClock } from './sim-clock.ts';
+import type { Clock, ManualClock, TimerHandle } from '../../../src/market/clock.ts';
+import { advanceUntil } from '../../helpers/wait.ts';
 import { ClientStreamReader, encodeMessage, type Field } from './framing.ts';
 import { PricePath, type SimFiveSecondBar } from './price-path.ts';
 import {
@@ -43,7 +45,7 @@ import {
 } from './messages.ts';
 import { dayOrderEnd, formatConnectionTime, formatNyDay, formatNyTwoSpace, formatNyWithZone, formatUtcDash, nyMidnight, parseEndDateTime } from './dates.ts';
 
-/** Client → server message ids the simulator handles (tws-protocol.md §9). */
+/** Client → server message ids the simulator handles (docs/tws-protocol.md, Message ids used). */
 const OUT = {
   PLACE_ORDER: 3,
   CANCEL_ORDER: 4,
@@ -66,7 +68,7 @@ const OUT_NAMES: Record<number, string> = Object.fromEntries(Object.entries(OUT)
 export const MAX_SERVER_VERSION = 193;
 const MIN_SERVER_VERSION = 176;
 
-/** Texts TWS sends with each code (market-data-apis.md §4.3, tws-protocol.md §6). */
+/** Texts TWS sends with each code (docs/tws-protocol.md, Errors). */
 export const ERROR_TEXT: Record<number, string> = {
   103: 'Duplicate order id',
   162: 'Historical Market Data Service error message:No market data permissions for NASDAQ STK',
@@ -98,6 +100,12 @@ export interface TwsSimulatorOptions {
   barIntervalMs?: number;
   /** Simulated time at start, UTC epoch ms. Default: now, floored to 5 s. */
   startTime?: number;
+  /**
+   * A clock the test moves (`sim.advanceUntil`): bars, fills and the adapter's timers (given the same
+   * clock) then happen at exact simulated times, whatever the machine's load. Without it the simulator
+   * runs on an accelerated clock paced by `barIntervalMs`; `startTime` is then ignored.
+   */
+  clock?: ManualClock;
   /** Seed of the price path. */
   seed?: number;
   accounts?: string[];
@@ -119,6 +127,11 @@ export interface TwsSimulatorOptions {
   farmStatus?: boolean;
   /** Commission per share and minimum per execution, USD. Defaults 0.005 and 1.00. */
   commissionPerShare?: number;
+  /**
+   * Simulated ms between a fill's execution and its commission report (real TWS may send it much
+   * later). Default 0: right after the execution, in the same burst.
+   */
+  commissionDelayMs?: number;
   minCommission?: number;
   /** Days the exchange is closed, `YYYY-MM-DD` New York (weekends always are). Default none. */
   holidays?: string[];
@@ -182,10 +195,15 @@ class Session {
   readonly realTime = new Map<number, RealTimeSub>();
   readonly updating = new Map<number, UpdatingHistorical>();
 
-  constructor(readonly socket: net.Socket) {}
+  constructor(
+    readonly socket: net.Socket,
+    private readonly onIo: () => void,
+  ) {}
 
   send(fields: Field[]): void {
-    if (!this.socket.destroyed && !this.frozen) this.socket.write(encodeMessage(fields));
+    if (this.socket.destroyed || this.frozen) return;
+    this.onIo();
+    this.socket.write(encodeMessage(fields));
   }
 }
 
@@ -238,7 +256,8 @@ export interface TradeBar {
 export class TwsSimulator {
   readonly host = '127.0.0.1';
   port = 0;
-  readonly clock: AcceleratedClock;
+  readonly clock: Clock;
+  private readonly manualClock: ManualClock | undefined;
   readonly barIntervalMs: number;
   readonly prices: PricePath;
   /** Every PLACE_ORDER received, in arrival order (so a test can assert "never sent twice"). */
@@ -256,7 +275,7 @@ export class TwsSimulator {
   /** Bars sent per symbol (real-time), for tests. */
   readonly realTimeBarsSent: Record<string, number> = {};
 
-  private readonly opts: Required<Omit<TwsSimulatorOptions, 'startTime' | 'marketDataErrors' | 'holidays' | 'earlyCloses'>>;
+  private readonly opts: Required<Omit<TwsSimulatorOptions, 'startTime' | 'marketDataErrors' | 'holidays' | 'earlyCloses' | 'clock'>>;
   /** The days that end DAY orders otherwise than at 16:00 on a weekday. */
   private readonly sessionDays: { holidays: ReadonlySet<string>; earlyCloses: ReadonlySet<string> };
   private readonly server: net.Server;
@@ -271,7 +290,10 @@ export class TwsSimulator {
   private permSeq = 1_100_000_000;
   private execSeq = 1;
   private linkLost = false;
-  private tickTimer: NodeJS.Timeout | undefined;
+  private tickTimer: TimerHandle | undefined;
+  /** Messages sent or received, and the count at the last `busy()`: the simulator's side of "in transit". */
+  private io = 0;
+  private ioSeen = 0;
   private lastTickStart: number;
   private closed = false;
 
@@ -293,13 +315,15 @@ export class TwsSimulator {
       enforcePacing: opts.enforcePacing ?? false,
       farmStatus: opts.farmStatus ?? true,
       commissionPerShare: opts.commissionPerShare ?? 0.005,
+      commissionDelayMs: opts.commissionDelayMs ?? 0,
       minCommission: opts.minCommission ?? 1,
       port: opts.port ?? 0,
     };
     this.sessionDays = { holidays: new Set(opts.holidays ?? []), earlyCloses: new Set(opts.earlyCloses ?? []) };
     this.barIntervalMs = barIntervalMs;
-    const start = opts.startTime ?? Math.floor(Date.now() / 5000) * 5000;
-    this.clock = new AcceleratedClock(start, 5000 / barIntervalMs);
+    const start = opts.clock?.now() ?? opts.startTime ?? Math.floor(Date.now() / 5000) * 5000;
+    this.manualClock = opts.clock;
+    this.clock = opts.clock ?? new AcceleratedClock(start, 5000 / barIntervalMs);
     this.prices = new PricePath(this.opts.seed);
     this.nextOrderId = this.opts.firstOrderId;
     this.lastTickStart = Math.floor(start / 5000) * 5000 - 5000;
@@ -323,6 +347,42 @@ export class TwsSimulator {
   }
 
   // ---- test controls -------------------------------------------------------------------------
+
+  /** True when the simulator sent or received anything since the last call (a message in transit). */
+  busy(): boolean {
+    const moved = this.io !== this.ioSeen;
+    this.ioSeen = this.io;
+    return moved;
+  }
+
+  /**
+   * Moves the manual clock (the `clock` option) forward in `stepMs` steps until `cond` holds, each
+   * step once a few event-loop turns passed without a message to or from the simulator, so that a
+   * step's bars and replies have arrived before time moves on. Fails after `maxMs` of simulated time.
+   */
+  advanceUntil(cond: () => boolean, what: string, opts: { stepMs?: number; maxMs?: number } = {}): Promise<void> {
+    const clock = this.manualClock;
+    if (!clock) throw new Error('advanceUntil needs the simulator started with a ManualClock (the clock option)');
+    return advanceUntil(clock, cond, what, { busy: () => this.busy(), stepMs: opts.stepMs ?? 1000, maxMs: opts.maxMs ?? 600_000 });
+  }
+
+  /** Moves the manual clock as `advanceUntil` does until `work` settles; resolves or rejects as it does. */
+  async run<T>(work: Promise<T>, opts: { stepMs?: number; maxMs?: number } = {}): Promise<T> {
+    let done = false;
+    const settled = work.finally(() => {
+      done = true;
+    });
+    // The rejection, if any, is re-thrown by `await settled` below.
+    settled.catch(() => {});
+    await this.advanceUntil(() => done, 'the work to settle', opts);
+    return settled;
+  }
+
+  /** Moves the manual clock forward by `ms` in steps, as `advanceUntil` does. */
+  advance(ms: number, opts: { stepMs?: number } = {}): Promise<void> {
+    const until = this.clock.now() + ms;
+    return this.advanceUntil(() => this.clock.now() >= until, `${ms} simulated ms`, { ...opts, maxMs: ms + 1 });
+  }
 
   /** Makes market data requests for `symbol` fail with `code` (420, 354, 10168, 200, 162); null clears. */
   setMarketDataError(symbol: string, code: number | null): void {
@@ -439,7 +499,7 @@ export class TwsSimulator {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    if (this.tickTimer) clearTimeout(this.tickTimer);
+    this.tickTimer?.cancel();
     for (const s of this.sessions) s.socket.destroy();
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
   }
@@ -448,10 +508,12 @@ export class TwsSimulator {
 
   private accept(socket: net.Socket): void {
     this.connections++;
-    const session = new Session(socket);
+    this.io++;
+    const session = new Session(socket, () => void this.io++);
     this.sessions.add(session);
     socket.setNoDelay(true);
     socket.on('data', (chunk: Buffer) => {
+      this.io++;
       let parsed;
       try {
         parsed = session.reader.push(chunk);
@@ -486,7 +548,7 @@ export class TwsSimulator {
       return;
     }
     s.sv = sv;
-    // One framed message with two fields (tws-protocol.md §10.2).
+    // One framed message with two fields (docs/tws-protocol.md, Connecting; Pitfalls 2).
     s.send([sv, formatConnectionTime(this.clock.now())]);
   }
 
@@ -611,7 +673,7 @@ export class TwsSimulator {
   private scheduleTick(): void {
     if (this.closed) return;
     const next = this.lastTickStart + 10_000; // the boundary that completes the bar after lastTickStart
-    this.tickTimer = setTimeout(() => this.tick(), this.clock.realDelayUntil(next));
+    this.tickTimer = this.clock.setTimeout(() => this.tick(), next - this.clock.now());
   }
 
   private tick(): void {
@@ -734,7 +796,7 @@ export class TwsSimulator {
   }
 
   private onPlaceOrder(s: Session, f: string[]): void {
-    // Prefix at sv >= 145 (tws-protocol.md §7.1).
+    // Prefix at sv >= 145 (docs/tws-protocol.md, Server version).
     const orderId = Number(f[1]);
     const symbol = f[3];
     const action = f[16];
@@ -748,7 +810,7 @@ export class TwsSimulator {
     const transmit = f[27] !== '0';
     const parentId = Number(f[28]) || 0;
     const outsideRth = f[33] === '1';
-    // faProfile is sent below sv 177 (tws-protocol.md §7.1), shifting the tail by one.
+    // faProfile is sent below sv 177 (docs/tws-protocol.md, Stops, trails and brackets), shifting the tail by one.
     const tail = s.sv < 177 ? 1 : 0;
     const trailStopPrice = parseNum(f[68 + tail]);
     const trailingPercent = parseNum(f[69 + tail]);
@@ -999,7 +1061,13 @@ export class TwsSimulator {
       at: now,
     };
     this.execs.push(exec);
-    this.toOwner(o, (order, sv) => [executionData(sv, -1, exec), openOrder(sv, order), orderStatus(order), commissionReport(exec)]);
+    const delay = this.opts.commissionDelayMs;
+    this.toOwner(o, (order, sv) => [executionData(sv, -1, exec), openOrder(sv, order), orderStatus(order), ...(delay > 0 ? [] : [commissionReport(exec)])]);
+    if (delay > 0) {
+      this.clock.setTimeout(() => {
+        if (!this.closed) this.toOwner(o, () => [commissionReport(exec)]);
+      }, delay);
+    }
     // The parent filled: its children start working.
     for (const c of this.orders.values()) {
       if (c.parentId === o.orderId && c.status === 'PreSubmitted' && !c.held) {

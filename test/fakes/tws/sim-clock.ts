@@ -1,10 +1,11 @@
 /**
  * The simulator's accelerated clock: simulated time runs `speed` times faster than real time,
- * from `start`. The simulator times its 5-second bars on it, and a test can hand the same clock
- * to the adapter so both agree on what "5 seconds" and "now" mean.
+ * from `start`. The simulator times its 5-second bars on it unless a test hands it a ManualClock
+ * (the deterministic choice); a test can hand the same clock to the adapter so both agree on what
+ * "5 seconds" and "now" mean.
  */
 import { performance } from 'node:perf_hooks';
-import type { Clock, TimerHandle } from '../../../src/market/clock.ts';
+import { type Clock, sleepWith, type TimerHandle } from '../../../src/market/clock.ts';
 
 export class AcceleratedClock implements Clock {
   readonly start: number;
@@ -21,31 +22,12 @@ export class AcceleratedClock implements Clock {
     return Math.floor(this.start + (performance.now() - this.realStart) * this.speed);
   }
 
-  /** Real milliseconds until simulated time `t`. */
-  realDelayUntil(t: number): number {
-    return Math.max(0, (t - this.now()) / this.speed);
-  }
-
   setTimeout(fn: () => void, ms: number): TimerHandle {
     const t = setTimeout(fn, Math.max(0, ms) / this.speed);
     return { cancel: () => clearTimeout(t) };
   }
 
   sleep(ms: number, signal?: AbortSignal): Promise<void> {
-    return new Promise((resolve, reject) => {
-      if (signal?.aborted) {
-        reject(signal.reason ?? new Error('aborted'));
-        return;
-      }
-      const onAbort = () => {
-        timer.cancel();
-        reject(signal?.reason ?? new Error('aborted'));
-      };
-      const timer = this.setTimeout(() => {
-        signal?.removeEventListener('abort', onAbort);
-        resolve();
-      }, ms);
-      signal?.addEventListener('abort', onAbort, { once: true });
-    });
+    return sleepWith(this, ms, signal);
   }
 }
