@@ -126,10 +126,14 @@ export async function until<T>(fn: () => Promise<T | undefined | false>, what: s
 
 /** The first bar the trading loop handled: each bar after it is judged. */
 export function firstLiveBar(bk: Barkeep): Promise<number> {
-  return until(async () => {
-    const s = (await bk.get('/live/status')).json;
-    return s?.last_bar_time && Date.parse(s.last_bar_time);
-  }, 'the first live bar', 180_000);
+  return until(
+    async () => {
+      const s = (await bk.get('/live/status')).json;
+      return s?.last_bar_time && Date.parse(s.last_bar_time);
+    },
+    'the first live bar',
+    180_000,
+  );
 }
 
 /** Waits two simulated minutes (the trader catches up with the cache), then the last bar it handled. */

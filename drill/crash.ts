@@ -87,10 +87,15 @@ export async function crashDrill(opts: CrashOptions): Promise<CrashFigures> {
       if (res.status !== 202) throw new Error(`crash ${actor}: ${res.status} ${res.text}`);
       crashes++;
       byActor[actor] = (byActor[actor] ?? 0) + 1;
-      await until(async () => {
-        const a = (await b.get('/actors')).json.actors.find((x: any) => x.name === actor);
-        return a.state === 'running' && a.restarts > before;
-      }, `${actor} running again`, 120_000, 20);
+      await until(
+        async () => {
+          const a = (await b.get('/actors')).json.actors.find((x: any) => x.name === actor);
+          return a.state === 'running' && a.restarts > before;
+        },
+        `${actor} running again`,
+        120_000,
+        20,
+      );
     }
     // Let the trader catch up with what the cache got during the last restart.
     through = await lastHandledBar(b, opts.speed ?? 20);

@@ -153,10 +153,12 @@ async function heap(bk: Barkeep): Promise<number> {
   let best = Infinity;
   for (let i = 0; i < 3; i++) {
     const m = await bk.get('/metrics');
-    const v = /^barkeep_process_nodejs_heap_size_used_bytes (\S+)/m.exec(m.text);
+    const v = /^barkeep_nodejs_heap_size_used_bytes (\S+)/m.exec(m.text);
     if (v) best = Math.min(best, Number(v[1]));
     await new Promise((r) => setTimeout(r, 100));
   }
+  // A renamed metric must stop the drill, not turn the memory check into Infinity.
+  if (!Number.isFinite(best)) throw new Error('drill fuzz: /metrics has no barkeep_nodejs_heap_size_used_bytes');
   return best;
 }
 
@@ -229,7 +231,22 @@ function request(r: R, withAuthFaults: boolean): Req {
     return { method: 'GET', path: `/bars/${enc}${q.size ? `?${q}` : ''}`, headers: {}, wrongToken: false };
   }
   if (kind < 9) {
-    const path = r.pick(['/health', '/actors', '/metrics', '/data-collector/status', '/live/status', '/orders', '/positions']);
+    const path = r.pick([
+      '/health',
+      '/actors',
+      '/metrics',
+      '/data-collector/status',
+      '/live/status',
+      '/orders',
+      '/positions',
+      '/openapi.json',
+      '/backtests',
+      `/backtests/${encodeURIComponent(r.pick(SYMBOLS))}`,
+      `/orders?${r.pick(['symbol', 'since', 'state', 'limit'])}=${encodeURIComponent(String(r.pick(JUNK)))}`,
+      `/fills?${r.pick(['symbol', 'since', 'limit'])}=${encodeURIComponent(String(r.pick(JUNK)))}`,
+      `/feed/switches${r.int(2) ? `?symbol=${encodeURIComponent(r.pick(SYMBOLS))}` : ''}`,
+      `/dashboard/bars${r.int(2) ? `?limit=${r.pick(['1', '720', '10000', '10001', '0', '-1', 'abc', ''])}` : ''}`,
+    ]);
     return { method: 'GET', path, headers: {}, wrongToken: false };
   }
   if (kind < 11) {

@@ -30,7 +30,17 @@ export interface OracleResult {
 }
 
 export function judge(barsBySymbol: Record<string, Bar[]>, orders: OrderRecord[], from: number, through: number, qty: number): OracleResult {
-  const out: OracleResult = { bars_judged: 0, decisions_expected: 0, decisions_missed: 0, orders_doubled: 0, orders_unexpected: 0, wrong_quantity: 0, fills_doubled: 0, position_mismatch: 0, examples: [] };
+  const out: OracleResult = {
+    bars_judged: 0,
+    decisions_expected: 0,
+    decisions_missed: 0,
+    orders_doubled: 0,
+    orders_unexpected: 0,
+    wrong_quantity: 0,
+    fills_doubled: 0,
+    position_mismatch: 0,
+    examples: [],
+  };
   const note = (s: string) => {
     if (out.examples.length < 10) out.examples.push(s);
   };

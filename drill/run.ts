@@ -44,14 +44,21 @@ const check = (campaign: string, figure: string, value: number, ok: boolean) => 
   rows.push([campaign, figure, String(Number.isInteger(value) ? value : value.toFixed(1))]);
   if (!ok) failures.push(`${campaign}: ${figure} = ${value}`);
 };
-const show = (campaign: string, figure: string, value: number | string) => rows.push([campaign, figure, typeof value === 'number' ? (Number.isInteger(value) ? String(value) : value.toFixed(1)) : value]);
+const show = (campaign: string, figure: string, value: number | string) =>
+  rows.push([campaign, figure, typeof value === 'number' ? (Number.isInteger(value) ? String(value) : value.toFixed(1)) : value]);
 const started = new Date().toISOString();
 
 if (want('fuzz')) {
   console.error(`fuzz: ${plan.fuzz.requests} requests and ${plan.fuzz.unknownSymbols} unknown symbols...`);
   const f = (results.fuzz = await fuzz(plan.fuzz));
   show('fuzz', 'requests', f.requests);
-  show('fuzz', 'by status', Object.entries(f.by_status).map(([s, n]) => `${s}:${n}`).join(' '));
+  show(
+    'fuzz',
+    'by status',
+    Object.entries(f.by_status)
+      .map(([s, n]) => `${s}:${n}`)
+      .join(' '),
+  );
   check('fuzz', '5xx', f.server_errors, f.server_errors === 0);
   check('fuzz', '4xx without {error, field, message}', f.unshaped_4xx, f.unshaped_4xx === 0);
   show('fuzz', 'wrong tokens tried', f.wrong_tokens_tried);
@@ -64,7 +71,13 @@ if (want('fuzz')) {
 if (want('crash')) {
   console.error(`crash: ${plan.crash.crashes} actor crashes while trading...`);
   const c = (results.crash = await crashDrill(plan.crash));
-  show('crash', 'crashes', `${c.crashes} (${Object.entries(c.crashes_by_actor).map(([a, n]) => `${a} ${n}`).join(', ')})`);
+  show(
+    'crash',
+    'crashes',
+    `${c.crashes} (${Object.entries(c.crashes_by_actor)
+      .map(([a, n]) => `${a} ${n}`)
+      .join(', ')})`,
+  );
   show('crash', 'bars judged / decisions expected', `${c.bars_judged} / ${c.decisions_expected}`);
   check('crash', 'missed decisions', c.decisions_missed, c.decisions_missed === 0);
   check('crash', 'orders doubled', c.orders_doubled, c.orders_doubled === 0);

@@ -14,7 +14,6 @@ import { CLOCK_START, QTY, SYMBOLS, tradingYaml } from './crash.ts';
 import { judgeDataDir, type OracleResult } from './oracle.ts';
 import { rng } from './random.ts';
 
-
 export interface SigkillOptions {
   kills: number;
   timeLimitMs: number;

@@ -93,14 +93,7 @@ export async function vendorDrill(opts: VendorOptions): Promise<VendorFigures> {
   const now = clock.now();
   const span = { from: now - 2 * 86_400_000, to: now };
   const good = generatedBars(BAD, '1Min', span.from, span.to, 'massive').map(toMassiveWire);
-  const bad = good.slice(0, 50).flatMap((w, i) => [
-    { ...w },
-    { ...w, h: w.l - 1 },
-    { ...w, t: w.t + 1 },
-    { ...w, v: -5 },
-    { ...w, o: Number.NaN },
-    i % 2 ? { ...w, c: 'x' } : null,
-  ]);
+  const bad = good.slice(0, 50).flatMap((w, i) => [{ ...w }, { ...w, h: w.l - 1 }, { ...w, t: w.t + 1 }, { ...w, v: -5 }, { ...w, o: Number.NaN }, i % 2 ? { ...w, c: 'x' } : null]);
   fake.setWireBars(BAD, '1Min', [...good, ...bad]);
   const fig: VendorFigures = {
     rounds: 0,

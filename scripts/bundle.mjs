@@ -54,7 +54,9 @@ export async function bundle(root) {
     target: 'node20',
     external: EXTERNAL,
     // CommonJS inside the bundle may require a package left outside it; and every file knows where dist/ is.
-    banner: { js: `import { createRequire as __barkeepCreateRequire } from 'node:module';\nconst require = __barkeepCreateRequire(import.meta.url);\nconst __barkeepDist = new URL(${JSON.stringify(ROOT_MARK)}, import.meta.url);` },
+    banner: {
+      js: `import { createRequire as __barkeepCreateRequire } from 'node:module';\nconst require = __barkeepCreateRequire(import.meta.url);\nconst __barkeepDist = new URL(${JSON.stringify(ROOT_MARK)}, import.meta.url);`,
+    },
     plugins: [plugin],
     minifySyntax: true,
     minifyWhitespace: true,
