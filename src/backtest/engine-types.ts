@@ -9,6 +9,7 @@ import type { Signal, Strategy } from '../actors/trader/strategies/contract.ts';
 import type { Bar } from '../market/bar.ts';
 import type { BarSize } from '../market/bar-size.ts';
 import type { OrderRecord } from '../storage/types.ts';
+import { BarkeepError } from '../errors.ts';
 
 export interface BrokerSettings {
   startingCash: number;
@@ -109,13 +110,8 @@ export interface EngineResult {
 
 export type BacktestErrorCode = 'BACKTEST_STRATEGY_FAILED' | 'BACKTEST_NO_BARS' | 'BACKTEST_INPUT';
 
-export class BacktestError extends Error {
-  readonly code: BacktestErrorCode;
-  readonly field?: string;
+export class BacktestError extends BarkeepError<BacktestErrorCode> {
   constructor(code: BacktestErrorCode, message: string, opts?: { field?: string; cause?: unknown }) {
-    super(message, opts?.cause !== undefined ? { cause: opts.cause } : undefined);
-    this.name = 'BacktestError';
-    this.code = code;
-    if (opts?.field) this.field = opts.field;
+    super(code, message, { ...(opts?.field ? { field: opts.field } : {}), ...(opts?.cause !== undefined ? { cause: opts.cause } : {}) });
   }
 }

@@ -6,16 +6,12 @@
 import { availableParallelism } from 'node:os';
 import { Piscina } from 'piscina';
 import type { BacktestTask, BacktestTaskFailure, BacktestTaskResult } from './task.ts';
+import { BarkeepError } from '../errors.ts';
 
 /** A backtest that failed in a worker, with the code (and field) it failed with. */
-export class BacktestTaskError extends Error {
-  constructor(
-    readonly code: string,
-    message: string,
-    readonly field?: string,
-  ) {
-    super(message);
-    this.name = 'BacktestTaskError';
+export class BacktestTaskError extends BarkeepError {
+  constructor(code: string, message: string, field?: string) {
+    super(code, message, field === undefined ? {} : { field });
   }
 }
 

@@ -20,6 +20,7 @@ import type { OrderRecord } from '../storage/types.ts';
 import type { DeliveryLog, DeliveryRecord } from '../storage/delivery-log.ts';
 import { type DecisionRow, runEngine } from './engine.ts';
 import type { BacktestSpec } from './spec.ts';
+import { BarkeepError } from '../errors.ts';
 
 export interface ReplayRow {
   time: string;
@@ -44,8 +45,10 @@ export interface ReplayResult {
   initial_positions: Record<string, number>;
 }
 
-export class ReplayError extends Error {
-  readonly code = 'REPLAY_NOTHING';
+export class ReplayError extends BarkeepError<'REPLAY_NOTHING'> {
+  constructor(message: string) {
+    super('REPLAY_NOTHING', message);
+  }
 }
 
 export interface ReplayInput {

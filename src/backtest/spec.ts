@@ -9,6 +9,7 @@ import { riskConfigSchema, type RiskConfigInput } from '../actors/trader/risk.ts
 import { type Config, exitsSchema } from '../config/schema.ts';
 import { isValidSymbol } from '../market/bar.ts';
 import { BAR_SIZES, type BarSize } from '../market/bar-size.ts';
+import { BarkeepError } from '../errors.ts';
 
 export interface BacktestSpec {
   symbols: string[];
@@ -70,14 +71,10 @@ export const specSchema = z
   .refine((s) => s.from < s.to, { path: ['from'], message: 'must be before to' })
   .refine((s) => s.to - s.from <= MAX_SPAN_MS, { path: ['to'], message: 'the span is longer than 30 years' });
 
-export class SpecError extends Error {
-  readonly code = 'BACKTEST_INPUT';
-  constructor(
-    readonly field: string,
-    message: string,
-  ) {
-    super(message);
-    this.name = 'SpecError';
+export class SpecError extends BarkeepError<'BACKTEST_INPUT'> {
+  declare readonly field: string;
+  constructor(field: string, message: string) {
+    super('BACKTEST_INPUT', message, { field });
   }
 }
 

@@ -9,14 +9,17 @@
 import type { BacktestPool } from './pool.ts';
 import type { BacktestDetail, BacktestReport, Metrics } from './report.ts';
 import type { BacktestSpec, BarSourceSpec } from './spec.ts';
+import { BarkeepError } from '../errors.ts';
 
 export interface GridAxis {
   name: string;
   values: Array<number | string | boolean>;
 }
 
-export class GridError extends Error {
-  readonly code = 'BACKTEST_GRID';
+export class GridError extends BarkeepError<'BACKTEST_GRID'> {
+  constructor(message: string) {
+    super('BACKTEST_GRID', message, { field: 'grid' });
+  }
 }
 
 const MAX_COMBINATIONS = 10_000;

@@ -8,6 +8,7 @@ import { parseArgs } from 'node:util';
 import { configLayers, loadConfigFrom, ConfigError } from '../config/load.ts';
 import { formatSettings, settingsWithSources, type Setting } from '../config/sources.ts';
 import { UsageError } from './args.ts';
+import { BarkeepError } from '../errors.ts';
 
 export interface ClientIo {
   env: NodeJS.ProcessEnv;
@@ -72,7 +73,8 @@ function baseUrl(env: NodeJS.ProcessEnv, given: string | undefined): string {
   }
 }
 
-class Failure extends Error {}
+/** The server could not be reached, or it refused the call. */
+class Failure extends BarkeepError<'UNREACHABLE' | 'REFUSED'> {}
 
 async function call(url: string, method: 'GET' | 'POST', path: string, env: NodeJS.ProcessEnv, body?: unknown): Promise<any> {
   const headers: Record<string, string> = {};
@@ -83,7 +85,7 @@ async function call(url: string, method: 'GET' | 'POST', path: string, env: Node
     res = await fetch(url + path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body), signal: AbortSignal.timeout(15_000) });
   } catch (err) {
     const cause = (err as { cause?: { code?: string } }).cause?.code ?? (err as Error).message;
-    throw new Failure(`cannot reach barkeep at ${url} (${cause}); is it running? (--url, BARKEEP_URL)`);
+    throw new Failure('UNREACHABLE', `cannot reach barkeep at ${url} (${cause}); is it running? (--url, BARKEEP_URL)`);
   }
   const text = await res.text();
   let parsed: any = text;
@@ -94,7 +96,7 @@ async function call(url: string, method: 'GET' | 'POST', path: string, env: Node
   }
   if (!res.ok) {
     const msg = typeof parsed === 'object' && parsed?.message ? parsed.message : text.slice(0, 300);
-    throw new Failure(`${method} ${path}: ${res.status} ${msg}`);
+    throw new Failure('REFUSED', `${method} ${path}: ${res.status} ${msg}`);
   }
   return parsed;
 }
@@ -283,7 +285,7 @@ export async function clientCommand(command: string, argv: string[], io: ClientI
             settings = (await call(url, 'GET', '/config', io.env)).settings;
             note = `(from the server at ${url})`;
           } catch (err) {
-            if (!(err instanceof Failure) || !err.message.startsWith('cannot reach')) throw err;
+            if (!(err instanceof Failure) || err.code !== 'UNREACHABLE') throw err;
             settings = localSettings(io.env);
             note = `(server not reachable at ${url}: files and environment only)`;
           }

@@ -13,6 +13,10 @@ import type { BacktestPool } from '../backtest/pool.ts';
 import type { BacktestReport, TradeRow } from '../backtest/report.ts';
 import type { BacktestSpec, BarSourceSpec } from '../backtest/spec.ts';
 import { type GridAxis, runSweep, type SortKey } from '../backtest/sweep.ts';
+import { BarkeepError } from '../errors.ts';
+
+/** Why a job was not started (`CLOSING`, `BUSY`) or ended failed (`BACKTEST_ALL_FAILED`). */
+export class BacktestJobError extends BarkeepError<'CLOSING' | 'BUSY' | 'BACKTEST_ALL_FAILED'> {}
 
 export type JobState = 'running' | 'done' | 'failed';
 
@@ -75,8 +79,8 @@ export class BacktestJobs {
 
   /** Starts a job; returns its view at once. Throws when the server is closing or too many jobs run. */
   start(req: JobRequest): JobView {
-    if (this.closed) throw Object.assign(new Error('the server is stopping'), { code: 'CLOSING' });
-    if (this.running >= MAX_RUNNING) throw Object.assign(new Error(`${MAX_RUNNING} backtests are running already; try again when one has finished`), { code: 'BUSY' });
+    if (this.closed) throw new BacktestJobError('CLOSING', 'the server is stopping');
+    if (this.running >= MAX_RUNNING) throw new BacktestJobError('BUSY', `${MAX_RUNNING} backtests are running already; try again when one has finished`);
     const workers = this.workers;
     this.pool ??= import('../backtest/pool.ts').then((m) => m.createPool(workers));
     const pool = this.pool;
@@ -165,7 +169,7 @@ export class BacktestJobs {
       metrics: r.report ? (({ equity_curve: _e, per_symbol: _p, final_positions: _f, ...m }) => m)(r.report) : null,
       error: r.error ?? null,
     }));
-    if (!result.best) throw Object.assign(new Error(`every combination failed; first: ${result.rows[0]?.error?.message ?? 'none ran'}`), { code: 'BACKTEST_ALL_FAILED' });
+    if (!result.best) throw new BacktestJobError('BACKTEST_ALL_FAILED', `every combination failed; first: ${result.rows[0]?.error?.message ?? 'none ran'}`);
     job.report = { ...result.best.report, trade_list: result.best.detail.trades.slice(0, MAX_TRADES) };
     job.test_report = result.test?.report ?? null;
   }

@@ -21,6 +21,7 @@ import type { Clock } from '../market/clock.ts';
 import type { RateLimiter } from './rate-limiter.ts';
 import { SourceError, type SourceErrorCode, type SourceName, type SourceStats } from './types.ts';
 import { backoff } from '../runtime/backoff.ts';
+import { BarkeepError } from '../errors.ts';
 
 /** A pino-like logger; every method optional to call, none required to exist beyond these three. */
 export interface SourceLogger {
@@ -67,6 +68,13 @@ export interface VendorRestOptions {
 
 const MAX_BACKOFF_MS = 30_000;
 const DEADLINE_CODE = 'BARKEEP_REQUEST_DEADLINE';
+
+/** The abort reason when a request's whole answer misses its total deadline. */
+class RequestDeadlineError extends BarkeepError<typeof DEADLINE_CODE> {
+  constructor() {
+    super(DEADLINE_CODE, 'request deadline');
+  }
+}
 const MAX_RESPONSE_BYTES = 128 * 1024 * 1024;
 
 export class VendorRest {
@@ -181,7 +189,7 @@ export class VendorRest {
    */
   private async send(url: URL, signal?: AbortSignal): Promise<VendorReply> {
     const deadline = new AbortController();
-    const timer = setTimeout(() => deadline.abort(Object.assign(new Error('request deadline'), { code: DEADLINE_CODE })), this.opts.timeoutMs * 2);
+    const timer = setTimeout(() => deadline.abort(new RequestDeadlineError()), this.opts.timeoutMs * 2);
     try {
       const res = await request(url, {
         method: 'GET',

@@ -24,6 +24,7 @@
  * signal may carry its own exits, which take precedence.
  */
 import type { OrderRole, OrderSide, OrderType, TimeInForce } from '../../storage/types.ts';
+import { BarkeepError } from '../../errors.ts';
 
 export const ORDER_TYPES: readonly OrderType[] = ['market', 'limit', 'stop', 'stop_limit', 'trailing_stop'];
 export const TIMES_IN_FORCE: readonly TimeInForce[] = ['day', 'gtc', 'ioc'];
@@ -53,13 +54,10 @@ export interface FieldProblem {
   message: string;
 }
 
-export class OrderSpecError extends Error {
-  readonly code = 'ORDER_SPEC';
-  readonly field: string;
+export class OrderSpecError extends BarkeepError<'ORDER_SPEC'> {
+  declare readonly field: string;
   constructor(problem: FieldProblem) {
-    super(`${problem.field}: ${problem.message}`);
-    this.name = 'OrderSpecError';
-    this.field = problem.field;
+    super('ORDER_SPEC', `${problem.field}: ${problem.message}`, { field: problem.field });
   }
 }
 

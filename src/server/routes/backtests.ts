@@ -17,7 +17,7 @@ import { GridError, parseGrid, combinations, SORT_KEYS, type GridAxis } from '..
 import { isValidSymbol } from '../../market/bar.ts';
 import { BAR_SIZES } from '../../market/bar-size.ts';
 import { TIME_BOUND_HELP, parseTimeBound } from '../../storage/bar-query.ts';
-import type { BacktestJobs, JobView } from '../backtest-jobs.ts';
+import { BacktestJobError, type BacktestJobs, type JobView } from '../backtest-jobs.ts';
 import { badRequest, fromZod, HttpError } from '../errors.ts';
 
 export interface BacktestRouteDeps {
@@ -128,9 +128,8 @@ export function registerBacktestRoutes(app: FastifyInstance, deps: BacktestRoute
     try {
       job = deps.jobs.start({ spec, axes, sort: b.sort ?? 'sharpe', train: b.train });
     } catch (err) {
-      const code = (err as { code?: string }).code;
-      if (code === 'BUSY') throw new HttpError(429, 'busy', (err as Error).message);
-      if (code === 'CLOSING') throw new HttpError(503, 'closing', (err as Error).message);
+      if (err instanceof BacktestJobError && err.code === 'BUSY') throw new HttpError(429, 'busy', err.message);
+      if (err instanceof BacktestJobError && err.code === 'CLOSING') throw new HttpError(503, 'closing', err.message);
       throw err;
     }
     return reply.code(202).header('location', `/backtests/${job.id}`).send(summary(job));
