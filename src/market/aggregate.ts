@@ -14,20 +14,14 @@
  * Footgun: daily bars start at midnight New York time and the 5 s bar that would end them never
  * comes (the market closes hours before), so a `1Day` bar completes only through `flush`.
  */
-import type { Bar, BarSource } from './bar.ts';
+import type { Bar, BarSource, Ohlcv } from './bar.ts';
 import { barSizeMs, floorToBar, type BarSize } from './bar-size.ts';
 import { marketDay } from './calendar.ts';
 
 export const FIVE_SECONDS_MS = 5_000;
 
 /** One 5-second bar as IBKR sends it, with `start` in UTC epoch ms. */
-export interface FiveSecondBar {
-  start: number;
-  open: number;
-  high: number;
-  low: number;
-  close: number;
-  volume: number;
+export interface FiveSecondBar extends Ohlcv {
   /** Volume-weighted average price of the 5 s bar; NaN when unknown. */
   wap: number;
   /** Trade count; -1 when unknown. */

@@ -17,9 +17,8 @@ export function isBarSource(value: unknown): value is BarSource {
   return typeof value === 'string' && (BAR_SOURCES as readonly string[]).includes(value);
 }
 
-export interface Bar {
-  symbol: string;
-  barSize: BarSize;
+/** A bar's prices and volume over its interval: what every bar shape (vendor, cache view, IB 5 s) has. */
+export interface Ohlcv {
   /** Open time of the bar, UTC epoch ms. */
   start: number;
   open: number;
@@ -27,10 +26,19 @@ export interface Bar {
   low: number;
   close: number;
   volume: number;
+}
+
+/** The trade statistics a bar may carry beside its prices. */
+export interface BarStats {
   /** Volume-weighted average price; NaN when the source does not give it. */
   vwap: number;
   /** Number of trades; -1 when the source does not give it. */
   trades: number;
+}
+
+export interface Bar extends Ohlcv, BarStats {
+  symbol: string;
+  barSize: BarSize;
   source: BarSource;
   /** When barkeep received the bar, UTC epoch ms (from the injected clock). */
   receivedAt: number;

@@ -2,22 +2,14 @@
  * The storage contracts the rest of barkeep codes against. Implemented in this folder over one LMDB
  * environment (see bar-store.ts, checkpoint-store.ts, order-journal.ts, storage.ts).
  */
-import type { Bar, BarSource } from '../market/bar.ts';
+import type { Bar, BarSource, BarStats, Ohlcv } from '../market/bar.ts';
 import type { BarSize } from '../market/bar-size.ts';
 
 /**
  * A reusable, allocation-free view of one bar, filled by the store's hot read path.
  * The caller owns it and passes it in again and again; the store writes fields, never allocates.
  */
-export interface BarView {
-  start: number;
-  open: number;
-  high: number;
-  low: number;
-  close: number;
-  volume: number;
-  vwap: number;
-  trades: number;
+export interface BarView extends Ohlcv, BarStats {
   /** BAR_SOURCE_CODE value of the source. */
   sourceCode: number;
   receivedAt: number;
@@ -50,26 +42,38 @@ export interface OrderFill {
   commission: number;
 }
 
-/** One order as the trading loop journals it, keyed by its deterministic client order id. */
-export interface OrderRecord {
-  clientOrderId: string;
-  strategy: string;
-  symbol: string;
-  side: OrderSide;
-  qty: number;
+/** What an order is, beyond who sends it and how many shares. */
+export interface OrderSpec {
   type: OrderType;
   limitPrice?: number;
   /** stop and stop_limit: the trigger price; trailing_stop: the initial stop, when given. */
   stopPrice?: number;
-  /** trailing_stop: the distance the stop keeps from the best price, in dollars or in percent. */
+  /** trailing_stop: the distance the stop keeps from the best price, in dollars or in percent (exactly one). */
   trailAmount?: number;
   trailPercent?: number;
-  /** Absent on records written before time in force existed: they behave as `day`. */
+  /** Absent: `day` (and on records written before time in force existed). */
   tif?: TimeInForce;
   outsideRth?: boolean;
+}
+
+/** An order's symbol, side, size and terms: what the signal, the risk check, the journal and the broker all say of it. */
+export interface OrderTicket extends OrderSpec {
+  symbol: string;
+  side: OrderSide;
+  qty: number;
+}
+
+/** A bracket leg's place in its group. */
+export interface OrderGroupLeg {
   /** Bracket legs: the entry's client order id, shared by the three legs. */
   groupId?: string;
   role?: OrderRole;
+}
+
+/** One order as the trading loop journals it, keyed by its deterministic client order id. */
+export interface OrderRecord extends OrderTicket, OrderGroupLeg {
+  clientOrderId: string;
+  strategy: string;
   broker: 'paper' | 'ibkr';
   state: OrderState;
   /** The broker's id once it acknowledged the order (IBKR order id, paper id). */

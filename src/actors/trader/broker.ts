@@ -21,7 +21,7 @@
  * - `cancel` of an unknown or already final order resolves without effect.
  */
 import type { Bar } from '../../market/bar.ts';
-import type { OrderFill, OrderRecord, OrderRole, OrderSide, OrderType, TimeInForce } from '../../storage/types.ts';
+import type { OrderFill, OrderGroupLeg, OrderRecord, OrderSide, OrderTicket } from '../../storage/types.ts';
 import { BarkeepError } from '../../errors.ts';
 import type { BrokerErrorCode } from './protocol.ts';
 
@@ -30,21 +30,9 @@ export type { BrokerErrorCode } from './protocol.ts';
 export type BrokerKind = 'paper' | 'ibkr';
 
 /** An order the broker is still working. */
-export interface BrokerOrder {
+export interface BrokerOrder extends OrderTicket, OrderGroupLeg {
   clientOrderId: string;
   brokerOrderId: string;
-  symbol: string;
-  side: OrderSide;
-  qty: number;
-  type: OrderType;
-  limitPrice?: number;
-  stopPrice?: number;
-  trailAmount?: number;
-  trailPercent?: number;
-  tif?: TimeInForce;
-  outsideRth?: boolean;
-  groupId?: string;
-  role?: OrderRole;
   filledQty: number;
   state: 'submitted' | 'partially_filled';
 }

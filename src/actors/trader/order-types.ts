@@ -23,23 +23,14 @@
  * of the entry's reference price: its limit price, else its stop price, else the last price. A
  * signal may carry its own exits, which take precedence.
  */
-import type { OrderRole, OrderSide, OrderType, TimeInForce } from '../../storage/types.ts';
+import type { OrderRole, OrderSide, OrderSpec, OrderType, TimeInForce } from '../../storage/types.ts';
 import { BarkeepError } from '../../errors.ts';
 
 export const ORDER_TYPES: readonly OrderType[] = ['market', 'limit', 'stop', 'stop_limit', 'trailing_stop'];
 export const TIMES_IN_FORCE: readonly TimeInForce[] = ['day', 'gtc', 'ioc'];
 export const ORDER_ROLES: readonly OrderRole[] = ['entry', 'take_profit', 'stop_loss'];
 
-/** What an order is, beyond who sends it and how many shares. */
-export interface OrderSpec {
-  type: OrderType;
-  limitPrice?: number;
-  stopPrice?: number;
-  trailAmount?: number;
-  trailPercent?: number;
-  tif?: TimeInForce;
-  outsideRth?: boolean;
-}
+export type { OrderSpec };
 
 /** Protective exits, in percent of the entry's reference price (2 means 2%). */
 export interface ExitSettings {

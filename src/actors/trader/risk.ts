@@ -19,7 +19,7 @@
  * `check` is synchronous and allocates only when it refuses, since it sits on the bar-to-order path.
  */
 import { z } from 'zod';
-import type { OrderSide, OrderType, TimeInForce } from '../../storage/types.ts';
+import type { OrderTicket } from '../../storage/types.ts';
 import { BarkeepError } from '../../errors.ts';
 import type { TraderErrorCode } from './protocol.ts';
 
@@ -54,17 +54,7 @@ export class RiskConfigError extends BarkeepError<Extract<TraderErrorCode, 'RISK
   }
 }
 
-export interface RiskOrder {
-  symbol: string;
-  side: OrderSide;
-  qty: number;
-  type: OrderType;
-  limitPrice?: number;
-  stopPrice?: number;
-  trailAmount?: number;
-  trailPercent?: number;
-  tif?: TimeInForce;
-  outsideRth?: boolean;
+export interface RiskOrder extends OrderTicket {
   /** A bracket: the loss in dollars if its stop-loss fires (shares x distance from entry to stop). */
   worstLoss?: number;
   /** A kill-switch flattening order. */

@@ -4,7 +4,7 @@
  * by the session, and the 5-second bars of each minute. Pure functions of (seed key, day); the
  * caching and the public API are in price-path.ts.
  */
-import type { Bar } from '../../market/bar.ts';
+import type { BarStats, Ohlcv } from '../../market/bar.ts';
 import type { MarketCalendar } from '../../market/calendar.ts';
 import { formatDay } from '../../market/calendar-data.ts';
 import { Rng, hashString, mix32 } from './random.ts';
@@ -12,7 +12,7 @@ import { Rng, hashString, mix32 } from './random.ts';
 export type SimSession = 'always' | 'nyse';
 
 /** A bar of the simulated path; Bar without symbol, size and source. */
-export type PathBar = Pick<Bar, 'start' | 'open' | 'high' | 'low' | 'close' | 'volume' | 'vwap' | 'trades'>;
+export type PathBar = Ohlcv & BarStats;
 
 export const MINUTE = 60_000;
 const SUB_BARS = 12;

@@ -12,7 +12,7 @@
  *   gets retried.
  */
 import type { Bar } from '../../../market/bar.ts';
-import type { OrderSide, OrderType, TimeInForce } from '../../../storage/types.ts';
+import type { OrderTicket } from '../../../storage/types.ts';
 import { type ExitSettings, exitsProblem, orderSpecProblem } from '../order-types.ts';
 
 export interface StrategyContext {
@@ -34,21 +34,8 @@ export interface TargetSignal {
   exits?: ExitSettings | null;
 }
 
-export interface OrderSignal {
+export interface OrderSignal extends OrderTicket {
   kind: 'order';
-  symbol: string;
-  side: OrderSide;
-  qty: number;
-  type: OrderType;
-  limitPrice?: number;
-  /** stop and stop_limit: the trigger; trailing_stop: an initial stop (optional). */
-  stopPrice?: number;
-  /** trailing_stop: exactly one of these. */
-  trailAmount?: number;
-  trailPercent?: number;
-  /** Default day. */
-  tif?: TimeInForce;
-  outsideRth?: boolean;
   /** Protective exits when this order opens or adds to a position (overrides the configured exits; null: none). */
   exits?: ExitSettings | null;
   reason: string;
