@@ -231,9 +231,18 @@ export async function streamPath(symbols: string[], minutes: number, opts: { gen
       const start = close - MIN;
       while (r.now() < close) await sleep(Math.max(1, Math.min(50, (close - r.now()) / opts.speed)));
       const times = new Map<string, number>();
+      const writtenBefore = m === 0 ? (await collectorStatus(r)).bars_written : 0;
       for (const s of symbols) {
         times.set(s, wallMs());
         r.fake.stream.pushMinuteBar(s, bar(s, start, opts.generate));
+      }
+      if (m === 0) {
+        // Minute 0 warms the path up: with an empty cache its bars are the strategy's warm-up, not
+        // live bars, so it waits for them to be written, not for onBar.
+        const allSeen = () => symbols.every((s) => probe.seen.has(key(s, start)));
+        for (const end = Date.now() + 20_000; Date.now() < end && !allSeen() && (await collectorStatus(r)).bars_written < writtenBefore + symbols.length; ) await sleep(50);
+        await sleep(200);
+        continue;
       }
       const all = await waitFor(() => symbols.every((s) => probe.seen.has(key(s, start))), 20_000);
       if (!all) {

@@ -8,8 +8,10 @@ import { openStorage } from '../../storage/storage.ts';
 import { Arbiter } from './arbiter.ts';
 import { reportDelivery } from './feed-events.ts';
 import { deliveryRecorder } from './delivery-recorder.ts';
+import { TraderBatch } from './trader-batch.ts';
 import type { ArbiterConfig, ArbiterRequests, ArbiterToTrader, TraderToArbiter } from './protocol.ts';
 import type { CollectorToArbiter } from '../collector/protocol.ts';
+import { forEachWritten } from '../collector/written-batch.ts';
 
 export default defineActor<ArbiterRequests, ArbiterConfig>({
   async start(ctx) {
@@ -19,6 +21,7 @@ export default defineActor<ArbiterRequests, ArbiterConfig>({
     const collector = ctx.peer<never, CollectorToArbiter>('collector');
     const ibkr = cfg.ibkr ? await (await import('./ibkr-feed.ts')).connectIbkrFeed(cfg, ctx) : null;
     const report = reportDelivery(storage.bars, ctx.emit);
+    const toTrader = new TraderBatch((msg) => trader.send(msg));
     const arbiter = new Arbiter({
       store: storage.bars,
       checkpoints: storage.checkpoints,
@@ -30,13 +33,13 @@ export default defineActor<ArbiterRequests, ArbiterConfig>({
       historicalPollMs: cfg.historicalPollMs,
       ibkr: ibkr?.port ?? null,
       send: (msg) => {
-        trader.send(msg);
+        toTrader.send(msg);
         report(msg);
       },
       onDelivered: deliveryRecorder(storage.deliveries, ctx.clock),
     });
     ibkr?.bind(arbiter);
-    collector.on('bars-written', (m) => arbiter.onBarsWritten(m.barSize, m.symbol, m.starts));
+    collector.on('bars-written', (m) => forEachWritten(m, (symbol, starts, from, to) => arbiter.onBarsWritten(m.barSize, symbol, starts, from, to)));
     trader.on('subscribe', (m) => arbiter.subscribe(m.symbols, m.barSize, m.after, m.warmup));
     trader.on('unsubscribe', () => arbiter.unsubscribe());
     arbiter.resume();

@@ -171,8 +171,8 @@ export class Arbiter {
     if (this.o.ibkr?.connected()) this.record(symbol, feed.ladder.markUp('ibkr-historical', now, 'IBKR connected'));
   }
 
-  /** The collector wrote these keys. Hot path: reads the cache, allocates nothing per bar. */
-  onBarsWritten(barSize: BarSize, symbol: string, starts: readonly number[]): void {
+  /** The collector wrote these keys (`starts[from..to)`). Hot path: reads the cache, allocates nothing per bar. */
+  onBarsWritten(barSize: BarSize, symbol: string, starts: readonly number[], from = 0, to = starts.length): void {
     const feed = this.feeds.get(symbol);
     if (!feed || barSize !== this.barSize) return;
     if (!feed.warmedUp) {
@@ -182,7 +182,7 @@ export class Arbiter {
     const now = this.o.clock.now();
     const size = this.sizeMs;
     let newest = -Infinity;
-    for (let i = 0; i < starts.length; i++) if (starts[i] > newest) newest = starts[i];
+    for (let i = from; i < to; i++) if (starts[i] > newest) newest = starts[i];
     // A fresh write shows the collector is alive, even when another rung already handed that bar on.
     if (now - (newest + size) < this.o.cacheMaxAgeMs) this.record(symbol, feed.ladder.freshBar('cache', now), newest);
     if (newest <= feed.lastDelivered) return;

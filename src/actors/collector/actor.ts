@@ -18,6 +18,7 @@ import { Collector } from './collector.ts';
 import { createNotifier } from '../../notify/webhook.ts';
 import { buildStreams } from './streams.ts';
 import { cycleEvent, writtenEvent } from './collector-events.ts';
+import { WrittenBatch } from './written-batch.ts';
 import { CollectorError, type CollectorConfig, type CollectorRequests, type CollectorToArbiter } from './protocol.ts';
 
 function invalid(field: string, message: string): Error {
@@ -63,6 +64,7 @@ export default defineActor<CollectorRequests, CollectorConfig>({
     const sources = buildSources(cfg, ctx.clock, ctx.log, calendar);
     const arbiter = ctx.peer<CollectorToArbiter, never>('arbiter');
     const notifier = createNotifier(cfg.notify, ctx.log);
+    const written = new WrittenBatch((msg) => arbiter.send(msg));
     const collector = new Collector({
       sources,
       store: storage.bars,
@@ -76,7 +78,7 @@ export default defineActor<CollectorRequests, CollectorConfig>({
       retryPreferredAfterMs: cfg.retryPreferredAfterMs,
       alwaysOpen: cfg.sim.session === 'always',
       onWritten: (barSize, symbol, starts) => {
-        arbiter.send({ type: 'bars-written', barSize, symbol, starts });
+        written.add(barSize, symbol, starts);
         ctx.emit('collector', writtenEvent(barSize, symbol, starts));
       },
       onCycle: (status) => ctx.emit('collector', cycleEvent(status)),

@@ -282,16 +282,10 @@ export class Collector {
     this.o.log.warn(fields, `rate budget: ${this.symbols.length} symbols need ${b.needed} requests/min, the plan allows ${b.available}; REST cycles run every ${b.interval_ms / 60_000} min`);
   }
 
-  /** Streamed bars, through the same checks and the same message to the arbiter as REST bars. */
+  /** Streamed bars, through the same checks and the same message to the arbiter as REST bars: one transaction per batch. */
   private async writeStreamed(source: SourceName, bars: Bar[]): Promise<void> {
     if (!this.running || source !== this.source.name) return;
-    const bySymbol = new Map<string, Bar[]>();
-    for (const b of bars) {
-      const list = bySymbol.get(b.symbol);
-      if (list) list.push(b);
-      else bySymbol.set(b.symbol, [b]);
-    }
-    await Promise.all([...bySymbol].map(([symbol, list]) => this.write(source, symbol, list[0].barSize, list)));
+    await this.writer.writeBatch(bars, (invalid, problem, symbol) => this.recordInvalid(source, symbol, invalid, problem));
   }
 
   /** A stream came up at `since`: a REST cycle that started after its bar opened fills the gap. */
@@ -481,9 +475,11 @@ export class Collector {
 
   /** Writes what is new or changed; returns how many bars the store wrote. */
   private write(source: SourceName, symbol: string, barSize: BarSize, bars: Bar[]): Promise<number> {
-    return this.writer.write(symbol, barSize, bars, (invalid, problem) =>
-      this.recordError(source, new CollectorError('INVALID_BAR', `${invalid} bar(s) skipped as invalid (first: ${problem})`), symbol),
-    );
+    return this.writer.write(symbol, barSize, bars, (invalid, problem) => this.recordInvalid(source, symbol, invalid, problem));
+  }
+
+  private recordInvalid(source: SourceName, symbol: string, invalid: number, problem: string): void {
+    this.recordError(source, new CollectorError('INVALID_BAR', `${invalid} bar(s) skipped as invalid (first: ${problem})`), symbol);
   }
 
   private recordError(source: SourceName, err: unknown, symbol?: string): void {

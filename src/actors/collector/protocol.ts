@@ -89,8 +89,12 @@ export interface BackfillJob {
   error: string | null;
 }
 
-/** Collector -> arbiter: these bars are in the cache now. */
-export type CollectorToArbiter = { type: 'bars-written'; barSize: BarSize; symbol: string; starts: number[] };
+/**
+ * Collector -> arbiter: these bars are in the cache now. One message carries every key written in
+ * one event-loop turn (a stream's minute close: one bar of each of thousands of symbols): symbol
+ * `symbols[i]` has `counts[i]` starts, in order, in the flat `starts` (written-batch.ts).
+ */
+export type CollectorToArbiter = { type: 'bars-written'; barSize: BarSize; symbols: string[]; counts: number[]; starts: number[] };
 
 /** Every code a collector error carries (see src/errors.ts). */
 export type CollectorErrorCode =

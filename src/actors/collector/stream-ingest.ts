@@ -103,6 +103,7 @@ export class StreamIngest {
   private held: Bar[] = [];
   private pending: Bar[] = [];
   private flushScheduled = false;
+  private draining = false;
   private writing: Promise<void> = Promise.resolve();
   private stallTimer: TimerHandle | undefined;
   private retryTimer: TimerHandle | undefined;
@@ -398,17 +399,30 @@ export class StreamIngest {
     }
   }
 
-  /** Writes what arrived in this turn of the event loop as one batch, after the previous batch. */
+  /**
+   * Writes what arrived in this turn of the event loop as one batch. While a batch is being written,
+   * what arrives meanwhile gathers and is written as the next batch when it is done: a burst (every
+   * symbol's bar at a minute's close) costs a few transactions, not one per frame or per symbol.
+   */
   private flush(source: SourceName): void {
     this.flushScheduled = false;
-    const bars = this.pending;
-    this.pending = [];
-    if (bars.length === 0) return;
-    this.writing = this.writing.then(() =>
-      this.o.write(source, bars).catch((err: unknown) => {
-        this.o.log.warn({ source, err: (err as Error).message }, 'streamed bars not written');
-      }),
-    );
+    if (this.draining || this.pending.length === 0) return;
+    this.draining = true;
+    this.writing = this.drain(source);
+  }
+
+  private async drain(source: SourceName): Promise<void> {
+    try {
+      while (this.pending.length > 0) {
+        const bars = this.pending;
+        this.pending = [];
+        await this.o.write(source, bars).catch((err: unknown) => {
+          this.o.log.warn({ source, err: (err as Error).message }, 'streamed bars not written');
+        });
+      }
+    } finally {
+      this.draining = false;
+    }
   }
 
   private holdUntilFilled(source: SourceName): void {
