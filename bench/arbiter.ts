@@ -26,7 +26,7 @@ import { getHeapSpaceStatistics, setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import pino from 'pino';
 import { Arbiter } from '../src/actors/arbiter/arbiter.ts';
-import type { Bar } from '../src/market/bar.ts';
+import { BAR_SOURCE_CODE, type Bar } from '../src/market/bar.ts';
 import { ManualClock } from '../src/market/clock.ts';
 import { loadConfig } from '../src/config/load.ts';
 import { SharedClockController } from '../src/runtime/clock.ts';
@@ -151,14 +151,16 @@ async function resolutionRig(nSymbols: number, calls: number): Promise<Resolutio
   await writeAhead(warmCalls);
   const prefillS = (performance.now() - t0) / 1000;
 
-  // Call k announces the next bar of symbol k mod n.
+  // Call k announces the next bar of symbol k mod n, with the source the cache holds for it, as
+  // the collector's notice does (the live path hands it on without reading it back).
   const starts = [0];
+  const sources = [BAR_SOURCE_CODE.sim];
   const nextIndex = new Int32Array(nSymbols).fill(PRELOAD);
   let k = 0;
   const call = () => {
     const si = k++ % nSymbols;
     starts[0] = T0 + nextIndex[si]++ * MIN;
-    arbiter.onBarsWritten('1Min', symbols[si], starts);
+    arbiter.onBarsWritten('1Min', symbols[si], starts, 0, 1, sources);
   };
 
   for (let i = 0; i < warmCalls; i++) call();

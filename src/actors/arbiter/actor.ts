@@ -9,6 +9,7 @@ import { Arbiter } from './arbiter.ts';
 import { reportDelivery } from './feed-events.ts';
 import { deliveryRecorder } from './delivery-recorder.ts';
 import { TraderBatch } from './trader-batch.ts';
+import { AfterDelivery } from './after-delivery.ts';
 import type { ArbiterConfig, ArbiterRequests, ArbiterToTrader, TraderToArbiter } from './protocol.ts';
 import type { CollectorToArbiter } from '../collector/protocol.ts';
 import { forEachWritten } from '../collector/written-batch.ts';
@@ -22,6 +23,7 @@ export default defineActor<ArbiterRequests, ArbiterConfig>({
     const ibkr = cfg.ibkr ? await (await import('./ibkr-feed.ts')).connectIbkrFeed(cfg, ctx) : null;
     const report = reportDelivery(storage.bars, ctx.emit);
     const toTrader = new TraderBatch((msg) => trader.send(msg));
+    const after = new AfterDelivery(ctx.clock, report, deliveryRecorder(storage.deliveries, ctx.clock));
     const arbiter = new Arbiter({
       store: storage.bars,
       checkpoints: storage.checkpoints,
@@ -34,12 +36,12 @@ export default defineActor<ArbiterRequests, ArbiterConfig>({
       ibkr: ibkr?.port ?? null,
       send: (msg) => {
         toTrader.send(msg);
-        report(msg);
+        after.reported(msg);
       },
-      onDelivered: deliveryRecorder(storage.deliveries, ctx.clock),
+      onDelivered: (bar, rung) => after.delivered(bar, rung),
     });
     ibkr?.bind(arbiter);
-    collector.on('bars-written', (m) => forEachWritten(m, (symbol, starts, from, to) => arbiter.onBarsWritten(m.barSize, symbol, starts, from, to)));
+    collector.on('bars-written', (m) => forEachWritten(m, (symbol, starts, from, to, sources) => arbiter.onBarsWritten(m.barSize, symbol, starts, from, to, sources)));
     trader.on('subscribe', (m) => arbiter.subscribe(m.symbols, m.barSize, m.after, m.warmup));
     trader.on('unsubscribe', () => arbiter.unsubscribe());
     arbiter.resume();
@@ -48,6 +50,8 @@ export default defineActor<ArbiterRequests, ArbiterConfig>({
         status: () => arbiter.status(),
       },
       async stop() {
+        toTrader.flush();
+        after.run();
         await arbiter.shutdown();
         await ibkr?.close();
         await storage.close();

@@ -22,7 +22,9 @@ export interface Subscription {
 }
 
 export class ArbiterCheckpoints {
+  /** The first `dirtyCount` entries are dirty; the array keeps its room (no regrowth per turn). */
   private readonly dirtyFeeds: SymbolFeed[] = [];
+  private dirtyCount = 0;
   private flushQueued = false;
   private readonly flushQueuedCheckpoint = () => {
     this.flushQueued = false;
@@ -54,13 +56,16 @@ export class ArbiterCheckpoints {
   /** Drops the writes not yet made (the subscription ended). */
   clear(): void {
     this.dirtyFeeds.length = 0;
+    this.dirtyCount = 0;
   }
 
   /** Coalesced: one write per moved symbol per event-loop turn at most, never awaited on the hot path. */
   markDirty(feed: SymbolFeed): void {
     if (!feed.dirty) {
       feed.dirty = true;
-      this.dirtyFeeds.push(feed);
+      if (this.dirtyCount < this.dirtyFeeds.length) this.dirtyFeeds[this.dirtyCount] = feed;
+      else this.dirtyFeeds.push(feed);
+      this.dirtyCount++;
     }
     if (!this.flushQueued) {
       this.flushQueued = true;
@@ -70,12 +75,14 @@ export class ArbiterCheckpoints {
 
   flush(): Promise<unknown> {
     const writes: Promise<void>[] = [];
-    for (const feed of this.dirtyFeeds) {
+    const n = this.dirtyCount;
+    this.dirtyCount = 0;
+    for (let i = 0; i < n; i++) {
+      const feed = this.dirtyFeeds[i];
       feed.dirty = false;
       if (!this.isCurrent(feed)) continue;
       writes.push(Number.isFinite(feed.lastDelivered) ? this.store.put(feed.checkpointKey, feed.lastDelivered) : this.store.delete(feed.checkpointKey));
     }
-    this.dirtyFeeds.length = 0;
     const all = Promise.all(writes);
     all.catch((err) => this.log.error({ err: (err as Error).message }, 'arbiter checkpoint write failed'));
     return all;

@@ -77,8 +77,8 @@ export default defineActor<CollectorRequests, CollectorConfig>({
       failoverAfterFailures: cfg.failoverAfterFailures,
       retryPreferredAfterMs: cfg.retryPreferredAfterMs,
       alwaysOpen: cfg.sim.session === 'always',
-      onWritten: (barSize, symbol, starts) => {
-        written.add(barSize, symbol, starts);
+      onWritten: (barSize, symbol, starts, sources) => {
+        written.add(barSize, symbol, starts, sources);
         ctx.emit('collector', writtenEvent(barSize, symbol, starts));
       },
       onCycle: (status) => ctx.emit('collector', cycleEvent(status)),

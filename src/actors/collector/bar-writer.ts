@@ -25,7 +25,7 @@ export class BarWriter {
 
   constructor(
     private readonly store: BarStore,
-    private readonly onWritten: (barSize: BarSize, symbol: string, starts: number[]) => void,
+    private readonly onWritten: (barSize: BarSize, symbol: string, starts: number[], sources?: number[]) => void,
   ) {}
 
   /** Writes what is new or changed; returns how many bars the store wrote. `onInvalid` hears of skipped bars first. */
@@ -62,23 +62,29 @@ export class BarWriter {
       }
     }
     if (fresh.length === 0) return 0;
-    const result = await this.store.putMany(fresh);
+    const held = new Uint8Array(fresh.length);
+    const result = await this.store.putMany(fresh, held);
     this.barsWritten += result.written;
     if (symbol !== undefined && barSize !== undefined) {
       this.announce(
         barSize,
         symbol,
         fresh.map((b) => b.start),
+        Array.from(held),
       );
     } else {
-      for (const g of groupStarts(fresh)) this.announce(g.barSize, g.symbol, g.starts);
+      for (const g of groupStarts(fresh, held)) this.announce(g.barSize, g.symbol, g.starts, g.sources);
     }
     return result.written;
   }
 
-  /** After bars are written: the same path for every written bar, whichever write it came from. */
-  private announce(barSize: BarSize, symbol: string, starts: number[]): void {
-    this.onWritten(barSize, symbol, starts);
+  /**
+   * After bars are written: the same path for every written bar, whichever write it came from.
+   * `sources`: the source code the cache holds for each start now (the arbiter hands the key on
+   * without reading the bar back).
+   */
+  private announce(barSize: BarSize, symbol: string, starts: number[], sources: number[]): void {
+    this.onWritten(barSize, symbol, starts, sources);
   }
 
   /** The cache already holds this very bar: same source, same values. */
@@ -98,14 +104,17 @@ export class BarWriter {
   }
 }
 
-/** Starts per (symbol, bar size), in order of first appearance. */
-function groupStarts(bars: readonly Bar[]): Iterable<{ symbol: string; barSize: BarSize; starts: number[] }> {
-  const bySeries = new Map<string, { symbol: string; barSize: BarSize; starts: number[] }>();
-  for (const b of bars) {
+/** Starts (and the held source codes) per (symbol, bar size), in order of first appearance. */
+function groupStarts(bars: readonly Bar[], held: Uint8Array): Iterable<{ symbol: string; barSize: BarSize; starts: number[]; sources: number[] }> {
+  const bySeries = new Map<string, { symbol: string; barSize: BarSize; starts: number[]; sources: number[] }>();
+  for (let i = 0; i < bars.length; i++) {
+    const b = bars[i];
     const id = b.barSize === '1Min' ? b.symbol : `${b.symbol}\u0000${b.barSize}`;
     const g = bySeries.get(id);
-    if (g) g.starts.push(b.start);
-    else bySeries.set(id, { symbol: b.symbol, barSize: b.barSize, starts: [b.start] });
+    if (g) {
+      g.starts.push(b.start);
+      g.sources.push(held[i]);
+    } else bySeries.set(id, { symbol: b.symbol, barSize: b.barSize, starts: [b.start], sources: [held[i]] });
   }
   return bySeries.values();
 }

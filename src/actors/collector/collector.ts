@@ -68,8 +68,8 @@ export interface CollectorOptions {
   alwaysOpen: boolean;
   /** A cycle still running after this long (clock ms) is aborted and counted as overrun; default 10 min. */
   cycleDeadlineMs?: number;
-  /** Told after every write which keys are in the cache now. */
-  onWritten(barSize: BarSize, symbol: string, starts: number[]): void;
+  /** Told after every write which keys are in the cache now, with the source code held for each when known. */
+  onWritten(barSize: BarSize, symbol: string, starts: number[], sources?: number[]): void;
   /** Told of every failed collection (webhook notifications). */
   onFailure?(f: { source: SourceName; symbol?: string; code: string; status?: number }): void;
   /** A stream client per source whose `websocket` is on (stream-ingest.ts); none: REST only. */

@@ -12,6 +12,7 @@ export class WrittenBatch {
   private symbols: string[] = [];
   private counts: number[] = [];
   private starts: number[] = [];
+  private sources: number[] = [];
   private queued = false;
   private readonly flushQueued = () => {
     this.queued = false;
@@ -20,13 +21,17 @@ export class WrittenBatch {
 
   constructor(private readonly send: (msg: CollectorToArbiter) => void) {}
 
-  add(barSize: BarSize, symbol: string, starts: readonly number[]): void {
+  /** `sources`: the source code held for each start, when the writer knows it. */
+  add(barSize: BarSize, symbol: string, starts: readonly number[], sources?: readonly number[]): void {
     if (starts.length === 0) return;
     if (this.barSize !== null && this.barSize !== barSize) this.flush();
     this.barSize = barSize;
     this.symbols.push(symbol);
     this.counts.push(starts.length);
-    for (let i = 0; i < starts.length; i++) this.starts.push(starts[i]);
+    for (let i = 0; i < starts.length; i++) {
+      this.starts.push(starts[i]);
+      this.sources.push(sources?.[i] ?? -1);
+    }
     if (!this.queued) {
       this.queued = true;
       queueMicrotask(this.flushQueued);
@@ -36,21 +41,22 @@ export class WrittenBatch {
   /** Sends what is gathered now. */
   flush(): void {
     if (this.barSize === null) return;
-    const msg: CollectorToArbiter = { type: 'bars-written', barSize: this.barSize, symbols: this.symbols, counts: this.counts, starts: this.starts };
+    const msg: CollectorToArbiter = { type: 'bars-written', barSize: this.barSize, symbols: this.symbols, counts: this.counts, starts: this.starts, sources: this.sources };
     this.barSize = null;
     this.symbols = [];
     this.counts = [];
     this.starts = [];
+    this.sources = [];
     this.send(msg);
   }
 }
 
-/** Calls `fn` once per symbol of a `bars-written` message with its slice [from, to) of `msg.starts`. */
-export function forEachWritten(msg: CollectorToArbiter, fn: (symbol: string, starts: readonly number[], from: number, to: number) => void): void {
+/** Calls `fn` once per symbol of a `bars-written` message with its slice [from, to) of `msg.starts` (and of `msg.sources`). */
+export function forEachWritten(msg: CollectorToArbiter, fn: (symbol: string, starts: readonly number[], from: number, to: number, sources: readonly number[]) => void): void {
   let at = 0;
   for (let i = 0; i < msg.symbols.length; i++) {
     const n = msg.counts[i];
-    fn(msg.symbols[i], msg.starts, at, at + n);
+    fn(msg.symbols[i], msg.starts, at, at + n, msg.sources);
     at += n;
   }
 }
