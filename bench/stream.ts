@@ -223,7 +223,8 @@ export async function streamPath(symbols: string[], minutes: number, opts: { gen
   try {
     // Ready: the stream is live and the startup backfill is done.
     let st = await collectorStatus(r);
-    for (const end = Date.now() + 300_000; !(st.mode === 'stream' && st.cycles >= 1) && Date.now() < end; st = await collectorStatus(r)) await sleep(50);
+    // Polled every 250 ms: the status of thousands of symbols is not free for the collector.
+    for (const end = Date.now() + 300_000; !(st.mode === 'stream' && st.cycles >= 1) && Date.now() < end; st = await collectorStatus(r)) await sleep(250);
     if (st.mode !== 'stream') throw new Error(`the collector's stream never came up: ${JSON.stringify(st.streams)}`);
     for (let m = 0; m <= minutes; m++) {
       // The next close from now: a slow minute (machine load) must not leave the rest behind.
@@ -240,7 +241,7 @@ export async function streamPath(symbols: string[], minutes: number, opts: { gen
         // Minute 0 warms the path up: with an empty cache its bars are the strategy's warm-up, not
         // live bars, so it waits for them to be written, not for onBar.
         const allSeen = () => symbols.every((s) => probe.seen.has(key(s, start)));
-        for (const end = Date.now() + 20_000; Date.now() < end && !allSeen() && (await collectorStatus(r)).bars_written < writtenBefore + symbols.length; ) await sleep(50);
+        for (const end = Date.now() + 20_000; Date.now() < end && !allSeen() && (await collectorStatus(r)).bars_written < writtenBefore + symbols.length; ) await sleep(100);
         await sleep(200);
         continue;
       }

@@ -14,7 +14,8 @@ const MIN = 60_000;
 type Ring = Float64Array;
 
 export class StreamDivergence {
-  private readonly rings = new Map<string, Ring>();
+  /** Per source, per symbol (nested maps: no key string built per bar). */
+  private readonly rings = new Map<SourceName, Map<string, Ring>>();
   private readonly counts: Partial<Record<SourceName, number>> = {};
 
   constructor(private readonly log: Logger) {}
@@ -26,11 +27,15 @@ export class StreamDivergence {
 
   /** A streamed 1Min bar. */
   remember(source: SourceName, b: Bar): void {
-    const key = `${source}|${b.symbol}`;
-    let ring = this.rings.get(key);
+    let bySymbol = this.rings.get(source);
+    if (!bySymbol) {
+      bySymbol = new Map();
+      this.rings.set(source, bySymbol);
+    }
+    let ring = bySymbol.get(b.symbol);
     if (!ring) {
       ring = new Float64Array(RING * 6).fill(NaN);
-      this.rings.set(key, ring);
+      bySymbol.set(b.symbol, ring);
     }
     const i = ((b.start / MIN) % RING) * 6;
     ring[i] = b.start;
@@ -44,8 +49,10 @@ export class StreamDivergence {
   /** REST bars just fetched: a minute the stream sent with other OHLC or volume is a divergence. */
   observeRest(source: SourceName, bars: readonly Bar[]): void {
     if (bars.length === 0 || bars[0].barSize !== '1Min') return;
+    const bySymbol = this.rings.get(source);
+    if (!bySymbol) return;
     for (const b of bars) {
-      const ring = this.rings.get(`${source}|${b.symbol}`);
+      const ring = bySymbol.get(b.symbol);
       if (!ring) continue;
       const i = ((b.start / MIN) % RING) * 6;
       if (ring[i] !== b.start) continue;
