@@ -2,11 +2,15 @@
  * What the arbiter's thread does for each delivery besides handing the key to the trader: the
  * dashboard's `bar` / `feed_switch` events (one cache read and one postMessage per bar) and the
  * delivery log's record (an LMDB write). They run in the next turn of the event loop, in order,
- * after the turn's bars went to the trader, so a burst of thousands of bars reaches the trader
- * before the thread spends time on them.
+ * after the turn's bars went to the trader, and CHUNK at a time, so a burst of thousands of bars
+ * reaches the trader before the thread spends time on them, and the next notice is not kept
+ * waiting behind them.
  */
 import type { Clock } from '../../market/clock.ts';
 import type { ArbiterToTrader, BarRef, Rung } from './protocol.ts';
+
+/** Jobs per turn: a burst's side effects give way to the next notice between chunks. */
+const CHUNK = 256;
 
 type Job = { kind: 'report'; msg: ArbiterToTrader } | { kind: 'record'; bar: BarRef; rung: Rung; at: number };
 
@@ -15,7 +19,7 @@ export class AfterDelivery {
   private scheduled = false;
   private readonly runScheduled = () => {
     this.scheduled = false;
-    this.run();
+    this.runSome(CHUNK);
   };
 
   constructor(
@@ -34,18 +38,28 @@ export class AfterDelivery {
     this.push({ kind: 'record', bar: { symbol: bar.symbol, barSize: bar.barSize, start: bar.start, source: bar.source }, rung, at: this.clock.now() });
   }
 
-  /** Runs what is queued now (shutdown). */
+  /** Runs everything queued now (shutdown). */
   run(): void {
-    const jobs = this.jobs;
-    this.jobs = [];
+    this.runSome(Infinity);
+  }
+
+  /** Up to `max` jobs; the rest in a later turn, so notices that arrived meanwhile go first. */
+  private runSome(max: number): void {
+    const n = Math.min(max, this.jobs.length);
+    const jobs = this.jobs.splice(0, n);
     for (const j of jobs) {
       if (j.kind === 'report') this.report(j.msg);
       else this.record(j.bar, j.rung, j.at);
     }
+    if (this.jobs.length > 0) this.schedule();
   }
 
   private push(job: Job): void {
     this.jobs.push(job);
+    this.schedule();
+  }
+
+  private schedule(): void {
     if (!this.scheduled) {
       this.scheduled = true;
       setImmediate(this.runScheduled);

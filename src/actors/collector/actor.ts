@@ -18,7 +18,7 @@ import { Collector } from './collector.ts';
 import { createNotifier } from '../../notify/webhook.ts';
 import { buildStreams } from './streams.ts';
 import { cycleEvent, writtenEvent } from './collector-events.ts';
-import { WrittenBatch } from './written-batch.ts';
+import { DeferredEvents, WrittenBatch } from './written-batch.ts';
 import { CollectorError, type CollectorConfig, type CollectorRequests, type CollectorToArbiter } from './protocol.ts';
 
 function invalid(field: string, message: string): Error {
@@ -65,6 +65,8 @@ export default defineActor<CollectorRequests, CollectorConfig>({
     const arbiter = ctx.peer<CollectorToArbiter, never>('arbiter');
     const notifier = createNotifier(cfg.notify, ctx.log);
     const written = new WrittenBatch((msg) => arbiter.send(msg));
+    // The dashboard's `written` events go in the next turn, after the notice to the arbiter.
+    const events = new DeferredEvents((barSize, symbol, starts) => ctx.emit('collector', writtenEvent(barSize, symbol, starts)));
     const collector = new Collector({
       sources,
       store: storage.bars,
@@ -79,7 +81,7 @@ export default defineActor<CollectorRequests, CollectorConfig>({
       alwaysOpen: cfg.sim.session === 'always',
       onWritten: (barSize, symbol, starts, sources) => {
         written.add(barSize, symbol, starts, sources);
-        ctx.emit('collector', writtenEvent(barSize, symbol, starts));
+        events.push(barSize, symbol, starts);
       },
       onCycle: (status) => ctx.emit('collector', cycleEvent(status)),
       onFailure: (f) => notifier.send('collection_failed', f),

@@ -60,3 +60,20 @@ export function forEachWritten(msg: CollectorToArbiter, fn: (symbol: string, sta
     at += n;
   }
 }
+
+/** Calls `emit` for each written series in the next turn of the event loop, in order. */
+export class DeferredEvents {
+  private queue: Array<[BarSize, string, number[]]> = [];
+  private readonly run = () => {
+    const q = this.queue;
+    this.queue = [];
+    for (const [barSize, symbol, starts] of q) this.emit(barSize, symbol, starts);
+  };
+
+  constructor(private readonly emit: (barSize: BarSize, symbol: string, starts: number[]) => void) {}
+
+  push(barSize: BarSize, symbol: string, starts: number[]): void {
+    if (this.queue.length === 0) setImmediate(this.run);
+    this.queue.push([barSize, symbol, starts]);
+  }
+}
