@@ -35,17 +35,20 @@
  *   when that matters.
  * - The view/columns filled by the hot path are overwritten by the next call that gets them.
  * - `stats()` counts this thread's instance only.
+ *
+ * The write transaction's rule is in bar-store-write.ts, retention in bar-store-prune.ts.
  */
-import { channel } from 'node:diagnostics_channel';
 import type { Database, DatabaseOptions, RootDatabase } from 'lmdb';
 import { isValidSymbol, type Bar, type BarSource } from '../market/bar.ts';
-import { BAR_SIZES, BAR_SIZE_CODE, isBarSize, type BarSize } from '../market/bar-size.ts';
+import { BAR_SIZE_CODE, isBarSize, type BarSize } from '../market/bar-size.ts';
 import type { Clock, TimerHandle } from '../market/clock.ts';
-import { BAR_VALUE_BYTES, createBarView, decodeBar, decodeIntoColumns, decodeIntoView, encodeBar, maxPriceGap, sourceCodeAt, sourceOfCode } from './bar-codec.ts';
-import { KeyBuffers, MAX_START, barKey, barKeyEncoder, parseSeriesKey, readStart, seriesPrefix, withStart, writeStart, type SeriesKeys } from './bar-key.ts';
+import { BAR_VALUE_BYTES, decodeBar, decodeIntoColumns, decodeIntoView, encodeBar } from './bar-codec.ts';
+import { KeyBuffers, MAX_START, barKey, barKeyEncoder, parseSeriesKey, readStart, withStart, type SeriesKeys } from './bar-key.ts';
+import { Pruners, pruneBars } from './bar-store-prune.ts';
+import { applyBatch, divergenceChannel } from './bar-store-write.ts';
 import { BarValidationError, validateBar } from './bar-validation.ts';
 import { retentionMs } from './retention.ts';
-import { DIVERGENCE_THRESHOLD, SourcePrecedence } from './source-precedence.ts';
+import { SourcePrecedence } from './source-precedence.ts';
 import type { BarColumns, BarColumnsReader, BarReader, BarView, BarWriter, WriteResult } from './types.ts';
 
 export interface BarStoreOptions {
@@ -70,39 +73,20 @@ export interface BarStoreStats {
   pruned: number;
 }
 
-export interface DivergenceEvent {
-  symbol: string;
-  barSize: BarSize;
-  start: number;
-  stored: BarSource;
-  incoming: BarSource;
-  /** Greatest relative open/high/low/close difference. */
-  gap: number;
-}
-
-/** Published for every divergence; costs nothing without subscribers. */
-export const divergenceChannel = channel('barkeep:storage:divergence');
-
-const NO_OVERWRITE = { noOverwrite: true } as const;
-
-/** Deletes per prune transaction: keeps each write lock short. */
-const PRUNE_CHUNK = 5_000;
+export { divergenceChannel, type DivergenceEvent } from './bar-store-write.ts';
 
 type Bytes = Uint8Array;
-
-interface SeriesHead {
-  prefix: Buffer;
-  start: number;
-}
 
 export class BarStore implements BarReader, BarWriter, BarColumnsReader {
   private readonly db: Database<Bytes, Bytes>;
   private readonly heads: Database<Bytes, Bytes>;
-  private readonly keys = new KeyBuffers();
+  /** Key buffers per series, for up to 8,192 symbols: below the working set (5,000 symbols is a
+   * design target) every read would evict and allocate three buffers. */
+  private readonly keys = new KeyBuffers(8_192);
   private readonly precedence: SourcePrecedence;
   private readonly retention: Record<BarSize, number>;
   private readonly counters: BarStoreStats = { writes: 0, corrections: 0, shadowed: 0, divergent: 0, rejected: 0, pruned: 0 };
-  private readonly pruners = new Set<TimerHandle>();
+  private readonly pruners = new Pruners();
 
   constructor(env: RootDatabase, opts: BarStoreOptions = {}) {
     this.precedence = new SourcePrecedence(opts.sourcePrecedence);
@@ -122,12 +106,16 @@ export class BarStore implements BarReader, BarWriter, BarColumnsReader {
     return this.write([bar], false);
   }
 
-  /** Writes bars in one transaction; refuses all of them if any is invalid. Resolves once committed and flushed. */
-  putMany(bars: readonly Bar[]): Promise<WriteResult> {
-    return this.write(bars, true);
+  /**
+   * Writes bars in one transaction; refuses all of them if any is invalid. Resolves once committed
+   * and flushed. `held`, when given, is filled with the source code the cache holds for each bar's
+   * key after the write (the bar's own, or a higher-precedence source's that kept it out).
+   */
+  putMany(bars: readonly Bar[], held?: Uint8Array): Promise<WriteResult> {
+    return this.write(bars, true, held);
   }
 
-  private async write(bars: readonly Bar[], indexed: boolean): Promise<WriteResult> {
+  private async write(bars: readonly Bar[], indexed: boolean, held?: Uint8Array): Promise<WriteResult> {
     if (!Array.isArray(bars)) throw new TypeError('putMany takes an array of bars');
     for (let i = 0; i < bars.length; i++) {
       try {
@@ -149,7 +137,8 @@ export class BarStore implements BarReader, BarWriter, BarColumnsReader {
       keys[i] = barKey(b.symbol, b.barSize, b.start);
       series[i] = `${b.symbol}\u0000${b.barSize}`;
     }
-    const outcome = await this.db.transaction(() => this.applyInTxn(keys, values, series));
+    if (held !== undefined && held.length < n) throw new RangeError(`held has room for ${held.length} of ${n} bars`);
+    const outcome = await this.db.transaction(() => applyBatch(this.db, this.heads, this.precedence, { keys, values, series, held }));
     await this.db.flushed;
     this.counters.writes += outcome.written;
     this.counters.corrections += outcome.corrections;
@@ -157,63 +146,6 @@ export class BarStore implements BarReader, BarWriter, BarColumnsReader {
     this.counters.divergent += outcome.divergent;
     for (const e of outcome.events) divergenceChannel.publish(e);
     return { written: outcome.written, shadowed: outcome.shadowed, divergent: outcome.divergent };
-  }
-
-  /** Runs inside the write transaction: reads are of the transaction's own state. */
-  private applyInTxn(keys: Buffer[], values: Buffer, series: string[]) {
-    const value = Buffer.alloc(BAR_VALUE_BYTES);
-    const stored = createBarView();
-    const incoming = createBarView();
-    const headBytes = Buffer.alloc(8);
-    const newHeads = new Map<string, SeriesHead>();
-    const events: DivergenceEvent[] = [];
-    let written = 0;
-    let corrections = 0;
-    let shadowed = 0;
-    let divergent = 0;
-    for (let i = 0; i < keys.length; i++) {
-      const key = keys[i];
-      const off = i * BAR_VALUE_BYTES;
-      values.copy(value, 0, off, off + BAR_VALUE_BYTES);
-      const start = readStart(key, key.length - 8);
-      // One B-tree descent for the common case, a new key: insert unless it exists.
-      if (!insertIfAbsent(this.db, key, value)) {
-        const existing = this.db.getBinaryFast(key)!;
-        const storedCode = sourceCodeAt(existing);
-        const incomingCode = sourceCodeAt(value);
-        if (storedCode === incomingCode) {
-          corrections++;
-        } else {
-          decodeIntoView(existing, start, stored);
-          decodeIntoView(value, start, incoming);
-          const gap = maxPriceGap(stored, incoming);
-          if (gap > DIVERGENCE_THRESHOLD) {
-            divergent++;
-            if (divergenceChannel.hasSubscribers) {
-              const [symbol, barSize] = series[i].split('\u0000') as [string, BarSize];
-              events.push({ symbol, barSize, start, stored: sourceOfCode(storedCode), incoming: sourceOfCode(incomingCode), gap });
-            }
-          }
-          if (!this.precedence.replaces(incomingCode, storedCode)) {
-            shadowed++;
-            continue;
-          }
-        }
-        this.db.putSync(key, value);
-      }
-      written++;
-      const head = newHeads.get(series[i]);
-      if (head === undefined) newHeads.set(series[i], { prefix: key.subarray(0, key.length - 8), start });
-      else if (start > head.start) head.start = start;
-    }
-    for (const head of newHeads.values()) {
-      const current = this.heads.getBinaryFast(head.prefix);
-      if (current === undefined || readStart(current, 0) < head.start) {
-        writeStart(headBytes, 0, head.start);
-        this.heads.putSync(head.prefix, headBytes);
-      }
-    }
-    return { written, corrections, shadowed, divergent, events };
   }
 
   // ---- hot reads (allocate nothing) ----------------------------------------------------------
@@ -369,47 +301,9 @@ export class BarStore implements BarReader, BarWriter, BarColumnsReader {
 
   /** Removes bars older than their size's retention at `now`; resolves with how many (flushed). */
   async prune(now: number): Promise<number> {
-    let total = 0;
-    const series: { symbol: string; size: BarSize }[] = [];
-    for (const key of this.heads.getKeys() as Iterable<Bytes>) {
-      const { symbol, sizeCode } = parseSeriesKey(key);
-      const size = BAR_SIZES.find((s) => BAR_SIZE_CODE[s] === sizeCode);
-      if (size !== undefined) series.push({ symbol, size });
-    }
-    for (const { symbol, size } of series) {
-      const keep = this.retention[size];
-      if (!Number.isFinite(keep)) continue;
-      const cutoff = now - keep;
-      if (cutoff <= 0) continue;
-      for (;;) {
-        const removed = await this.db.transaction(() => this.pruneChunk(symbol, size, cutoff));
-        total += removed;
-        if (removed < PRUNE_CHUNK) break;
-      }
-    }
-    await this.db.flushed;
+    const total = await pruneBars(this.db, this.heads, this.retention, now);
     this.counters.pruned += total;
     return total;
-  }
-
-  /** In the write transaction: removes up to PRUNE_CHUNK bars with start < cutoff, and a head left behind. */
-  private pruneChunk(symbol: string, size: BarSize, cutoff: number): number {
-    const starts: number[] = [];
-    for (const start of this.db.getKeys({
-      start: barKey(symbol, size, 0),
-      end: barKey(symbol, size, cutoff),
-      limit: PRUNE_CHUNK,
-    }) as Iterable<unknown>) {
-      starts.push(start as number);
-    }
-    const key = barKey(symbol, size, 0);
-    for (const start of starts) this.db.removeSync(withStart(key, start));
-    if (starts.length < PRUNE_CHUNK) {
-      const prefix = seriesPrefix(symbol, size);
-      const head = this.heads.getBinaryFast(prefix);
-      if (head !== undefined && readStart(head, 0) < cutoff) this.heads.removeSync(prefix);
-    }
-    return starts.length;
   }
 
   /**
@@ -417,28 +311,7 @@ export class BarStore implements BarReader, BarWriter, BarColumnsReader {
    * round still runs). Cancel the handle to stop.
    */
   startPruning(clock: Clock, intervalMs: number, onError: (err: unknown) => void = () => {}): TimerHandle {
-    if (!(intervalMs > 0)) throw new RangeError(`intervalMs must be positive, got ${intervalMs}`);
-    let stopped = false;
-    let timer: TimerHandle;
-    const handle: TimerHandle = {
-      cancel: () => {
-        stopped = true;
-        timer.cancel();
-        this.pruners.delete(handle);
-      },
-    };
-    const round = () => {
-      this.prune(clock.now())
-        .catch((err: unknown) => {
-          if (!stopped) onError(err);
-        })
-        .finally(() => {
-          if (!stopped) timer = clock.setTimeout(round, intervalMs);
-        });
-    };
-    timer = clock.setTimeout(round, intervalMs);
-    this.pruners.add(handle);
-    return handle;
+    return this.pruners.start(clock, intervalMs, (now) => this.prune(now), onError);
   }
 
   stats(): BarStoreStats {
@@ -447,13 +320,8 @@ export class BarStore implements BarReader, BarWriter, BarColumnsReader {
 
   /** Stops background pruning (the environment is closed by Storage.close). */
   stop(): void {
-    for (const p of [...this.pruners]) p.cancel();
+    this.pruners.stopAll();
   }
-}
-
-/** In a write transaction: puts unless the key exists; true when it put (lmdb-js documents the boolean; its typings say void). */
-function insertIfAbsent(db: Database<Bytes, Bytes>, key: Bytes, value: Bytes): boolean {
-  return (db.putSync(key, value, NO_OVERWRITE) as unknown as boolean) === true;
 }
 
 function isKeyStart(start: number): boolean {

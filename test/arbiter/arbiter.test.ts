@@ -6,7 +6,8 @@ import { join } from 'node:path';
 import pino from 'pino';
 import { Arbiter, type ArbiterOptions, type IbkrFeedPort } from '../../src/actors/arbiter/arbiter.ts';
 import type { ArbiterToTrader } from '../../src/actors/arbiter/protocol.ts';
-import type { Bar, BarSource } from '../../src/market/bar.ts';
+import { BAR_SOURCE_CODE, type Bar, type BarSource } from '../../src/market/bar.ts';
+import { BarWriter } from '../../src/actors/collector/bar-writer.ts';
 import type { BarSize } from '../../src/market/bar-size.ts';
 import { ManualClock } from '../../src/market/clock.ts';
 import { openStorage, type Storage } from '../../src/storage/storage.ts';
@@ -169,6 +170,27 @@ test('cache bars written by the collector are handed on once each, in order', as
   assert.deepEqual(r.delivered(), want);
   assert.ok(r.got.every((m) => m.type !== 'bar' || (m.barSize === '1Min' && m.source === 'sim')));
   assert.equal(r.arbiter.status().feed.QQQ.last_bar_time, new Date(S(14)).toISOString());
+});
+
+test("the collector's notice names the source the cache holds: a bar kept out by a better source is handed on as that source's", async () => {
+  await using r = rig();
+  await prefill(r, -10, -1);
+  r.arbiter.subscribe(['QQQ'], '1Min', {}, true);
+  // massive holds minute 0; the collector (on alpaca) writes minutes 0 and 1 through its writer.
+  await r.storage.bars.put(mkBar('QQQ', S(0), 'massive'));
+  const notices: Array<{ starts: number[]; sources?: number[] }> = [];
+  const writer = new BarWriter(r.storage.bars, (_size, _symbol, starts, sources) => notices.push({ starts, sources }));
+  r.clock.set(S(2) + 3_000);
+  await writer.write('QQQ', '1Min', [mkBar('QQQ', S(0), 'alpaca'), mkBar('QQQ', S(1), 'alpaca')], () => assert.fail('no bar is invalid'));
+  assert.deepEqual(notices, [{ starts: [S(0), S(1)], sources: [BAR_SOURCE_CODE.massive, BAR_SOURCE_CODE.alpaca] }]);
+  // One notice per key, as a stream delivers them minute by minute.
+  r.arbiter.onBarsWritten('1Min', 'QQQ', notices[0].starts, 0, 1, notices[0].sources);
+  r.arbiter.onBarsWritten('1Min', 'QQQ', notices[0].starts, 1, 2, notices[0].sources);
+  const handed = r.got.flatMap((m) => (m.type === 'bar' ? [[m.start, m.source]] : []));
+  assert.deepEqual(handed, [
+    [S(0), 'massive'],
+    [S(1), 'alpaca'],
+  ]);
 });
 
 test('a cache bar whose notice never came is handed on at the next tick', async () => {

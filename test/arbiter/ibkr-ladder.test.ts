@@ -121,7 +121,7 @@ function barsSince(symbol: string, from: number): { start: number; rung: Rung | 
   const out: { start: number; rung: Rung | null }[] = [];
   for (let i = 0; i < received.length; i++) {
     const m = received[i].msg;
-    if (m.symbol !== symbol) continue;
+    if (m.type === 'bars' || m.symbol !== symbol) continue; // the in-process arbiter sends no `bars`
     if (m.type === 'feed') rung = m.rung;
     else if (m.type === 'bar' && i >= from) out.push({ start: m.start, rung });
   }
@@ -174,7 +174,7 @@ describe('the feed ladder against the TWS simulator', () => {
       const ev = [
         ...received.map((r) => ({
           seq: r.seq,
-          line: `${t(r.at)} A${r.arbiter} ${r.msg.symbol} ${r.msg.type} ${r.msg.type === 'bar' ? t(r.msg.start) : r.msg.type === 'feed' ? `${r.msg.rung} (${r.msg.reason})` : r.msg.starts.length}`,
+          line: `${t(r.at)} A${r.arbiter} ${'symbol' in r.msg ? r.msg.symbol : ''} ${r.msg.type} ${r.msg.type === 'bar' ? t(r.msg.start) : r.msg.type === 'feed' ? `${r.msg.rung} (${r.msg.reason})` : r.msg.type === 'warmup' ? r.msg.starts.length : r.msg.symbols.length}`,
         })),
         ...ibkrBars.map((b) => ({ seq: b.seq, line: `${t(b.at)} IB ${b.symbol} bar ${t(b.start)}` })),
         ...recovered.map((b) => ({ seq: b.seq, line: `IB ${b.symbol} recovered` })),

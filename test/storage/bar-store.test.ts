@@ -7,7 +7,7 @@ import { after, describe, test } from 'node:test';
 import type { Bar, BarSource } from '../../src/market/bar.ts';
 import type { BarSize } from '../../src/market/bar-size.ts';
 import { ManualClock } from '../../src/market/clock.ts';
-import { createBarColumns, createBarView } from '../../src/storage/bar-codec.ts';
+import { createBarColumns, createBarView, sourceOfCode } from '../../src/storage/bar-codec.ts';
 import { BarValidationError, type DivergenceEvent } from '../../src/storage/bar-store.ts';
 import { openStorage, type Storage } from '../../src/storage/storage.ts';
 import { waitFor } from '../helpers/wait.ts';
@@ -142,6 +142,19 @@ describe('corrections and the cross-source rule', () => {
     assert.equal(got.source, 'massive');
     assert.equal(got.close, 430.5);
     assert.equal(s.bars.stats().shadowed, 1);
+  });
+
+  test('a batch reports, per bar, the source the cache holds for its key after the write', async () => {
+    const s = tempStorage();
+    await s.bars.put(bar({ source: 'massive', start: T0 + MIN }));
+    const held = new Uint8Array(3);
+    const r = await s.bars.putMany([bar({ source: 'alpaca', start: T0 }), bar({ source: 'alpaca', start: T0 + MIN }), bar({ source: 'alpaca', symbol: 'SPY', start: T0 })], held);
+    assert.deepEqual(r, { written: 2, shadowed: 1, divergent: 0 });
+    assert.deepEqual(
+      [...held].map((code) => sourceOfCode(code)),
+      ['alpaca', 'massive', 'alpaca'],
+    );
+    await assert.rejects(s.bars.putMany([bar(), bar({ start: T0 + 2 * MIN })], new Uint8Array(1)), RangeError);
   });
 
   test('prices more than 0.05% apart between sources count as divergent, volume differences do not', async () => {

@@ -8,8 +8,11 @@ import { openStorage } from '../../storage/storage.ts';
 import { Arbiter } from './arbiter.ts';
 import { reportDelivery } from './feed-events.ts';
 import { deliveryRecorder } from './delivery-recorder.ts';
+import { TraderBatch } from './trader-batch.ts';
+import { AfterDelivery } from './after-delivery.ts';
 import type { ArbiterConfig, ArbiterRequests, ArbiterToTrader, TraderToArbiter } from './protocol.ts';
 import type { CollectorToArbiter } from '../collector/protocol.ts';
+import { forEachWritten } from '../collector/written-batch.ts';
 
 export default defineActor<ArbiterRequests, ArbiterConfig>({
   async start(ctx) {
@@ -19,6 +22,8 @@ export default defineActor<ArbiterRequests, ArbiterConfig>({
     const collector = ctx.peer<never, CollectorToArbiter>('collector');
     const ibkr = cfg.ibkr ? await (await import('./ibkr-feed.ts')).connectIbkrFeed(cfg, ctx) : null;
     const report = reportDelivery(storage.bars, ctx.emit);
+    const toTrader = new TraderBatch((msg) => trader.send(msg));
+    const after = new AfterDelivery(ctx.clock, report, deliveryRecorder(storage.deliveries, ctx.clock));
     const arbiter = new Arbiter({
       store: storage.bars,
       checkpoints: storage.checkpoints,
@@ -30,13 +35,13 @@ export default defineActor<ArbiterRequests, ArbiterConfig>({
       historicalPollMs: cfg.historicalPollMs,
       ibkr: ibkr?.port ?? null,
       send: (msg) => {
-        trader.send(msg);
-        report(msg);
+        toTrader.send(msg);
+        after.reported(msg);
       },
-      onDelivered: deliveryRecorder(storage.deliveries, ctx.clock),
+      onDelivered: (bar, rung) => after.delivered(bar, rung),
     });
     ibkr?.bind(arbiter);
-    collector.on('bars-written', (m) => arbiter.onBarsWritten(m.barSize, m.symbol, m.starts));
+    collector.on('bars-written', (m) => forEachWritten(m, (symbol, starts, from, to, sources) => arbiter.onBarsWritten(m.barSize, symbol, starts, from, to, sources)));
     trader.on('subscribe', (m) => arbiter.subscribe(m.symbols, m.barSize, m.after, m.warmup));
     trader.on('unsubscribe', () => arbiter.unsubscribe());
     arbiter.resume();
@@ -45,6 +50,8 @@ export default defineActor<ArbiterRequests, ArbiterConfig>({
         status: () => arbiter.status(),
       },
       async stop() {
+        toTrader.flush();
+        after.run();
         await arbiter.shutdown();
         await ibkr?.close();
         await storage.close();

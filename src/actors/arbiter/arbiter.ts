@@ -15,9 +15,11 @@
  * - A resumed arbiter does not warm up again (the trader has its warm-up): it goes straight to the
  *   live rungs and hands on at once what the cache got while it was down. A collector notice lost
  *   while the peers were being rewired is caught up by the periodic tick (the cache is the truth).
- * - The hot path (a key arrives, the bar is resolved and handed on) reads LMDB synchronously into
- *   a reusable view, and hands the trader a reusable message: no allocation per bar, no awaited
- *   I/O. `send` must therefore post or copy the message before it returns.
+ * - The hot path (a key arrives, the bar is resolved and handed on) hands the trader a reusable
+ *   message: no allocation per bar, no awaited I/O. `send` must therefore post or copy the message
+ *   before it returns. The collector's notice says which source the cache holds for each key it
+ *   wrote, so the next bar is handed on without reading it back (the trader reads it); a notice
+ *   without (IBKR, a hole, a catch-up) is read from LMDB synchronously into a reusable view.
  * - Warm-up: on subscribe, the last `preloadBars` bars come from the cache (or IBKR history when
  *   the cache has too few); live delivery starts strictly after the newest of them. With
  *   `preloadBars` 0 live delivery starts after the newest cached bar.
@@ -171,8 +173,13 @@ export class Arbiter {
     if (this.o.ibkr?.connected()) this.record(symbol, feed.ladder.markUp('ibkr-historical', now, 'IBKR connected'));
   }
 
-  /** The collector wrote these keys. Hot path: reads the cache, allocates nothing per bar. */
-  onBarsWritten(barSize: BarSize, symbol: string, starts: readonly number[]): void {
+  /**
+   * The collector wrote these keys (`starts[from..to)`). Hot path: allocates nothing per bar. With
+   * `sources` (the source code the cache held for each key when the write committed, -1 unknown)
+   * the next bar is handed on without reading it back: the collector announces only committed
+   * writes, and the trader reads the bar itself. Without, the bar is read from the cache.
+   */
+  onBarsWritten(barSize: BarSize, symbol: string, starts: readonly number[], from = 0, to = starts.length, sources?: readonly number[]): void {
     const feed = this.feeds.get(symbol);
     if (!feed || barSize !== this.barSize) return;
     if (!feed.warmedUp) {
@@ -182,11 +189,17 @@ export class Arbiter {
     const now = this.o.clock.now();
     const size = this.sizeMs;
     let newest = -Infinity;
-    for (let i = 0; i < starts.length; i++) if (starts[i] > newest) newest = starts[i];
+    let at = -1;
+    for (let i = from; i < to; i++) {
+      if (starts[i] > newest) {
+        newest = starts[i];
+        at = i;
+      }
+    }
     // A fresh write shows the collector is alive, even when another rung already handed that bar on.
     if (now - (newest + size) < this.o.cacheMaxAgeMs) this.record(symbol, feed.ladder.freshBar('cache', now), newest);
     if (newest <= feed.lastDelivered) return;
-    if (feed.ladder.serving === 'cache') this.deliverThrough(symbol, feed, newest, 'cache');
+    if (feed.ladder.serving === 'cache') this.deliverThrough(symbol, feed, newest, 'cache', newest, sources === undefined ? -1 : sources[at]);
   }
 
   /** A bar from IBKR real-time bars: written to the cache, then handed on if that rung serves. */
@@ -236,15 +249,18 @@ export class Arbiter {
 
   /**
    * Hands on, in order, every cached bar after the last delivered one up to `through`. The common
-   * case (the next bar) is one synchronous read; a hole is filled from the cache. Bars other than
+   * case (the next bar) is one synchronous read, or none when the writer said which source the cache
+   * holds for it (`heldSource`); a hole is filled from the cache. Bars other than
    * `trigger` (the bar that caused this delivery) handed on here count as holes filled.
    */
-  private deliverThrough(symbol: string, feed: SymbolFeed, through: number, rung: Rung, trigger = through): void {
+  private deliverThrough(symbol: string, feed: SymbolFeed, through: number, rung: Rung, trigger = through, heldSource = -1): void {
     const size = this.barSize!;
     const sizeMs = this.sizeMs;
     const view = this.view;
     if (through !== Infinity && through - feed.lastDelivered <= sizeMs) {
-      if (this.o.store.readInto(symbol, size, through, view)) this.hand(symbol, feed, size, view.start, view.sourceCode, rung);
+      // The next bar: its source known from the write (no read), else one synchronous read.
+      if (heldSource >= 0) this.hand(symbol, feed, size, through, heldSource, rung);
+      else if (this.o.store.readInto(symbol, size, through, view)) this.hand(symbol, feed, size, view.start, view.sourceCode, rung);
       return;
     }
     const from = feed.lastDelivered === -Infinity ? this.o.clock.now() - Math.max(1, this.o.preloadBars) * sizeMs : feed.lastDelivered + 1;

@@ -6,6 +6,6 @@ import type { Clock } from '../../market/clock.ts';
 import type { DeliveryLog } from '../../storage/delivery-log.ts';
 import type { BarRef, Rung } from './protocol.ts';
 
-export function deliveryRecorder(log: DeliveryLog, clock: Clock): (bar: BarRef, rung: Rung) => void {
-  return (bar, rung) => log.record({ symbol: bar.symbol, barSize: bar.barSize, start: bar.start, rung, source: bar.source, at: clock.now() });
+export function deliveryRecorder(log: DeliveryLog, clock: Clock): (bar: BarRef, rung: Rung, at?: number) => void {
+  return (bar, rung, at = clock.now()) => log.record({ symbol: bar.symbol, barSize: bar.barSize, start: bar.start, rung, source: bar.source, at });
 }

@@ -35,6 +35,9 @@ export interface Switch {
 
 export class FeedLadder {
   private readonly rungs = new Map<Rung, RungState>();
+  /** The serving rung's and the preload's states, for freshBar's common case without lookups. */
+  private servingState: RungState | null = null;
+  private readonly preload: RungState;
   serving: Rung | null = null;
   since: number;
   reason = 'starting';
@@ -54,6 +57,7 @@ export class FeedLadder {
       });
     }
     this.enabled = new Set(enabled);
+    this.preload = this.rungs.get('preload')!;
   }
 
   private readonly enabled: Set<Rung>;
@@ -98,13 +102,15 @@ export class FeedLadder {
 
   /** A rung delivered a fresh bar. Ends the preload, and counts toward climbing back. */
   freshBar(rung: Rung, now: number): Switch | null {
-    if (!this.enabled.has(rung)) return null;
-    const st = this.rungs.get(rung)!;
     // The common case, the serving rung's next bar: nothing else changed, so nothing can switch.
-    if (st.up && rung === this.serving && (rung === 'preload' || !this.rungs.get('preload')!.up)) {
-      st.fresh++;
+    // (A serving rung is an enabled one.) Touches this object and two states, nothing else.
+    const serving = this.servingState;
+    if (rung === this.serving && serving !== null && serving.up && (rung === 'preload' || !this.preload.up)) {
+      serving.fresh++;
       return null;
     }
+    if (!this.enabled.has(rung)) return null;
+    const st = this.rungs.get(rung)!;
     if (!st.up) {
       st.up = true;
       st.fresh = 0;
@@ -145,6 +151,7 @@ export class FeedLadder {
     }
     const sw: Switch = { from: current, to: target, reason: target === null ? `no rung can serve (${why})` : why, at: now };
     this.serving = target;
+    this.servingState = target === null ? null : this.rungs.get(target)!;
     this.since = now;
     this.reason = sw.reason;
     return sw;

@@ -50,7 +50,24 @@ export interface BarRef {
   source: BarSource;
 }
 
-export type ArbiterToTrader = { type: 'warmup'; symbol: string; barSize: BarSize; starts: number[] } | ({ type: 'bar' } & BarRef) | { type: 'feed'; symbol: string; rung: Rung | null; reason: string };
+/**
+ * Bar keys handed on in one event-loop turn, in order, as one message between the threads
+ * (trader-batch.ts): bar i is `symbols[i]`, `starts[i]`, `sources[i]`. The arbiter itself speaks
+ * `bar`; its actor gathers them, so a minute's close for thousands of symbols is one postMessage.
+ */
+export interface BarsMessage {
+  type: 'bars';
+  barSize: BarSize;
+  symbols: string[];
+  starts: number[];
+  sources: BarSource[];
+}
+
+export type ArbiterToTrader =
+  | { type: 'warmup'; symbol: string; barSize: BarSize; starts: number[] }
+  | ({ type: 'bar' } & BarRef)
+  | BarsMessage
+  | { type: 'feed'; symbol: string; rung: Rung | null; reason: string };
 
 export type TraderToArbiter = { type: 'subscribe'; symbols: string[]; barSize: BarSize; after: Record<string, number>; warmup: boolean } | { type: 'unsubscribe' };
 

@@ -19,6 +19,7 @@ import { createNotifier } from '../../notify/webhook.ts';
 import { buildStreams } from './streams.ts';
 import { Rollup } from './rollup.ts';
 import { cycleEvent, writtenEvent } from './collector-events.ts';
+import { DeferredEvents, WrittenBatch } from './written-batch.ts';
 import { CollectorError, type CollectorConfig, type CollectorRequests, type CollectorToArbiter } from './protocol.ts';
 
 function invalid(field: string, message: string): Error {
@@ -64,9 +65,12 @@ export default defineActor<CollectorRequests, CollectorConfig>({
     const sources = buildSources(cfg, ctx.clock, ctx.log, calendar);
     const arbiter = ctx.peer<CollectorToArbiter, never>('arbiter');
     const notifier = createNotifier(cfg.notify, ctx.log);
-    const announce = (barSize: BarSize, symbol: string, starts: number[]) => {
-      arbiter.send({ type: 'bars-written', barSize, symbol, starts });
-      ctx.emit('collector', writtenEvent(barSize, symbol, starts));
+    const written = new WrittenBatch((msg) => arbiter.send(msg));
+    // The dashboard's `written` events go in the next turn, after the notice to the arbiter.
+    const events = new DeferredEvents((barSize, symbol, starts) => ctx.emit('collector', writtenEvent(barSize, symbol, starts)));
+    const announce = (barSize: BarSize, symbol: string, starts: number[], sources?: readonly number[]) => {
+      written.add(barSize, symbol, starts, sources);
+      events.push(barSize, symbol, starts);
     };
     // Bar sizes the loop trades above the collected one are built here from the written bars (rollup.ts).
     const alwaysOpen = cfg.sim.session === 'always' && !cfg.massive && !cfg.alpaca;
@@ -83,8 +87,8 @@ export default defineActor<CollectorRequests, CollectorConfig>({
       failoverAfterFailures: cfg.failoverAfterFailures,
       retryPreferredAfterMs: cfg.retryPreferredAfterMs,
       alwaysOpen: cfg.sim.session === 'always',
-      onWritten: (barSize, symbol, starts) => {
-        announce(barSize, symbol, starts);
+      onWritten: (barSize, symbol, starts, sources) => {
+        announce(barSize, symbol, starts, sources);
         rollup.onWritten(barSize, symbol, starts);
       },
       onCycle: (status) => ctx.emit('collector', cycleEvent(status)),

@@ -25,74 +25,32 @@
  *   symbols: the rest would only spend the rate budget on the same failure. A failover collects
  *   again from the next source in the same cycle.
  * - stop and shutdown abort the requests under way (a rate-limit wait can be a minute long).
+ *
+ * The parts: rest-pass.ts (one pass over the symbols), cycle-runner.ts (when cycles run),
+ * stream-ingest.ts (the stream), bar-writer.ts (checks, dedup, write, announce), source-selector.ts
+ * (failover), collector-errors.ts, rate-budget.ts; this file ties them to the checkpoint and status.
  */
 import { wireSourceStats } from './wire-stats.ts';
+import type { CollectorCheckpoint as Checkpoint, CollectorOptions } from './collector-options.ts';
 import type { Bar } from '../../market/bar.ts';
 import { barSizeMs, floorToBar, type BarSize } from '../../market/bar-size.ts';
-import type { MarketCalendar } from '../../market/calendar.ts';
-import type { Clock, TimerHandle } from '../../market/clock.ts';
 import { SourceError, type HistoricalBarSource, type SourceName } from '../../sources/types.ts';
-import type { BarStore } from '../../storage/bar-store.ts';
-import type { CheckpointStore } from '../../storage/types.ts';
-import type { Logger } from '../../runtime/log.ts';
 import type { MetricSample } from '../../runtime/protocol.ts';
 import { Backfiller } from './backfill.ts';
 import { BarWriter } from './bar-writer.ts';
 import { collectorMetrics } from './collector-metrics.ts';
 import { CollectorError, type BackfillJob, type CollectorStatus } from './protocol.ts';
-import { isTradingHours, nextCycleAt, validateScheduleConfig, type ScheduleConfig } from './schedule.ts';
-import { SourceSelector, type Pass } from './source-selector.ts';
-import { groupSpans, isMultiSymbol, symbolsPerRequest, type MultiSymbolSource } from './multi-symbol.ts';
-import { rateBudget, type RateBudget } from './rate-budget.ts';
+import { isTradingHours, nextCycleAt, validateScheduleConfig } from './schedule.ts';
+import { SourceSelector } from './source-selector.ts';
+import { collectAll, type PassHost } from './rest-pass.ts';
+import { CycleRunner } from './cycle-runner.ts';
+import { CollectorErrors } from './collector-errors.ts';
+import { logRateBudget, sourceRateBudget, type RateBudget } from './rate-budget.ts';
 import { StreamIngest } from './stream-ingest.ts';
-import type { BarStream } from '../../sources/massive/bar-stream.ts';
 
 const CHECKPOINT_KEY = 'collector';
-const DAY_MS = 86_400_000;
-const MAX_ERRORS = 20;
 
-export interface CollectorOptions {
-  sources: HistoricalBarSource[];
-  store: BarStore;
-  checkpoints: CheckpointStore;
-  calendar: MarketCalendar;
-  clock: Clock;
-  log: Logger;
-  schedule: ScheduleConfig;
-  backfillDays: number;
-  failoverAfterFailures: number;
-  retryPreferredAfterMs: number;
-  /** How far behind coveredUntil each cycle re-asks, for late and corrected bars. */
-  refetchWindowMs?: number;
-  /** The simulated 24/7 market: every minute is collected as in regular hours. */
-  alwaysOpen: boolean;
-  /** A cycle still running after this long (clock ms) is aborted and counted as overrun; default 10 min. */
-  cycleDeadlineMs?: number;
-  /** Told after every write which keys are in the cache now. */
-  onWritten(barSize: BarSize, symbol: string, starts: number[]): void;
-  /** Told of every failed collection (webhook notifications). */
-  onFailure?(f: { source: SourceName; symbol?: string; code: string; status?: number }): void;
-  /** A stream client per source whose `websocket` is on (stream-ingest.ts); none: REST only. */
-  streams?: Partial<Record<SourceName, () => BarStream>>;
-  /** While a stream is live, REST only reconciles at this cadence; default 5 minutes. */
-  reconcileIntervalMs?: number;
-  /** A live stream silent this long inside the session is stalled; default 3 minutes. */
-  streamStallMs?: number;
-  /** Told after every collection cycle, with the status then (the dashboard's `collector` events). */
-  onCycle?(status: CollectorStatus): void;
-}
-
-interface Checkpoint {
-  running: boolean;
-  symbols: string[];
-  barSize: BarSize;
-  coveredUntil: Record<string, number>;
-  lastCollection: Record<string, number>;
-  active: number;
-}
-
-/** Failures that are the source's, not the symbol's: the rest of the pass would fail the same way. */
-const SOURCE_DOWN = new Set(['UNAVAILABLE', 'TIMEOUT', 'RATE_LIMITED']);
+export type { CollectorOptions } from './collector-options.ts';
 
 export class Collector {
   private running = false;
@@ -103,17 +61,13 @@ export class Collector {
   private coveredUntil: Record<string, number> = {};
   private lastCollection: Record<string, number> = {};
   private readonly selector: SourceSelector;
-  private timer: TimerHandle | undefined;
-  private nextAt: number | null = null;
-  private cycling: Promise<void> | null = null;
-  private cycleAbort: AbortController | null = null;
+  private readonly runner: CycleRunner;
   private readonly backfiller = new Backfiller();
   private readonly writer: BarWriter;
   private cycles = 0;
-  private cyclesOverrun = 0;
-  private cycleStartedAt: number | null = null;
-  private readonly errorsByCode: Record<string, number> = {};
-  private errors: CollectorStatus['errors'] = [];
+  private readonly errors: CollectorErrors;
+  /** The REST pass's view of this collector (rest-pass.ts). */
+  private readonly passHost: PassHost;
   private readonly refetchWindowMs: number;
   private readonly ingest: StreamIngest;
   private readonly reconcileMs: number;
@@ -131,6 +85,41 @@ export class Collector {
     );
     this.writer = new BarWriter(o.store, o.onWritten);
     this.reconcileMs = o.reconcileIntervalMs ?? 5 * 60_000;
+    this.errors = new CollectorErrors(o.clock, o.log, o.onFailure);
+    this.runner = new CycleRunner({
+      clock: o.clock,
+      log: o.log,
+      deadlineMs: o.cycleDeadlineMs,
+      running: () => this.running,
+      sourceName: () => this.source.name,
+      body: (signal) => this.cycle(signal),
+      next: () => this.nextCycle(),
+      recordError: (source, err) => this.recordError(source, err),
+      done: () => this.o.onCycle?.(this.status()),
+    });
+    const self = this;
+    this.passHost = {
+      get symbols() {
+        return self.symbols;
+      },
+      get barSize() {
+        return self.barSize;
+      },
+      get coveredUntil() {
+        return self.coveredUntil;
+      },
+      get lastCollection() {
+        return self.lastCollection;
+      },
+      refetchWindowMs: this.refetchWindowMs,
+      backfillDays: o.backfillDays,
+      clock: o.clock,
+      store: o.store,
+      barOpenAt: (now) => this.barOpenAt(now),
+      observeRest: (source, bars) => this.ingest.observeRest(source, bars),
+      write: (source, symbol, barSize, bars) => this.write(source, symbol, barSize, bars),
+      recordError: (source, err, symbol) => this.recordError(source, err, symbol),
+    };
     this.ingest = new StreamIngest({
       clock: o.clock,
       log: o.log,
@@ -141,7 +130,7 @@ export class Collector {
       fill: (since) => this.fillBefore(since),
       refused: (source, err) => this.streamRefused(source, err),
       report: (source, err) => this.recordError(source, err),
-      modeChanged: () => this.reschedule(),
+      modeChanged: () => this.runner.reschedule(),
     });
   }
 
@@ -172,7 +161,7 @@ export class Collector {
   /** `resumed`: the checkpoint already says exactly this, so a restart serves without writing it again. */
   async start(symbols: string[], barSize: BarSize, resumed = false): Promise<CollectorStatus> {
     this.attached = true;
-    this.cancelTimer();
+    this.runner.cancel();
     if (barSize !== this.barSize) this.coveredUntil = {};
     this.symbols = [...new Set(symbols)];
     this.barSize = barSize;
@@ -180,17 +169,17 @@ export class Collector {
     if (!resumed) await this.checkpoint();
     this.o.log.info({ symbols: this.symbols, bar_size: barSize, source: this.source.name }, 'collector started');
     this.ingest.follow(this.source.name, this.symbols, barSize);
-    this.logRateBudget();
+    logRateBudget(this.o.log, this.source.name, this.symbols.length, this.rateBudget());
     // The first cycle runs at once: it backfills what the cache lacks.
-    this.schedule(this.o.clock.now());
+    this.runner.schedule(this.o.clock.now());
     return this.status();
   }
 
   async stop(): Promise<CollectorStatus> {
     this.running = false;
-    this.cancelTimer();
-    this.cycleAbort?.abort(new SourceError(this.source.name, 'ABORTED', 'collector stopped'));
-    await this.cycling;
+    this.runner.cancel();
+    this.runner.abort(new SourceError(this.source.name, 'ABORTED', 'collector stopped'));
+    await this.runner.cycling;
     await this.ingest.pause();
     await this.checkpoint();
     this.o.log.info('collector stopped');
@@ -201,10 +190,10 @@ export class Collector {
   async shutdown(): Promise<void> {
     const wasRunning = this.running;
     this.running = false;
-    this.cancelTimer();
+    this.runner.cancel();
     const why = new SourceError(this.source.name, 'ABORTED', 'collector shutting down');
-    this.cycleAbort?.abort(why);
-    await Promise.all([this.cycling, this.backfiller.abort(why), this.ingest.close()]);
+    this.runner.abort(why);
+    await Promise.all([this.runner.cycling, this.backfiller.abort(why), this.ingest.close()]);
     this.running = wasRunning;
     await this.checkpoint();
     this.running = false;
@@ -212,35 +201,12 @@ export class Collector {
 
   /** Runs one cycle now and waits for it (joins the one under way, if any). */
   async collectNow(): Promise<CollectorStatus> {
-    await this.runCycle();
+    await this.runner.run();
     return this.status();
   }
 
   private get source(): HistoricalBarSource {
     return this.o.sources[this.selector.active];
-  }
-
-  private cancelTimer(): void {
-    this.timer?.cancel();
-    this.timer = undefined;
-    this.nextAt = null;
-  }
-
-  private schedule(at: number): void {
-    this.cancelTimer();
-    if (!this.running) return;
-    this.nextAt = at;
-    this.timer = this.o.clock.setTimeout(() => {
-      this.timer = undefined;
-      this.nextAt = null;
-      // A cycle still under way (collectNow, a start during a cycle) ran with the symbols of its
-      // time: let it finish, then run the one this timer is for.
-      void (async () => {
-        await this.cycling;
-        if (this.running) await this.runCycle();
-        if (this.running && !this.timer) this.schedule(this.nextCycle());
-      })();
-    }, at - this.o.clock.now());
   }
 
   private nextCycle(): number {
@@ -256,48 +222,21 @@ export class Collector {
     return next(now);
   }
 
-  /** The stream came up or went down: the next REST cycle moves. */
-  private reschedule(): void {
-    if (this.running && this.timer) this.schedule(this.nextCycle());
-  }
-
   /** What the REST cadence costs on the active source against its rate limit (null: the simulated market). */
   private rateBudget(): RateBudget | null {
-    const source = this.source;
-    const limit = source.stats().rateLimitPerMin;
-    if (source.name === 'sim' || !Number.isFinite(limit)) return null;
-    return rateBudget({
-      symbols: this.symbols.length,
-      symbolsPerRequest: symbolsPerRequest(source),
-      rateLimitPerMin: limit,
-      intervalMs: this.ingest.mode === 'stream' ? this.reconcileMs : this.o.schedule.marketHoursIntervalMs,
-    });
+    return sourceRateBudget(this.source, this.symbols.length, this.ingest.mode === 'stream' ? this.reconcileMs : this.o.schedule.marketHoursIntervalMs);
   }
 
-  private logRateBudget(): void {
-    const b = this.rateBudget();
-    if (!b) return;
-    const fields = { source: this.source.name, symbols: this.symbols.length, needed_per_min: b.needed, available_per_min: b.available, interval_ms: b.interval_ms };
-    if (!b.stretched) return this.o.log.info(fields, 'rate budget');
-    this.o.log.warn(fields, `rate budget: ${this.symbols.length} symbols need ${b.needed} requests/min, the plan allows ${b.available}; REST cycles run every ${b.interval_ms / 60_000} min`);
-  }
-
-  /** Streamed bars, through the same checks and the same message to the arbiter as REST bars. */
+  /** Streamed bars, through the same checks and the same message to the arbiter as REST bars: one transaction per batch. */
   private async writeStreamed(source: SourceName, bars: Bar[]): Promise<void> {
     if (!this.running || source !== this.source.name) return;
-    const bySymbol = new Map<string, Bar[]>();
-    for (const b of bars) {
-      const list = bySymbol.get(b.symbol);
-      if (list) list.push(b);
-      else bySymbol.set(b.symbol, [b]);
-    }
-    await Promise.all([...bySymbol].map(([symbol, list]) => this.write(source, symbol, list[0].barSize, list)));
+    await this.writer.writeBatch(bars, (invalid, problem, symbol) => this.recordInvalid(source, symbol, invalid, problem));
   }
 
   /** A stream came up at `since`: a REST cycle that started after its bar opened fills the gap. */
   private async fillBefore(since: number): Promise<void> {
-    await this.cycling;
-    if (this.running && this.lastCycleStartedAt < this.barOpenAt(since)) await this.runCycle();
+    await this.runner.cycling;
+    if (this.running && this.lastCycleStartedAt < this.barOpenAt(since)) await this.runner.run();
   }
 
   /** The stream refused the key: fail over exactly as a REST refusal does. */
@@ -307,37 +246,7 @@ export class Collector {
     if (source !== this.source.name || active >= this.o.sources.length - 1) return;
     const sw = this.selector.switchTo(active + 1, `${source} refused the credentials on its stream (${err.vendorMessage ?? err.message})`, this.o.clock.now());
     this.logSwitch(sw.from, sw.to, sw.reason);
-    if (this.running) this.schedule(this.o.clock.now());
-  }
-
-  /** Never rejects: a cycle's failure is logged, and the schedule goes on. */
-  private runCycle(): Promise<void> {
-    if (this.cycling) return this.cycling;
-    const abort = new AbortController();
-    this.cycleAbort = abort;
-    // A total deadline per cycle: whatever a source does (a drip-fed body, a stall), the cycle ends,
-    // is counted as overrun and shown, and the schedule goes on.
-    const deadlineMs = this.o.cycleDeadlineMs ?? 10 * 60_000;
-    const overrun = new SourceError(this.source.name, 'TIMEOUT', `${this.source.name}: collection cycle overran its ${deadlineMs} ms deadline`);
-    const deadline = this.o.clock.setTimeout(() => abort.abort(overrun), deadlineMs);
-    this.cycleStartedAt = this.o.clock.now();
-    this.cycling = this.cycle(abort.signal)
-      .catch((err: unknown) => {
-        if (abort.signal.reason !== overrun) this.recordError(this.source.name, err);
-      })
-      .finally(() => {
-        deadline.cancel();
-        if (abort.signal.reason === overrun) {
-          this.cyclesOverrun++;
-          this.recordError(this.source.name, overrun);
-          this.o.log.warn({ deadline_ms: deadlineMs }, 'collection cycle overran its deadline; aborted');
-        }
-        this.cycling = null;
-        this.cycleAbort = null;
-        this.cycleStartedAt = null;
-        this.o.onCycle?.(this.status());
-      });
-    return this.cycling;
+    if (this.running) this.runner.schedule(this.o.clock.now());
   }
 
   private async cycle(signal: AbortSignal): Promise<void> {
@@ -345,7 +254,7 @@ export class Collector {
     this.lastCycleStartedAt = this.o.clock.now();
     await this.maybeReturnToPreferred(signal);
     for (;;) {
-      const pass = await this.collectAll(this.source, signal);
+      const pass = await collectAll(this.passHost, this.source, signal);
       const sw = this.selector.afterPass(pass, this.o.clock.now());
       if (!sw) break;
       this.logSwitch(sw.from, sw.to, sw.reason);
@@ -353,90 +262,6 @@ export class Collector {
     }
     this.cycles++;
     await this.checkpoint();
-  }
-
-  private async collectAll(source: HistoricalBarSource, signal: AbortSignal): Promise<Pass> {
-    const now = this.o.clock.now();
-    const pass: Pass = { ok: 0, aborted: false };
-    if (isMultiSymbol(source)) return this.collectMulti(source, now, signal, pass);
-    for (const [i, symbol] of this.symbols.entries()) {
-      // A turn of the event loop between symbols: a cycle whose bars are all cached already (the
-      // first one after a restart) never waits on the disk, and would otherwise hold off control
-      // calls and peer messages until its last symbol (hundreds of ms on the simulated market).
-      if (i > 0) await new Promise<void>((resolve) => setImmediate(resolve));
-      if (signal.aborted) {
-        pass.aborted = true;
-        break;
-      }
-      try {
-        await this.collectSymbol(source, symbol, now, signal);
-        pass.ok++;
-      } catch (err) {
-        if (signal.aborted) {
-          pass.aborted = true;
-          break;
-        }
-        pass.lastError = err;
-        this.recordError(source.name, err, symbol);
-        const code = (err as SourceError)?.code;
-        if (err instanceof SourceError && (code === 'AUTH' || code === 'FORBIDDEN')) {
-          pass.refused = err;
-          break;
-        }
-        if (err instanceof SourceError && SOURCE_DOWN.has(code)) break;
-      }
-    }
-    return pass;
-  }
-
-  /** One request per group of symbols (multi-symbol.ts); failures classified as in collectAll. */
-  private async collectMulti(source: MultiSymbolSource, now: number, signal: AbortSignal, pass: Pass): Promise<Pass> {
-    const open = this.barOpenAt(now);
-    const spans = this.symbols.map((symbol) => {
-      const covered = this.coveredUntil[symbol] ?? this.initialCoverage(symbol, now);
-      return { symbol, covered, from: Math.max(covered - this.refetchWindowMs, now - this.o.backfillDays * DAY_MS) };
-    });
-    for (const g of groupSpans(spans, this.refetchWindowMs)) {
-      if (signal.aborted) {
-        pass.aborted = true;
-        break;
-      }
-      const from = g[0].from;
-      try {
-        const got =
-          from < open
-            ? await source.fetchBarsMulti(
-                g.map((s) => s.symbol),
-                this.barSize,
-                from,
-                open,
-                signal,
-              )
-            : new Map<string, Bar[]>();
-        for (const s of g) {
-          const bars = got.get(s.symbol) ?? [];
-          this.ingest.observeRest(source.name, bars);
-          await this.write(source.name, s.symbol, this.barSize, bars);
-          this.coveredUntil[s.symbol] = Math.max(s.covered, open);
-          this.lastCollection[s.symbol] = this.o.clock.now();
-        }
-        pass.ok += g.length;
-      } catch (err) {
-        if (signal.aborted) {
-          pass.aborted = true;
-          break;
-        }
-        pass.lastError = err;
-        this.recordError(source.name, err, g.length === 1 ? g[0].symbol : undefined);
-        const code = (err as SourceError)?.code;
-        if (err instanceof SourceError && (code === 'AUTH' || code === 'FORBIDDEN')) {
-          pass.refused = err;
-          break;
-        }
-        if (err instanceof SourceError && SOURCE_DOWN.has(code)) break;
-      }
-    }
-    return pass;
   }
 
   /** After every switch of source: logs it, and moves the stream to the new source. */
@@ -466,46 +291,17 @@ export class Collector {
     return size === '1Day' ? this.o.calendar.dayStart(now) : floorToBar(now, size);
   }
 
-  private async collectSymbol(source: HistoricalBarSource, symbol: string, now: number, signal: AbortSignal): Promise<void> {
-    const open = this.barOpenAt(now);
-    const covered = this.coveredUntil[symbol] ?? this.initialCoverage(symbol, now);
-    const from = Math.max(covered - this.refetchWindowMs, now - this.o.backfillDays * DAY_MS);
-    const bars = from < open ? await source.fetchBars(symbol, this.barSize, from, open, signal) : [];
-    this.ingest.observeRest(source.name, bars);
-    await this.write(source.name, symbol, this.barSize, bars);
-    this.coveredUntil[symbol] = Math.max(covered, open);
-    this.lastCollection[symbol] = this.o.clock.now();
-  }
-
-  /** Where a symbol's collection starts: after its newest cached bar, or backfill_days back. */
-  private initialCoverage(symbol: string, now: number): number {
-    const latest = this.o.store.latest(symbol, this.barSize);
-    return latest ? latest.start + barSizeMs(this.barSize) : now - this.o.backfillDays * DAY_MS;
-  }
-
   /** Writes what is new or changed; returns how many bars the store wrote. */
   private write(source: SourceName, symbol: string, barSize: BarSize, bars: Bar[]): Promise<number> {
-    return this.writer.write(symbol, barSize, bars, (invalid, problem) =>
-      this.recordError(source, new CollectorError('INVALID_BAR', `${invalid} bar(s) skipped as invalid (first: ${problem})`), symbol),
-    );
+    return this.writer.write(symbol, barSize, bars, (invalid, problem) => this.recordInvalid(source, symbol, invalid, problem));
+  }
+
+  private recordInvalid(source: SourceName, symbol: string, invalid: number, problem: string): void {
+    this.recordError(source, new CollectorError('INVALID_BAR', `${invalid} bar(s) skipped as invalid (first: ${problem})`), symbol);
   }
 
   private recordError(source: SourceName, err: unknown, symbol?: string): void {
-    const e = err as SourceError;
-    const code = e?.code ?? 'ERROR';
-    this.errorsByCode[code] = (this.errorsByCode[code] ?? 0) + 1;
-    const message = e?.vendorMessage ? `${e.message} (${e.vendorMessage})` : String(e?.message ?? err);
-    this.errors.unshift({
-      at: new Date(this.o.clock.now()).toISOString(),
-      source,
-      ...(symbol ? { symbol } : {}),
-      code,
-      ...(e?.status ? { status: e.status } : {}),
-      message,
-    });
-    this.errors.length = Math.min(this.errors.length, MAX_ERRORS);
-    this.o.log.warn({ source, symbol, code, status: e?.status, message }, 'collection failed');
-    this.o.onFailure?.({ source, ...(symbol ? { symbol } : {}), code, ...(e?.status ? { status: e.status } : {}) });
+    this.errors.record(source, err, symbol);
   }
 
   /**
@@ -557,12 +353,12 @@ export class Collector {
       failover_reason: this.selector.failoverReason,
       last_collection_times: Object.fromEntries(Object.entries(this.lastCollection).map(([s, t]) => [s, new Date(t).toISOString()])),
       is_trading_hours: this.o.alwaysOpen && this.source.name === 'sim' ? true : isTradingHours(now, this.o.calendar),
-      next_cycle_at: this.nextAt === null ? null : new Date(this.nextAt).toISOString(),
+      next_cycle_at: this.runner.nextAt === null ? null : new Date(this.runner.nextAt).toISOString(),
       cycles: this.cycles,
-      cycles_overrun: this.cyclesOverrun,
-      cycle_started_at: this.cycleStartedAt === null ? null : new Date(this.cycleStartedAt).toISOString(),
+      cycles_overrun: this.runner.overruns,
+      cycle_started_at: this.runner.cycleStartedAt === null ? null : new Date(this.runner.cycleStartedAt).toISOString(),
       bars_written: this.writer.barsWritten,
-      errors: this.errors,
+      errors: this.errors.list,
       sources,
       mode: this.ingest.mode,
       streams: this.ingest.health(),
@@ -578,11 +374,11 @@ export class Collector {
     return collectorMetrics(
       {
         cycles: this.cycles,
-        cyclesOverrun: this.cyclesOverrun,
+        cyclesOverrun: this.runner.overruns,
         failovers: this.selector.failovers,
         invalidBars: this.writer.invalidBars,
         receivedBySource: this.writer.receivedBySource,
-        errorsByCode: this.errorsByCode,
+        errorsByCode: this.errors.byCode,
       },
       this.o.sources,
       this.o.store,

@@ -89,8 +89,14 @@ export interface BackfillJob {
   error: string | null;
 }
 
-/** Collector -> arbiter: these bars are in the cache now. */
-export type CollectorToArbiter = { type: 'bars-written'; barSize: BarSize; symbol: string; starts: number[] };
+/**
+ * Collector -> arbiter: these bars are in the cache now. One message carries every key written in
+ * one event-loop turn (a stream's minute close: one bar of each of thousands of symbols): symbol
+ * `symbols[i]` has `counts[i]` starts, in order, in the flat `starts` (written-batch.ts).
+ * `sources[j]` is the source code (BAR_SOURCE_CODE) the cache held for `starts[j]` when the write
+ * committed, or -1 when the writer did not say.
+ */
+export type CollectorToArbiter = { type: 'bars-written'; barSize: BarSize; symbols: string[]; counts: number[]; starts: number[]; sources: number[] };
 
 /** Every code a collector error carries (see src/errors.ts). */
 export type CollectorErrorCode =

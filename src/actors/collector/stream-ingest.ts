@@ -21,7 +21,7 @@
  *   with the vendor's words in `reason` (status) and in the collector's errors. A first connection
  *   that cannot be opened (network) is retried with backoff.
  * - A streamed bar and the REST bar of the same minute that differ in OHLC or volume count as a
- *   divergence (metrics). The last 32 streamed minutes per symbol are kept in a fixed ring for it.
+ *   divergence (metrics; stream-divergence.ts). Status and metrics are built in stream-health.ts.
  */
 import type { Bar } from '../../market/bar.ts';
 import type { BarSize } from '../../market/bar-size.ts';
@@ -31,26 +31,11 @@ import type { Logger } from '../../runtime/log.ts';
 import type { MetricSample } from '../../runtime/protocol.ts';
 import type { BarStream, StreamFailureKind, StreamState, StreamStatus } from '../../sources/massive/bar-stream.ts';
 import type { SourceError, SourceName } from '../../sources/types.ts';
+import { StreamBatches } from './stream-batches.ts';
+import { StreamDivergence } from './stream-divergence.ts';
+import { type HealthSnapshot, newStreamRec, type StreamHealth, type StreamMode, type StreamRec, streamHealth, streamMetrics } from './stream-health.ts';
 
-export type StreamMode = 'stream' | 'rest';
-
-/** One source's stream in /data-collector/status (snake_case, ISO times). */
-export interface StreamHealth {
-  /** `off` while the collector is not on this source (or collects another bar size). */
-  state: StreamState | 'off';
-  /** When `state` last changed. */
-  since: string | null;
-  messages: number;
-  last_message_at: string | null;
-  reconnects: number;
-  stalls: number;
-  /** Symbols subscribed on the stream. */
-  subscribed: string[];
-  /** `stream` while bars come from the stream, `rest` while the collector polls. */
-  mode: StreamMode;
-  /** Why the mode is `rest` while the stream is configured (the vendor's words when it sent some). */
-  reason: string | null;
-}
+export type { StreamHealth, StreamMode } from './stream-health.ts';
 
 export interface StreamIngestOptions {
   clock: Clock;
@@ -74,46 +59,25 @@ export interface StreamIngestOptions {
   modeChanged(mode: StreamMode): void;
 }
 
-const RING = 32;
 const MIN = 60_000;
 
-interface Rec {
-  state: StreamState | 'off';
-  since: number | null;
-  messages: number;
-  lastMessageAt: number;
-  reconnects: number;
-  stalls: number;
-  reason: string | null;
-  /** A final failure that keeps the stream closed until the symbols change (405) or a restart. */
-  failed: StreamFailureKind | null;
-}
-
-/** Streamed values of recent minutes per symbol: [start, open, high, low, close, volume] x RING. */
-type Ring = Float64Array;
-
 export class StreamIngest {
-  private readonly recs = new Map<SourceName, Rec>();
+  private readonly recs = new Map<SourceName, StreamRec>();
   private source: SourceName | null = null;
   private stream: BarStream | null = null;
   private symbols: string[] = [];
   private barSize: BarSize = '1Min';
   private liveAt = 0;
-  private holding = false;
-  private held: Bar[] = [];
-  private pending: Bar[] = [];
-  private flushScheduled = false;
-  private writing: Promise<void> = Promise.resolve();
+  private readonly batches: StreamBatches;
   private stallTimer: TimerHandle | undefined;
   private retryTimer: TimerHandle | undefined;
   private retryDelay: number;
   private consecutiveStalls = 0;
   private readonly stallAfterMs: number;
   private readonly retryMs: number;
-  private readonly rings = new Map<string, Ring>();
+  private readonly divergence: StreamDivergence;
   /** Frames of each stream already added to its source's count. */
   private readonly seen = new WeakMap<BarStream, number>();
-  private readonly divergences: Partial<Record<SourceName, number>> = {};
   private readonly barsStreamed: Partial<Record<SourceName, number>> = {};
   private readonly malformedBase: Partial<Record<SourceName, number>> = {};
   private currentMode: StreamMode = 'rest';
@@ -123,8 +87,10 @@ export class StreamIngest {
     this.stallAfterMs = o.stallAfterMs ?? 3 * MIN;
     this.retryMs = o.retryMs ?? 1_000;
     this.retryDelay = this.retryMs;
+    this.divergence = new StreamDivergence(o.log);
+    this.batches = new StreamBatches(o.write, o.log);
     for (const name of Object.keys(o.streams) as SourceName[]) {
-      this.recs.set(name, { state: 'off', since: null, messages: 0, lastMessageAt: 0, reconnects: 0, stalls: 0, reason: null, failed: null });
+      this.recs.set(name, newStreamRec());
     }
   }
 
@@ -187,7 +153,7 @@ export class StreamIngest {
     const s = this.closeStream();
     this.setMode('rest');
     await s;
-    await this.writing;
+    await this.batches.idle();
   }
 
   /** Closes the stream of the collector's stop; `follow` opens it again. */
@@ -197,98 +163,33 @@ export class StreamIngest {
     for (const r of this.recs.values()) if (r.state !== 'off') this.setState(r, 'off');
     this.setMode('rest');
     await s;
-    await this.writing;
+    await this.batches.idle();
   }
 
   /** REST bars just fetched: a minute the stream sent with other OHLC or volume is a divergence. */
   observeRest(source: SourceName, bars: readonly Bar[]): void {
-    if (bars.length === 0 || bars[0].barSize !== '1Min') return;
-    for (const b of bars) {
-      const ring = this.rings.get(`${source}|${b.symbol}`);
-      if (!ring) continue;
-      const i = ((b.start / MIN) % RING) * 6;
-      if (ring[i] !== b.start) continue;
-      if (ring[i + 1] !== b.open || ring[i + 2] !== b.high || ring[i + 3] !== b.low || ring[i + 4] !== b.close || ring[i + 5] !== b.volume) {
-        this.divergences[source] = (this.divergences[source] ?? 0) + 1;
-        this.o.log.info({ source, symbol: b.symbol, start: new Date(b.start).toISOString() }, 'streamed bar differs from the REST bar; REST replaces it');
-      }
-      ring[i] = NaN;
-    }
+    this.divergence.observeRest(source, bars);
   }
 
   health(): Partial<Record<SourceName, StreamHealth>> {
-    const out: Partial<Record<SourceName, StreamHealth>> = {};
     if (this.stream && this.source) this.syncCounters(this.source, this.stream);
-    for (const [name, r] of this.recs) {
-      const mine = name === this.source && this.stream;
-      const lastAt = r.lastMessageAt;
-      out[name] = {
-        state: r.state,
-        since: r.since === null ? null : new Date(r.since).toISOString(),
-        messages: r.messages,
-        last_message_at: lastAt > 0 ? new Date(lastAt).toISOString() : null,
-        reconnects: r.reconnects,
-        stalls: r.stalls,
-        subscribed: mine ? this.stream!.subscriptions() : [],
-        mode: name === this.source ? this.currentMode : 'rest',
-        reason: r.reason,
-      };
-    }
-    return out;
+    return streamHealth(this.snapshot());
   }
 
   metrics(): MetricSample[] {
-    const out: MetricSample[] = [];
-    const states: Array<StreamState | 'off'> = ['off', 'idle', 'connecting', 'authenticating', 'live', 'reconnecting', 'closed', 'failed'];
-    for (const [source, r] of this.recs) {
-      const labels = { source };
-      const mine = source === this.source && this.stream;
-      out.push(
-        { name: 'barkeep_stream_messages_total', help: 'Frames received on the stream', type: 'counter', labels, value: r.messages },
-        { name: 'barkeep_stream_bars_total', help: 'Bars received on the stream', type: 'counter', labels, value: this.barsStreamed[source] ?? 0 },
-        {
-          name: 'barkeep_stream_malformed_total',
-          help: 'Stream messages skipped as malformed',
-          type: 'counter',
-          labels,
-          value: (this.malformedBase[source] ?? 0) + (mine ? this.stream!.counters.malformed : 0),
-        },
-        { name: 'barkeep_stream_reconnects_total', help: 'Stream reconnects', type: 'counter', labels, value: r.reconnects },
-        { name: 'barkeep_stream_stalls_total', help: 'Streams found silent in session and reconnected', type: 'counter', labels, value: r.stalls },
-        {
-          name: 'barkeep_stream_divergences_total',
-          help: 'Streamed bars that differ from the REST bar of the same minute',
-          type: 'counter',
-          labels,
-          value: this.divergences[source] ?? 0,
-        },
-        {
-          name: 'barkeep_stream_last_message_timestamp_seconds',
-          help: 'When the stream last sent a frame',
-          type: 'gauge',
-          labels,
-          value: r.lastMessageAt / 1000,
-        },
-        {
-          name: 'barkeep_stream_subscribed',
-          help: 'Symbols subscribed on the stream',
-          type: 'gauge',
-          labels,
-          value: mine ? this.stream!.subscriptions().length : 0,
-        },
-        {
-          name: 'barkeep_stream_mode',
-          help: '1 while bars come from the stream, 0 while the collector polls REST',
-          type: 'gauge',
-          labels,
-          value: source === this.source && this.currentMode === 'stream' ? 1 : 0,
-        },
-      );
-      for (const st of states) {
-        out.push({ name: 'barkeep_stream_state', help: 'Stream state (1 for the current one)', type: 'gauge', labels: { source, state: st }, value: r.state === st ? 1 : 0 });
-      }
-    }
-    return out;
+    return streamMetrics(this.snapshot());
+  }
+
+  private snapshot(): HealthSnapshot {
+    return {
+      recs: this.recs,
+      source: this.source,
+      stream: this.stream,
+      mode: this.currentMode,
+      barsStreamed: this.barsStreamed,
+      malformedBase: this.malformedBase,
+      divergences: (source) => this.divergence.count(source),
+    };
   }
 
   // ---- the stream ----
@@ -386,63 +287,20 @@ export class StreamIngest {
     this.barsStreamed[source] = (this.barsStreamed[source] ?? 0) + 1;
     this.consecutiveStalls = 0;
     if (bar.barSize !== this.barSize) return;
-    this.remember(source, bar);
-    if (this.holding) {
-      this.held.push(bar);
-      return;
-    }
-    this.pending.push(bar);
-    if (!this.flushScheduled) {
-      this.flushScheduled = true;
-      setImmediate(() => this.flush(source));
-    }
-  }
-
-  /** Writes what arrived in this turn of the event loop as one batch, after the previous batch. */
-  private flush(source: SourceName): void {
-    this.flushScheduled = false;
-    const bars = this.pending;
-    this.pending = [];
-    if (bars.length === 0) return;
-    this.writing = this.writing.then(() =>
-      this.o.write(source, bars).catch((err: unknown) => {
-        this.o.log.warn({ source, err: (err as Error).message }, 'streamed bars not written');
-      }),
-    );
+    this.divergence.remember(source, bar);
+    this.batches.add(source, bar);
   }
 
   private holdUntilFilled(source: SourceName): void {
-    this.holding = true;
+    this.batches.hold();
     const since = this.liveAt;
     void this.o
       .fill(since)
       .catch((err: unknown) => this.o.log.warn({ source, err: (err as Error).message }, 'REST fill after the stream connected failed'))
       .finally(() => {
         if (this.liveAt !== since) return; // another (re)connect holds again
-        this.holding = false;
-        const held = this.held;
-        this.held = [];
-        if (held.length > 0 && this.source === source) {
-          this.pending.push(...held);
-          this.flush(source);
-        }
+        this.batches.release(source, this.source === source);
       });
-  }
-
-  private remember(source: SourceName, b: Bar): void {
-    const key = `${source}|${b.symbol}`;
-    let ring = this.rings.get(key);
-    if (!ring) {
-      ring = new Float64Array(RING * 6).fill(NaN);
-      this.rings.set(key, ring);
-    }
-    const i = ((b.start / MIN) % RING) * 6;
-    ring[i] = b.start;
-    ring[i + 1] = b.open;
-    ring[i + 2] = b.high;
-    ring[i + 3] = b.low;
-    ring[i + 4] = b.close;
-    ring[i + 5] = b.volume;
   }
 
   private startStallWatch(source: SourceName, stream: BarStream): void {
@@ -494,8 +352,7 @@ export class StreamIngest {
     this.stopStallWatch();
     this.retryTimer?.cancel();
     this.retryTimer = undefined;
-    this.holding = false;
-    this.held = [];
+    this.batches.drop();
     const stream = this.stream;
     this.stream = null;
     if (!stream) return Promise.resolve();
@@ -505,7 +362,7 @@ export class StreamIngest {
     return stream.close().catch(() => undefined);
   }
 
-  private setState(rec: Rec, state: StreamState | 'off'): void {
+  private setState(rec: StreamRec, state: StreamState | 'off'): void {
     rec.state = state;
     rec.since = this.o.clock.now();
   }

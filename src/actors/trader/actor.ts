@@ -14,7 +14,8 @@ import { defineActor, type ActorContext } from '../../runtime/actor.ts';
 import type { MetricSample } from '../../runtime/protocol.ts';
 import { openStorage } from '../../storage/storage.ts';
 import type { OrderRecord } from '../../storage/types.ts';
-import type { ArbiterToTrader, TraderToArbiter } from '../arbiter/protocol.ts';
+import type { ArbiterToTrader, BarRef, TraderToArbiter } from '../arbiter/protocol.ts';
+import { forEachBar } from '../arbiter/trader-batch.ts';
 import type { Broker } from './broker.ts';
 import { reportingJournal } from './order-events.ts';
 import { OrderManager } from './order-manager.ts';
@@ -143,10 +144,12 @@ export default defineActor<TraderRequests, TraderConfig>({
     const handled: Record<string, number> = { ...session.lastSeen };
     /** Loops replaced by a start while they were still deciding bars, until they are done. */
     const retiring = new Set<Promise<void>>();
+    // Once per event-loop turn, not per bar: each arbiter message drains the microtasks, so a
+    // microtask here rewrote every symbol's position once per bar of a burst (quadratic).
     const saveSession = () => {
       if (saving) return;
       saving = true;
-      queueMicrotask(() => {
+      setImmediate(() => {
         saving = false;
         void storage.checkpoints.put(SESSION_KEY, { ...session, lastSeen: { ...handled } });
       });
@@ -160,7 +163,10 @@ export default defineActor<TraderRequests, TraderConfig>({
       loop.warmUp(m.symbol, bars);
       ctx.log.info({ symbol: m.symbol, bars: bars.length }, 'strategy warmed up');
     });
-    arbiter.on('bar', (m) => {
+    // The arbiter sends the bars of one of its turns as one `bars` message.
+    arbiter.on('bar', (m) => onBarKey(m));
+    arbiter.on('bars', (m) => forEachBar(m, onBarKey));
+    function onBarKey(m: BarRef): void {
       if (!loop || !session.live || m.barSize !== session.live.bar_size) return;
       if (m.start <= (session.lastSeen[m.symbol] ?? -Infinity)) return;
       const bar: Bar | undefined = storage.bars.get(m.symbol, m.barSize, m.start);
@@ -178,7 +184,7 @@ export default defineActor<TraderRequests, TraderConfig>({
         if (start > (handled[symbol] ?? -Infinity)) handled[symbol] = start;
         saveSession();
       });
-    });
+    }
     arbiter.on('feed', (m) => {
       // The arbiter logs the switch itself ("feed switched"); this thread only notifies.
       ctx.log.debug({ symbol: m.symbol, rung: m.rung, reason: m.reason }, 'feed changed');

@@ -1,0 +1,79 @@
+/**
+ * The collector's `bars-written` notices, gathered: every key written in one event-loop turn goes
+ * to the arbiter in one message (protocol.ts), so a stream's minute close for thousands of symbols
+ * is one postMessage, not one per symbol. Sent at the end of the turn's microtasks (before any
+ * timer or I/O callback), so a lone write is not held back.
+ */
+import type { BarSize } from '../../market/bar-size.ts';
+import type { CollectorToArbiter } from './protocol.ts';
+
+export class WrittenBatch {
+  private barSize: BarSize | null = null;
+  private symbols: string[] = [];
+  private counts: number[] = [];
+  private starts: number[] = [];
+  private sources: number[] = [];
+  private queued = false;
+  private readonly flushQueued = () => {
+    this.queued = false;
+    this.flush();
+  };
+
+  constructor(private readonly send: (msg: CollectorToArbiter) => void) {}
+
+  /** `sources`: the source code held for each start, when the writer knows it. */
+  add(barSize: BarSize, symbol: string, starts: readonly number[], sources?: readonly number[]): void {
+    if (starts.length === 0) return;
+    if (this.barSize !== null && this.barSize !== barSize) this.flush();
+    this.barSize = barSize;
+    this.symbols.push(symbol);
+    this.counts.push(starts.length);
+    for (let i = 0; i < starts.length; i++) {
+      this.starts.push(starts[i]);
+      this.sources.push(sources?.[i] ?? -1);
+    }
+    if (!this.queued) {
+      this.queued = true;
+      queueMicrotask(this.flushQueued);
+    }
+  }
+
+  /** Sends what is gathered now. */
+  flush(): void {
+    if (this.barSize === null) return;
+    const msg: CollectorToArbiter = { type: 'bars-written', barSize: this.barSize, symbols: this.symbols, counts: this.counts, starts: this.starts, sources: this.sources };
+    this.barSize = null;
+    this.symbols = [];
+    this.counts = [];
+    this.starts = [];
+    this.sources = [];
+    this.send(msg);
+  }
+}
+
+/** Calls `fn` once per symbol of a `bars-written` message with its slice [from, to) of `msg.starts` (and of `msg.sources`). */
+export function forEachWritten(msg: CollectorToArbiter, fn: (symbol: string, starts: readonly number[], from: number, to: number, sources: readonly number[]) => void): void {
+  let at = 0;
+  for (let i = 0; i < msg.symbols.length; i++) {
+    const n = msg.counts[i];
+    fn(msg.symbols[i], msg.starts, at, at + n, msg.sources);
+    at += n;
+  }
+}
+
+/** Calls `emit` for each written series in the next turn of the event loop, in order. */
+export class DeferredEvents {
+  private queue: Array<[BarSize, string, number[]]> = [];
+  private readonly run = () => {
+    const q = this.queue;
+    this.queue = [];
+    for (const [barSize, symbol, starts] of q) this.emit(barSize, symbol, starts);
+  };
+
+  constructor(private readonly emit: (barSize: BarSize, symbol: string, starts: number[]) => void) {}
+
+  push(barSize: BarSize, symbol: string, starts: number[]): void {
+    if (this.queue.length === 0) setImmediate(this.run);
+    this.queue.push([barSize, symbol, starts]);
+  }
+}
