@@ -100,6 +100,14 @@ export class ClusterNode {
     return this.ticking;
   }
 
+  /**
+   * Resolves once the tick under way (if any) is done, takeover markers included: what owned()
+   * says then is safe to trade (a symbol held but not yet marked would be fenced).
+   */
+  async settled(): Promise<void> {
+    await this.ticking;
+  }
+
   setSymbols(symbols: readonly string[]): Promise<unknown> {
     this.ownership.setSymbols(symbols);
     return this.tick();

@@ -125,7 +125,7 @@ export class OrderFence {
   }
 }
 
-function isWrongLastSequence(err: unknown): boolean {
+export function isWrongLastSequence(err: unknown): boolean {
   const e = err as { code?: unknown; apiError?: () => { err_code?: number }; message?: string };
   if (typeof e?.apiError === 'function' && e.apiError()?.err_code === WRONG_LAST_SEQUENCE) return true;
   return typeof e?.message === 'string' && /wrong last sequence/i.test(e.message);

@@ -49,6 +49,7 @@ export async function startCluster(config: Config, deps: { log: Logger; bars: Ba
   const apply = () => {
     applying = applying.then(async () => {
       if (!supervisor) return;
+      await node.settled();
       const owned = node.owned();
       const key = owned.join(',');
       if (key === applied) return;
