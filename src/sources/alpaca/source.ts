@@ -15,7 +15,7 @@ import type { Bar } from '../../market/bar.ts';
 import type { BarSize } from '../../market/bar-size.ts';
 import type { Clock } from '../../market/clock.ts';
 import { checkFetchArgs, parseVendorUrl, headerValue, inStartOrder, silentLogger, type SourceLogger, type VendorReply, VendorRest } from '../http.ts';
-import { RateLimiter } from '../rate-limiter.ts';
+import { RateLimiter, type SharedRateGate } from '../rate-limiter.ts';
 import { type HistoricalBarSource, SourceError, type SourceStats } from '../types.ts';
 import { type MultiBarsPage, parseMultiBarsPage } from './multi-bars.ts';
 import { ALPACA_FEEDS, type AlpacaFeed, type BarsPage, alpacaError, alpacaTimeframe, isAlpacaFeed, parseBarsPage } from './wire.ts';
@@ -33,6 +33,8 @@ export interface AlpacaSourceOptions {
   feed?: AlpacaFeed;
   /** Requests per rolling minute; default 200 (the free plan). Infinity turns pacing off. */
   rateLimitPerMin?: number;
+  /** A budget shared with other nodes that use this key (cluster mode). */
+  sharedRate?: SharedRateGate;
   clock: Clock;
   timeoutMs?: number;
   maxRetries?: number;
@@ -88,7 +90,7 @@ export class AlpacaSource implements HistoricalBarSource {
     this.clock = opts.clock;
     this.logger = opts.logger ?? silentLogger;
     const windowMs = opts.rateWindowMs ?? 60_000;
-    this.limiter = new RateLimiter({ limit: rateLimitPerMin, windowMs, guardMs: opts.rateGuardMs ?? 250, clock: opts.clock });
+    this.limiter = new RateLimiter({ limit: rateLimitPerMin, windowMs, guardMs: opts.rateGuardMs ?? 250, clock: opts.clock, shared: opts.sharedRate });
     this.rest = new VendorRest({
       source: 'alpaca',
       clock: opts.clock,

@@ -13,7 +13,7 @@
 import type { Bar } from '../../market/bar.ts';
 import type { BarSize } from '../../market/bar-size.ts';
 import type { Clock } from '../../market/clock.ts';
-import { RateLimiter } from '../rate-limiter.ts';
+import { RateLimiter, type SharedRateGate } from '../rate-limiter.ts';
 import { checkFetchArgs, parseVendorUrl, inStartOrder, silentLogger, type SourceLogger, VendorRest } from '../http.ts';
 import { type HistoricalBarSource, SourceError, type SourceStats } from '../types.ts';
 import { type AggsPage, MASSIVE_TIMESPAN, massiveBodyError, massiveError, parseAggsPage } from './wire.ts';
@@ -26,6 +26,8 @@ export interface MassiveSourceOptions {
   restUrl?: string;
   /** Requests per rolling minute for this key; default 5 (the free plan). Infinity turns pacing off. */
   rateLimitPerMin?: number;
+  /** A budget shared with other nodes that use this key (cluster mode). */
+  sharedRate?: SharedRateGate;
   clock: Clock;
   /** Headers and body idle timeout per request, ms; default 30 000. */
   timeoutMs?: number;
@@ -76,6 +78,7 @@ export class MassiveSource implements HistoricalBarSource {
       windowMs: opts.rateWindowMs ?? 60_000,
       guardMs: opts.rateGuardMs ?? 250,
       clock: opts.clock,
+      shared: opts.sharedRate,
     });
     this.rest = new VendorRest({
       source: 'massive',
