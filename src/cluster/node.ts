@@ -83,7 +83,12 @@ export class ClusterNode {
   private async changed(change: OwnershipChange): Promise<void> {
     const history = new Map<string, OrderEvent[]>();
     for (const s of change.lost) this.fence.release(s);
-    for (const s of change.gained) history.set(s, await this.fence.takeOver(s));
+    // Takeovers run side by side: a failover hands a dead node's thousands of symbols over at once.
+    const gained = [...change.gained];
+    const worker = async () => {
+      for (let s = gained.shift(); s !== undefined; s = gained.shift()) history.set(s, await this.fence.takeOver(s));
+    };
+    await Promise.all(Array.from({ length: Math.min(32, gained.length) }, worker));
     this.opts.onOwnership?.(change, history);
   }
 
