@@ -115,7 +115,10 @@ export async function run(opts: { quick?: boolean }) {
   const nSymbols = quick ? 300 : 5000;
   const samples = quick ? 200 : 2000;
   const kills = quick ? 2 : 10;
-  const leaseMs = 2000;
+  // Every owned symbol's lease is renewed each tick (a third of the TTL): 5,000 symbols on one
+  // loaded machine need a little more than the 2 s that 300 symbols get by with.
+  const leaseMs = quick ? 2000 : 3000;
+  const progress = (what: string) => process.stderr.write(`cluster bench: ${what}\n`);
   const symbols = Array.from({ length: nSymbols }, (_, i) => `S${i}`);
   await using nats = await startNats();
   const root = mkdtempSync(join(tmpdir(), 'barkeep-bench-cluster-'));
@@ -124,35 +127,50 @@ export async function run(opts: { quick?: boolean }) {
     const st = openStorage({ path: join(root, id) });
     storages.push(st);
     const store = new TimedStore(st);
-    const node = new ClusterNode({ nodeId: id, url: `http://bench/${id}`, natsUrl: nats.url, symbols: syms, store, now: () => T0, leaseTtlMs: leaseMs, tickMs: 250 });
+    const node = new ClusterNode({ nodeId: id, url: `http://bench/${id}`, natsUrl: nats.url, symbols: syms, store, now: () => T0, leaseTtlMs: leaseMs });
     await node.start();
     return { node, store };
   };
+  // Waits for the nodes' own ticks (not forced ones) to own every symbol exactly once.
   const settle = async (nodes: ClusterNode[], syms = symbols) => {
+    const since = performance.now();
+    let said = since;
     for (;;) {
-      await Promise.all(nodes.map((n) => n.tick()));
+      if (performance.now() - said > 5000) {
+        said = performance.now();
+        progress(`  waiting ${((said - since) / 1000).toFixed(0)} s for ownership: ${nodes.map((n) => n.owned().length).join(' + ')} of ${syms.length}`);
+      }
       const owned = new Set<string>();
       let overlap = false;
       for (const n of nodes) for (const s of n.owned()) owned.has(s) ? (overlap = true) : owned.add(s);
       if (!overlap && owned.size === syms.length) return;
-      await new Promise((r) => setTimeout(r, 100));
+      await new Promise((r) => setTimeout(r, 50));
     }
   };
   try {
+    progress('floors');
     const floorLat = await floor(nats.url, samples, 1);
     const fanoutLat = await floor(nats.url, samples, 3);
     const writeLat = await writeFloor(join(root, 'write-floor'), samples);
 
+    progress(`three nodes taking ${nSymbols} symbols`);
     const nodes = [await make('a'), await make('b'), await make('c')];
     await settle(nodes.map((n) => n.node));
     // Latency: one bar at a time, from its owner's publish to durable in the last of the three caches.
+    const changesBefore = nodes.reduce((a, n) => a + n.node.leaseChangesTotal(), 0);
+    progress('latency');
     const lat: number[] = [];
     const deliver: number[] = [];
     const write: number[] = [];
     const rss0 = rssMiB();
     for (let i = 0; i < samples; i++) {
       const s = symbols[(i * 7919) % nSymbols];
-      const owner = nodes.find((n) => n.node.owns(s))!;
+      // A lease renewal late under load hands a symbol over: wait for its next owner.
+      let owner = nodes.find((n) => n.node.owns(s));
+      while (!owner) {
+        await new Promise((r) => setTimeout(r, 10));
+        owner = nodes.find((n) => n.node.owns(s));
+      }
       const b = bar(s, 1000 + i);
       const t = performance.now();
       await owner.node.publisher.publish([b]);
@@ -172,22 +190,36 @@ export async function run(opts: { quick?: boolean }) {
     const perSymbol = quick ? 4 : 10;
     const ingest = async (group: { node: ClusterNode; store: TimedStore }[], base: number) => {
       const t = performance.now();
+      // Each symbol goes out from its owner (from some node while a late renewal hands it over).
+      const share: string[][] = group.map(() => []);
+      symbols.forEach((s, i) => {
+        const j = group.findIndex((n) => n.node.owns(s));
+        share[j >= 0 ? j : i % group.length].push(s);
+      });
       await Promise.all(
-        group.map(async (n) => {
-          const mine = symbols.filter((s) => n.node.owns(s));
+        group.map(async (n, j) => {
+          const mine = share[j];
           for (let k = 0; k < perSymbol; k++) await n.node.publisher.publish(mine.map((s) => bar(s, base + k)));
         }),
       );
       await Promise.all(group.flatMap((n) => symbols.map((s) => n.store.when(s, T0 + (base + perSymbol - 1) * 60_000))));
       return (nSymbols * perSymbol) / ((performance.now() - t) / 1000);
     };
+    progress('ingest, three nodes');
     const clusterRate = await ingest(nodes, 10_000);
     const rss1 = rssMiB();
+    // Leases that moved while nothing joined or left: renewals that came too late (load).
+    const churn = nodes.reduce((a, n) => a + n.node.leaseChangesTotal(), 0) - changesBefore;
+    // Measured: nodes started from here on need not replay them.
+    const admin = await connect({ servers: nats.url });
+    const jsm = await jetstreamManager(admin);
+    await jsm.streams.purge('BARKEEP_BARS');
 
     // Failover: drop a node without a word, time until its symbols are all owned by live nodes.
     const failover: number[] = [];
     let live = nodes.slice();
     for (let k = 0; k < kills; k++) {
+      progress(`failover ${k + 1}/${kills}`);
       const victim = live[k % live.length];
       const others = live.filter((n) => n !== victim);
       const t = performance.now();
@@ -201,6 +233,9 @@ export async function run(opts: { quick?: boolean }) {
     for (const n of live) await n.node.stop();
 
     // One node alone, same ingest.
+    progress('ingest, one node');
+    await jsm.streams.purge('BARKEEP_BARS');
+    await admin.close();
     const soloSyms = symbols;
     const solo = await make('solo', soloSyms);
     await settle([solo.node], soloSyms);
@@ -236,6 +271,7 @@ export async function run(opts: { quick?: boolean }) {
       `ingest into every cache: 3 nodes ${Math.round(clusterRate)} bars/s, 1 node alone ${Math.round(soloRate)} bars/s (${scale.toFixed(2)}x; three nodes in one process on ${cpus().length} cores write every bar three times)`,
     );
     console.log(`failover over ${kills} kills (lease TTL ${leaseMs} ms): p50 ${fo.p50.toFixed(2)} s, p99 ${fo.p99.toFixed(2)} s (goal p99 < 10 s: ${ok(fo.p99 < 10)})`);
+    console.log(`lease changes while measuring latency and ingest (no node joined or left): ${churn}`);
     console.log(`RSS ${rss0.toFixed(0)} -> ${rss1.toFixed(0)} MiB (three nodes in this process)`);
     return {
       symbols: nSymbols,
@@ -252,6 +288,7 @@ export async function run(opts: { quick?: boolean }) {
       ingest_bars_per_s: { cluster_3_nodes: clusterRate, one_node: soloRate, ratio: scale },
       failover_s: fo,
       lease_ttl_ms: leaseMs,
+      lease_changes_while_measuring: churn,
       rss_mib: { before: rss0, after: rss1 },
     };
   } finally {

@@ -10,7 +10,7 @@ import type { Bar } from '../market/bar.ts';
 import type { BarWriter } from '../storage/types.ts';
 import { BarPublisher, BarReplica } from './bar-replication.ts';
 import { connectCluster, type ClusterConnection, type ClusterCredentials } from './connection.ts';
-import { OrderFence, type OrderEvent } from './order-fence.ts';
+import { OrderFence } from './order-fence.ts';
 import { Ownership, type MemberInfo, type OwnershipChange } from './ownership.ts';
 
 export interface ClusterNodeOptions {
@@ -25,8 +25,8 @@ export interface ClusterNodeOptions {
   /** Beat and re-balance this often; a third of the lease TTL by default. */
   tickMs?: number;
   barsMaxAgeMs?: number;
-  /** Called after each change of the owned set, with the order history of each gained symbol. */
-  onOwnership?: (change: OwnershipChange, history: Map<string, OrderEvent[]>) => void;
+  /** Called after each change of the owned set, once every gained symbol's takeover is marked. */
+  onOwnership?: (change: OwnershipChange) => void;
   onError?: (err: unknown) => void;
 }
 
@@ -45,6 +45,7 @@ export class ClusterNode {
   fence!: OrderFence;
   private timer: NodeJS.Timeout | undefined;
   private ticking: Promise<unknown> = Promise.resolve();
+  private marking: Promise<void> = Promise.resolve();
   private stopped = false;
 
   constructor(private readonly opts: ClusterNodeOptions) {}
@@ -80,19 +81,34 @@ export class ClusterNode {
     this.timer.unref();
   }
 
-  private async changed(change: OwnershipChange): Promise<void> {
-    const history = new Map<string, OrderEvent[]>();
-    for (const s of change.lost) this.fence.release(s);
-    // Takeovers run side by side: a failover hands a dead node's thousands of symbols over at once.
-    const gained = [...change.gained];
-    const worker = async () => {
-      for (let s = gained.shift(); s !== undefined; s = gained.shift()) history.set(s, await this.fence.takeOver(s));
-    };
-    await Promise.all(Array.from({ length: Math.min(32, gained.length) }, worker));
-    this.opts.onOwnership?.(change, history);
+  /**
+   * Marks each gained symbol's takeover, then tells the caller. Runs beside the ticks, in order of
+   * the changes: a failover hands thousands of symbols over, and the ticks must go on renewing the
+   * leases meanwhile. settled() waits for it.
+   */
+  private changed(change: OwnershipChange): void {
+    this.marking = this.marking.then(async () => {
+      for (const s of change.lost) this.fence.release(s);
+      const gained = [...change.gained];
+      const worker = async () => {
+        for (let s = gained.shift(); s !== undefined; s = gained.shift()) {
+          try {
+            await this.fence.mark(s);
+          } catch (err) {
+            // Unmarked, the symbol's appends are fenced until it is taken over again.
+            this.opts.onError?.(err);
+          }
+        }
+      };
+      await Promise.all(Array.from({ length: Math.min(32, gained.length) }, worker));
+      this.opts.onOwnership?.(change);
+    });
   }
 
-  /** One beat and re-balance; ticks never overlap. */
+  /**
+   * One beat and re-balance; ticks never overlap. Resolves once the round's takeovers are marked
+   * too (the timer's ticks do not wait for that).
+   */
   tick(): Promise<unknown> {
     this.ticking = this.ticking.then(async () => {
       if (this.stopped) return;
@@ -102,7 +118,7 @@ export class ClusterNode {
         this.opts.onError?.(err);
       }
     });
-    return this.ticking;
+    return this.settled();
   }
 
   /**
@@ -111,11 +127,17 @@ export class ClusterNode {
    */
   async settled(): Promise<void> {
     await this.ticking;
+    await this.marking;
   }
 
   setSymbols(symbols: readonly string[]): Promise<unknown> {
     this.ownership.setSymbols(symbols);
     return this.tick();
+  }
+
+  /** Symbols gained and lost since start. */
+  leaseChangesTotal(): number {
+    return this.ownership.leaseChanges;
   }
 
   owns(symbol: string): boolean {
@@ -180,6 +202,7 @@ export class ClusterNode {
   async stop(): Promise<void> {
     if (this.timer) clearInterval(this.timer);
     await this.ticking.catch(() => undefined);
+    await this.marking.catch(() => undefined);
     this.stopped = true;
     await this.replica?.stop();
     await this.ownership?.leave().catch(() => undefined);

@@ -128,9 +128,15 @@ export class Ownership {
           try {
             this.held.set(symbol, await this.leases.update(key, this.me.node_id, rev));
           } catch {
-            // Our lease expired (we were frozen or cut off) and someone else may hold it now.
-            this.held.delete(symbol);
-            lost.push(symbol);
+            // A renewal that timed out may still have landed: the entry naming us is still ours
+            // (no other node writes our id). Otherwise our lease expired (we were frozen or cut
+            // off) and someone else may hold it now.
+            const e = await this.leases.get(key).catch(() => null);
+            if (e?.operation === 'PUT' && e.string() === this.me.node_id) this.held.set(symbol, e.revision);
+            else {
+              this.held.delete(symbol);
+              lost.push(symbol);
+            }
           }
         } else {
           try {
