@@ -9,7 +9,7 @@
 import type { Bar } from '../market/bar.ts';
 import type { BarWriter } from '../storage/types.ts';
 import { BarPublisher, BarReplica } from './bar-replication.ts';
-import { connectCluster, type ClusterConnection, type ClusterCredentials } from './connection.ts';
+import { connectCluster, connectJetStream, type ClusterConnection, type ClusterCredentials, type JetStreamLink } from './connection.ts';
 import { OrderFence } from './order-fence.ts';
 import { Ownership, type MemberInfo, type OwnershipChange } from './ownership.ts';
 
@@ -39,6 +39,7 @@ export interface ClusterStatus {
 
 export class ClusterNode {
   private conn!: ClusterConnection;
+  private data!: JetStreamLink;
   private ownership!: Ownership;
   private replica!: BarReplica;
   publisher!: BarPublisher;
@@ -64,12 +65,18 @@ export class ClusterNode {
       barsMaxAgeMs: this.opts.barsMaxAgeMs ?? 7 * 24 * 3600_000,
       name: `barkeep ${this.opts.nodeId}`,
     });
-    this.publisher = new BarPublisher(this.conn.js);
+    // Bars travel on a connection of their own: on the ownership connection a burst of replicated
+    // bars would queue the lease renewals' acknowledgements behind it, and leases would expire.
+    this.data = await connectJetStream({ natsUrl: this.opts.natsUrl, credentials: this.opts.credentials, name: `barkeep ${this.opts.nodeId} bars` }).catch(async (err) => {
+      await this.conn.close();
+      throw err;
+    });
+    this.publisher = new BarPublisher(this.data.js);
     this.fence = new OrderFence(this.conn.js, this.conn.jsm, this.opts.nodeId);
     const me: MemberInfo = { node_id: this.opts.nodeId, url: this.opts.url, since: new Date(this.opts.now()).toISOString() };
     this.ownership = new Ownership(this.conn.members, this.conn.leases, me, (c) => this.changed(c));
     this.ownership.setSymbols(this.opts.symbols);
-    this.replica = new BarReplica(this.conn.js, this.conn.jsm, {
+    this.replica = new BarReplica(this.data.js, this.data.jsm, {
       durable: `replica_${Buffer.from(this.opts.nodeId).toString('hex')}`,
       store: this.opts.store,
       now: this.opts.now,
@@ -196,6 +203,7 @@ export class ClusterNode {
     this.haltTicks();
     this.stopped = true;
     await this.replica?.stop();
+    await this.data?.nc.close();
     await this.conn?.nc.close();
   }
 
@@ -206,6 +214,7 @@ export class ClusterNode {
     this.stopped = true;
     await this.replica?.stop();
     await this.ownership?.leave().catch(() => undefined);
+    await this.data?.close();
     await this.conn?.close();
   }
 }
