@@ -199,7 +199,14 @@ export default defineActor<TraderRequests, TraderConfig>({
       const next = await managerFor(live.broker);
       if (fenced && gained.length) {
         // A symbol taken over: the previous owner's orders are adopted before this node trades it.
-        const report = await next.adopt(await fenced.ordersToAdopt(gained, storage.orders, next.broker));
+        const report = await fenced
+          .ordersToAdopt(gained, storage.orders, next.broker)
+          .then((records) => next.adopt(records))
+          .catch(async (err) => {
+            // Let go of them again, so the retry (the cluster's next apply) adopts them afresh.
+            await fenced.hold(live.symbols.filter((s) => !gained.includes(s)));
+            throw err;
+          });
         ctx.log.info({ symbols: gained, ...report, discrepancies: report.discrepancies.length }, 'cluster: orders of the symbols taken over adopted');
       }
       if (loop) arbiter.send({ type: 'unsubscribe' });
