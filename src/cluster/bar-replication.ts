@@ -45,14 +45,21 @@ export class BarPublisher {
   duplicates = 0;
   constructor(private readonly js: JetStreamClient) {}
 
-  async publish(bars: readonly Bar[]): Promise<void> {
-    await Promise.all(
-      bars.map(async (b) => {
+  /**
+   * Publishes with at most `inFlight` acknowledgements outstanding: a burst of thousands of bars
+   * goes out as fast as JetStream stores them, without holding every one unacknowledged at once.
+   */
+  async publish(bars: readonly Bar[], inFlight = 256): Promise<void> {
+    let next = 0;
+    const worker = async () => {
+      while (next < bars.length) {
+        const b = bars[next++];
         const ack = await this.js.publish(barSubject(b.barSize, b.symbol), JSON.stringify(toWire(b)), { msgID: barMsgId(b) });
         if (ack.duplicate) this.duplicates++;
         else this.published++;
-      }),
-    );
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(inFlight, bars.length) }, worker));
   }
 }
 

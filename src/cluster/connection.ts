@@ -61,7 +61,18 @@ function hostOf(url: string): string {
   }
 }
 
-export async function connectCluster(opts: ClusterConnectOptions): Promise<ClusterConnection> {
+export interface JetStreamLink {
+  nc: NatsConnection;
+  js: JetStreamClient;
+  jsm: JetStreamManager;
+  close(): Promise<void>;
+}
+
+/**
+ * A NATS connection with JetStream checked, and nothing created: what a part that only appends to
+ * or reads existing streams and buckets needs (the trader's order fence, the shared paper broker).
+ */
+export async function connectJetStream(opts: { natsUrl: string; credentials?: ClusterCredentials; name: string; connectTimeoutMs?: number }): Promise<JetStreamLink> {
   const where = hostOf(opts.natsUrl);
   let nc: NatsConnection;
   try {
@@ -78,15 +89,29 @@ export async function connectCluster(opts: ClusterConnectOptions): Promise<Clust
     throw new ClusterUnavailableError(`cluster: cannot reach NATS at ${where}: ${(err as Error).message}`, { cause: err });
   }
   try {
-    let jsm: JetStreamManager;
-    try {
-      jsm = await jetstreamManager(nc);
-      await jsm.getAccountInfo();
-    } catch (err) {
-      throw new ClusterUnavailableError(`cluster: JetStream is not available on ${where} (run nats-server with -js): ${(err as Error).message}`, {
-        cause: err,
-      });
-    }
+    const jsm = await jetstreamManager(nc);
+    await jsm.getAccountInfo();
+    return {
+      nc,
+      js: jetstream(nc),
+      jsm,
+      async close() {
+        await nc.drain().catch(() => nc.close());
+      },
+    };
+  } catch (err) {
+    await nc.close().catch(() => undefined);
+    throw new ClusterUnavailableError(`cluster: JetStream is not available on ${where} (run nats-server with -js): ${(err as Error).message}`, {
+      cause: err,
+    });
+  }
+}
+
+/** The node's connection: JetStream checked, the streams and the membership and lease buckets in place. */
+export async function connectCluster(opts: ClusterConnectOptions): Promise<ClusterConnection> {
+  const link = await connectJetStream(opts);
+  const { nc, js, jsm } = link;
+  try {
     await ensureStream(jsm, {
       name: BARS_STREAM,
       subjects: ['bars.>'],
@@ -94,20 +119,10 @@ export async function connectCluster(opts: ClusterConnectOptions): Promise<Clust
       duplicate_window: 10 * 60 * 1_000_000_000,
     });
     await ensureStream(jsm, { name: ORDERS_STREAM, subjects: ['orders.>'], duplicate_window: 10 * 60 * 1_000_000_000 });
-    const js = jetstream(nc);
     const kvm = new Kvm(js);
     const members = await kvm.create(MEMBERS_BUCKET, { ttl: opts.memberTtlMs, history: 1 });
     const leases = await kvm.create(LEASES_BUCKET, { ttl: opts.leaseTtlMs, history: 1 });
-    return {
-      nc,
-      js,
-      jsm,
-      members,
-      leases,
-      async close() {
-        await nc.drain().catch(() => nc.close());
-      },
-    };
+    return { nc, js, jsm, members, leases, close: link.close };
   } catch (err) {
     await nc.close().catch(() => undefined);
     throw err;

@@ -9,8 +9,8 @@
 import type { Bar } from '../market/bar.ts';
 import type { BarWriter } from '../storage/types.ts';
 import { BarPublisher, BarReplica } from './bar-replication.ts';
-import { connectCluster, type ClusterConnection, type ClusterCredentials } from './connection.ts';
-import { OrderFence, type OrderEvent } from './order-fence.ts';
+import { connectCluster, connectJetStream, type ClusterConnection, type ClusterCredentials, type JetStreamLink } from './connection.ts';
+import { OrderFence } from './order-fence.ts';
 import { Ownership, type MemberInfo, type OwnershipChange } from './ownership.ts';
 
 export interface ClusterNodeOptions {
@@ -25,8 +25,8 @@ export interface ClusterNodeOptions {
   /** Beat and re-balance this often; a third of the lease TTL by default. */
   tickMs?: number;
   barsMaxAgeMs?: number;
-  /** Called after each change of the owned set, with the order history of each gained symbol. */
-  onOwnership?: (change: OwnershipChange, history: Map<string, OrderEvent[]>) => void;
+  /** Called after each change of the owned set, once every gained symbol's takeover is marked. */
+  onOwnership?: (change: OwnershipChange) => void;
   onError?: (err: unknown) => void;
 }
 
@@ -39,12 +39,14 @@ export interface ClusterStatus {
 
 export class ClusterNode {
   private conn!: ClusterConnection;
+  private data!: JetStreamLink;
   private ownership!: Ownership;
   private replica!: BarReplica;
   publisher!: BarPublisher;
   fence!: OrderFence;
   private timer: NodeJS.Timeout | undefined;
   private ticking: Promise<unknown> = Promise.resolve();
+  private marking: Promise<void> = Promise.resolve();
   private stopped = false;
 
   constructor(private readonly opts: ClusterNodeOptions) {}
@@ -63,12 +65,18 @@ export class ClusterNode {
       barsMaxAgeMs: this.opts.barsMaxAgeMs ?? 7 * 24 * 3600_000,
       name: `barkeep ${this.opts.nodeId}`,
     });
-    this.publisher = new BarPublisher(this.conn.js);
+    // Bars travel on a connection of their own: on the ownership connection a burst of replicated
+    // bars would queue the lease renewals' acknowledgements behind it, and leases would expire.
+    this.data = await connectJetStream({ natsUrl: this.opts.natsUrl, credentials: this.opts.credentials, name: `barkeep ${this.opts.nodeId} bars` }).catch(async (err) => {
+      await this.conn.close();
+      throw err;
+    });
+    this.publisher = new BarPublisher(this.data.js);
     this.fence = new OrderFence(this.conn.js, this.conn.jsm, this.opts.nodeId);
     const me: MemberInfo = { node_id: this.opts.nodeId, url: this.opts.url, since: new Date(this.opts.now()).toISOString() };
     this.ownership = new Ownership(this.conn.members, this.conn.leases, me, (c) => this.changed(c));
     this.ownership.setSymbols(this.opts.symbols);
-    this.replica = new BarReplica(this.conn.js, this.conn.jsm, {
+    this.replica = new BarReplica(this.data.js, this.data.jsm, {
       durable: `replica_${Buffer.from(this.opts.nodeId).toString('hex')}`,
       store: this.opts.store,
       now: this.opts.now,
@@ -80,14 +88,34 @@ export class ClusterNode {
     this.timer.unref();
   }
 
-  private async changed(change: OwnershipChange): Promise<void> {
-    const history = new Map<string, OrderEvent[]>();
-    for (const s of change.lost) this.fence.release(s);
-    for (const s of change.gained) history.set(s, await this.fence.takeOver(s));
-    this.opts.onOwnership?.(change, history);
+  /**
+   * Marks each gained symbol's takeover, then tells the caller. Runs beside the ticks, in order of
+   * the changes: a failover hands thousands of symbols over, and the ticks must go on renewing the
+   * leases meanwhile. settled() waits for it.
+   */
+  private changed(change: OwnershipChange): void {
+    this.marking = this.marking.then(async () => {
+      for (const s of change.lost) this.fence.release(s);
+      const gained = [...change.gained];
+      const worker = async () => {
+        for (let s = gained.shift(); s !== undefined; s = gained.shift()) {
+          try {
+            await this.fence.mark(s);
+          } catch (err) {
+            // Unmarked, the symbol's appends are fenced until it is taken over again.
+            this.opts.onError?.(err);
+          }
+        }
+      };
+      await Promise.all(Array.from({ length: Math.min(32, gained.length) }, worker));
+      this.opts.onOwnership?.(change);
+    });
   }
 
-  /** One beat and re-balance; ticks never overlap. */
+  /**
+   * One beat and re-balance; ticks never overlap. Resolves once the round's takeovers are marked
+   * too (the timer's ticks do not wait for that).
+   */
   tick(): Promise<unknown> {
     this.ticking = this.ticking.then(async () => {
       if (this.stopped) return;
@@ -97,12 +125,26 @@ export class ClusterNode {
         this.opts.onError?.(err);
       }
     });
-    return this.ticking;
+    return this.settled();
+  }
+
+  /**
+   * Resolves once the tick under way (if any) is done, takeover markers included: what owned()
+   * says then is safe to trade (a symbol held but not yet marked would be fenced).
+   */
+  async settled(): Promise<void> {
+    await this.ticking;
+    await this.marking;
   }
 
   setSymbols(symbols: readonly string[]): Promise<unknown> {
     this.ownership.setSymbols(symbols);
     return this.tick();
+  }
+
+  /** Symbols gained and lost since start. */
+  leaseChangesTotal(): number {
+    return this.ownership.leaseChanges;
   }
 
   owns(symbol: string): boolean {
@@ -161,15 +203,18 @@ export class ClusterNode {
     this.haltTicks();
     this.stopped = true;
     await this.replica?.stop();
+    await this.data?.nc.close();
     await this.conn?.nc.close();
   }
 
   async stop(): Promise<void> {
     if (this.timer) clearInterval(this.timer);
     await this.ticking.catch(() => undefined);
+    await this.marking.catch(() => undefined);
     this.stopped = true;
     await this.replica?.stop();
     await this.ownership?.leave().catch(() => undefined);
+    await this.data?.close();
     await this.conn?.close();
   }
 }

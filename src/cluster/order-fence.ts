@@ -56,6 +56,28 @@ export class OrderFence {
   }
 
   /**
+   * Takes a symbol over without reading its history back: appends our lease marker after the
+   * subject's last message (one read, one append). The trader reads the history when it adopts.
+   */
+  async mark(symbol: string): Promise<void> {
+    for (let attempt = 0; ; attempt++) {
+      const last = await this.jsm.streams.getMessage(ORDERS_STREAM, { last_by_subj: orderSubject(symbol) }).catch((err) => {
+        if (isNoMessage(err)) return null;
+        throw err;
+      });
+      try {
+        const ack = await this.js.publish(orderSubject(symbol), JSON.stringify({ type: 'lease', node_id: this.nodeId }), {
+          expect: { lastSubjectSequence: last?.seq ?? 0 },
+        });
+        this.known.set(symbol, ack.seq);
+        return;
+      } catch (err) {
+        if (attempt >= 5 || !isWrongLastSequence(err)) throw err;
+      }
+    }
+  }
+
+  /**
    * Starts appending for a symbol whose takeover another part of this node already marked (the
    * trading loop's fence adopts what the node's ownership took over): reads the subject's last
    * sequence. A stale owner cannot have appended since the marker, so that is where we stand.
@@ -125,7 +147,13 @@ export class OrderFence {
   }
 }
 
-function isWrongLastSequence(err: unknown): boolean {
+function isNoMessage(err: unknown): boolean {
+  const e = err as { apiError?: () => { err_code?: number; code?: number }; message?: string };
+  const api = typeof e?.apiError === 'function' ? e.apiError() : undefined;
+  return api?.err_code === 10037 || api?.code === 404 || /no message found/i.test(e?.message ?? '');
+}
+
+export function isWrongLastSequence(err: unknown): boolean {
   const e = err as { code?: unknown; apiError?: () => { err_code?: number }; message?: string };
   if (typeof e?.apiError === 'function' && e.apiError()?.err_code === WRONG_LAST_SEQUENCE) return true;
   return typeof e?.message === 'string' && /wrong last sequence/i.test(e.message);

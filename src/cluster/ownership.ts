@@ -29,6 +29,17 @@ export interface OwnershipChange {
   lost: string[];
 }
 
+/** Lease requests in flight at once per tick. */
+const LEASE_CONCURRENCY = 64;
+
+async function inParallel<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) await fn(items[next++]);
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+}
+
 function memberKey(nodeId: string): string {
   return Buffer.from(nodeId).toString('base64url');
 }
@@ -106,7 +117,9 @@ export class Ownership {
     const winners = assign(this.symbols, ids);
     const gained: string[] = [];
     const lost: string[] = [];
-    for (const symbol of this.symbols) {
+    // Each symbol's lease is its own KV round trip: many run at once, or thousands of symbols
+    // would not be renewed within one lease TTL.
+    const step = async (symbol: string) => {
       const key = symbolToken(symbol);
       const mine = winners.get(symbol) === this.me.node_id;
       const rev = this.held.get(symbol);
@@ -115,9 +128,15 @@ export class Ownership {
           try {
             this.held.set(symbol, await this.leases.update(key, this.me.node_id, rev));
           } catch {
-            // Our lease expired (we were frozen or cut off) and someone else may hold it now.
-            this.held.delete(symbol);
-            lost.push(symbol);
+            // A renewal that timed out may still have landed: the entry naming us is still ours
+            // (no other node writes our id). Otherwise our lease expired (we were frozen or cut
+            // off) and someone else may hold it now.
+            const e = await this.leases.get(key).catch(() => null);
+            if (e?.operation === 'PUT' && e.string() === this.me.node_id) this.held.set(symbol, e.revision);
+            else {
+              this.held.delete(symbol);
+              lost.push(symbol);
+            }
           }
         } else {
           try {
@@ -132,15 +151,19 @@ export class Ownership {
         lost.push(symbol);
         await this.leases.delete(key, { previousSeq: rev }).catch(() => undefined);
       }
-    }
-    for (const symbol of [...this.held.keys()]) {
-      if (!this.symbols.includes(symbol)) {
-        const rev = this.held.get(symbol)!;
-        this.held.delete(symbol);
-        lost.push(symbol);
-        await this.leases.delete(symbolToken(symbol), { previousSeq: rev }).catch(() => undefined);
-      }
-    }
+    };
+    const wanted = new Set(this.symbols);
+    const gone = [...this.held.keys()].filter((s) => !wanted.has(s));
+    await inParallel(this.symbols, LEASE_CONCURRENCY, step);
+    await inParallel(gone, LEASE_CONCURRENCY, async (symbol) => {
+      const rev = this.held.get(symbol);
+      if (rev === undefined) return;
+      this.held.delete(symbol);
+      lost.push(symbol);
+      await this.leases.delete(symbolToken(symbol), { previousSeq: rev }).catch(() => undefined);
+    });
+    gained.sort();
+    lost.sort();
     const change = { owned: this.owned(), gained, lost };
     if (gained.length || lost.length) {
       this.leaseChanges += gained.length + lost.length;
@@ -151,7 +174,12 @@ export class Ownership {
 
   /** Gives up every lease and leaves the member list (a clean stop hands symbols over at once). */
   async leave(): Promise<void> {
-    for (const [symbol, rev] of this.held) await this.leases.delete(symbolToken(symbol), { previousSeq: rev }).catch(() => undefined);
+    await inParallel([...this.held], LEASE_CONCURRENCY, ([symbol, rev]) =>
+      this.leases.delete(symbolToken(symbol), { previousSeq: rev }).then(
+        () => undefined,
+        () => undefined,
+      ),
+    );
     this.held.clear();
     await this.members.delete(memberKey(this.me.node_id)).catch(() => undefined);
   }

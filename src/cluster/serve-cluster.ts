@@ -9,8 +9,10 @@
  *   bars of each owned symbol newer than the last published one, and, every `republishEveryMs`, the
  *   last 15 minutes again, so the vendors' late corrections reach the replicas (an unchanged bar has
  *   the same message id and is dropped by JetStream as a duplicate).
- * Left for later (see the README): the trader's orders are not yet appended through the order
- * fence, and the paper broker's state is per node.
+ * The trader thread has its own link (trader-fence.ts): the order fence, the shared paper account,
+ * and the adoption of a taken-over symbol's orders; the collector thread's link shares the vendor
+ * budgets (collector-budgets.ts). Ownership is applied only between ticks, once every gained
+ * symbol's takeover marker is appended.
  */
 import os from 'node:os';
 import type { Config } from '../config/schema.ts';
@@ -49,6 +51,7 @@ export async function startCluster(config: Config, deps: { log: Logger; bars: Ba
   const apply = () => {
     applying = applying.then(async () => {
       if (!supervisor) return;
+      await node.settled();
       const owned = node.owned();
       const key = owned.join(',');
       if (key === applied) return;

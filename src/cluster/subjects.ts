@@ -24,3 +24,7 @@ export function barSubject(barSize: BarSize, symbol: string): string {
 export function orderSubject(symbol: string): string {
   return `orders.${symbolToken(symbol)}`;
 }
+/** The cluster's paper account(s): one key per account, the paper broker's whole state. */
+export const PAPER_BUCKET = 'barkeep_paper';
+/** The cluster's shared vendor budgets (cluster/rate-share.ts): one key per vendor and API-key hash. */
+export const RATES_BUCKET = 'barkeep_rates';

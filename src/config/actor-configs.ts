@@ -55,6 +55,7 @@ export function actorConfigs(config: Config): { collector: CollectorConfig; arbi
             }
           : null,
       sim: { seed: config.sim.seed, session: config.sim.session },
+      cluster: config.cluster.enabled ? { natsUrl: config.cluster.nats_url, nodeId: config.cluster.node_id ?? '' } : null,
       notify: notifyConfig(config),
     },
     arbiter: {

@@ -19,6 +19,17 @@ export interface RateLimiterOptions {
    * one of the vendor's windows. 0 (exact) by default.
    */
   guardMs?: number;
+  /**
+   * A budget this limiter's key shares with other processes (cluster mode: cluster/rate-share.ts),
+   * taken after a local slot: a request starts when both allow it.
+   */
+  shared?: SharedRateGate;
+}
+
+/** A rate budget shared beyond this process. */
+export interface SharedRateGate {
+  /** Resolves when a request may start; the slot is taken at that moment. */
+  acquire(signal?: AbortSignal): Promise<void>;
 }
 
 interface Waiter {
@@ -40,6 +51,7 @@ export class RateLimiter {
   private pausedUntil = 0;
   private timer: TimerHandle | undefined;
   private timerAt = 0;
+  private readonly shared?: SharedRateGate;
 
   constructor(opts: RateLimiterOptions) {
     if (!(opts.limit > 0)) throw new RangeError(`rate limiter: limit must be > 0, got ${opts.limit}`);
@@ -50,10 +62,17 @@ export class RateLimiter {
     this.windowMs = opts.windowMs;
     this.clock = opts.clock;
     this.holdMs = opts.windowMs + Math.max(0, opts.guardMs ?? 0);
+    this.shared = opts.shared;
   }
 
   /** Resolves when a request may start; the slot is taken at that moment. */
   acquire(signal?: AbortSignal): Promise<void> {
+    const local = this.acquireLocal(signal);
+    const shared = this.shared;
+    return shared ? local.then(() => shared.acquire(signal)) : local;
+  }
+
+  private acquireLocal(signal?: AbortSignal): Promise<void> {
     if (signal?.aborted) return Promise.reject(signal.reason ?? new Error('aborted'));
     if (this.waiters.length === 0 && this.tryTake()) return Promise.resolve();
     return new Promise<void>((resolve, reject) => {

@@ -4,13 +4,15 @@
  */
 import type { Clock } from '../market/clock.ts';
 import { parseVendorUrl, type SourceLogger, type VendorPolicy, VendorRest } from './http.ts';
-import { RateLimiter } from './rate-limiter.ts';
+import { RateLimiter, type SharedRateGate } from './rate-limiter.ts';
 import { SourceError, type SourceName } from './types.ts';
 
 /** What every REST bar source (Massive, Alpaca) takes besides its credentials and host. */
 export interface VendorSourceOptions {
   /** Requests per rolling minute for this key (the plan's); Infinity turns pacing off. Each source names its default. */
   rateLimitPerMin?: number;
+  /** A budget shared with other nodes that use this key (cluster mode). */
+  sharedRate?: SharedRateGate;
   clock: Clock;
   /** Headers and body idle timeout per request, ms; default 30 000. */
   timeoutMs?: number;
@@ -67,7 +69,7 @@ export function vendorClient(
     throw new SourceError(source, 'BAD_REQUEST', `${source}: rateLimitPerMin must be > 0, got ${rateLimitPerMin}`);
   }
   const windowMs = opts.rateWindowMs ?? 60_000;
-  const limiter = new RateLimiter({ limit: rateLimitPerMin, windowMs, guardMs: opts.rateGuardMs ?? 250, clock: opts.clock });
+  const limiter = new RateLimiter({ limit: rateLimitPerMin, windowMs, guardMs: opts.rateGuardMs ?? 250, clock: opts.clock, shared: opts.sharedRate });
   const rest = new VendorRest({
     source,
     clock: opts.clock,

@@ -4,16 +4,42 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { startNats } from '../helpers/nats.ts';
 import { runCli, serve, until, type Served } from '../helpers/serve.ts';
 import { connect } from '@nats-io/transport-node';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
+import { Kvm } from '@nats-io/kv';
 import { OrderFence } from '../../src/cluster/order-fence.ts';
+import { PAPER_BUCKET } from '../../src/cluster/subjects.ts';
 
 const SYMBOLS = ['AAPL', 'MSFT', 'QQQ', 'SPY', 'IWM', 'NVDA'];
 const list = `[${SYMBOLS.join(', ')}]`;
 
-function yaml(natsUrl: string, nodeId: string): string {
+/**
+ * A user's strategy file outside the repository: on the first bar of each symbol it buys one share
+ * at market (a fill) and places a limit buy far below the market that keeps working (gtc).
+ */
+const PROBE = `export default function probe() {
+  const seen = new Set();
+  return {
+    name: 'probe',
+    warmUp() {},
+    onBar(symbol, bar) {
+      if (seen.has(symbol)) return undefined;
+      seen.add(symbol);
+      return [
+        { kind: 'order', symbol, side: 'buy', qty: 1, type: 'market', reason: 'probe: a fill' },
+        { kind: 'order', symbol, side: 'buy', qty: 1, type: 'limit', limitPrice: Math.round(bar.close * 50) / 100, tif: 'gtc', reason: 'probe: a working order' },
+      ];
+    },
+  };
+}
+`;
+
+function yaml(natsUrl: string, nodeId: string, strategyModule?: string): string {
   return [
     'runtime:',
     '  clock: accelerated',
@@ -28,6 +54,7 @@ function yaml(natsUrl: string, nodeId: string): string {
     `  symbols: ${list}`,
     'trader:',
     `  symbols: ${list}`,
+    ...(strategyModule ? ['  strategy: module', `  strategy_module: ${JSON.stringify(strategyModule)}`] : []),
     '',
   ].join('\n');
 }
@@ -51,30 +78,42 @@ async function assertFencedOrders(natsUrl: string, nodes: Served[]): Promise<voi
   try {
     const jsm = await jetstreamManager(nc);
     const fence = new OrderFence(jetstream(nc), jsm, 'observer');
-    let placed = 0;
     const ids = new Set<string>();
     for (const s of SYMBOLS) {
       let holder: string | null = null;
       for (const { event } of await fence.history(s)) {
         if (event.type === 'lease') holder = event.node_id;
+        else if (event.type === 'cancel') assert.equal(event.node_id, holder, `the cancel of ${event.client_order_id} appended by the lease holder`);
         else {
-          placed++;
           assert.equal(event.node_id, holder, `${event.client_order_id} for ${s} appended by the lease holder`);
-          assert.ok(!ids.has(event.client_order_id!), `${event.client_order_id} appears once`);
+          // Two owners may append one id (the new owner decides a bar its predecessor decided, and
+          // deterministic ids make it the same order); the broker takes it once (checked below).
           ids.add(event.client_order_id!);
         }
       }
     }
-    // Orders the fence refused are journaled as rejected and never reached the broker.
-    let made = 0;
+    // Orders the fence refused are journaled as rejected and never reached the broker. An order a
+    // node adopted from a symbol's previous owner is in both journals: counted once.
+    const made = new Set<string>();
     const refused: string[] = [];
     for (const n of nodes) {
       for (const o of (await n.get('/orders')).body.orders ?? []) {
         if (o.state === 'rejected') refused.push(`${o.client_order_id}: ${o.reject_reason ?? o.reason}`);
-        else made++;
+        else {
+          made.add(o.client_order_id);
+          // (A pending one may be on its way: journaled first, appended next.)
+          if (o.state !== 'pending') assert.ok(ids.has(o.client_order_id), `${o.client_order_id} was appended to the stream before it was sent: ${JSON.stringify(o)}`);
+        }
       }
     }
-    assert.ok(placed >= made && made > 0, `${placed} fenced appends for ${made} orders sent; refused: ${refused.join('; ')}`);
+    assert.ok(made.size > 0, `orders were sent; refused: ${refused.join('; ')}`);
+    // One broker for the cluster: every client order id it ever accepted, once.
+    const kv = await new Kvm(jetstream(nc)).open(PAPER_BUCKET);
+    const account = (await kv.get('paper-broker'))!.json<{ accepted: number; known: [string, string, number][] }>();
+    const accepted = account.known.map(([id]) => id);
+    assert.equal(new Set(accepted).size, accepted.length, 'no client order id twice at the broker');
+    assert.equal(account.accepted, accepted.length);
+    for (const id of accepted) assert.ok(made.has(id), `${id} at the broker is journaled by a live node`);
   } finally {
     await nc.close();
   }
@@ -86,11 +125,14 @@ test('a cluster node refuses to start when NATS is unreachable, saying so in one
   assert.match(r.stderr + r.stdout, /cluster: cannot reach NATS at nats:\/\/127\.0\.0\.1:1/);
 });
 
-test("three nodes split the symbols, every cache holds every symbol, and a SIGKILLed node's symbols move", async () => {
+test("three nodes split the symbols, every cache holds every symbol, and a SIGKILLed node's symbols and orders move", async () => {
   await using nats = await startNats();
+  const home = mkdtempSync(join(tmpdir(), 'barkeep strategies.d-'));
+  const probe = join(home, 'probe.mjs');
+  writeFileSync(probe, PROBE);
   const nodes: Served[] = [];
   try {
-    for (const id of ['node-1', 'node-2', 'node-3']) nodes.push(await serve({ yaml: yaml(nats.url, id), timeoutMs: 90_000 }));
+    for (const id of ['node-1', 'node-2', 'node-3']) nodes.push(await serve({ yaml: yaml(nats.url, id, probe), timeoutMs: 90_000 }));
     const split = await until(() => owners(nodes), 'the symbols split over three nodes with no overlap', 30_000);
     const status = (await nodes[0].get('/cluster')).body;
     assert.deepEqual(
@@ -128,11 +170,44 @@ test("three nodes split the symbols, every cache holds every symbol, and a SIGKI
     const metrics = (await nodes[0].get('/metrics')).body as string;
     assert.match(metrics, /barkeep_cluster_bars_replicated_total \d+/);
 
-    // SIGKILL node-3: its symbols move to the others (lease TTL 2 s).
+    // node-3 has, for each of its symbols, a filled order and a working one.
     const lost = [...split].filter(([, o]) => o === 'node-3').map(([s]) => s);
+    const ofNode3 = await until(
+      async () => {
+        const orders = ((await nodes[2].get('/orders')).body.orders ?? []) as Array<{ client_order_id: string; symbol: string; state: string; type: string }>;
+        const filled = orders.filter((o) => o.state === 'filled');
+        const working = orders.filter((o) => o.state === 'submitted' && o.type === 'limit');
+        return lost.every((s) => filled.some((o) => o.symbol === s) && working.some((o) => o.symbol === s)) ? { filled, working } : false;
+      },
+      'node-3 has a fill and a working order per symbol',
+      30_000,
+    );
+
+    // SIGKILL node-3: its symbols move to the others (lease TTL 3 s), and with them its orders: the
+    // new owner rebuilds them from BARKEEP_ORDERS and the shared broker before it trades the symbol.
     await nodes[2].stop('SIGKILL');
     const after = await until(() => owners(nodes.slice(0, 2)), "node-3's symbols taken over", 15_000);
     for (const s of lost) assert.notEqual(after.get(s), 'node-3');
+    const byUrl = new Map([
+      ['node-1', nodes[0]],
+      ['node-2', nodes[1]],
+    ]);
+    await until(
+      async () => {
+        for (const s of lost) {
+          const heir = byUrl.get(after.get(s)!)!;
+          const theirs = new Map(((await heir.get(`/orders?symbol=${s}`)).body.orders ?? []).map((o: { client_order_id: string }) => [o.client_order_id, o]));
+          for (const o of ofNode3.working.filter((w) => w.symbol === s)) if ((theirs.get(o.client_order_id) as { state?: string })?.state !== 'submitted') return false;
+          // The fill node-3 got is in the new owner's view of the one broker, and in its position.
+          for (const o of ofNode3.filled.filter((w) => w.symbol === s)) if ((theirs.get(o.client_order_id) as { state?: string })?.state !== 'filled') return false;
+          const pos = ((await heir.get('/positions')).body.positions ?? []).find((p: { symbol: string }) => p.symbol === s);
+          if (!pos || pos.qty < 1) return false;
+        }
+        return true;
+      },
+      "node-3's working orders adopted and its fills seen by the new owners",
+      20_000,
+    );
 
     // SIGSTOP node-2 until its leases move, then SIGCONT: it gets a share back, and no order it
     // might have tried for a symbol it lost reached the stream (or the broker).
@@ -143,5 +218,6 @@ test("three nodes split the symbols, every cache holds every symbol, and a SIGKI
     await assertFencedOrders(nats.url, nodes.slice(0, 2));
   } finally {
     for (const n of nodes) await n[Symbol.asyncDispose]().catch(() => undefined);
+    rmSync(home, { recursive: true, force: true });
   }
 });

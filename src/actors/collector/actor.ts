@@ -11,6 +11,8 @@ import type { Logger } from '../../runtime/log.ts';
 import { AlpacaSource } from '../../sources/alpaca/source.ts';
 import { MassiveSource } from '../../sources/massive/source.ts';
 import { SimMarket } from '../../sources/sim/market.ts';
+import type { SharedRateGate } from '../../sources/rate-limiter.ts';
+import { openClusterBudgets } from '../../cluster/collector-budgets.ts';
 import type { HistoricalBarSource } from '../../sources/types.ts';
 import { openStorage } from '../../storage/storage.ts';
 import type { BarSource } from '../../market/bar.ts';
@@ -27,11 +29,11 @@ function invalid(field: string, message: string): Error {
 }
 
 /** Massive, else Alpaca, else the simulated market; both vendors when both are configured. */
-export function buildSources(cfg: CollectorConfig, clock: Clock, log: Logger, calendar: MarketCalendar): HistoricalBarSource[] {
+export function buildSources(cfg: CollectorConfig, clock: Clock, log: Logger, calendar: MarketCalendar, shared: { massive?: SharedRateGate; alpaca?: SharedRateGate } = {}): HistoricalBarSource[] {
   const sources: HistoricalBarSource[] = [];
   if (cfg.massive) {
     const m = cfg.massive;
-    sources.push(new MassiveSource({ apiKey: m.apiKey, restUrl: m.restUrl, rateLimitPerMin: m.rateLimitPerMin, timeoutMs: m.timeoutMs, clock, logger: log }));
+    sources.push(new MassiveSource({ apiKey: m.apiKey, restUrl: m.restUrl, rateLimitPerMin: m.rateLimitPerMin, timeoutMs: m.timeoutMs, clock, logger: log, sharedRate: shared.massive }));
   }
   if (cfg.alpaca) {
     const a = cfg.alpaca;
@@ -45,6 +47,7 @@ export function buildSources(cfg: CollectorConfig, clock: Clock, log: Logger, ca
         timeoutMs: a.timeoutMs,
         clock,
         logger: log,
+        sharedRate: shared.alpaca,
       }),
     );
   }
@@ -62,7 +65,9 @@ export default defineActor<CollectorRequests, CollectorConfig>({
     });
     const pruning = storage.bars.startPruning(ctx.clock, cfg.storage.pruneIntervalS * 1000);
     const calendar = new MarketCalendar();
-    const sources = buildSources(cfg, ctx.clock, ctx.log, calendar);
+    // Cluster mode: each vendor key's budget is the cluster's, shared with the nodes using it.
+    const budgets = cfg.cluster ? await openClusterBudgets(cfg, ctx.clock) : null;
+    const sources = buildSources(cfg, ctx.clock, ctx.log, calendar, budgets?.gates);
     const arbiter = ctx.peer<CollectorToArbiter, never>('arbiter');
     const notifier = createNotifier(cfg.notify, ctx.log);
     const written = new WrittenBatch((msg) => arbiter.send(msg));
@@ -127,6 +132,7 @@ export default defineActor<CollectorRequests, CollectorConfig>({
         await collector.shutdown();
         await rollup.idle();
         await Promise.all(sources.map((s) => s.close?.()));
+        await budgets?.close();
         await notifier.close();
         await storage.close();
       },

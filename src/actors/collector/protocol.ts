@@ -25,6 +25,8 @@ export interface CollectorConfig {
   massive: { apiKey: string; restUrl: string; rateLimitPerMin: number; timeoutMs: number; websocket: boolean; wsUrl: string } | null;
   alpaca: { keyId: string; secretKey: string; dataUrl: string; feed: string; rateLimitPerMin: number; timeoutMs: number; websocket: boolean; wsUrl: string } | null;
   sim: { seed: number; session: 'always' | 'nyse' };
+  /** Cluster mode: vendor budgets are shared with the other nodes through NATS (cluster/rate-share.ts). */
+  cluster?: { natsUrl: string; nodeId: string } | null;
   /** Webhooks for collection failures (null: none). */
   notify?: import('../../notify/webhook.ts').NotifyConfig | null;
   /** While a stream is live, REST reconciles at this cadence (collector.reconcile_interval_s). */

@@ -91,7 +91,9 @@ export default defineActor<TraderRequests, TraderConfig>({
       let onReconnect: ((cb: () => void) => void) | undefined;
       if (kind === 'paper') {
         // Day orders end at the NYSE close; the 24/7 simulated market has no close to end them at.
-        broker = new PaperBroker({ checkpoints: storage.checkpoints, clock: ctx.clock, ...cfg.paper, ...(cfg.alwaysOpen ? {} : { calendar }) });
+        const paper = { clock: ctx.clock, ...cfg.paper, ...(cfg.alwaysOpen ? {} : { calendar }) };
+        // Cluster mode: one paper account for every node, kept in JetStream (cluster/paper-shared.ts).
+        broker = fenced ? await fenced.paperBroker(paper) : new PaperBroker({ checkpoints: storage.checkpoints, ...paper });
       } else {
         if (!cfg.ibkr) throw invalid('broker', 'broker: ibkr needs ibkr.enabled: true in the config (and TWS or IB Gateway)');
         const { connectIbkrBroker } = await import('./ibkr-broker.ts');
@@ -201,8 +203,20 @@ export default defineActor<TraderRequests, TraderConfig>({
       }).catch((err) => {
         throw Object.assign(err, { field: err.field ?? (err.code === 'STRATEGY_PARAMS' ? 'strategy_params' : 'strategy') });
       });
-      if (fenced) await fenced.hold(live.symbols);
+      const gained = fenced ? await fenced.hold(live.symbols) : [];
       const next = await managerFor(live.broker);
+      if (fenced && gained.length) {
+        // A symbol taken over: the previous owner's orders are adopted before this node trades it.
+        const report = await fenced
+          .ordersToAdopt(gained, storage.orders, next.broker)
+          .then((records) => next.adopt(records))
+          .catch(async (err) => {
+            // Let go of them again, so the retry (the cluster's next apply) adopts them afresh.
+            await fenced.hold(live.symbols.filter((s) => !gained.includes(s)));
+            throw err;
+          });
+        ctx.log.info({ symbols: gained, ...report, discrepancies: report.discrepancies.length }, 'cluster: orders of the symbols taken over adopted');
+      }
       if (loop) {
         arbiter.send({ type: 'unsubscribe' });
         // The loop replaced may still be deciding a bar: a stop waits for it as for the running one.
@@ -319,7 +333,8 @@ export default defineActor<TraderRequests, TraderConfig>({
         async start(req) {
           const live = validate({ ...req });
           // Symbols that hold a position stay in the loop, so its strategy can still close them.
-          const held = (managers.get(live.broker)?.positions() ?? []).filter((p) => p.qty !== 0 && !live.symbols.includes(p.symbol));
+          // (Not in cluster mode: a symbol's position moves with the symbol to its owner.)
+          const held = fenced ? [] : (managers.get(live.broker)?.positions() ?? []).filter((p) => p.qty !== 0 && !live.symbols.includes(p.symbol));
           if (held.length > 0) {
             live.symbols = [...live.symbols, ...held.map((p) => p.symbol)];
             ctx.log.info({ kept: held.map((p) => ({ symbol: p.symbol, qty: p.qty })) }, `kept ${held.map((p) => p.symbol).join(', ')} in the loop: open positions`);

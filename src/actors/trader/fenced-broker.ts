@@ -41,6 +41,8 @@ export class FencedBroker implements Broker {
         qty: order.qty,
         order_type: order.type,
         broker: order.broker,
+        // The whole record, so a node that takes the symbol over can adopt the order (trader-fence.ts).
+        record: order,
       });
     } catch (err) {
       if (err instanceof FencedError) {
@@ -56,7 +58,20 @@ export class FencedBroker implements Broker {
     await this.guard(order);
     return this.inner.submit(order);
   }
-  cancel(clientOrderId: string): Promise<void> {
+  /**
+   * A cancel of a working order is appended through the fence too: with one broker for the cluster,
+   * a node that lost the symbol must not cancel what its new owner adopted.
+   */
+  async cancel(clientOrderId: string): Promise<void> {
+    const working = (await this.inner.openOrders()).find((o) => o.clientOrderId === clientOrderId);
+    if (working) {
+      try {
+        await this.fence.append(working.symbol, { type: 'cancel', client_order_id: clientOrderId });
+      } catch (err) {
+        if (err instanceof FencedError) throw new BrokerError('BROKER_REJECTED', `${err.message}; the cancel was not sent`, { cause: err });
+        throw new BrokerError('BROKER_UNAVAILABLE', `order fence unavailable: ${(err as Error).message}`, { cause: err });
+      }
+    }
     return this.inner.cancel(clientOrderId);
   }
   openOrders(): Promise<BrokerOrder[]> {

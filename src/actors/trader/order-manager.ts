@@ -148,6 +148,22 @@ export class OrderManager extends OrderPipeline {
     return this.reconciling;
   }
 
+  /**
+   * Takes over orders another process journaled and sent (cluster mode: the symbol's previous
+   * owner): each one this journal lacks is journaled here as it was placed, then a reconcile
+   * settles it against the broker (working: adopted; filled: its fills applied).
+   */
+  async adopt(records: readonly OrderRecord[]): Promise<ReconcileReport> {
+    // A run already under way may have listed the open orders before these arrive.
+    await this.reconciling?.catch(() => undefined);
+    for (const r of records) {
+      if (r.broker !== this.broker.kind || this.book.known(r.clientOrderId)) continue;
+      await this.journal.put(r);
+      this.book.update(r, false);
+    }
+    return this.reconcile();
+  }
+
   /** Engages the kill switch, cancels every open order, and with `flatten` sends orders that close every position. */
   async kill(opts: { flatten?: boolean } = {}): Promise<KillReport> {
     await this.killSwitch.engage(this.clock.now(), opts.flatten === true);
