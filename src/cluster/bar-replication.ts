@@ -73,7 +73,6 @@ export interface ReplicaOptions {
 
 export class BarReplica {
   replicated = 0;
-  private running = false;
   private loop: Promise<void> | undefined;
 
   constructor(
@@ -86,7 +85,6 @@ export class BarReplica {
     await this.jsm.consumers
       .info(BARS_STREAM, this.opts.durable)
       .catch(() => this.jsm.consumers.add(BARS_STREAM, { durable_name: this.opts.durable, ack_policy: AckPolicy.All, deliver_policy: DeliverPolicy.All }));
-    this.running = true;
     this.loop = this.run();
   }
 
@@ -96,7 +94,7 @@ export class BarReplica {
     return ci ? ci.num_pending + ci.num_ack_pending : 0;
   }
 
-  private messages: { stop(): void; close(): Promise<void | Error> } | undefined;
+  private messages: { stop(): void } | undefined;
 
   /**
    * Streams messages as they arrive and writes them in batches: whatever arrived while the previous
@@ -143,7 +141,6 @@ export class BarReplica {
   }
 
   async stop(): Promise<void> {
-    this.running = false;
     this.messages?.stop();
     await this.loop?.catch(() => undefined);
   }

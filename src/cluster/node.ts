@@ -74,7 +74,7 @@ export class ClusterNode {
     this.publisher = new BarPublisher(this.data.js);
     this.fence = new OrderFence(this.conn.js, this.conn.jsm, this.opts.nodeId);
     const me: MemberInfo = { node_id: this.opts.nodeId, url: this.opts.url, since: new Date(this.opts.now()).toISOString() };
-    this.ownership = new Ownership(this.conn.members, this.conn.leases, me, (c) => this.changed(c));
+    this.ownership = new Ownership(this.conn.members, this.conn.leases, me, this.conn.jsm, (c) => this.changed(c));
     this.ownership.setSymbols(this.opts.symbols);
     this.replica = new BarReplica(this.data.js, this.data.jsm, {
       durable: `replica_${Buffer.from(this.opts.nodeId).toString('hex')}`,

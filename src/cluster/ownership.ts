@@ -12,9 +12,10 @@
  * Footgun: a node frozen longer than the lease TTL still believes it owns its symbols until its next
  * tick. What stops it from acting on that belief is the order fence (order-fence.ts), not this file.
  */
+import type { JetStreamManager } from '@nats-io/jetstream';
 import type { KV } from '@nats-io/kv';
 import { assign } from './rendezvous.ts';
-import { symbolToken, tokenSymbol } from './subjects.ts';
+import { LEASES_BUCKET, MEMBERS_BUCKET, symbolToken, tokenSymbol } from './subjects.ts';
 
 export interface MemberInfo {
   node_id: string;
@@ -55,6 +56,7 @@ export class Ownership {
     private readonly members: KV,
     private readonly leases: KV,
     private readonly me: MemberInfo,
+    private readonly jsm: JetStreamManager,
     private readonly onChange: (c: OwnershipChange) => Promise<void> | void = () => {},
   ) {}
 
@@ -83,12 +85,10 @@ export class Ownership {
   }
 
   async listMembers(): Promise<MemberInfo[]> {
-    // A key whose entry is rewritten (a heartbeat) while the listing runs can be listed twice.
     const out = new Map<string, MemberInfo>();
-    for await (const k of await this.members.keys()) {
-      if (out.has(k)) continue;
+    for (const k of await this.keysOf(MEMBERS_BUCKET)) {
       const e = await this.members.get(k);
-      if (!e || e.operation !== 'PUT') continue;
+      if (e?.operation !== 'PUT') continue;
       try {
         out.set(k, JSON.parse(e.string()) as MemberInfo);
       } catch {
@@ -101,11 +101,22 @@ export class Ownership {
   /** Symbol → holder, for every lease in the bucket. */
   async leaseTable(): Promise<Record<string, string>> {
     const out: Record<string, string> = {};
-    for await (const k of await this.leases.keys()) {
+    for (const k of await this.keysOf(LEASES_BUCKET)) {
       const e = await this.leases.get(k);
       if (e && e.operation === 'PUT') out[tokenSymbol(k)] = e.string();
     }
     return out;
+  }
+
+  /**
+   * The keys a bucket holds, from one stream-info request. (The KV client's keys() follows the
+   * bucket until it sees no pending update, which, while leases and beats keep writing, can take
+   * arbitrarily long: a tick or a GET /cluster waited on it.)
+   */
+  private async keysOf(bucket: string): Promise<string[]> {
+    const prefix = `$KV.${bucket}.`;
+    const info = await this.jsm.streams.info(`KV_${bucket}`, { subjects_filter: `${prefix}>` });
+    return Object.keys(info.state.subjects ?? {}).map((subject) => subject.slice(prefix.length));
   }
 
   /** One round: beat, read the members, take, renew and give up leases. */

@@ -71,7 +71,14 @@ test('a trader whose node lost the lease cannot send: the order is refused befor
 
     // The owner freezes; the other node takes QQQ over after the lease TTL.
     owner.haltTicks();
-    await until(async () => (await other.tick(), other.owns('QQQ')), 'the other node owns QQQ', 15_000);
+    await until(
+      async () => {
+        await other.tick();
+        return other.owns('QQQ');
+      },
+      'the other node owns QQQ',
+      15_000,
+    );
     await assert.rejects(broker.submit(order('o2', 'QQQ')), (e: unknown) => e instanceof BrokerError && e.code === 'BROKER_REJECTED' && /fenced/.test(e.message));
     assert.deepEqual(
       (await paper.openOrders()).map((o) => o.clientOrderId),

@@ -166,7 +166,14 @@ test('a frozen owner that lost its lease cannot append an order: the append is f
   const symbol = a.owned()[0];
   await a.fence.append(symbol, { type: 'placed', client_order_id: 'cid-1' });
   a.haltTicks();
-  await until(async () => (await b.tick(), b.owns(symbol)), `node-2 takes ${symbol}`, 15_000);
+  await until(
+    async () => {
+      await b.tick();
+      return b.owns(symbol);
+    },
+    `node-2 takes ${symbol}`,
+    15_000,
+  );
   // node-1 still believes it owns the symbol (it has not ticked), but the fence refuses it.
   assert.ok(a.owns(symbol));
   await assert.rejects(a.fence.append(symbol, { type: 'placed', client_order_id: 'cid-2' }), FencedError);
@@ -180,7 +187,14 @@ test('a frozen owner that lost its lease cannot append an order: the append is f
   await b.fence.append(symbol, { type: 'placed', client_order_id: 'cid-3' });
   // When node-1 wakes, it learns it lost the symbol.
   a.resumeTicks();
-  await until(async () => (await a.tick(), !a.owns(symbol)), 'node-1 gives the symbol up', 10_000);
+  await until(
+    async () => {
+      await a.tick();
+      return !a.owns(symbol);
+    },
+    'node-1 gives the symbol up',
+    10_000,
+  );
 });
 
 test('NATS restarting mid-session: the nodes reconnect and nothing published is lost', async () => {

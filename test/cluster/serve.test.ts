@@ -212,7 +212,7 @@ test("three nodes split the symbols, every cache holds every symbol, and a SIGKI
     // SIGSTOP node-2 until its leases move, then SIGCONT: it gets a share back, and no order it
     // might have tried for a symbol it lost reached the stream (or the broker).
     nodes[1].child.kill('SIGSTOP');
-    await until(async () => ((await nodes[0].get('/cluster')).body.owned.length === SYMBOLS.length ? true : false), 'node-1 owns everything', 20_000);
+    await until(async () => (await nodes[0].get('/cluster')).body.owned.length === SYMBOLS.length, 'node-1 owns everything', 20_000);
     nodes[1].child.kill('SIGCONT');
     await until(() => owners(nodes.slice(0, 2)).then((o) => o && [...o.values()].includes('node-2')), 'node-2 back with a share', 20_000);
     await assertFencedOrders(nats.url, nodes.slice(0, 2));
