@@ -77,12 +77,14 @@ export { divergenceChannel, type DivergenceEvent } from './bar-store-write.ts';
 
 type Bytes = Uint8Array;
 
+/** How many symbols keep their key buffers (least recently used go): room for a 5,000-symbol burst, bounded for unknown symbols. */
+export const KEY_BUFFER_SYMBOLS = 8_192;
 export class BarStore implements BarReader, BarWriter, BarColumnsReader {
   private readonly db: Database<Bytes, Bytes>;
   private readonly heads: Database<Bytes, Bytes>;
   /** Key buffers per series, for up to 8,192 symbols: below the working set (5,000 symbols is a
    * design target) every read would evict and allocate three buffers. */
-  private readonly keys = new KeyBuffers(8_192);
+  private readonly keys = new KeyBuffers(KEY_BUFFER_SYMBOLS);
   private readonly precedence: SourcePrecedence;
   private readonly retention: Record<BarSize, number>;
   private readonly counters: BarStoreStats = { writes: 0, corrections: 0, shadowed: 0, divergent: 0, rejected: 0, pruned: 0 };
