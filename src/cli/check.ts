@@ -16,6 +16,7 @@
 import { parseArgs } from 'node:util';
 import { loadConfig, type ConfigError } from '../config/load.ts';
 import type { Config } from '../config/schema.ts';
+import { alpacaRestOptions } from '../config/actor-configs.ts';
 import type { Bar } from '../market/bar.ts';
 import { isValidSymbol } from '../market/bar.ts';
 import { type Clock, RealClock } from '../market/clock.ts';
@@ -190,15 +191,7 @@ function makeProbe(opts: Options, config: Config, clock: Clock, print: (l: Line)
     return undefined;
   }
   print({ ok: true, name: 'key', detail: `Alpaca key id and secret configured (feed ${a.feed})` });
-  const source = new AlpacaSource({
-    ...common,
-    keyId: a.api_key_id,
-    secretKey: a.api_secret_key,
-    dataUrl: a.data_url,
-    feed: a.feed,
-    rateLimitPerMin: a.rate_limit_per_min,
-    timeoutMs: a.timeout_ms,
-  });
+  const source = new AlpacaSource({ ...common, ...alpacaRestOptions(a) });
   const streamFeed: AlpacaStreamFeed = a.feed === 'sip' || a.feed === 'delayed_sip' ? a.feed : 'iex';
   const wsUrl = opts.wsUrl ?? alpacaWsUrl(a.data_url, a.ws_url, streamFeed);
   return {

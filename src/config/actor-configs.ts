@@ -14,6 +14,17 @@ function ibkrConn(config: Config, clientId: number) {
 }
 
 /** Each actor's slice of the configuration (plain data: it is cloned into the actor's thread). */
+
+/** The trading session the config describes (`trader.*`): autostarted, and what a partial `POST /live/start` completes from. */
+export function liveStartOf(t: Config['trader']) {
+  return { symbols: t.symbols, bar_size: t.bar_size, strategy: t.strategy, strategy_params: t.strategy_params, broker: t.broker, strategy_module: t.strategy_module };
+}
+
+/** The Alpaca REST source's options from `alpaca.*` (the collector and `barkeep check` build it alike). */
+export function alpacaRestOptions(a: Config['alpaca']) {
+  return { keyId: a.api_key_id ?? '', secretKey: a.api_secret_key ?? '', dataUrl: a.data_url, feed: a.feed, rateLimitPerMin: a.rate_limit_per_min, timeoutMs: a.timeout_ms };
+}
+
 export function actorConfigs(config: Config): { collector: CollectorConfig; arbiter: ArbiterConfig; trader: TraderConfig } {
   const dataDir = config.data_dir;
   const precedence = config.storage.source_precedence;
@@ -41,19 +52,7 @@ export function actorConfigs(config: Config): { collector: CollectorConfig; arbi
       // Streams carry 1Min bars: the stall limit counts minutes.
       streamStallMs: config.collector.stream_stall_intervals * 60_000,
       massive: m.api_key ? { apiKey: m.api_key, restUrl: m.rest_url, rateLimitPerMin: m.rate_limit_per_min, timeoutMs: m.timeout_ms, websocket: m.websocket, wsUrl: m.ws_url } : null,
-      alpaca:
-        a.api_key_id && a.api_secret_key
-          ? {
-              keyId: a.api_key_id,
-              secretKey: a.api_secret_key,
-              dataUrl: a.data_url,
-              feed: a.feed,
-              rateLimitPerMin: a.rate_limit_per_min,
-              timeoutMs: a.timeout_ms,
-              websocket: a.websocket,
-              wsUrl: a.ws_url,
-            }
-          : null,
+      alpaca: a.api_key_id && a.api_secret_key ? { ...alpacaRestOptions(a), websocket: a.websocket, wsUrl: a.ws_url } : null,
       sim: { seed: config.sim.seed, session: config.sim.session },
       cluster: config.cluster.enabled ? { natsUrl: config.cluster.nats_url, nodeId: config.cluster.node_id ?? '' } : null,
       notify: notifyConfig(config),
@@ -72,16 +71,7 @@ export function actorConfigs(config: Config): { collector: CollectorConfig; arbi
     trader: {
       dataDir,
       storage: { sourcePrecedence: precedence },
-      autostart: config.trader.autostart
-        ? {
-            symbols: config.trader.symbols,
-            bar_size: config.trader.bar_size,
-            strategy: config.trader.strategy,
-            strategy_params: config.trader.strategy_params,
-            broker: config.trader.broker,
-            strategy_module: config.trader.strategy_module,
-          }
-        : null,
+      autostart: config.trader.autostart ? liveStartOf(config.trader) : null,
       strategyModule: config.trader.strategy_module,
       exits: config.trader.exits,
       paper: {

@@ -4,7 +4,7 @@
  */
 import type { FastifyInstance } from 'fastify';
 import type { Config } from '../config/schema.ts';
-import { actorConfigs } from '../config/actor-configs.ts';
+import { actorConfigs, liveStartOf } from '../config/actor-configs.ts';
 import { redactConfig } from '../config/load.ts';
 import { type ClockSpec, clockFromSpec } from '../runtime/clock.ts';
 import type { Logger } from '../runtime/log.ts';
@@ -125,14 +125,7 @@ export async function startEngine(config: Config, opts: EngineOptions): Promise<
       backtests: { jobs: backtests, defaults: defaultsFrom(config.trader, cfg.trader), symbols: config.trader.symbols, now: () => engineClock.now() },
       defaults: {
         collector: { symbols: config.collector.symbols, bar_size: config.collector.bar_size },
-        live: {
-          symbols: config.trader.symbols,
-          bar_size: config.trader.bar_size,
-          strategy: config.trader.strategy,
-          strategy_params: config.trader.strategy_params,
-          broker: config.trader.broker,
-          strategy_module: config.trader.strategy_module,
-        },
+        live: liveStartOf(config.trader),
       },
       journal: storage.orders,
       settings: opts.settings,

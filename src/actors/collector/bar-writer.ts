@@ -14,9 +14,24 @@ import type { BarSize } from '../../market/bar-size.ts';
 import { createBarView } from '../../storage/bar-codec.ts';
 import type { BarStore } from '../../storage/bar-store.ts';
 import { validateBar } from '../../storage/bar-validation.ts';
+import type { BarReader, BarView } from '../../storage/types.ts';
 
 export type OnInvalid = (invalid: number, firstProblem: string, symbol: string) => void;
 
+/** Whether the cache already holds this very bar (same source, same values), read into `view`. */
+export function cachedAs(store: Pick<BarReader, 'readInto'>, b: Bar, view: BarView): boolean {
+  if (!store.readInto(b.symbol, b.barSize, b.start, view)) return false;
+  return (
+    view.sourceCode === BAR_SOURCE_CODE[b.source] &&
+    view.open === b.open &&
+    view.high === b.high &&
+    view.low === b.low &&
+    view.close === b.close &&
+    view.volume === b.volume &&
+    view.trades === b.trades &&
+    (view.vwap === b.vwap || (Number.isNaN(view.vwap) && Number.isNaN(b.vwap)))
+  );
+}
 export class BarWriter {
   barsWritten = 0;
   invalidBars = 0;
@@ -89,18 +104,7 @@ export class BarWriter {
 
   /** The cache already holds this very bar: same source, same values. */
   private sameAsCached(b: Bar): boolean {
-    const v = this.stored;
-    if (!this.store.readInto(b.symbol, b.barSize, b.start, v)) return false;
-    return (
-      v.sourceCode === BAR_SOURCE_CODE[b.source] &&
-      v.open === b.open &&
-      v.high === b.high &&
-      v.low === b.low &&
-      v.close === b.close &&
-      v.volume === b.volume &&
-      v.trades === b.trades &&
-      (v.vwap === b.vwap || (Number.isNaN(v.vwap) && Number.isNaN(b.vwap)))
-    );
+    return cachedAs(this.store, b, this.stored);
   }
 }
 

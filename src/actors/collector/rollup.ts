@@ -19,7 +19,7 @@
  * - Work is serialised on one promise chain: writes never overlap, and `idle()` waits for them.
  */
 import { canRollUp, combineBars, rollupBucket, type RollupBucket } from '../../market/aggregate.ts';
-import { BAR_SOURCE_CODE, type Bar } from '../../market/bar.ts';
+import type { Bar } from '../../market/bar.ts';
 import { barSizeMs, isBarSize, type BarSize } from '../../market/bar-size.ts';
 import type { MarketCalendar } from '../../market/calendar.ts';
 import type { Clock } from '../../market/clock.ts';
@@ -27,6 +27,7 @@ import type { Logger } from '../../runtime/log.ts';
 import { createBarView } from '../../storage/bar-codec.ts';
 import type { BarStore } from '../../storage/bar-store.ts';
 import type { CheckpointStore } from '../../storage/types.ts';
+import { cachedAs } from './bar-writer.ts';
 
 /** The key ArbiterCheckpoints (src/actors/arbiter/checkpoints.ts) keeps its subscription under. */
 const ARBITER_SUBSCRIPTION_KEY = 'arbiter';
@@ -129,17 +130,6 @@ export class Rollup {
   }
 
   private sameAsCached(b: Bar): boolean {
-    const v = this.view;
-    if (!this.o.store.readInto(b.symbol, b.barSize, b.start, v)) return false;
-    return (
-      v.sourceCode === BAR_SOURCE_CODE[b.source] &&
-      v.open === b.open &&
-      v.high === b.high &&
-      v.low === b.low &&
-      v.close === b.close &&
-      v.volume === b.volume &&
-      v.trades === b.trades &&
-      (v.vwap === b.vwap || (Number.isNaN(v.vwap) && Number.isNaN(b.vwap)))
-    );
+    return cachedAs(this.o.store, b, this.view);
   }
 }

@@ -25,7 +25,7 @@ import { TraderError, type LiveStart, type OrderView, type PositionView, type Tr
 import { RiskEngine } from './risk.ts';
 import { createStrategy } from './strategies/registry.ts';
 import { TradingLoop } from './trading-loop.ts';
-import { fillsOf, filterOrders } from './order-queries.ts';
+import { fillView, fillsOf, filterOrders } from './order-queries.ts';
 import { displayMoney, displayPrice, portfolioGauges, resumeRule, type StartedBy } from './session.ts';
 import { createNotifier } from '../../notify/webhook.ts';
 
@@ -110,18 +110,7 @@ export default defineActor<TraderRequests, TraderConfig>({
         clock: ctx.clock,
         log: ctx.log,
         checkpoints: storage.checkpoints,
-        onFill: (r, f) =>
-          notifier.send('fill', {
-            client_order_id: r.clientOrderId,
-            strategy: r.strategy,
-            symbol: r.symbol,
-            side: r.side,
-            qty: f.qty,
-            price: f.price,
-            commission: f.commission,
-            time: f.time,
-            order_state: r.state,
-          }),
+        onFill: (r, f) => notifier.send('fill', { ...fillView(r, f), order_state: r.state }),
       });
       const report = await manager.start();
       // Orders settled at TWS while the connection was down are reconciled as soon as it is back.

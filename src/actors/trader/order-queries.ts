@@ -3,7 +3,7 @@
  * Run in the trader's thread (which has just written what it decided) and, when the trader is
  * down, in the main thread over the same LMDB journal.
  */
-import type { OrderRecord } from '../../storage/types.ts';
+import type { OrderFill, OrderRecord } from '../../storage/types.ts';
 
 export interface OrdersQuery {
   symbol?: string;
@@ -47,23 +47,28 @@ export function filterOrders(all: readonly OrderRecord[], q: OrdersQuery = {}): 
   return out.length > limit ? out.slice(-limit) : out;
 }
 
+/** One fill as `/fills`, the CLI and the `fill` webhook show it. */
+export function fillView(r: OrderRecord, f: OrderFill): FillView {
+  return {
+    exec_id: f.execId,
+    client_order_id: r.clientOrderId,
+    strategy: r.strategy,
+    symbol: r.symbol,
+    side: r.side,
+    qty: f.qty,
+    price: f.price,
+    commission: f.commission,
+    time: new Date(f.time).toISOString(),
+  };
+}
+
 export function fillsOf(all: readonly OrderRecord[], q: FillsQuery = {}): FillView[] {
   const out: FillView[] = [];
   for (const r of all) {
     if (q.symbol && r.symbol !== q.symbol) continue;
     for (const f of r.fills) {
       if (q.since !== undefined && f.time < q.since) continue;
-      out.push({
-        exec_id: f.execId,
-        client_order_id: r.clientOrderId,
-        strategy: r.strategy,
-        symbol: r.symbol,
-        side: r.side,
-        qty: f.qty,
-        price: f.price,
-        commission: f.commission,
-        time: new Date(f.time).toISOString(),
-      });
+      out.push(fillView(r, f));
     }
   }
   out.sort((a, b) => (a.time < b.time ? -1 : a.time > b.time ? 1 : a.exec_id < b.exec_id ? -1 : 1));
