@@ -104,6 +104,8 @@ export interface ReportContext {
   calendar?: 'nyse' | 'none';
   from: number;
   to: number;
+  /** false: no equity curve (a sweep's rows, whose metrics are what is compared); default true. */
+  curve?: boolean;
 }
 
 export const EQUITY_POINTS = 1000;
@@ -345,7 +347,7 @@ export function buildReport(run: EngineResult, ctx: ReportContext): { report: Ba
     refused: run.counters.refused,
     digest: fillsDigest(run.fills),
     per_symbol: perSymbol,
-    equity_curve: thinCurve(run.curve.time, run.curve.equity),
+    equity_curve: ctx.curve === false ? [] : thinCurve(run.curve.time, run.curve.equity),
     final_positions: finalPositions,
   };
   return { report, detail: { trades, orders: run.orders, fills: run.fills, daily: run.daily } };

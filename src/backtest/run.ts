@@ -16,6 +16,8 @@ export interface RunOptions {
   bars?: LoadedBars;
   onProgress?: (done: number, total: number) => void;
   onDecision?: (row: DecisionRow) => void;
+  /** false: the report's equity curve is left empty (see ReportContext.curve). */
+  curve?: boolean;
 }
 
 export async function runSpec(spec: BacktestSpec, reader: BarReader, opts: RunOptions = {}): Promise<{ report: BacktestReport; detail: BacktestDetail }> {
@@ -44,5 +46,5 @@ export async function runSpec(spec: BacktestSpec, reader: BarReader, opts: RunOp
     onProgress: opts.onProgress,
     onDecision: opts.onDecision,
   });
-  return buildReport(run, { strategy: strategy.name, params: spec.params, from: spec.from, to: spec.to, exits: exitsToSnake(exits), calendar: spec.calendar ?? 'nyse' });
+  return buildReport(run, { strategy: strategy.name, params: spec.params, from: spec.from, to: spec.to, exits: exitsToSnake(exits), calendar: spec.calendar ?? 'nyse', curve: opts.curve });
 }

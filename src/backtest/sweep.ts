@@ -152,7 +152,7 @@ export async function runSweep(o: SweepOptions): Promise<SweepResult> {
     combos.map(async (combo): Promise<SweepRow> => {
       const params = { ...o.base.params, ...combo };
       try {
-        const r = await o.pool.run({ spec: { ...trainSpec, params }, source: o.source, detail: false });
+        const r = await o.pool.run({ spec: { ...trainSpec, params }, source: o.source, detail: false, curve: false });
         heap[r.thread_id] = r.heap_mib;
         return { params, ok: true, report: r.report };
       } catch (err) {

@@ -17,6 +17,8 @@ export interface BacktestTask {
   source: BarSourceSpec;
   /** Return the trade, order, fill and daily lists too (the best run of a sweep; HTTP). */
   detail: boolean;
+  /** false: no equity curve in the report (a sweep's rows: less to build and to clone across the thread). */
+  curve?: boolean;
   /** Test hook: a MessagePort the worker posts progress to ({ done, total }). */
   progress?: MessagePort;
 }
@@ -75,6 +77,7 @@ async function run(task: BacktestTask): Promise<BacktestTaskResult> {
   const out = await runSpec(spec, s.bars, {
     bars: cached.bars,
     onProgress: port ? (done, total) => port.postMessage({ done, total }) : undefined,
+    curve: task.curve,
   });
   port?.close();
   return {
