@@ -2,8 +2,7 @@
  * The ibkr broker against the TWS simulator (an unmodified @stoqey/ib client on a real socket),
  * under a real OrderManager with its LMDB journal and a RiskEngine. The simulator's ManualClock is
  * the clock of everything here, so fill times and timers agree, and simulated time passes only when
- * the test moves it (`sim.advanceUntil`, `journaled`); the broker's own timeouts are set long, as
- * guards against a hang only.
+ * the test moves it (`sim.advanceUntil`, `journaled`); the broker's own timeouts are its defaults.
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
