@@ -1,7 +1,8 @@
 /**
- * The feed ladder end to end against the TWS simulator, on one thread: the simulator's accelerated
- * clock (a simulated 5 s bar every 50 ms of real time, so a 1Min bar every 0.6 s) drives the IBKR
- * adapter, the arbiter and the collector alike. The collector is the real Collector on the
+ * The feed ladder end to end against the TWS simulator, on one thread: one ManualClock, moved by the
+ * test (`step`: a second at a time, once no message is in transit and no LMDB write is in progress), drives the simulator,
+ * the IBKR adapter, the arbiter and the collector alike, so every step happens at an exact simulated
+ * time whatever the machine's load. The collector is the real Collector on the
  * simulated market (SimMarket, source 'sim'), writing minute bars into a real LMDB cache 3 s after
  * each minute closes; IBKR real-time bars come from the simulator through an IbkrDataFeed wired by
  * `wireIbkrFeed`, exactly as the arbiter's actor wires it.
@@ -27,15 +28,15 @@ import { IbkrDataFeed } from '../../src/sources/ibkr/data-feed.ts';
 import { SimMarket } from '../../src/sources/sim/market.ts';
 import { openStorage, type Storage } from '../../src/storage/storage.ts';
 import { startTwsSimulator, type TwsSimulator } from '../fakes/tws/index.ts';
-import { until } from '../fakes/tws/wait.ts';
+import { ManualClock } from '../../src/market/clock.ts';
+import { trackWrites } from '../collector/support.ts';
+import { advanceUntil } from '../helpers/wait.ts';
 
 const MIN = 60_000;
 const START = Date.UTC(2025, 0, 15, 14, 30, 20); // a Wednesday, 09:30:20 New York
 const SYMBOLS = ['QQQ', 'SPY'];
 const CLIMB_BACK_AFTER_BARS = 2;
 const CLIENT_ID = 7;
-/** Real-time guard for a step (several simulated minutes); a hang fails, it is not a timing test. */
-const STEP_GUARD_MS = 15_000;
 const log = pino({ level: 'silent' });
 
 interface Received {
@@ -49,8 +50,11 @@ interface Received {
 }
 
 let sim: TwsSimulator;
+let clock: ManualClock;
 let dir: string;
 let storage: Storage;
+/** The bar store and checkpoints the collector and the arbiters write through, counting writes in progress. */
+let tracked: ReturnType<typeof trackWrites>;
 let collector: Collector;
 let arbiter: Arbiter | null = null;
 let wiring: IbkrFeedWiring | null = null;
@@ -66,19 +70,18 @@ function startArbiter(): Arbiter {
   incarnation++;
   const me = incarnation;
   const feed = IbkrDataFeed.create({ host: sim.host, port: sim.port, clientId: CLIENT_ID }, sim.clock, {
-    // A minute of silence (0.6 s real): a busy shared machine must not fake a stall.
-    stallIntervals: 12,
+    // The stall threshold and the heartbeat timeout are the defaults: simulated time does not pass while a message is in transit.
     graceMs: 5_000,
     stallRetry: { initialMs: 30_000 },
-    // A heartbeat answer is never late by design here; a slow shared machine must not fake a drop.
-    connectionOptions: { backoff: { initialMs: 5_000, maxMs: 20_000 }, heartbeatTimeoutMs: 120_000 },
+    // The client library's outgoing queue drains in real time: unbounded here, so no message waits while the clock moves.
+    connectionOptions: { backoff: { initialMs: 5_000, maxMs: 20_000 }, maxRequestsPerSecond: 1e6 },
   });
   feed.on('bar', (b) => ibkrBars.push({ symbol: b.symbol, start: b.start, at: sim.clock.now(), seq: seq++ }));
   feed.on('recovered', (symbol) => recovered.push({ symbol, seq: seq++ }));
   const w = wireIbkrFeed(feed, sim.clock, log);
   const a = new Arbiter({
-    store: storage.bars,
-    checkpoints: storage.checkpoints,
+    store: tracked.bars,
+    checkpoints: tracked.checkpoints,
     clock: sim.clock,
     log,
     cacheMaxAgeMs: 5 * MIN,
@@ -101,9 +104,19 @@ function feedMessages(symbol: string, from = 0) {
   return received.slice(from).flatMap((r) => (r.msg.type === 'feed' && r.msg.symbol === symbol ? [{ ...r.msg, at: r.at }] : []));
 }
 
-/** Waits for `symbol` to be switched to `rung` by a message at index >= `from` of `received`. */
-function switchedTo(symbol: string, rung: Rung, from: number) {
-  return until(`${symbol} switched to ${rung}`, () => feedMessages(symbol, from).find((m) => m.rung === rung), STEP_GUARD_MS);
+/**
+ * Moves the clock a second at a time until `cond` holds, each step once nothing is in transit to or
+ * from the simulator and no LMDB write of the collector or the arbiter is in progress.
+ */
+function step(cond: () => boolean, what: string): Promise<void> {
+  return advanceUntil(clock, cond, what, { busy: () => sim.busy() || tracked.pending() > 0, stepMs: 1_000, maxMs: 600_000 });
+}
+
+/** Moves the clock until `symbol` is switched to `rung` by a message at index >= `from` of `received`. */
+async function switchedTo(symbol: string, rung: Rung, from: number) {
+  const find = () => feedMessages(symbol, from).find((m) => m.rung === rung);
+  await step(() => find() !== undefined, `${symbol} switched to ${rung}`);
+  return find()!;
 }
 
 function liveBars(symbol: string, which?: number): number[] {
@@ -128,31 +141,30 @@ function barsSince(symbol: string, from: number): { start: number; rung: Rung | 
   return out;
 }
 
-/** Waits until simulated time is well inside a minute, so a switch leaves a minute half built. */
-function midMinute(): Promise<true> {
-  return until(
-    'the middle of a minute',
-    () => {
-      const into = sim.clock.now() % MIN;
-      return into >= 20_000 && into < 40_000;
-    },
-    STEP_GUARD_MS,
-  );
+/** Moves the clock until simulated time is well inside a minute, so a switch leaves a minute half built. */
+function midMinute(): Promise<void> {
+  return step(() => {
+    const into = sim.clock.now() % MIN;
+    return into >= 20_000 && into < 40_000;
+  }, 'the middle of a minute');
 }
 
-function untilSim(t: number): Promise<true> {
-  return until(`simulated ${new Date(t).toISOString()}`, () => sim.clock.now() >= t, STEP_GUARD_MS);
+/** Moves the clock to `t`: a negative check after it covers that stretch of simulated time. */
+function untilSim(t: number): Promise<void> {
+  return step(() => sim.clock.now() >= t, `simulated ${new Date(t).toISOString()}`);
 }
 
 describe('the feed ladder against the TWS simulator', () => {
   before(async () => {
-    sim = await startTwsSimulator({ barIntervalMs: 50, startTime: START, marketDataErrors: {} });
+    clock = new ManualClock(START);
+    sim = await startTwsSimulator({ clock, marketDataErrors: {} });
     dir = mkdtempSync(join(tmpdir(), 'barkeep-ibkr-ladder-'));
     storage = openStorage({ path: dir });
+    tracked = trackWrites(storage);
     collector = new Collector({
       sources: [new SimMarket({ seed: 3, clock: sim.clock })],
-      store: storage.bars,
-      checkpoints: storage.checkpoints,
+      store: tracked.bars,
+      checkpoints: tracked.checkpoints,
       calendar: new MarketCalendar(),
       clock: sim.clock,
       log,
@@ -164,7 +176,7 @@ describe('the feed ladder against the TWS simulator', () => {
       onWritten: (barSize, symbol, starts) => arbiter?.onBarsWritten(barSize, symbol, starts),
     });
     await collector.start(SYMBOLS, '1Min');
-    await until('the collector backfilled the cache', () => SYMBOLS.every((s) => storage.bars.latest(s, '1Min')));
+    await step(() => SYMBOLS.every((s) => storage.bars.latest(s, '1Min')), 'the collector backfilled the cache');
   });
 
   after(async () => {
@@ -193,7 +205,7 @@ describe('the feed ladder against the TWS simulator', () => {
     startArbiter().subscribe(SYMBOLS, '1Min', {}, true);
     for (const symbol of SYMBOLS) {
       await switchedTo(symbol, 'ibkr-realtime', 0);
-      await until(`${symbol}: two bars served by the real-time rung`, () => barsSince(symbol, 0).filter((b) => b.rung === 'ibkr-realtime').length >= 2, STEP_GUARD_MS);
+      await step(() => barsSince(symbol, 0).filter((b) => b.rung === 'ibkr-realtime').length >= 2, `${symbol}: two bars served by the real-time rung`);
       const warmup = received.find((r) => r.msg.type === 'warmup' && r.msg.symbol === symbol)?.msg;
       assert.ok(warmup?.type === 'warmup' && warmup.starts.length === 10, `${symbol} got a 10-bar warm-up first`);
       assert.ok(warmup.starts[9] < liveBars(symbol)[0], 'live delivery starts after the warm-up');
@@ -211,9 +223,10 @@ describe('the feed ladder against the TWS simulator', () => {
     sim.sendNotice(1101);
     const sw = await switchedTo('QQQ', 'cache', from);
     assert.match(sw.reason, /420/);
-    assert.ok(sw.at - askedAt < MIN, `switched ${sw.at - askedAt} simulated ms after the refusal`);
+    // On the manual clock the refusal reaches the ladder before the simulator's next 5 s bar (well inside the minute).
+    assert.ok(sw.at - askedAt < 5_000, `switched ${sw.at - askedAt} simulated ms after the refusal`);
     const inProgress = floorToBar(askedAt, '1Min');
-    await until('QQQ served from the cache', () => barsSince('QQQ', from).some((b) => b.start >= inProgress), STEP_GUARD_MS);
+    await step(() => barsSince('QQQ', from).some((b) => b.start >= inProgress), 'QQQ served from the cache');
     assert.ok(
       barsSince('QQQ', from).every((b) => b.start < inProgress || b.rung === 'cache'),
       'the bar in progress at the refusal and every later one came from the cache',
@@ -238,7 +251,7 @@ describe('the feed ladder against the TWS simulator', () => {
     const switchSeq = received.find((r, i) => i >= from && r.msg.type === 'feed' && r.msg.symbol === 'QQQ' && r.msg.rung === 'ibkr-realtime')!.seq;
     const freshBefore = ibkrBars.filter((b) => b.symbol === 'QQQ' && b.seq > back.seq && b.seq < switchSeq).length;
     assert.ok(freshBefore >= CLIMB_BACK_AFTER_BARS, `climbed back after ${freshBefore} real-time bars`);
-    await until('a QQQ bar served by the real-time rung again', () => barsSince('QQQ', from).some((b) => b.rung === 'ibkr-realtime'), STEP_GUARD_MS);
+    await step(() => barsSince('QQQ', from).some((b) => b.rung === 'ibkr-realtime'), 'a QQQ bar served by the real-time rung again');
   });
 
   it('drops every symbol to the cache when the connection drops, and climbs back after it reconnects', async () => {
@@ -267,7 +280,7 @@ describe('the feed ladder against the TWS simulator', () => {
     assert.match(down.reason, /stalled/);
     assert.equal(stallCount(), stallsBefore + 1);
     assert.deepEqual(feedMessages('QQQ', from), [], 'QQQ kept streaming on the real-time rung');
-    await until('SPY served from the cache', () => barsSince('SPY', from).some((b) => b.rung === 'cache'), STEP_GUARD_MS);
+    await step(() => barsSince('SPY', from).some((b) => b.rung === 'cache'), 'SPY served from the cache');
     await untilSim(floorToBar(down.at, '1Min') + MIN + 10_000);
     assert.equal(arbiter!.status().feed.SPY.rung, 'cache');
     assert.match(arbiter!.status().feed.SPY.unavailable['ibkr-realtime'] ?? '', /stalled/, 'still down while silent');
@@ -282,12 +295,12 @@ describe('the feed ladder against the TWS simulator', () => {
     await wiring!.close();
     arbiter = null;
     // The collector goes on while no arbiter runs: those bars must reach the trader after the restart.
-    await until('the cache moved on while the arbiter was down', () => SYMBOLS.every((s) => storage.bars.latest(s, '1Min')!.start > had[s]), STEP_GUARD_MS);
+    await step(() => SYMBOLS.every((s) => storage.bars.latest(s, '1Min')!.start > had[s]), 'the cache moved on while the arbiter was down');
     const from = received.length;
     startArbiter().resume();
     for (const symbol of SYMBOLS) {
       await switchedTo(symbol, 'ibkr-realtime', from);
-      await until(`${symbol}: a bar from the real-time rung after the restart`, () => barsSince(symbol, from).some((b) => b.rung === 'ibkr-realtime'), STEP_GUARD_MS);
+      await step(() => barsSince(symbol, from).some((b) => b.rung === 'ibkr-realtime'), `${symbol}: a bar from the real-time rung after the restart`);
       const again = liveBars(symbol, 1);
       assert.ok(again.length > 0 && again[0] > had[symbol], `${symbol}: the resumed arbiter starts after ${new Date(had[symbol]).toISOString()}`);
       assert.equal(again[0], storage.bars.range(symbol, '1Min', had[symbol] + 1, again[0]).map((b) => b.start)[0], 'it starts with the next cached bar');

@@ -15,7 +15,7 @@ const cents = (x: number) => Math.round(x * 100) / 100;
 
 test('a stop goes to TWS as STP and fills at the open of a gap; a stop-limit gapped past its limit stays working; a trailing stop exits at its trailed level', async (t) => {
   const onClose = closer(t);
-  const sim = await simulator(onClose, 2_000);
+  const sim = await simulator(onClose);
   const l = await life(t, sim, tempDir(t), onClose);
   const p = cents(sim.currentPrice('AAPL'));
   await l.orders.onBar(bar('AAPL', START, p));
@@ -55,7 +55,7 @@ test('a stop goes to TWS as STP and fills at the open of a gap; a stop-limit gap
 
 test('a bracket on IBKR is one parent/child group: exits wait for the entry, then the take-profit fills and TWS cancels the stop-loss by OCA', async (t) => {
   const onClose = closer(t);
-  const sim = await simulator(onClose, 2_000);
+  const sim = await simulator(onClose);
   const l = await life(t, sim, tempDir(t), onClose);
   const p = cents(sim.currentPrice('AAPL'));
   await l.orders.onBar(bar('AAPL', START, p));
@@ -97,7 +97,7 @@ test('a bracket on IBKR is one parent/child group: exits wait for the entry, the
 
 test('a bracket reconciled after a restart: legs TWS holds are adopted, not placed again, and an exit filled while down closes its sibling', async (t) => {
   const onClose = closer(t);
-  const sim = await simulator(onClose, 2_000);
+  const sim = await simulator(onClose);
   const dir = tempDir(t);
   const first = await life(t, sim, dir, onClose);
   const p = cents(sim.currentPrice('AAPL'));
@@ -151,7 +151,7 @@ test('a bracket reconciled after a restart: legs TWS holds are adopted, not plac
 
 test('a bracket whose exits never reached TWS is completed after a restart: only the missing legs are placed, linked to the entry TWS holds', async (t) => {
   const onClose = closer(t);
-  const sim = await simulator(onClose, 2_000);
+  const sim = await simulator(onClose);
   const dir = tempDir(t);
   const first = await life(t, sim, dir, onClose);
   const p = cents(sim.currentPrice('AAPL'));

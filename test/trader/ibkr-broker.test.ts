@@ -1,8 +1,8 @@
 /**
  * The ibkr broker against the TWS simulator (an unmodified @stoqey/ib client on a real socket),
- * under a real OrderManager with its LMDB journal and a RiskEngine. The simulator's accelerated
- * clock (10x) is the clock of everything here, so fill times and timers agree; the broker's own
- * timeouts are set long, as guards against a hang only.
+ * under a real OrderManager with its LMDB journal and a RiskEngine. The simulator's ManualClock is
+ * the clock of everything here, so fill times and timers agree, and simulated time passes only when
+ * the test moves it (`sim.advanceUntil`, `journaled`); the broker's own timeouts are its defaults.
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
@@ -10,7 +10,7 @@ import type { ReconcileReport } from '../../src/actors/trader/order-manager.ts';
 import type { Signal } from '../../src/actors/trader/strategies/contract.ts';
 import type { OrderRecord } from '../../src/storage/types.ts';
 import type { TwsSimulator } from '../fakes/tws/index.ts';
-import { until } from '../fakes/tws/wait.ts';
+import { waitFor } from '../helpers/wait.ts';
 import { at, bar, CLIENT_ID, closer, connect, idOf, journaled, type Life, life, MemoryLog, order, placements, simulator, START, storageAt, tempDir } from './support.ts';
 
 /** Marks `symbol`'s last price (risk needs one to size a market order's notional). */
@@ -118,7 +118,7 @@ test('submitting one client order id twice, at once, later, or from a fresh conn
   assert.equal(a.brokerOrderId, b.brokerOrderId);
   assert.deepEqual(await first.broker.submit(resting), a);
   const m = await first.broker.submit(filled);
-  await until('the market order filled at TWS', () => sim.executions().length === 1);
+  await waitFor(() => sim.executions().length === 1, 'the market order filled at TWS');
   assert.deepEqual(await first.broker.submit(filled), m);
   assert.deepEqual(placements(sim), { [resting.clientOrderId]: 1, [filled.clientOrderId]: 1 });
 
@@ -149,7 +149,7 @@ test('after a crash at every point around sending, a fresh broker and order mana
   for (const r of [sentFilled, sentResting, sentFilledWhileDown, neverSent]) await storage.orders.put(r);
   const ids: Record<string, string> = {};
   for (const r of [sentFilled, sentResting, sentFilledWhileDown]) ids[r.clientOrderId] = (await broker.submit(r)).brokerOrderId;
-  await until('the market order filled at TWS', () => sim.executions().length === 1);
+  await waitFor(() => sim.executions().length === 1, 'the market order filled at TWS');
   // The crash: the socket and the storage go away with nothing flushed or cancelled.
   await broker.close();
   await storage.close();
@@ -194,7 +194,7 @@ test('after a crash at every point around sending, a fresh broker and order mana
 test('after TWS drops the connection, the broker reconnects, calls onReconnect, and reconcile brings in a fill made while down and sends an order refused while down, once', async (t) => {
   const onClose = closer(t);
   const sim = await simulator(onClose);
-  // 10 simulated seconds (1 s real) before the reconnect: a window to submit while down.
+  // The reconnect waits 10 simulated seconds, which pass only when the test moves the clock: a window to submit while down.
   const l = await life(t, sim, tempDir(t), onClose, 10_000);
   const reconciled: ReconcileReport[] = [];
   l.broker.onReconnect(() => void l.orders.reconcile().then((r) => reconciled.push(r)));
@@ -207,14 +207,14 @@ test('after TWS drops the connection, the broker reconnects, calls onReconnect, 
 
   sim.dropClients();
   sim.fillOrder(restingId, 0.9); // nobody is connected to hear it
-  await until('the broker sees the drop', () => l.broker.stats().connection === 'disconnected');
+  await waitFor(() => l.broker.stats().connection === 'disconnected', 'the broker sees the drop');
   const buy: Signal = { kind: 'order', symbol: 'AAPL', side: 'buy', qty: 60, type: 'market', reason: 'while down' };
   const whileDown = await l.orders.decide(buy, at(1));
   assert.equal(whileDown.action, 'unsent');
   assert.equal(l.storage.orders.get(idOf(1))?.state, 'pending');
   assert.equal(sim.placedOrders.length, 1);
 
-  await until('a reconcile after the reconnect', () => reconciled.length > 0);
+  await sim.advanceUntil(() => reconciled.length > 0, 'a reconcile after the reconnect');
   const filledWhileDown = await journaled(l, idOf(0), 'filled');
   const sentAfter = await journaled(l, idOf(1), 'filled');
   assert.equal(reconciled[0].resubmitted, 1);
@@ -245,7 +245,7 @@ test('an order written to a socket TWS had already closed is refused as unavaila
   assert.equal(broker.stats().placed, 1);
   assert.equal(sim.placedOrders.length, 0, 'TWS never read it');
 
-  await until('the reconnect', () => broker.stats().reconnects === 1);
+  await sim.advanceUntil(() => broker.stats().reconnects === 1, 'the reconnect');
   await broker.whenSynced();
   const again = await broker.submit(record);
   assert.deepEqual(placements(sim), { [record.clientOrderId]: 1 });

@@ -18,7 +18,6 @@ import { clientOrderId } from '../../src/actors/trader/client-order-id.ts';
 import { connectIbkrBroker, type IbkrBroker } from '../../src/actors/trader/ibkr-broker.ts';
 import { startTwsSimulator, type TwsSimulator } from '../fakes/tws/index.ts';
 import type { TwsSimulatorOptions } from '../fakes/tws/server.ts';
-import { until } from '../fakes/tws/wait.ts';
 import type { OrderRecord } from '../../src/storage/types.ts';
 
 export const T0 = Date.UTC(2025, 5, 2, 14, 0); // Monday 2025-06-02 10:00 New York, regular session
@@ -182,8 +181,6 @@ export async function rig(
 /** Monday 2025-06-02 10:00 New York: where the IBKR suites start the simulator's clock. */
 export const START = Date.UTC(2025, 5, 2, 14, 0);
 export const CLIENT_ID = 7;
-/** Guards against a hang, in simulated ms; the broker's own timeouts are not what these tests time. */
-export const GUARDS = { connectTimeoutMs: 100_000, ackTimeoutMs: 100_000, commissionWaitMs: 100_000, requestTimeoutMs: 100_000, heartbeatMs: 0 };
 
 export type TestContext = { after(fn: () => void | Promise<void>): void };
 
@@ -198,6 +195,8 @@ export function closer(t: TestContext): (fn: () => unknown) => void {
 
 /** One run of the trader on the ibkr broker. */
 export interface Life {
+  /** The simulator this life trades with (its manual clock is the clock of everything here). */
+  sim: TwsSimulator;
   storage: Storage;
   broker: IbkrBroker;
   orders: OrderManager;
@@ -216,19 +215,26 @@ export async function life(t: TestContext, sim: TwsSimulator, dir: string, onClo
   broker.onEvent((e) => events.push(e));
   const orders = new OrderManager({ journal: storage.orders, broker, risk: new RiskEngine(WIDE_LIMITS), clock: sim.clock, log, checkpoints: storage.checkpoints });
   const report = await orders.start();
-  return { storage, broker, orders, log, events, report };
+  return { sim, storage, broker, orders, log, events, report };
 }
 
 export async function connect(sim: TwsSimulator, log: MemoryLog, onClose: (fn: () => unknown) => void, reconnectInitialMs = 1_000): Promise<IbkrBroker> {
   const cfg = { host: sim.host, port: sim.port, clientId: CLIENT_ID, reconnectInitialMs, reconnectMaxMs: 20_000 };
-  const broker = await connectIbkrBroker(cfg, { clock: sim.clock, log }, GUARDS);
+  // The broker's own timeouts and heartbeat are the defaults: on the manual clock no simulated time passes while a
+  // message is in transit, so a loaded machine cannot make them fire. The client library's outgoing queue drains in
+  // real time: unbounded here, so no message waits while the clock moves.
+  const broker = await connectIbkrBroker(cfg, { clock: sim.clock, log }, { maxRequestsPerSecond: 1e6 });
   onClose(() => broker.close());
   return broker;
 }
 
-/** A TWS simulator from START (or `opts.startTime`), one 5-second bar per `barIntervalMs` of real time, closed with the test. */
-export async function simulator(onClose: (fn: () => unknown) => void, barIntervalMs = 500, opts: TwsSimulatorOptions = {}): Promise<TwsSimulator> {
-  const sim = await startTwsSimulator({ barIntervalMs, startTime: START, ...opts });
+/**
+ * A TWS simulator on a ManualClock from START (or `opts.startTime`), closed with the test: simulated
+ * time moves only when the test moves it (`sim.advance`, `sim.advanceUntil`, `journaled`).
+ */
+export async function simulator(onClose: (fn: () => unknown) => void, opts: Omit<TwsSimulatorOptions, 'clock' | 'barIntervalMs'> = {}): Promise<TwsSimulator> {
+  const { startTime = START, ...rest } = opts;
+  const sim = await startTwsSimulator({ ...rest, clock: new ManualClock(startTime) });
   onClose(() => sim.close());
   return sim;
 }
@@ -237,12 +243,17 @@ export async function simulator(onClose: (fn: () => unknown) => void, barInterva
 export const at = (index: number) => ({ strategy: 't', barStart: START, index });
 export const idOf = (index: number, symbol = 'AAPL') => clientOrderId('t', symbol, START, index);
 
-/** Resolves with the journal's record of `id` once it is in `state`. */
-export function journaled(l: Pick<Life, 'storage'>, id: string, state: OrderRecord['state']): Promise<OrderRecord> {
-  return until(`${id} ${state} in the journal`, () => {
+/**
+ * Resolves with the journal's record of `id` once it is in `state`, moving the simulator's clock
+ * (once nothing is in transit) until then; fails after ten simulated minutes.
+ */
+export async function journaled(l: Pick<Life, 'storage' | 'sim'>, id: string, state: OrderRecord['state']): Promise<OrderRecord> {
+  const get = () => {
     const r = l.storage.orders.get(id);
     return r?.state === state ? r : undefined;
-  });
+  };
+  await l.sim.advanceUntil(() => get() !== undefined, `${id} ${state} in the journal`);
+  return get()!;
 }
 
 /** How many PLACE_ORDER messages the simulator received for each orderRef. */

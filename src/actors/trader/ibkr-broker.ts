@@ -72,6 +72,8 @@ export interface IbkrBrokerOptions {
   heartbeatMs?: number;
   /** Most finished orders remembered for idempotent submit (besides today's TWS lists). Default 20000. */
   orderHistory?: number;
+  /** Outgoing messages per second (the client library's pacing queue). Default: the connection's (40). */
+  maxRequestsPerSecond?: number;
 }
 
 export interface IbkrBrokerStats {
@@ -385,6 +387,7 @@ export async function connectIbkrBroker(cfg: IbkrBrokerConfig, ctx: { clock: Clo
     clock: ctx.clock,
     backoff: { initialMs: cfg.reconnectInitialMs, maxMs: cfg.reconnectMaxMs },
     ...(opts.heartbeatMs !== undefined ? { heartbeatMs: opts.heartbeatMs } : {}),
+    ...(opts.maxRequestsPerSecond !== undefined ? { maxRequestsPerSecond: opts.maxRequestsPerSecond } : {}),
   });
   const client = new IbkrOrderClient({ connection, clock: ctx.clock, ownsConnection: true, ...(opts.requestTimeoutMs !== undefined ? { requestTimeoutMs: opts.requestTimeoutMs } : {}) });
   const broker = new IbkrBroker(client, ctx, opts);
