@@ -373,7 +373,9 @@ async function fullPath(samples: number, nSymbols: number, maxMinutes: number) {
   await probe.call('subscribe', { symbols, barSize: '1Min' });
   await collector.call('collectNow', {});
   const lat: number[] = [];
-  let missing = 0;
+  // Bars a cycle did not deliver within its wait: a later one that does deliver them counts them late.
+  const unseen = new Set<string>();
+  let late = 0;
   let cycles = 0;
   for (let m = 0; lat.length < samples && m < maxMinutes; m++) {
     cycles++;
@@ -386,18 +388,19 @@ async function fullPath(samples: number, nSymbols: number, maxMinutes: number) {
     // Waits up to 5 s for the cycle's bars: on a loaded machine a slow cycle is a sample, not a miss.
     for (const end = Date.now() + 5_000; Date.now() < end && seen.size < symbols.length; ) {
       for (const b of (await probe.call('take', {})).bars) {
+        if (b.start !== want && unseen.delete(`${b.symbol}@${b.start}`)) late++;
         if (b.start !== want || seen.has(b.symbol)) continue;
         seen.add(b.symbol);
         lat.push((b.at - t0) * 1000);
       }
       if (seen.size < symbols.length) await new Promise((r) => setTimeout(r, 1));
     }
-    missing += symbols.length - seen.size;
+    for (const sym of symbols) if (!seen.has(sym)) unseen.add(`${sym}@${want}`);
   }
   await sup.stop();
   ctl.close();
   rmSync(dir, { recursive: true, force: true });
-  return { collect_now_to_trader_us: summarize(lat), missing, cycles };
+  return { collect_now_to_trader_us: summarize(lat), missing: unseen.size, late, cycles };
 }
 
 export async function run(opts: { quick?: boolean } = {}): Promise<Record<string, unknown>> {
@@ -455,7 +458,7 @@ export async function run(opts: { quick?: boolean } = {}): Promise<Record<string
   const full = await fullPath(quick ? 50 : 10_000, fullSymbols, quick ? 10 : 600);
   console.log(`\narbiter: full path, real collector (sim, ${fullSymbols} symbols a cycle) -> real arbiter -> trader probe (µs from the collectNow call to each bar at the probe)`);
   console.log(
-    `p50 ${fmt(full.collect_now_to_trader_us.p50)}  p99 ${fmt(full.collect_now_to_trader_us.p99)}  p99.9 ${fmt(full.collect_now_to_trader_us.p999)}  max ${fmt(full.collect_now_to_trader_us.max, 0)}  n=${full.collect_now_to_trader_us.n} over ${full.cycles} cycles  missing=${full.missing}`,
+    `p50 ${fmt(full.collect_now_to_trader_us.p50)}  p99 ${fmt(full.collect_now_to_trader_us.p99)}  p99.9 ${fmt(full.collect_now_to_trader_us.p999)}  max ${fmt(full.collect_now_to_trader_us.max, 0)}  n=${full.collect_now_to_trader_us.n} over ${full.cycles} cycles  late (a later cycle delivered them)=${full.late}  missing=${full.missing}`,
   );
   const rssEnd = rssMiB();
   console.log(`main-thread RSS: ${fmt(rssStart)} MiB at start, ${fmt(rssEnd)} MiB at end`);
