@@ -1,4 +1,5 @@
 /** Argument checks shared by the barkeep commands. */
+import { type ParseArgsConfig, parseArgs } from 'node:util';
 import { isValidSymbol } from '../market/bar.ts';
 import { BAR_SIZES, isBarSize, type BarSize } from '../market/bar-size.ts';
 import { BarkeepError } from '../errors.ts';
@@ -20,4 +21,13 @@ export function symbolAndBarSize(positionals: readonly string[], barSizeOption: 
   const barSize = barSizeOption ?? '1Min';
   if (!isBarSize(barSize)) throw new UsageError(`--bar-size: ${JSON.stringify(barSize)} is not one of ${BAR_SIZES.join(', ')}`);
   return { symbol, barSize };
+}
+
+/** `node:util` parseArgs, strict, for a command's argv: an unknown or malformed option is a UsageError. */
+export function parseCommandArgs<const O extends NonNullable<ParseArgsConfig['options']>, const P extends boolean = false>(argv: string[], options: O, allowPositionals?: P) {
+  try {
+    return parseArgs({ args: argv, options, allowPositionals: (allowPositionals ?? false) as P, strict: true });
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
 }

@@ -10,7 +10,6 @@
  *
  * Exit codes: 0 done, 1 the backfill or the collector failed, 2 bad arguments, 130 interrupted.
  */
-import { parseArgs } from 'node:util';
 import type { BackfillJob, CollectorConfig, CollectorRequests, CollectorStatus } from '../actors/collector/protocol.ts';
 import type { Config } from '../config/schema.ts';
 import { BAR_SIZES, type BarSize } from '../market/bar-size.ts';
@@ -20,7 +19,7 @@ import { createLogger } from '../runtime/log.ts';
 import { type ActorHandle, Supervisor } from '../runtime/supervisor.ts';
 import { actorConfigs } from '../config/actor-configs.ts';
 import { TIME_BOUND_HELP, parseTimeBound } from '../storage/bar-query.ts';
-import { symbolAndBarSize, UsageError } from './args.ts';
+import { parseCommandArgs, symbolAndBarSize, UsageError } from './args.ts';
 
 export interface BackfillCommandIo {
   config: Config;
@@ -50,24 +49,17 @@ interface Request {
 }
 
 function parse(argv: string[], now: number): Request | 'help' {
-  let values;
-  let positionals;
-  try {
-    ({ values, positionals } = parseArgs({
-      args: argv,
-      allowPositionals: true,
-      strict: true,
-      options: {
-        from: { type: 'string' },
-        to: { type: 'string' },
-        'bar-size': { type: 'string' },
-        verbose: { type: 'boolean', short: 'v' },
-        help: { type: 'boolean', short: 'h' },
-      },
-    }));
-  } catch (err) {
-    throw new UsageError((err as Error).message);
-  }
+  const { values, positionals } = parseCommandArgs(
+    argv,
+    {
+      from: { type: 'string' },
+      to: { type: 'string' },
+      'bar-size': { type: 'string' },
+      verbose: { type: 'boolean', short: 'v' },
+      help: { type: 'boolean', short: 'h' },
+    },
+    true,
+  );
   if (values.help) return 'help';
   const { symbol, barSize } = symbolAndBarSize(positionals, values['bar-size']);
   if (values.from === undefined) throw new UsageError('--from is required (where the backfill starts)');

@@ -6,7 +6,6 @@
  * 1 the backtest failed (no bars, a strategy that throws, every combination failed), 2 bad arguments.
  */
 import { join, resolve } from 'node:path';
-import { parseArgs } from 'node:util';
 import { missingSpans, loadBars } from '../backtest/bars.ts';
 import { specDefaults } from '../backtest/defaults.ts';
 import { fetchSpans } from '../backtest/fetch.ts';
@@ -22,7 +21,7 @@ import { RealClock } from '../market/clock.ts';
 import { actorConfigs } from '../config/actor-configs.ts';
 import { TIME_BOUND_HELP, parseTimeBound } from '../storage/bar-query.ts';
 import { openStorage, storageExists, storagePath } from '../storage/storage.ts';
-import { UsageError } from './args.ts';
+import { parseCommandArgs, UsageError } from './args.ts';
 
 export interface BacktestCommandIo {
   config: Config;
@@ -86,41 +85,31 @@ function stamp(now: number): string {
 }
 
 export function parseBacktestArgs(argv: string[], config: Config, now: number, cwd: string): Parsed | 'help' {
-  let values: Record<string, unknown>;
-  try {
-    ({ values } = parseArgs({
-      args: argv,
-      allowPositionals: false,
-      strict: true,
-      options: {
-        symbols: { type: 'string' },
-        'bar-size': { type: 'string' },
-        from: { type: 'string' },
-        to: { type: 'string' },
-        strategy: { type: 'string' },
-        'strategy-module': { type: 'string' },
-        param: { type: 'string', multiple: true },
-        cash: { type: 'string' },
-        'slippage-bps': { type: 'string' },
-        'commission-per-share': { type: 'string' },
-        warmup: { type: 'string' },
-        'stop-loss-pct': { type: 'string' },
-        'take-profit-pct': { type: 'string' },
-        'trailing-stop-pct': { type: 'string' },
-        'no-exits': { type: 'boolean' },
-        fetch: { type: 'boolean' },
-        results: { type: 'string' },
-        json: { type: 'boolean' },
-        grid: { type: 'string', multiple: true },
-        workers: { type: 'string' },
-        sort: { type: 'string' },
-        train: { type: 'string' },
-        help: { type: 'boolean', short: 'h' },
-      },
-    }));
-  } catch (err) {
-    throw new UsageError((err as Error).message);
-  }
+  const { values } = parseCommandArgs(argv, {
+    symbols: { type: 'string' },
+    'bar-size': { type: 'string' },
+    from: { type: 'string' },
+    to: { type: 'string' },
+    strategy: { type: 'string' },
+    'strategy-module': { type: 'string' },
+    param: { type: 'string', multiple: true },
+    cash: { type: 'string' },
+    'slippage-bps': { type: 'string' },
+    'commission-per-share': { type: 'string' },
+    warmup: { type: 'string' },
+    'stop-loss-pct': { type: 'string' },
+    'take-profit-pct': { type: 'string' },
+    'trailing-stop-pct': { type: 'string' },
+    'no-exits': { type: 'boolean' },
+    fetch: { type: 'boolean' },
+    results: { type: 'string' },
+    json: { type: 'boolean' },
+    grid: { type: 'string', multiple: true },
+    workers: { type: 'string' },
+    sort: { type: 'string' },
+    train: { type: 'string' },
+    help: { type: 'boolean', short: 'h' },
+  });
   if (values.help) return 'help';
   const d = specDefaults(config);
   const symbols =

@@ -3,14 +3,13 @@
  * cached bars of one symbol, oldest first, as a table (time in New York and UTC, OHLCV, source)
  * or as the HTTP API's JSON. Reads the LMDB store directly; works while the server runs.
  */
-import { parseArgs } from 'node:util';
 import { DateTime } from 'luxon';
 import { MARKET_ZONE } from '../market/calendar.ts';
 import type { Bar } from '../market/bar.ts';
 import { BAR_SIZES, type BarSize } from '../market/bar-size.ts';
 import { TIME_BOUND_HELP, barToWire, parseTimeBound, queryBars } from '../storage/bar-query.ts';
 import { openStorage, storageExists, storagePath } from '../storage/storage.ts';
-import { symbolAndBarSize, UsageError } from './args.ts';
+import { parseCommandArgs, symbolAndBarSize, UsageError } from './args.ts';
 
 export interface BarsCommandIo {
   dataDir: string;
@@ -38,25 +37,18 @@ interface Parsed {
 }
 
 function parse(argv: string[]): Parsed | 'help' {
-  let values;
-  let positionals;
-  try {
-    ({ values, positionals } = parseArgs({
-      args: argv,
-      allowPositionals: true,
-      strict: true,
-      options: {
-        'bar-size': { type: 'string' },
-        limit: { type: 'string', short: 'n' },
-        from: { type: 'string' },
-        to: { type: 'string' },
-        json: { type: 'boolean' },
-        help: { type: 'boolean', short: 'h' },
-      },
-    }));
-  } catch (err) {
-    throw new UsageError((err as Error).message);
-  }
+  const { values, positionals } = parseCommandArgs(
+    argv,
+    {
+      'bar-size': { type: 'string' },
+      limit: { type: 'string', short: 'n' },
+      from: { type: 'string' },
+      to: { type: 'string' },
+      json: { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
+    },
+    true,
+  );
   if (values.help) return 'help';
   const { symbol, barSize } = symbolAndBarSize(positionals, values['bar-size']);
   const limitText = values.limit ?? '20';

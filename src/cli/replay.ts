@@ -7,7 +7,6 @@
  *
  * Exit codes: 0 done, 1 nothing recorded in the span or the replay failed, 2 bad arguments.
  */
-import { parseArgs } from 'node:util';
 import { DateTime } from 'luxon';
 import { MARKET_ZONE } from '../market/calendar.ts';
 import type { LiveStart } from '../actors/trader/protocol.ts';
@@ -19,7 +18,7 @@ import { isValidSymbol } from '../market/bar.ts';
 import { BAR_SIZES, isBarSize, type BarSize } from '../market/bar-size.ts';
 import { TIME_BOUND_HELP, parseTimeBound } from '../storage/bar-query.ts';
 import { openStorage, storageExists, storagePath } from '../storage/storage.ts';
-import { UsageError } from './args.ts';
+import { parseCommandArgs, UsageError } from './args.ts';
 
 export interface ReplayCommandIo {
   config: Config;
@@ -40,27 +39,27 @@ const USAGE = `usage: barkeep replay --from TIME [--to TIME] [--symbols QQQ,SPY]
                  replay with another strategy or parameters (default: the live session's)
   --json         print the rows as one JSON object`;
 
+function replayArgs(argv: string[]) {
+  return parseCommandArgs(argv, {
+    from: { type: 'string' },
+    to: { type: 'string' },
+    symbols: { type: 'string' },
+    'bar-size': { type: 'string' },
+    strategy: { type: 'string' },
+    'strategy-module': { type: 'string' },
+    param: { type: 'string', multiple: true },
+    json: { type: 'boolean' },
+    help: { type: 'boolean', short: 'h' },
+  });
+}
+
 export async function replayCommand(argv: string[], io: ReplayCommandIo): Promise<number> {
-  let values: Record<string, unknown>;
+  let values: ReturnType<typeof replayArgs>['values'];
   try {
-    ({ values } = parseArgs({
-      args: argv,
-      allowPositionals: false,
-      strict: true,
-      options: {
-        from: { type: 'string' },
-        to: { type: 'string' },
-        symbols: { type: 'string' },
-        'bar-size': { type: 'string' },
-        strategy: { type: 'string' },
-        'strategy-module': { type: 'string' },
-        param: { type: 'string', multiple: true },
-        json: { type: 'boolean' },
-        help: { type: 'boolean', short: 'h' },
-      },
-    }));
+    ({ values } = replayArgs(argv));
   } catch (err) {
-    return usage(io, (err as Error).message);
+    if (!(err instanceof UsageError)) throw err;
+    return usage(io, err.message);
   }
   if (values.help) {
     io.out.write(`${USAGE}\n`);

@@ -10,7 +10,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { ConfigError } from './load.ts';
+import { ConfigError } from './config-error.ts';
 import type { Config } from './schema.ts';
 import { BUILT_IN_STRATEGIES } from '../actors/trader/strategies/registry.ts';
 import { FIRST_MODELLED_YEAR } from '../market/calendar-data.ts';

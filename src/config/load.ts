@@ -10,18 +10,11 @@ import { fileURLToPath } from 'node:url';
 import { parse as parseYaml } from 'yaml';
 import { configSchema, type Config } from './schema.ts';
 import { checkConfigValues, checkFileValues } from './checks.ts';
-import { BarkeepError } from '../errors.ts';
+import { ConfigError } from './config-error.ts';
+
+export { ConfigError };
 
 export const DEFAULT_CONFIG_PATH = fileURLToPath(new URL('../../config/default.yaml', import.meta.url));
-
-export class ConfigError extends BarkeepError<'BARKEEP_CONFIG_INVALID'> {
-  /** Dotted path of the offending key, e.g. `collector.bar_size`. */
-  readonly key: string;
-  constructor(key: string, message: string) {
-    super('BARKEEP_CONFIG_INVALID', key ? `config: ${key}: ${message}` : `config: ${message}`, key ? { field: key } : {});
-    this.key = key;
-  }
-}
 
 type Plain = Record<string, unknown>;
 

@@ -27,15 +27,19 @@ export interface PlacementLink {
  */
 export function placeOrder(client: IbkrOrderClient, orders: KnownOrders, waits: OrderWaits, epoch: number, order: OrderRecord, link: PlacementLink): KnownOrder {
   const id = order.clientOrderId;
+  // What the placed order and its record here both start with.
+  const head = {
+    clientOrderId: id,
+    symbol: order.symbol,
+    side: order.side,
+    qty: order.qty,
+    type: order.type,
+    ...(order.limitPrice !== undefined ? { limitPrice: order.limitPrice } : {}),
+  };
   let orderId: number;
   try {
     orderId = client.placeOrder({
-      clientOrderId: id,
-      symbol: order.symbol,
-      side: order.side,
-      qty: order.qty,
-      type: order.type,
-      ...(order.limitPrice !== undefined ? { limitPrice: order.limitPrice } : {}),
+      ...head,
       ...(order.stopPrice !== undefined ? { stopPrice: order.stopPrice } : {}),
       ...(order.trailAmount !== undefined ? { trailAmount: order.trailAmount } : {}),
       ...(order.trailPercent !== undefined ? { trailPercent: order.trailPercent } : {}),
@@ -52,12 +56,7 @@ export function placeOrder(client: IbkrOrderClient, orders: KnownOrders, waits: 
   }
   const placed: KnownOrder = {
     orderId,
-    clientOrderId: id,
-    symbol: order.symbol,
-    side: order.side,
-    qty: order.qty,
-    type: order.type,
-    ...(order.limitPrice !== undefined ? { limitPrice: order.limitPrice } : {}),
+    ...head,
     phase: null,
     filled: 0,
     confirmed: false,
