@@ -315,6 +315,8 @@ export class Supervisor {
     rec.worker = worker;
     rec.remote = remote;
     rec.readyAt = this.clock.now();
+    // Recorded with the state: whoever sees it running (whenRunning) sees how this start went.
+    rec.timing = { actor: rec.spec.name, incarnation, warm, wait_ms: warm ? 0 : got - asked, load_ms: loaded.loadMs, activate_ms: performance.now() - got };
     rec.state = 'running';
     worker.removeAllListeners('error');
     worker.removeAllListeners('exit');
@@ -328,7 +330,6 @@ export class Supervisor {
     worker.on('exit', (code) => this.lost(rec, worker, code));
     this.announce(rec);
     await attachPeers();
-    rec.timing = { actor: rec.spec.name, incarnation, warm, wait_ms: warm ? 0 : got - asked, load_ms: loaded.loadMs, activate_ms: performance.now() - got };
     for (const w of rec.waiters.splice(0)) w();
     return loaded;
   }
