@@ -14,6 +14,7 @@ import { BrokerError, type Broker, type BrokerEvent, type BrokerFill, type Broke
 export class FencedBroker implements Broker {
   readonly kind: Broker['kind'];
   onBar?: (bar: Bar) => Promise<void>;
+  barDue?: (bar: Bar) => boolean;
   cash?: () => number;
   submitGroup?: (orders: readonly OrderRecord[]) => Promise<Array<{ clientOrderId: string; brokerOrderId: string }>>;
 
@@ -23,6 +24,8 @@ export class FencedBroker implements Broker {
   ) {
     this.kind = inner.kind;
     if (inner.onBar) this.onBar = (bar) => inner.onBar!(bar);
+    // Forwarded too, or every bar would call the paper broker's onBar (and wait on its promise).
+    if (inner.barDue) this.barDue = (bar) => inner.barDue!(bar);
     if (inner.cash) this.cash = () => inner.cash!();
     if (inner.submitGroup) {
       this.submitGroup = async (orders) => {
@@ -45,12 +48,7 @@ export class FencedBroker implements Broker {
         record: order,
       });
     } catch (err) {
-      if (err instanceof FencedError) {
-        throw new BrokerError('BROKER_REJECTED', `${err.message}; the order was not sent`, { cause: err });
-      }
-      // NATS unreachable: whether the append landed is unknown, so nothing is sent; the order stays
-      // pending and reconciliation settles it.
-      throw new BrokerError('BROKER_UNAVAILABLE', `order fence unavailable: ${(err as Error).message}`, { cause: err });
+      throw fenceFailure(err, 'order');
     }
   }
 
@@ -68,8 +66,7 @@ export class FencedBroker implements Broker {
       try {
         await this.fence.append(working.symbol, { type: 'cancel', client_order_id: clientOrderId });
       } catch (err) {
-        if (err instanceof FencedError) throw new BrokerError('BROKER_REJECTED', `${err.message}; the cancel was not sent`, { cause: err });
-        throw new BrokerError('BROKER_UNAVAILABLE', `order fence unavailable: ${(err as Error).message}`, { cause: err });
+        throw fenceFailure(err, 'cancel');
       }
     }
     return this.inner.cancel(clientOrderId);
@@ -86,4 +83,14 @@ export class FencedBroker implements Broker {
   positions(): Promise<Record<string, BrokerPosition>> {
     return this.inner.positions();
   }
+}
+
+/**
+ * A failed append as the broker error the order path knows: fenced (this node lost the symbol) is a
+ * rejection; NATS unreachable leaves unknown whether the append landed, so nothing is sent and the
+ * order stays pending for reconciliation to settle.
+ */
+function fenceFailure(err: unknown, what: 'order' | 'cancel'): BrokerError {
+  if (err instanceof FencedError) return new BrokerError('BROKER_REJECTED', `${err.message}; the ${what} was not sent`, { cause: err });
+  return new BrokerError('BROKER_UNAVAILABLE', `order fence unavailable: ${(err as Error).message}`, { cause: err });
 }
