@@ -29,7 +29,6 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { open, type RootDatabase } from 'lmdb';
-import type { Broker, BrokerEvent, BrokerFill, BrokerOrder, BrokerPosition } from '../src/actors/trader/broker.ts';
 import { OrderManager } from '../src/actors/trader/order-manager.ts';
 import { PaperBroker } from '../src/actors/trader/paper-broker.ts';
 import { RiskEngine } from '../src/actors/trader/risk.ts';
@@ -41,6 +40,7 @@ import { LmdbOrderJournal } from '../src/storage/order-journal.ts';
 import { openStorage } from '../src/storage/storage.ts';
 import type { CheckpointStore, OrderJournal, OrderRecord } from '../src/storage/types.ts';
 import { fmt, rssMiB, summarize, table, type Summary } from './stats.ts';
+import { PaperStandIn } from '../test/helpers/paper-stand-in.ts';
 
 const MIN = 60_000;
 /** Pause between two of the collector's batches: a busy collector, not a CPU hog. */
@@ -79,34 +79,11 @@ class MemoryCheckpoints implements CheckpointStore {
 }
 
 /** The paper broker, noting when submit is called: the end of the decision. */
-class StampingBroker implements Broker {
-  readonly kind = 'paper' as const;
+class StampingBroker extends PaperStandIn {
   submittedAt = 0n;
-  constructor(private readonly paper: PaperBroker) {}
-  submit(order: OrderRecord) {
+  override submit(order: OrderRecord) {
     this.submittedAt = process.hrtime.bigint();
     return this.paper.submit(order);
-  }
-  cancel(id: string): Promise<void> {
-    return this.paper.cancel(id);
-  }
-  openOrders(): Promise<BrokerOrder[]> {
-    return this.paper.openOrders();
-  }
-  executions(since?: number): Promise<BrokerFill[]> {
-    return this.paper.executions(since);
-  }
-  onEvent(cb: (e: BrokerEvent) => void): void {
-    this.paper.onEvent(cb);
-  }
-  onBar(bar: Bar): Promise<void> {
-    return this.paper.onBar(bar);
-  }
-  positions(): Promise<Record<string, BrokerPosition>> {
-    return this.paper.positions();
-  }
-  cash(): number {
-    return this.paper.cash();
   }
 }
 

@@ -18,28 +18,13 @@ import { PaperBroker } from '../../src/actors/trader/paper-broker.ts';
 import { ManualClock } from '../../src/market/clock.ts';
 import { openStorage } from '../../src/storage/storage.ts';
 import type { OrderRecord } from '../../src/storage/types.ts';
+import { order as pendingOrder } from '../trader/support.ts';
 
 const T0 = Date.UTC(2026, 2, 2, 14, 30);
 
+/** A pending 10-share market buy of `symbol` at T0. */
 function order(id: string, symbol: string): OrderRecord {
-  return {
-    clientOrderId: id,
-    strategy: 't',
-    symbol,
-    side: 'buy',
-    qty: 10,
-    type: 'market',
-    broker: 'paper',
-    state: 'pending',
-    filledQty: 0,
-    avgFillPrice: 0,
-    commission: 0,
-    fills: [],
-    barStart: T0,
-    reason: 'test',
-    createdAt: T0,
-    updatedAt: T0,
-  } as OrderRecord;
+  return pendingOrder(id, { symbol, qty: 10, barStart: T0, createdAt: T0, updatedAt: T0 });
 }
 
 test('a trader whose node lost the lease cannot send: the order is refused before the broker sees it', async () => {

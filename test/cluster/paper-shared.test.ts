@@ -14,28 +14,13 @@ import { PAPER_BUCKET } from '../../src/cluster/subjects.ts';
 import { ManualClock } from '../../src/market/clock.ts';
 import type { Bar } from '../../src/market/bar.ts';
 import type { OrderRecord } from '../../src/storage/types.ts';
+import { order as pendingOrder } from '../trader/support.ts';
 
 const T0 = Date.UTC(2026, 2, 2, 14, 30);
 
+/** A pending 10-share market buy of `symbol` at T0. */
 function order(id: string, symbol: string): OrderRecord {
-  return {
-    clientOrderId: id,
-    strategy: 't',
-    symbol,
-    side: 'buy',
-    qty: 10,
-    type: 'market',
-    broker: 'paper',
-    state: 'pending',
-    filledQty: 0,
-    avgFillPrice: 0,
-    commission: 0,
-    fills: [],
-    barStart: T0,
-    reason: 'test',
-    createdAt: T0,
-    updatedAt: T0,
-  } as OrderRecord;
+  return pendingOrder(id, { symbol, qty: 10, barStart: T0, createdAt: T0, updatedAt: T0 });
 }
 
 function bar(symbol: string, start: number, price: number): Bar {

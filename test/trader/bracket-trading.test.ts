@@ -6,13 +6,13 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import type { Broker, BrokerEvent, BrokerFill, BrokerOrder, BrokerPosition } from '../../src/actors/trader/broker.ts';
+import type { BrokerEvent } from '../../src/actors/trader/broker.ts';
 import { clientOrderId } from '../../src/actors/trader/client-order-id.ts';
 import type { PaperBroker } from '../../src/actors/trader/paper-broker.ts';
 import type { Signal } from '../../src/actors/trader/strategies/contract.ts';
-import type { Bar } from '../../src/market/bar.ts';
 import type { OrderRecord } from '../../src/storage/types.ts';
 import { bar, MIN, rig, scripted, T0 } from './support.ts';
+import { PaperStandIn } from '../helpers/paper-stand-in.ts';
 
 const target = (qty: number): Signal => ({ kind: 'target', symbol: 'QQQ', targetQty: qty, reason: `target ${qty}` });
 const ID = clientOrderId('s', 'QQQ', T0, 0);
@@ -119,38 +119,20 @@ test('a bracket whose stop-loss could lose more than the daily-loss headroom is 
 });
 
 /** The real paper broker whose process "dies" once `dead` is set: the broker goes on, the trader hears nothing. */
-class DeafBroker implements Broker {
-  readonly kind = 'paper' as const;
+class DeafBroker extends PaperStandIn {
   dead = false;
   private listeners: Array<(e: BrokerEvent) => void> = [];
-  constructor(private readonly paper: PaperBroker) {
+  constructor(paper: PaperBroker) {
+    super(paper);
     paper.onEvent((e) => {
       if (!this.dead) for (const cb of this.listeners) cb(e);
     });
   }
-  submit(order: OrderRecord) {
-    return this.paper.submit(order);
-  }
   submitGroup(orders: readonly OrderRecord[]) {
     return this.paper.submitGroup(orders);
   }
-  cancel(id: string) {
-    return this.paper.cancel(id);
-  }
-  openOrders(): Promise<BrokerOrder[]> {
-    return this.paper.openOrders();
-  }
-  executions(since?: number): Promise<BrokerFill[]> {
-    return this.paper.executions(since);
-  }
-  onEvent(cb: (e: BrokerEvent) => void): void {
+  override onEvent(cb: (e: BrokerEvent) => void): void {
     this.listeners.push(cb);
-  }
-  onBar(b: Bar): Promise<void> {
-    return this.paper.onBar(b);
-  }
-  positions(): Promise<Record<string, BrokerPosition>> {
-    return this.paper.positions();
   }
 }
 

@@ -6,59 +6,41 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import type { Broker, BrokerEvent, BrokerFill, BrokerOrder, BrokerPosition } from '../../src/actors/trader/broker.ts';
+import type { BrokerEvent } from '../../src/actors/trader/broker.ts';
 import { clientOrderId } from '../../src/actors/trader/client-order-id.ts';
 import type { PaperBroker } from '../../src/actors/trader/paper-broker.ts';
 import type { Signal } from '../../src/actors/trader/strategies/contract.ts';
-import type { Bar } from '../../src/market/bar.ts';
 import type { OrderJournal, OrderRecord, OrderState } from '../../src/storage/types.ts';
 import { bar, MIN, rig, scripted, T0 } from './support.ts';
+import { PaperStandIn } from '../helpers/paper-stand-in.ts';
 
 type CutPoint = 'before-send' | 'after-send' | 'before-fill-reaches-journal';
 
 /** The real paper broker, with the process "dying" at one point. */
-class DyingBroker implements Broker {
-  readonly kind = 'paper' as const;
+class DyingBroker extends PaperStandIn {
   journalStateAtSubmit: OrderState | undefined;
   private listeners: Array<(e: BrokerEvent) => void> = [];
   constructor(
-    private readonly paper: PaperBroker,
+    paper: PaperBroker,
     private readonly journal: OrderJournal,
     private readonly cut: CutPoint,
   ) {
+    super(paper);
     paper.onEvent((e) => {
       // A dead process hears nothing: not the acknowledgement, not the fill.
       if (this.cut === 'after-send' || (this.cut === 'before-fill-reaches-journal' && e.type === 'fill')) return;
       for (const cb of this.listeners) cb(e);
     });
   }
-  async submit(order: OrderRecord): Promise<{ brokerOrderId: string }> {
+  override async submit(order: OrderRecord): Promise<{ brokerOrderId: string }> {
     this.journalStateAtSubmit = this.journal.get(order.clientOrderId)?.state;
     if (this.cut === 'before-send') throw new Error('process died before the order left');
     const ack = await this.paper.submit(order);
     if (this.cut === 'after-send') throw new Error('process died before the acknowledgement was journaled');
     return ack;
   }
-  cancel(id: string): Promise<void> {
-    return this.paper.cancel(id);
-  }
-  openOrders(): Promise<BrokerOrder[]> {
-    return this.paper.openOrders();
-  }
-  executions(since?: number): Promise<BrokerFill[]> {
-    return this.paper.executions(since);
-  }
-  onEvent(cb: (e: BrokerEvent) => void): void {
+  override onEvent(cb: (e: BrokerEvent) => void): void {
     this.listeners.push(cb);
-  }
-  onBar(b: Bar): Promise<void> {
-    return this.paper.onBar(b);
-  }
-  positions(): Promise<Record<string, BrokerPosition>> {
-    return this.paper.positions();
-  }
-  cash(): number {
-    return this.paper.cash();
   }
 }
 

@@ -5,16 +5,13 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import type { Broker, BrokerEvent, BrokerFill, BrokerOrder, BrokerPosition } from '../../src/actors/trader/broker.ts';
 import { clientOrderId } from '../../src/actors/trader/client-order-id.ts';
-import type { PaperBroker } from '../../src/actors/trader/paper-broker.ts';
-import type { Bar } from '../../src/market/bar.ts';
 import type { OrderRecord } from '../../src/storage/types.ts';
 import { bar, MIN, rig, scripted, T0 } from './support.ts';
+import { PaperStandIn } from '../helpers/paper-stand-in.ts';
 
 /** The real paper broker, whose submit waits at a gate the test opens. */
-class GatedBroker implements Broker {
-  readonly kind = 'paper' as const;
+class GatedBroker extends PaperStandIn {
   private open!: () => void;
   private readonly gate = new Promise<void>((r) => {
     this.open = r;
@@ -24,35 +21,13 @@ class GatedBroker implements Broker {
   readonly waiting = new Promise<void>((r) => {
     this.reached = r;
   });
-  constructor(private readonly paper: PaperBroker) {}
   release(): void {
     this.open();
   }
-  async submit(order: OrderRecord): Promise<{ brokerOrderId: string }> {
+  override async submit(order: OrderRecord): Promise<{ brokerOrderId: string }> {
     this.reached();
     await this.gate;
     return this.paper.submit(order);
-  }
-  cancel(id: string): Promise<void> {
-    return this.paper.cancel(id);
-  }
-  openOrders(): Promise<BrokerOrder[]> {
-    return this.paper.openOrders();
-  }
-  executions(since?: number): Promise<BrokerFill[]> {
-    return this.paper.executions(since);
-  }
-  onEvent(cb: (e: BrokerEvent) => void): void {
-    this.paper.onEvent(cb);
-  }
-  onBar(b: Bar): Promise<void> {
-    return this.paper.onBar(b);
-  }
-  positions(): Promise<Record<string, BrokerPosition>> {
-    return this.paper.positions();
-  }
-  cash(): number {
-    return this.paper.cash();
   }
 }
 
