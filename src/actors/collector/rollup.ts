@@ -52,6 +52,8 @@ export class Rollup {
   /** Larger bars written so far. */
   written = 0;
   private chain: Promise<void> = Promise.resolve();
+  /** The arbiter's subscription as read this turn (undefined: not read yet this turn; null: none). */
+  private sub: { barSize: BarSize; symbols: ReadonlySet<string> } | null | undefined;
   private readonly caughtUp = new Set<string>();
   /** Per symbol and size, buckets seen but not finished yet: a later write may finish them. */
   private readonly unfinished = new Map<string, Map<number, RollupBucket>>();
@@ -74,9 +76,24 @@ export class Rollup {
 
   /** The size the loop trades `symbol` at, when it is built from `collected` bars. */
   private target(collected: BarSize, symbol: string): BarSize | undefined {
-    const sub = this.o.checkpoints.get<{ symbols?: unknown; barSize?: unknown }>(ARBITER_SUBSCRIPTION_KEY);
-    if (!sub || !isBarSize(sub.barSize) || !Array.isArray(sub.symbols) || !sub.symbols.includes(symbol)) return undefined;
+    const sub = this.subscription();
+    if (!sub?.symbols.has(symbol)) return undefined;
     return canRollUp(collected, sub.barSize) ? sub.barSize : undefined;
+  }
+
+  /**
+   * What the loop trades, read from the arbiter's checkpoint once per turn of the event loop: a
+   * minute's close writes thousands of series in one turn, and decoding the subscription (and
+   * scanning its symbols) for each of them grew with the square of the symbols.
+   */
+  private subscription(): { barSize: BarSize; symbols: ReadonlySet<string> } | null {
+    if (this.sub !== undefined) return this.sub;
+    const raw = this.o.checkpoints.get<{ symbols?: unknown; barSize?: unknown }>(ARBITER_SUBSCRIPTION_KEY);
+    this.sub = raw && isBarSize(raw.barSize) && Array.isArray(raw.symbols) ? { barSize: raw.barSize, symbols: new Set(raw.symbols as string[]) } : null;
+    setImmediate(() => {
+      this.sub = undefined;
+    });
+    return this.sub;
   }
 
   private async build(lower: BarSize, higher: BarSize, symbol: string, starts: number[]): Promise<void> {
