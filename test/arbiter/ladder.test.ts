@@ -1,5 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { CACHE, countFreshIfServing, FeedTable, REALTIME } from '../../src/actors/arbiter/feed-table.ts';
 import { FeedLadder, LADDER } from '../../src/actors/arbiter/ladder.ts';
 import type { Rung } from '../../src/actors/arbiter/protocol.ts';
 
@@ -152,4 +153,23 @@ test('a rung marked down while not serving changes nothing but its reason', () =
   assert.equal(l.serving, 'cache');
   assert.equal(l.reason, 'available');
   assert.equal(l.since, T0);
+});
+
+test('ladders sharing one feed table keep each symbol in its own record, and the table fast path agrees with freshBar', () => {
+  const table = new FeedTable(3);
+  const a = new FeedLadder('AAA', ALL, 2, T0, table, 0);
+  const b = new FeedLadder('BBB', ALL, 2, T0, table, 1);
+  a.markUp('cache', T0);
+  assert.equal(a.serving, 'cache');
+  assert.equal(b.serving, null, 'a switch of one symbol leaves its neighbour alone');
+  // The serving rung's next bar: counted in the table, nothing can switch.
+  assert.equal(countFreshIfServing(table, 0, CACHE), true);
+  // Not serving, or another rung: the fast path declines and the ladder decides.
+  assert.equal(countFreshIfServing(table, 1, CACHE), false);
+  assert.equal(countFreshIfServing(table, 0, REALTIME), false);
+  assert.equal(a.freshBar('ibkr-realtime', T0 + 1), null);
+  assert.equal(a.unavailable()['ibkr-realtime'], 'up, 1/2 fresh bars before climbing back');
+  assert.equal(a.freshBar('ibkr-realtime', T0 + 2)?.to, 'ibkr-realtime');
+  assert.equal(b.isUp('ibkr-realtime'), false);
+  assert.deepEqual(b.unavailable(), { 'ibkr-realtime': 'no bars yet', preload: 'no bars yet', cache: 'no bars yet', 'ibkr-historical': 'no bars yet' });
 });

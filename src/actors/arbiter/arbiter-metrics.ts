@@ -16,10 +16,10 @@ export interface ArbiterCounts {
   ibkrErrors: Readonly<Record<string, number>>;
 }
 
-export function arbiterStatus(feeds: ReadonlyMap<string, SymbolFeed>, c: ArbiterCounts): ArbiterStatus {
+export function arbiterStatus(feeds: readonly SymbolFeed[], c: ArbiterCounts): ArbiterStatus {
   const feed: Record<string, FeedState> = {};
-  for (const [symbol, f] of feeds) {
-    feed[symbol] = {
+  for (const f of feeds) {
+    feed[f.symbol] = {
       rung: f.ladder.serving,
       since: new Date(f.ladder.since).toISOString(),
       reason: f.ladder.reason,
@@ -28,7 +28,7 @@ export function arbiterStatus(feeds: ReadonlyMap<string, SymbolFeed>, c: Arbiter
     };
   }
   return {
-    symbols: [...feeds.keys()],
+    symbols: feeds.map((f) => f.symbol),
     bar_size: c.barSize,
     feed,
     switches: c.switches,
@@ -36,7 +36,7 @@ export function arbiterStatus(feeds: ReadonlyMap<string, SymbolFeed>, c: Arbiter
   };
 }
 
-export function arbiterMetrics(feeds: ReadonlyMap<string, SymbolFeed>, c: ArbiterCounts): MetricSample[] {
+export function arbiterMetrics(feeds: readonly SymbolFeed[], c: ArbiterCounts): MetricSample[] {
   const out: MetricSample[] = [
     { name: 'barkeep_feed_stalls_total', help: 'Real-time subscriptions found silent', type: 'counter', labels: {}, value: c.stalls },
     { name: 'barkeep_feed_holes_filled_total', help: 'Bars handed on from the cache to fill a switch', type: 'counter', labels: {}, value: c.holesFilled },
@@ -51,12 +51,12 @@ export function arbiterMetrics(feeds: ReadonlyMap<string, SymbolFeed>, c: Arbite
   for (const [code, n] of Object.entries(c.ibkrErrors)) {
     out.push({ name: 'barkeep_ibkr_errors_total', help: 'IBKR errors by code', type: 'counter', labels: { code }, value: n });
   }
-  for (const [symbol, f] of feeds) {
+  for (const f of feeds) {
     out.push({
       name: 'barkeep_feed_rung',
       help: 'Rung serving each symbol (0 ibkr-realtime .. 3 ibkr-historical, -1 none)',
       type: 'gauge',
-      labels: { symbol },
+      labels: { symbol: f.symbol },
       value: f.ladder.serving === null ? -1 : LADDER.indexOf(f.ladder.serving),
     });
   }

@@ -15,9 +15,10 @@
  * - A resumed arbiter does not warm up again (the trader has its warm-up): it goes straight to the
  *   live rungs and hands on at once what the cache got while it was down. A collector notice lost
  *   while the peers were being rewired is caught up by the periodic tick (the cache is the truth).
- * - The hot path (a key arrives, the bar is resolved and handed on) hands the trader a reusable
- *   message: no allocation per bar, no awaited I/O. `send` must therefore post or copy the message
- *   before it returns. The collector's notice says which source the cache holds for each key it
+ * - The hot path (a key arrives, the bar is resolved and handed on) is one Map lookup (symbol ->
+ *   slot) and one 32-byte record of the FeedTable (feed-table.ts), whatever the number of symbols;
+ *   it hands the trader a reusable message: no allocation per bar, no awaited I/O. `send` must
+ *   therefore post or copy the message before it returns. The collector's notice says which source the cache holds for each key it
  *   wrote, so the next bar is handed on without reading it back (the trader reads it); a notice
  *   without (IBKR, a hole, a catch-up) is read from LMDB synchronously into a reusable view.
  * - Warm-up: on subscribe, the last `preloadBars` bars come from the cache (or IBKR history when
@@ -36,8 +37,9 @@ import type { BarStore } from '../../storage/bar-store.ts';
 import type { BarView, CheckpointStore } from '../../storage/types.ts';
 import { arbiterMetrics, arbiterStatus, type ArbiterCounts } from './arbiter-metrics.ts';
 import { ArbiterCheckpoints, lastDeliveredKey } from './checkpoints.ts';
-import type { IbkrFeedPort, SymbolFeed } from './feed-state.ts';
-import { FeedLadder, type Switch } from './ladder.ts';
+import { SymbolFeed, type IbkrFeedPort } from './feed-state.ts';
+import { CACHE, F64_PER_SLOT, FeedTable, countFreshIfServing, FLAGS, I32_PER_SLOT, servingOf, WARMED_UP } from './feed-table.ts';
+import { FeedLadder, LADDER, rungCode, type Switch } from './ladder.ts';
 import type { ArbiterStatus, ArbiterToTrader, Rung } from './protocol.ts';
 import { pollHistorical, warmUp, type HistoryHost } from './warm-up.ts';
 
@@ -67,12 +69,19 @@ type BarMessage = Extract<ArbiterToTrader, { type: 'bar' }>;
 
 export class Arbiter {
   private barSize: BarSize | null = null;
-  private readonly feeds = new Map<string, SymbolFeed>();
+  /** The subscription's bar length in ms (1Min until there is one). */
+  private barMs = barSizeMs('1Min');
+  /** Symbol -> slot in `table`; the hot path's one lookup. */
+  private readonly slots = new Map<string, number>();
+  /** The subscription's per-symbol hot state (feed-table.ts), and each slot's cold state. */
+  private table = new FeedTable(0);
+  private feedAt: SymbolFeed[] = [];
   private readonly view: BarView = { start: 0, open: 0, high: 0, low: 0, close: 0, volume: 0, vwap: 0, trades: 0, sourceCode: 0, receivedAt: 0 };
   private tickTimer: TimerHandle | undefined;
   private switches = 0;
   private readonly switchCounts = new Map<string, number>();
-  private readonly deliveredByRung: Record<string, number> = {};
+  /** Bars handed on per rung, LADDER order. */
+  private readonly deliveredByRung = new Float64Array(LADDER.length);
   private holesFilled = 0;
   private stalls = 0;
   private readonly ibkrErrors: Record<string, number> = {};
@@ -84,7 +93,7 @@ export class Arbiter {
 
   constructor(private readonly o: ArbiterOptions) {
     if (o.ibkr) this.ibkrConnection = 'connecting';
-    this.checkpoints = new ArbiterCheckpoints(o.checkpoints, o.log, (feed) => this.feeds.get(feed.symbol) === feed);
+    this.checkpoints = new ArbiterCheckpoints(o.checkpoints, o.log);
     this.history = {
       store: o.store,
       clock: o.clock,
@@ -95,8 +104,8 @@ export class Arbiter {
       view: this.view,
       barSize: () => this.barSize!,
       sizeMs: () => this.sizeMs,
-      isCurrent: (symbol, feed) => this.feeds.get(symbol) === feed,
-      markDirty: (feed) => this.checkpoints.markDirty(feed),
+      isCurrent: (symbol, feed) => this.feed(symbol) === feed,
+      markDirty: (feed) => this.checkpoints.markDirty(feed.table, feed.slot),
       send: (msg) => this.o.send(msg),
       afterWarmUp: (symbol, feed, reason) => this.afterWarmUp(symbol, feed, reason),
       deliverThrough: (symbol, feed, through, rung) => this.deliverThrough(symbol, feed, through, rung),
@@ -105,8 +114,13 @@ export class Arbiter {
     };
   }
 
+  private feed(symbol: string): SymbolFeed | undefined {
+    const slot = this.slots.get(symbol);
+    return slot === undefined ? undefined : this.feedAt[slot];
+  }
+
   private get sizeMs(): number {
-    return barSizeMs(this.barSize ?? '1Min');
+    return this.barMs;
   }
 
   private get enabledRungs(): Rung[] {
@@ -128,8 +142,10 @@ export class Arbiter {
   }
 
   unsubscribe(): void {
-    for (const symbol of this.feeds.keys()) this.o.ibkr?.unsubscribe(symbol);
-    this.feeds.clear();
+    for (const symbol of this.slots.keys()) this.o.ibkr?.unsubscribe(symbol);
+    this.slots.clear();
+    this.feedAt = [];
+    this.table = new FeedTable(0);
     this.checkpoints.clear();
     this.tickTimer?.cancel();
     this.tickTimer = undefined;
@@ -138,25 +154,26 @@ export class Arbiter {
 
   private setup(symbols: string[], barSize: BarSize, after: Record<string, number>, warmup: boolean): void {
     this.barSize = barSize;
+    this.barMs = barSizeMs(barSize);
     const now = this.o.clock.now();
     this.checkpoints.writeSubscription(symbols, barSize);
-    for (const symbol of symbols) {
-      const feed: SymbolFeed = {
-        symbol,
-        ladder: new FeedLadder(symbol, this.enabledRungs, this.o.climbBackAfterBars, now),
-        lastDelivered: after[symbol] ?? -Infinity,
-        warmedUp: !warmup && after[symbol] !== undefined,
-        warming: false,
-        lastHistoricalPoll: 0,
-        polling: false,
-        historicalFailedAt: null,
-        dirty: false,
-        checkpointKey: lastDeliveredKey(barSize, symbol),
-        ...(warmup && Number.isFinite(after[symbol]) ? { traderAfter: after[symbol] } : {}),
-      };
-      this.feeds.set(symbol, feed);
+    const unique = [...new Set(symbols)];
+    const table = new FeedTable(unique.length);
+    this.table = table;
+    this.checkpoints.bind(
+      table,
+      unique.map((symbol) => lastDeliveredKey(barSize, symbol)),
+    );
+    for (const [slot, symbol] of unique.entries()) {
+      const ladder = new FeedLadder(symbol, this.enabledRungs, this.o.climbBackAfterBars, now, table, slot);
+      const traderAfter = warmup && Number.isFinite(after[symbol]) ? after[symbol] : undefined;
+      const feed = new SymbolFeed(symbol, table, slot, ladder, traderAfter);
+      feed.lastDelivered = after[symbol] ?? -Infinity;
+      feed.warmedUp = !warmup && after[symbol] !== undefined;
+      this.slots.set(symbol, slot);
+      this.feedAt.push(feed);
       // Written now even when unknown, so a stale position of an older subscription cannot resume.
-      this.checkpoints.markDirty(feed);
+      this.checkpoints.markDirty(table, slot);
       this.o.ibkr?.subscribeRealtime(symbol, barSize);
       if (feed.warmedUp) this.afterWarmUp(symbol, feed, null);
       else void warmUp(this.history, symbol, feed);
@@ -180,14 +197,17 @@ export class Arbiter {
    * writes, and the trader reads the bar itself. Without, the bar is read from the cache.
    */
   onBarsWritten(barSize: BarSize, symbol: string, starts: readonly number[], from = 0, to = starts.length, sources?: readonly number[]): void {
-    const feed = this.feeds.get(symbol);
-    if (!feed || barSize !== this.barSize) return;
-    if (!feed.warmedUp) {
-      void warmUp(this.history, symbol, feed);
+    // One Map lookup, then one 32-byte record of the table (feed-table.ts): no per-symbol objects.
+    const slot = this.slots.get(symbol);
+    if (slot === undefined || barSize !== this.barSize) return;
+    const t = this.table;
+    const rec = slot * I32_PER_SLOT + FLAGS;
+    if ((t.i32[rec] & WARMED_UP) === 0) {
+      void warmUp(this.history, symbol, this.feedAt[slot]);
       return;
     }
     const now = this.o.clock.now();
-    const size = this.sizeMs;
+    const size = this.barMs;
     let newest = -Infinity;
     let at = -1;
     for (let i = from; i < to; i++) {
@@ -197,17 +217,24 @@ export class Arbiter {
       }
     }
     // A fresh write shows the collector is alive, even when another rung already handed that bar on.
-    if (now - (newest + size) < this.o.cacheMaxAgeMs) this.record(symbol, feed.ladder.freshBar('cache', now), newest);
-    if (newest <= feed.lastDelivered) return;
-    if (feed.ladder.serving === 'cache') this.deliverThrough(symbol, feed, newest, 'cache', newest, sources === undefined ? -1 : sources[at]);
+    // The common case (the cache serves and stays) is counted in the table; any other asks the ladder.
+    if (now - (newest + size) < this.o.cacheMaxAgeMs && !countFreshIfServing(t, slot, CACHE)) {
+      this.record(symbol, this.feedAt[slot].ladder.freshBar('cache', now), newest);
+    }
+    const last = t.f64[slot * F64_PER_SLOT];
+    if (newest <= last || servingOf(t.i32[rec]) !== CACHE) return;
+    const held = sources === undefined ? -1 : sources[at];
+    // The next bar with its source known from the write: handed on without a read.
+    if (held >= 0 && newest - last <= size) this.hand(slot, symbol, newest, held, CACHE);
+    else this.deliverThrough(symbol, this.feedAt[slot], newest, 'cache', newest, held);
   }
 
   /** A bar from IBKR real-time bars: written to the cache, then handed on if that rung serves. */
   async onRealtimeBar(bar: Bar): Promise<void> {
-    const feed = this.feeds.get(bar.symbol);
+    const feed = this.feed(bar.symbol);
     if (!feed || bar.barSize !== this.barSize) return;
     await this.o.store.put(bar);
-    if (this.feeds.get(bar.symbol) !== feed || !feed.warmedUp) return;
+    if (this.feed(bar.symbol) !== feed || !feed.warmedUp) return;
     const now = this.o.clock.now();
     this.record(bar.symbol, feed.ladder.freshBar('ibkr-realtime', now), bar.start);
     if (feed.ladder.serving === 'ibkr-realtime') this.deliverThrough(bar.symbol, feed, bar.start, 'ibkr-realtime');
@@ -215,7 +242,7 @@ export class Arbiter {
 
   /** IBKR refused or lost real-time bars for a symbol (420, 354, 10168, a stall). */
   onRealtimeDown(symbol: string, reason: string, stall = false): void {
-    const feed = this.feeds.get(symbol);
+    const feed = this.feed(symbol);
     if (!feed) return;
     if (stall) this.stalls++;
     this.record(symbol, feed.ladder.markDown('ibkr-realtime', this.o.clock.now(), reason));
@@ -223,7 +250,7 @@ export class Arbiter {
 
   /** IBKR refused historical data for a symbol. */
   onHistoricalDown(symbol: string, reason: string): void {
-    const feed = this.feeds.get(symbol);
+    const feed = this.feed(symbol);
     if (!feed) return;
     feed.historicalFailedAt = this.o.clock.now();
     this.record(symbol, feed.ladder.markDown('ibkr-historical', feed.historicalFailedAt, reason));
@@ -236,7 +263,8 @@ export class Arbiter {
   onIbkrConnection(state: string): void {
     this.ibkrConnection = state;
     const now = this.o.clock.now();
-    for (const [symbol, feed] of this.feeds) {
+    for (const feed of this.feedAt) {
+      const symbol = feed.symbol;
       if (state === 'connected') {
         feed.historicalFailedAt = null;
         if (feed.warmedUp) this.record(symbol, feed.ladder.markUp('ibkr-historical', now, 'IBKR connected'));
@@ -255,35 +283,38 @@ export class Arbiter {
    */
   private deliverThrough(symbol: string, feed: SymbolFeed, through: number, rung: Rung, trigger = through, heldSource = -1): void {
     const size = this.barSize!;
-    const sizeMs = this.sizeMs;
+    const sizeMs = this.barMs;
     const view = this.view;
+    const code = rungCode(rung);
     if (through !== Infinity && through - feed.lastDelivered <= sizeMs) {
       // The next bar: its source known from the write (no read), else one synchronous read.
-      if (heldSource >= 0) this.hand(symbol, feed, size, through, heldSource, rung);
-      else if (this.o.store.readInto(symbol, size, through, view)) this.hand(symbol, feed, size, view.start, view.sourceCode, rung);
+      if (heldSource >= 0) this.hand(feed.slot, symbol, through, heldSource, code);
+      else if (this.o.store.readInto(symbol, size, through, view)) this.hand(feed.slot, symbol, view.start, view.sourceCode, code);
       return;
     }
     const from = feed.lastDelivered === -Infinity ? this.o.clock.now() - Math.max(1, this.o.preloadBars) * sizeMs : feed.lastDelivered + 1;
     const to = through === Infinity ? this.o.clock.now() : through;
     // Rare path (a switch, or a rung that skipped bars): objects are fine here.
     for (const bar of this.o.store.range(symbol, size, from, to)) {
-      if (this.hand(symbol, feed, size, bar.start, BAR_SOURCE_CODE[bar.source], rung) && bar.start !== trigger) this.holesFilled++;
+      if (this.hand(feed.slot, symbol, bar.start, BAR_SOURCE_CODE[bar.source], code) && bar.start !== trigger) this.holesFilled++;
     }
   }
 
   /** Hands one bar's key to the trader unless it is not after the last one; true when handed. */
-  private hand(symbol: string, feed: SymbolFeed, barSize: BarSize, start: number, sourceCode: number, rung: Rung): boolean {
-    if (start <= feed.lastDelivered) return false;
-    feed.lastDelivered = start;
-    this.deliveredByRung[rung] = (this.deliveredByRung[rung] ?? 0) + 1;
+  private hand(slot: number, symbol: string, start: number, sourceCode: number, rung: number): boolean {
+    const t = this.table;
+    const pos = slot * F64_PER_SLOT;
+    if (start <= t.f64[pos]) return false;
+    t.f64[pos] = start;
+    this.deliveredByRung[rung]++;
     const msg = this.barMsg;
     msg.symbol = symbol;
-    msg.barSize = barSize;
+    msg.barSize = this.barSize!;
     msg.start = start;
     msg.source = SOURCE_BY_CODE[sourceCode] ?? 'sim';
     this.o.send(msg);
-    this.o.onDelivered?.(msg, rung);
-    this.checkpoints.markDirty(feed);
+    this.o.onDelivered?.(msg, LADDER[rung]);
+    this.checkpoints.markDirty(t, slot);
     return true;
   }
 
@@ -295,7 +326,7 @@ export class Arbiter {
     this.switchCounts.set(key, (this.switchCounts.get(key) ?? 0) + 1);
     this.o.log.info({ symbol, from: sw.from, to: sw.to, reason: sw.reason }, 'feed switched');
     this.o.send({ type: 'feed', symbol, rung: sw.to, reason: sw.reason });
-    const feed = this.feeds.get(symbol);
+    const feed = this.feed(symbol);
     // A new rung may already hold bars the old one never handed on.
     if (feed?.warmedUp && sw.to && sw.to !== 'preload' && sw.to !== 'ibkr-historical') this.deliverThrough(symbol, feed, Infinity, sw.to, trigger);
   }
@@ -305,7 +336,7 @@ export class Arbiter {
     const period = Math.min(5_000, Math.max(250, this.sizeMs / 12));
     this.tickTimer = this.o.clock.setTimeout(() => {
       this.tick();
-      if (this.feeds.size > 0) this.scheduleTick();
+      if (this.feedAt.length > 0) this.scheduleTick();
     }, period);
   }
 
@@ -315,7 +346,8 @@ export class Arbiter {
     const ibkrUp = this.o.ibkr?.connected() ?? false;
     // See every commit made so far (another thread's writes), not this turn's snapshot.
     this.o.store.refresh();
-    for (const [symbol, feed] of this.feeds) {
+    for (const feed of this.feedAt) {
+      const symbol = feed.symbol;
       if (!feed.warmedUp) {
         const askIbkr = ibkrUp && now - feed.lastHistoricalPoll >= this.o.historicalPollMs;
         if (!feed.warming && (askIbkr || this.o.store.latestInto(symbol, this.barSize!, this.view))) void warmUp(this.history, symbol, feed);
@@ -362,7 +394,7 @@ export class Arbiter {
       barSize: this.barSize,
       switches: this.switches,
       switchCounts: this.switchCounts,
-      deliveredByRung: this.deliveredByRung,
+      deliveredByRung: Object.fromEntries(LADDER.flatMap((rung, i) => (this.deliveredByRung[i] > 0 ? [[rung, this.deliveredByRung[i]]] : []))),
       holesFilled: this.holesFilled,
       stalls: this.stalls,
       ibkrEnabled: this.o.ibkr !== null,
@@ -372,10 +404,10 @@ export class Arbiter {
   }
 
   status(): ArbiterStatus {
-    return arbiterStatus(this.feeds, this.counts());
+    return arbiterStatus(this.feedAt, this.counts());
   }
 
   metrics(): MetricSample[] {
-    return arbiterMetrics(this.feeds, this.counts());
+    return arbiterMetrics(this.feedAt, this.counts());
   }
 }

@@ -2,12 +2,13 @@
  * The arbiter's checkpoints: the subscription under one key, and each symbol's last delivered bar
  * start under its own key, written (never awaited) at most once per event-loop turn and only when
  * it moved, so a bar costs one small write, not a rewrite of every symbol's position. The writes run
- * after the turn's messages were handled, CHUNK per turn.
+ * after the turn's messages were handled, CHUNK per turn. The dirty bit and the position are in the
+ * subscription's FeedTable (feed-table.ts); the dirty list is a list of slots.
  */
 import type { BarSize } from '../../market/bar-size.ts';
 import type { Logger } from '../../runtime/log.ts';
 import type { CheckpointStore } from '../../storage/types.ts';
-import type { SymbolFeed } from './feed-state.ts';
+import { DIRTY, F64_PER_SLOT, FLAGS, I32_PER_SLOT, type FeedTable } from './feed-table.ts';
 
 const CHECKPOINT_KEY = 'arbiter';
 
@@ -26,8 +27,11 @@ export interface Subscription {
 }
 
 export class ArbiterCheckpoints {
-  /** The first `dirtyCount` entries are dirty; the array keeps its room (no regrowth per turn). */
-  private readonly dirtyFeeds: SymbolFeed[] = [];
+  /** The subscription's table and each slot's key; null when nothing is subscribed. */
+  private table: FeedTable | null = null;
+  private keys: readonly string[] = [];
+  /** The first `dirtyCount` entries are the dirty slots, oldest first (grown by doubling, never shrunk). */
+  private dirty = new Int32Array(64);
   private dirtyCount = 0;
   private flushQueued = false;
   private readonly flushQueuedCheckpoint = () => {
@@ -39,8 +43,6 @@ export class ArbiterCheckpoints {
   constructor(
     private readonly store: CheckpointStore,
     private readonly log: Logger,
-    /** Whether `feed` is still the one subscribed for its symbol (a stale one is not written). */
-    private readonly isCurrent: (feed: SymbolFeed) => boolean,
   ) {}
 
   readSubscription(): { subscription: Subscription; after: Record<string, number> } | null {
@@ -58,19 +60,36 @@ export class ArbiterCheckpoints {
     void this.store.put<Subscription>(CHECKPOINT_KEY, { symbols: [...symbols], barSize });
   }
 
+  /** A new subscription: positions are read from `table`, slot i written under `keys[i]`. */
+  bind(table: FeedTable, keys: readonly string[]): void {
+    this.clear();
+    this.table = table;
+    this.keys = keys;
+  }
+
   /** Drops the writes not yet made (the subscription ended). */
   clear(): void {
-    this.dirtyFeeds.length = 0;
+    this.table = null;
+    this.keys = [];
     this.dirtyCount = 0;
   }
 
-  /** Coalesced: one write per moved symbol per event-loop turn at most, never awaited on the hot path. */
-  markDirty(feed: SymbolFeed): void {
-    if (!feed.dirty) {
-      feed.dirty = true;
-      if (this.dirtyCount < this.dirtyFeeds.length) this.dirtyFeeds[this.dirtyCount] = feed;
-      else this.dirtyFeeds.push(feed);
-      this.dirtyCount++;
+  /**
+   * Coalesced: one write per moved symbol per event-loop turn at most, never awaited on the hot
+   * path. A slot of a table no longer bound (a subscription that ended) is not written.
+   */
+  markDirty(table: FeedTable, slot: number): void {
+    if (table !== this.table) return;
+    const at = slot * I32_PER_SLOT + FLAGS;
+    const flags = table.i32[at];
+    if ((flags & DIRTY) === 0) {
+      table.i32[at] = flags | DIRTY;
+      if (this.dirtyCount === this.dirty.length) {
+        const grown = new Int32Array(this.dirty.length * 2);
+        grown.set(this.dirty);
+        this.dirty = grown;
+      }
+      this.dirty[this.dirtyCount++] = slot;
     }
     this.queueFlush();
   }
@@ -87,14 +106,18 @@ export class ArbiterCheckpoints {
   flush(max = Infinity): Promise<unknown> {
     const writes: Promise<void>[] = [];
     const n = Math.min(max, this.dirtyCount);
-    for (let i = 0; i < n; i++) {
-      const feed = this.dirtyFeeds[i];
-      feed.dirty = false;
-      if (!this.isCurrent(feed)) continue;
-      writes.push(Number.isFinite(feed.lastDelivered) ? this.store.put(feed.checkpointKey, feed.lastDelivered) : this.store.delete(feed.checkpointKey));
+    const table = this.table;
+    if (table !== null) {
+      for (let i = 0; i < n; i++) {
+        const slot = this.dirty[i];
+        table.i32[slot * I32_PER_SLOT + FLAGS] &= ~DIRTY;
+        const last = table.f64[slot * F64_PER_SLOT];
+        const key = this.keys[slot];
+        writes.push(Number.isFinite(last) ? this.store.put(key, last) : this.store.delete(key));
+      }
     }
     // What is left moves to the front (a burst of thousands is written CHUNK per turn).
-    this.dirtyFeeds.copyWithin(0, n, this.dirtyCount);
+    this.dirty.copyWithin(0, n, this.dirtyCount);
     this.dirtyCount -= n;
     const all = Promise.all(writes);
     all.catch((err) => this.log.error({ err: (err as Error).message }, 'arbiter checkpoint write failed'));
