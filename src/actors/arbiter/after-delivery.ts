@@ -5,17 +5,41 @@
  * after the turn's bars went to the trader, and CHUNK at a time, so a burst of thousands of bars
  * reaches the trader before the thread spends time on them, and the next notice is not kept
  * waiting behind them.
+ *
+ * The queue is a set of parallel arrays that keep their room (a ring that is reset when it empties):
+ * queueing a bar allocates nothing, on the arbiter's hot path; the jobs' callbacks get a reused
+ * object, read synchronously.
  */
+import type { BarSize } from '../../market/bar-size.ts';
+import type { BarSource } from '../../market/bar.ts';
 import type { Clock } from '../../market/clock.ts';
 import type { ArbiterToTrader, BarRef, Rung } from './protocol.ts';
 
 /** Jobs per turn: a burst's side effects give way to the next notice between chunks. */
 const CHUNK = 256;
 
-type Job = { kind: 'report'; msg: ArbiterToTrader } | { kind: 'record'; bar: BarRef; rung: Rung; at: number };
+/** A job's kind: report a bar, record a bar, report another message (kept whole in `others`). */
+const REPORT_BAR = 0;
+const RECORD_BAR = 1;
+const REPORT_OTHER = 2;
+
+/** Queued jobs left over after this many have run are moved to the front (the arrays never grow without end). */
+const COMPACT_AFTER = 65_536;
 
 export class AfterDelivery {
-  private jobs: Job[] = [];
+  private readonly kinds: number[] = [];
+  private readonly symbols: string[] = [];
+  private readonly barSizes: BarSize[] = [];
+  private readonly starts: number[] = [];
+  private readonly sources: BarSource[] = [];
+  private readonly rungs: Rung[] = [];
+  private readonly ats: number[] = [];
+  private readonly others: (ArbiterToTrader | null)[] = [];
+  private head = 0;
+  private tail = 0;
+  /** Handed to the callbacks, refilled per job. */
+  private readonly barMsg: Extract<ArbiterToTrader, { type: 'bar' }> = { type: 'bar', symbol: '', barSize: '1Min', start: 0, source: 'sim' };
+  private readonly barRef: BarRef = { symbol: '', barSize: '1Min', start: 0, source: 'sim' };
   private scheduled = false;
   private readonly runScheduled = () => {
     this.scheduled = false;
@@ -28,14 +52,34 @@ export class AfterDelivery {
     private readonly record: (bar: BarRef, rung: Rung, at: number) => void,
   ) {}
 
-  /** A message handed to the trader, for the dashboard (a reused `bar` message is copied). */
+  /** A message handed to the trader, for the dashboard (a reused `bar` message is copied into the queue). */
   reported(msg: ArbiterToTrader): void {
-    this.push({ kind: 'report', msg: msg.type === 'bar' ? { ...msg } : msg });
+    // Fields written here, not passed on: a double passed to a call that is not inlined is boxed.
+    const i = this.next();
+    if (msg.type === 'bar') {
+      this.kinds[i] = REPORT_BAR;
+      this.symbols[i] = msg.symbol;
+      this.barSizes[i] = msg.barSize;
+      this.starts[i] = msg.start;
+      this.sources[i] = msg.source;
+      this.others[i] = null;
+    } else {
+      this.kinds[i] = REPORT_OTHER;
+      this.others[i] = msg;
+    }
   }
 
   /** A bar handed on and the rung that served it, for the delivery log (timed now). */
   delivered(bar: BarRef, rung: Rung): void {
-    this.push({ kind: 'record', bar: { symbol: bar.symbol, barSize: bar.barSize, start: bar.start, source: bar.source }, rung, at: this.clock.now() });
+    const i = this.next();
+    this.kinds[i] = RECORD_BAR;
+    this.symbols[i] = bar.symbol;
+    this.barSizes[i] = bar.barSize;
+    this.starts[i] = bar.start;
+    this.sources[i] = bar.source;
+    this.rungs[i] = rung;
+    this.ats[i] = this.clock.now();
+    this.others[i] = null;
   }
 
   /** Runs everything queued now (shutdown). */
@@ -45,18 +89,73 @@ export class AfterDelivery {
 
   /** Up to `max` jobs; the rest in a later turn, so notices that arrived meanwhile go first. */
   private runSome(max: number): void {
-    const n = Math.min(max, this.jobs.length);
-    const jobs = this.jobs.splice(0, n);
-    for (const j of jobs) {
-      if (j.kind === 'report') this.report(j.msg);
-      else this.record(j.bar, j.rung, j.at);
+    const end = Math.min(this.tail, this.head + max);
+    for (let i = this.head; i < end; i++) {
+      // Moved past first: a callback that queues more (or throws) finds the queue consistent.
+      this.head = i + 1;
+      const kind = this.kinds[i];
+      if (kind === REPORT_OTHER) {
+        const msg = this.others[i]!;
+        this.others[i] = null;
+        this.report(msg);
+      } else if (kind === REPORT_BAR) {
+        const m = this.barMsg;
+        m.symbol = this.symbols[i];
+        m.barSize = this.barSizes[i];
+        m.start = this.starts[i];
+        m.source = this.sources[i];
+        this.report(m);
+      } else {
+        const b = this.barRef;
+        b.symbol = this.symbols[i];
+        b.barSize = this.barSizes[i];
+        b.start = this.starts[i];
+        b.source = this.sources[i];
+        this.record(b, this.rungs[i], this.ats[i]);
+      }
     }
-    if (this.jobs.length > 0) this.schedule();
+    if (this.head === this.tail) {
+      this.head = 0;
+      this.tail = 0;
+    } else {
+      // Amortized: the jobs moved are at most as many as those run since the last move.
+      if (this.head >= COMPACT_AFTER && this.head >= this.tail - this.head) this.compact();
+      this.schedule();
+    }
   }
 
-  private push(job: Job): void {
-    this.jobs.push(job);
+  private compact(): void {
+    const n = this.tail - this.head;
+    for (let j = 0; j < n; j++) {
+      const i = this.head + j;
+      this.kinds[j] = this.kinds[i];
+      this.symbols[j] = this.symbols[i];
+      this.barSizes[j] = this.barSizes[i];
+      this.starts[j] = this.starts[i];
+      this.sources[j] = this.sources[i];
+      this.rungs[j] = this.rungs[i];
+      this.ats[j] = this.ats[i];
+      this.others[j] = this.others[i];
+    }
+    this.head = 0;
+    this.tail = n;
+  }
+
+  /** The index of a new job at the tail; every array gets a value there (no holes). */
+  private next(): number {
+    const i = this.tail++;
+    if (i === this.kinds.length) {
+      this.kinds.push(0);
+      this.symbols.push('');
+      this.barSizes.push('1Min');
+      this.starts.push(0.5);
+      this.sources.push('sim');
+      this.rungs.push('cache');
+      this.ats.push(0.5);
+      this.others.push(null);
+    }
     this.schedule();
+    return i;
   }
 
   private schedule(): void {
