@@ -1,13 +1,23 @@
 /**
  * Arbiter benchmark.
  *
- * 1. Bar resolution, in one thread: the arbiter's hot path — a key arrives (`onBarsWritten` with one
- *    start and the source the cache holds for it, as the collector's notice says), the ladder
- *    counts a fresh cache bar, and the key is handed to `send` — timed per call with
- *    process.hrtime.bigint, with 1 and with 5,000 subscribed symbols (keys spread round-robin).
- *    Beside it in the same blocks, the memory floor: a Map lookup and three per-symbol objects. Heap growth per call is measured on a separate
- *    untimed run (hrtime allocates BigInts), with the number of GCs seen during it.
- *    Goal: p99 under 10 µs, and 5,000 symbols within 1.5x of one.
+ * 1. Bar resolution, in one thread, two ways, with 1 and with 5,000 subscribed symbols:
+ *    a. Per call: the arbiter's hot path — a key arrives (`onBarsWritten` with one start and the
+ *       source the cache holds for it, as the collector's notice says), the ladder counts a fresh
+ *       cache bar, and the key is handed to `send` — timed per call with process.hrtime.bigint,
+ *       keys spread round-robin. Beside it in the same blocks, the memory floor: a Map lookup and
+ *       three per-symbol objects. Heap growth per call is measured on a separate untimed run
+ *       (hrtime allocates BigInts; the run's keys are built before it), with the GCs seen during it.
+ *       Goal: p99 under 10 µs.
+ *    b. Per notice (fixtures/arbiter-notice-rig.ts): what the arbiter receives at a minute's close,
+ *       one collector notice of 5,000 keys (5,000 symbols' minute, or one symbol's 5,000 minutes),
+ *       handled as actor.ts handles it, timed once per notice and divided per bar; the memory floor
+ *       walks the same notice in the same block. Goal: 5,000 symbols within 1.5x of one at p99.
+ *    Why the goal is held against (b): at one symbol the per-call work is ~30 ns and the timer
+ *    around it ~50-90 ns, so per-call p99 measures the timer and the interrupts that land in it,
+ *    not resolution; a notice is timed once for 5,000 bars, so the timer is spread over them, and
+ *    it is the unit of work the arbiter's thread actually gets. Both are printed; (a) keeps its
+ *    ratio beside its floor's.
  * 2. End to end between real worker threads: a writer actor awaits `put` of a bar into LMDB, then
  *    sends its key over the runtime's peer link; a reader actor resolves it with readInto and notes
  *    the time. Beside it, raw postMessage of the same key between the same two threads, in the same
@@ -464,12 +474,13 @@ export async function run(opts: { quick?: boolean } = {}): Promise<Record<string
       ]),
     ),
   );
-  console.log(`timer overhead (included): ~${fmt(one.timer_overhead_us, 3)} µs; 5000/1 ratio: p50 ${fmt(ratioP50, 2)}x, p99 ${fmt(ratioP99, 2)}x (goal: p99 under 10 µs, ratio at most 1.5)`);
+  console.log(
+    `timer overhead (included): ~${fmt(one.timer_overhead_us, 3)} µs; 5000/1 ratio: p50 ${fmt(ratioP50, 2)}x, p99 ${fmt(ratioP99, 2)}x (goal: p99 under 10 µs; the 1.5x goal is held per notice, below)`,
+  );
   console.log(
     `memory floor (Map lookup + three per-symbol objects, same blocks): 1 symbol p50 ${fmt(floorOne.p50, 2)} p99 ${fmt(floorOne.p99, 2)} µs; 5000 p50 ${fmt(floorMany.p50, 2)} p99 ${fmt(floorMany.p99, 2)} µs; ratio p99 ${fmt(floorRatioP99, 2)}x; the arbiter's p99 ratio over the floor's: ${fmt(ratioP99 / floorRatioP99, 2)}`,
   );
   console.log(`${many.us.p99 < 10 ? 'PASS' : 'FAIL'} resolution_p99_under_10us (${fmt(many.us.p99, 2)} µs per call at 5,000 symbols)`);
-  console.log(`(per call is not the row the 1.5x goal is held against: the timer is ~2x the work it times at one symbol; see below)`);
 
   const notices = await noticePair(quick ? 40 : 1_000);
   const n1 = notices.one_symbol;
