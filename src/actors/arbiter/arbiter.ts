@@ -103,7 +103,7 @@ export class Arbiter {
       historicalPollMs: o.historicalPollMs,
       view: this.view,
       barSize: () => this.barSize!,
-      sizeMs: () => this.sizeMs,
+      sizeMs: () => this.barMs,
       isCurrent: (symbol, feed) => this.feed(symbol) === feed,
       markDirty: (feed) => this.checkpoints.markDirty(feed.table, feed.slot),
       send: (msg) => this.o.send(msg),
@@ -117,10 +117,6 @@ export class Arbiter {
   private feed(symbol: string): SymbolFeed | undefined {
     const slot = this.slots.get(symbol);
     return slot === undefined ? undefined : this.feedAt[slot];
-  }
-
-  private get sizeMs(): number {
-    return this.barMs;
   }
 
   private get enabledRungs(): Rung[] {
@@ -333,7 +329,7 @@ export class Arbiter {
 
   private scheduleTick(): void {
     this.tickTimer?.cancel();
-    const period = Math.min(5_000, Math.max(250, this.sizeMs / 12));
+    const period = Math.min(5_000, Math.max(250, this.barMs / 12));
     this.tickTimer = this.o.clock.setTimeout(() => {
       this.tick();
       if (this.feedAt.length > 0) this.scheduleTick();
@@ -374,7 +370,7 @@ export class Arbiter {
       return -Infinity;
     }
     const newest = this.view.start;
-    const age = now - (newest + this.sizeMs);
+    const age = now - (newest + this.barMs);
     if (age >= this.o.cacheMaxAgeMs) {
       this.record(symbol, feed.ladder.markDown('cache', now, `stale: newest cached bar ended ${Math.round(age / 1000)} s ago`));
     } else if (!feed.ladder.isUp('cache')) {
