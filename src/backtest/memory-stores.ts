@@ -2,6 +2,9 @@
  * In-memory stand-ins for the LMDB order journal and checkpoint store, for backtests: the same
  * contracts (src/storage/types.ts) the live trader's OrderManager and PaperBroker write to, without
  * the disk. A backtest's orders and broker state live only as long as the run.
+ *
+ * Both offer `putNow` (durable on return), which lets the order manager and the paper broker take
+ * their synchronous path: the same code as live, without a promise per write.
  */
 import type { CheckpointStore, OrderJournal, OrderRecord } from '../storage/types.ts';
 
@@ -14,6 +17,11 @@ export class MemoryJournal implements OrderJournal {
   put(record: OrderRecord): Promise<void> {
     this.records.set(record.clientOrderId, record);
     return WRITTEN;
+  }
+
+  /** Durable on return: the order manager journals and sends without a promise. */
+  putNow(record: OrderRecord): void {
+    this.records.set(record.clientOrderId, record);
   }
 
   get(clientOrderId: string): OrderRecord | undefined {
@@ -40,6 +48,11 @@ export class MemoryCheckpoints implements CheckpointStore {
   put<T>(key: string, value: T): Promise<void> {
     this.values.set(key, value);
     return WRITTEN;
+  }
+
+  /** Durable on return: the paper broker answers and fills without a promise. */
+  putNow<T>(key: string, value: T): void {
+    this.values.set(key, value);
   }
 
   async delete(key: string): Promise<void> {

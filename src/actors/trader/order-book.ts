@@ -48,7 +48,17 @@ export class OrderBook {
     }
     this.refreshOpenQty(record.symbol);
     if (!write) return;
-    const p: Promise<void> = this.journal.put(record).then(
+    const journal = this.journal;
+    if (journal.putNow !== undefined) {
+      // A journal durable on return (a backtest's, in memory): nothing to wait for.
+      try {
+        journal.putNow(record);
+      } catch (err) {
+        this.onWriteError(id, err);
+      }
+      return;
+    }
+    const p: Promise<void> = journal.put(record).then(
       () => {
         this.writes.delete(p);
       },

@@ -102,15 +102,14 @@ export const EXIT_KEYS_SNAKE: Record<(typeof EXIT_KEYS)[number], string> = {
   trailingStopPct: 'trailing_stop_pct',
 };
 
+/** The exit settings' own names (a constant: the default below is evaluated on every call, once per signal). */
+const EXIT_KEYS_CAMEL: Record<(typeof EXIT_KEYS)[number], string> = { stopLossPct: 'stopLossPct', takeProfitPct: 'takeProfitPct', trailingStopPct: 'trailingStopPct' };
+
 /**
  * Why these exit settings are unusable, or undefined. Keys are `keys` (camelCase for signals,
  * EXIT_KEYS_SNAKE for HTTP and config). null or absent means "no such exit".
  */
-export function exitsProblem(
-  exits: unknown,
-  prefix: string,
-  keys: Record<(typeof EXIT_KEYS)[number], string> = { stopLossPct: 'stopLossPct', takeProfitPct: 'takeProfitPct', trailingStopPct: 'trailingStopPct' },
-): FieldProblem | undefined {
+export function exitsProblem(exits: unknown, prefix: string, keys: Record<(typeof EXIT_KEYS)[number], string> = EXIT_KEYS_CAMEL): FieldProblem | undefined {
   if (exits === undefined || exits === null) return undefined;
   if (typeof exits !== 'object' || Array.isArray(exits)) return { field: prefix.replace(/\.$/, ''), message: 'must be an object' };
   const o = exits as Record<string, unknown>;

@@ -80,6 +80,13 @@ interface PaperState {
   known: Array<[string, string, number]>;
 }
 
+/** What accept() took: the acks for every leg, the legs newly accepted, and when. */
+interface Accepted {
+  out: Array<{ clientOrderId: string; brokerOrderId: string }>;
+  accepted: PaperOrder[];
+  now: number;
+}
+
 export interface PaperBrokerStats {
   /** submit() calls on this instance, duplicates included. */
   submitCalls: number;
@@ -130,6 +137,25 @@ export class PaperBroker implements Broker {
     }
     this.state = saved ?? { version: 1, cash: this.opts.startingCash, seq: 0, accepted: 0, positions: {}, open: [], fills: [], known: [] };
     this.knownIds = new Map(this.state.known.map(([id, brokerId]) => [id, brokerId]));
+    const putNow = this.checkpoints.putNow?.bind(this.checkpoints);
+    if (putNow !== undefined) {
+      const key = this.opts.key;
+      this.submitGroupNow = (orders) => {
+        const taken = this.accept(orders);
+        if (taken.accepted.length === 0) return taken.out;
+        putNow(key, this.state);
+        this.announce(taken);
+        return taken.out;
+      };
+      const group = this.submitGroupNow;
+      this.submitNow = (order) => ({ brokerOrderId: group([order])[0].brokerOrderId });
+      this.onBarNow = (bar) => {
+        const events = this.fillBar(bar);
+        if (events === undefined) return;
+        putNow(key, this.state);
+        this.emitAll(events);
+      };
+    }
   }
 
   onEvent(cb: (e: BrokerEvent) => void): void {
@@ -142,11 +168,31 @@ export class PaperBroker implements Broker {
   }
 
   /**
+   * The synchronous path, offered only when the checkpoint store is durable on return (putNow: the
+   * in-memory store of a backtest). The same steps as submit, submitGroup and onBar, in the same
+   * order (state, durable write, events), with the write done on return instead of awaited; they
+   * throw where those reject. Set in the constructor, so a broker on a disk store has none of them
+   * and callers take the promise path.
+   */
+  readonly submitNow?: (order: OrderRecord) => { brokerOrderId: string };
+  readonly submitGroupNow?: (orders: readonly OrderRecord[]) => Array<{ clientOrderId: string; brokerOrderId: string }>;
+  readonly onBarNow?: (bar: Bar) => void;
+
+  /**
    * Accepts a bracket (entry first, then its exits) in one durable write: after a crash either
    * every leg is working or none is. Legs already known keep their id (idempotent per leg); an
    * exit sent alone works once its entry has filled, and is refused when its entry ended unfilled.
    */
   async submitGroup(orders: readonly OrderRecord[]): Promise<Array<{ clientOrderId: string; brokerOrderId: string }>> {
+    const taken = this.accept(orders);
+    if (taken.accepted.length === 0) return taken.out;
+    await this.persist();
+    this.announce(taken);
+    return taken.out;
+  }
+
+  /** submitGroup's changes to the state, before the durable write: legs known, checked, accepted. */
+  private accept(orders: readonly OrderRecord[]): Accepted {
     this.submitCalls++;
     const out: Array<{ clientOrderId: string; brokerOrderId: string }> = [];
     const fresh: OrderRecord[] = [];
@@ -155,7 +201,7 @@ export class PaperBroker implements Broker {
       if (existing !== undefined) out.push({ clientOrderId: order.clientOrderId, brokerOrderId: existing });
       else fresh.push(order);
     }
-    if (fresh.length === 0) return out;
+    if (fresh.length === 0) return { out, accepted: [], now: 0 };
     for (const order of fresh) {
       const problem = paperOrderProblem(order);
       if (problem) throw new BrokerError('BROKER_REJECTED', `paper broker rejected ${order.clientOrderId}: ${problem}`);
@@ -188,9 +234,12 @@ export class PaperBroker implements Broker {
     for (let i = 0; i < drop; i++) this.knownIds.delete(known[i][0]);
     if (drop > 0) known.splice(0, drop);
     this.state = { ...this.state, seq, accepted: this.state.accepted + accepted.length, open: [...this.state.open, ...accepted], known };
-    await this.persist();
-    for (const o of accepted) this.emit({ type: 'accepted', clientOrderId: o.clientOrderId, brokerOrderId: o.brokerOrderId, time: now });
-    return out;
+    return { out, accepted, now };
+  }
+
+  /** Once the accepted legs are durable: their events. */
+  private announce(taken: Accepted): void {
+    for (const o of taken.accepted) this.emit({ type: 'accepted', clientOrderId: o.clientOrderId, brokerOrderId: o.brokerOrderId, time: taken.now });
   }
 
   async cancel(clientOrderId: string): Promise<void> {
@@ -235,7 +284,15 @@ export class PaperBroker implements Broker {
   }
 
   async onBar(bar: Bar): Promise<void> {
-    if (!this.barDue(bar)) return;
+    const events = this.fillBar(bar);
+    if (events === undefined) return;
+    await this.persist();
+    this.emitAll(events);
+  }
+
+  /** onBar's changes to the state, before the durable write; the events to announce after it (undefined: nothing changed). */
+  private fillBar(bar: Bar): BrokerEvent[] | undefined {
+    if (!this.barDue(bar)) return undefined;
 
     const events: BrokerEvent[] = [];
     const fills: BrokerFill[] = [];
@@ -313,7 +370,7 @@ export class PaperBroker implements Broker {
       }
     }
 
-    if (events.length === 0 && open.size === this.state.open.length && [...open.values()].every((o, i) => o === this.state.open[i])) return;
+    if (events.length === 0 && open.size === this.state.open.length && [...open.values()].every((o, i) => o === this.state.open[i])) return undefined;
     const before = this.state.fills;
     const size = before.length + fills.length;
     let drop = 0;
@@ -326,7 +383,10 @@ export class PaperBroker implements Broker {
       if (kept !== undefined) stillOpen.push(kept);
     }
     this.state = { ...this.state, cash, positions, open: stillOpen, fills: history };
-    await this.persist();
+    return events;
+  }
+
+  private emitAll(events: readonly BrokerEvent[]): void {
     for (const e of events) this.emit(e.type === 'fill' ? { ...e, fill: { ...e.fill } } : e);
   }
 
