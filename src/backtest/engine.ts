@@ -33,7 +33,7 @@ import type { Bar } from '../market/bar.ts';
 import { barSizeMs } from '../market/bar-size.ts';
 import { MarketCalendar } from '../market/calendar.ts';
 import { ManualClock } from '../market/clock.ts';
-import { dailyClose, failOnStrategyTrouble, nextStartIs, seedPositions } from './engine-support.ts';
+import { dailyClose, failOnStrategyTrouble, seedPositions } from './engine-support.ts';
 import type { DailyRow, EngineInput, EngineResult, FillRow, SymbolTally } from './engine-types.ts';
 import { MemoryCheckpoints, MemoryJournal } from './memory-stores.ts';
 
@@ -246,6 +246,9 @@ class Replay {
   private readonly cursor: Int32Array;
   private dayEnd = -Infinity;
   private dayDate = '';
+  /** A bar time handled whose curve point is not written yet, and its start. */
+  private open = false;
+  private openStart = 0;
 
   constructor(private readonly p: ReplayParts) {
     this.total = p.all.reduce((n, b) => n + b.length, 0);
@@ -272,6 +275,8 @@ class Replay {
           k = i;
         }
       }
+      // The previous bar time is complete once the next bar starts later (or none is left): its curve point.
+      if (this.open && (k < 0 || best !== this.openStart)) this.point();
       if (k < 0) return undefined;
       const bar = all[k][cursor[k]++];
       const closeAt = daily ? dailyClose(calendar, bar.start, sizeMs) : bar.start + sizeMs;
@@ -290,27 +295,32 @@ class Replay {
   }
 
   private after(k: number, bar: Bar, closeAt: number): void {
-    const { qty, tallies } = this.p;
+    const { tallies } = this.p;
     failOnStrategyTrouble(this.p.loop);
     this.p.last[k] = bar.close;
     tallies[k].bars++;
     this.p.onBarDone?.(bar, closeAt);
     if (this.firstTime === null) this.firstTime = closeAt;
     this.lastTime = closeAt;
-    // One curve point per bar time, once every symbol's bar of that time is in.
-    if (!nextStartIs(this.p.all, this.cursor, bar.start)) {
-      let held = false;
-      for (let i = 0; i < qty.length; i++) {
-        if (qty[i] !== 0) {
-          held = true;
-          tallies[i].barsHeld++;
-        }
-      }
-      if (held) this.timesHeld++;
-      this.curveTime[this.points] = closeAt;
-      this.curveEquity[this.points++] = this.equityNow();
-    }
+    this.open = true;
+    this.openStart = bar.start;
     if (++this.done % this.p.every === 0) this.p.onProgress?.(this.done, this.total);
+  }
+
+  /** One curve point per bar time, once every symbol's bar of that time is in (before the next bar's fills). */
+  private point(): void {
+    const { qty, tallies } = this.p;
+    let held = false;
+    for (let i = 0; i < qty.length; i++) {
+      if (qty[i] !== 0) {
+        held = true;
+        tallies[i].barsHeld++;
+      }
+    }
+    if (held) this.timesHeld++;
+    this.curveTime[this.points] = this.lastTime!;
+    this.curveEquity[this.points++] = this.equityNow();
+    this.open = false;
   }
 
   private equityNow(): number {

@@ -233,7 +233,9 @@ export class PaperBroker implements Broker {
     while (drop < known.length && (known.length - drop > this.opts.idHistory || known[drop][2] < now - HISTORY_MS)) drop++;
     for (let i = 0; i < drop; i++) this.knownIds.delete(known[i][0]);
     if (drop > 0) known.splice(0, drop);
-    this.state = { ...this.state, seq, accepted: this.state.accepted + accepted.length, open: [...this.state.open, ...accepted], known };
+    const st = this.state;
+    // Every field written out (not a spread with overrides, a slow copy in V8): this runs per order.
+    this.state = { version: 1, cash: st.cash, seq, accepted: st.accepted + accepted.length, positions: st.positions, open: st.open.concat(accepted), fills: st.fills, known };
     return { out, accepted, now };
   }
 
@@ -297,7 +299,9 @@ export class PaperBroker implements Broker {
     const events: BrokerEvent[] = [];
     const fills: BrokerFill[] = [];
     let cash = this.state.cash;
-    const positions = { ...this.state.positions };
+    // Copied on the first fill, and without `delete` (which would leave V8 a slow dictionary object).
+    let positions = this.state.positions;
+    let ownPositions = false;
     const slip = this.opts.slippageBps / 10_000;
     // Orders are replaced (never mutated) so the persisted state stays consistent until the write.
     const open = new Map<string, PaperOrder>();
@@ -308,14 +312,12 @@ export class PaperBroker implements Broker {
       if (o.expiresAt !== undefined && o.expiresAt <= bar.start) expiring = true;
       if (o.symbol === bar.symbol && bar.start > o.barStart) candidates.push(o);
     }
-    // Cancels `o` in this step (no closure: this runs on every bar something is due).
-    const cancel = cancelIn.bind(null, open, events, bar.start);
 
     if (expiring) {
       for (const o of [...open.values()]) {
         if (o.expiresAt === undefined || o.expiresAt > bar.start || !open.has(o.clientOrderId)) continue;
-        cancel(o, `day order expired at the session close ${new Date(o.expiresAt).toISOString()}`);
-        for (const d of this.dependents(o, [...open.values()])) cancel(d, `its entry ${o.clientOrderId} expired unfilled`);
+        cancelIn(open, events, bar.start, o, `day order expired at the session close ${new Date(o.expiresAt).toISOString()}`);
+        for (const d of this.dependents(o, [...open.values()])) cancelIn(open, events, bar.start, d, `its entry ${o.clientOrderId} expired unfilled`);
       }
     }
 
@@ -329,8 +331,8 @@ export class PaperBroker implements Broker {
       const next: PaperOrder = outcome.next === (current as TriggerState) ? current : { ...current, ...outcome.next };
       if (outcome.price === undefined) {
         if (current.tif === 'ioc') {
-          cancel(current, 'ioc: not filled on its first bar');
-          for (const d of this.dependents(current, [...open.values()])) cancel(d, `its entry ${current.clientOrderId} was not filled (ioc)`);
+          cancelIn(open, events, bar.start, current, 'ioc: not filled on its first bar');
+          for (const d of this.dependents(current, [...open.values()])) cancelIn(open, events, bar.start, d, `its entry ${current.clientOrderId} was not filled (ioc)`);
           continue;
         }
         if (next !== current) open.set(current.clientOrderId, next);
@@ -341,8 +343,17 @@ export class PaperBroker implements Broker {
       const commission = round4(Math.max(this.opts.commissionPerShare * qty, this.opts.minCommission));
       const signed = next.side === 'buy' ? qty : -qty;
       cash = round4(cash - signed * price - commission);
-      positions[next.symbol] = nextPosition(positions[next.symbol], signed, price);
-      if (positions[next.symbol].qty === 0) delete positions[next.symbol];
+      const moved = nextPosition(positions[next.symbol], signed, price);
+      if (moved.qty === 0) {
+        positions = withoutKey(positions, next.symbol);
+        ownPositions = true;
+      } else {
+        if (!ownPositions) {
+          positions = { ...positions };
+          ownPositions = true;
+        }
+        positions[next.symbol] = moved;
+      }
       const fill: BrokerFill = {
         execId: `${next.clientOrderId}-f1`,
         clientOrderId: next.clientOrderId,
@@ -360,7 +371,7 @@ export class PaperBroker implements Broker {
       if (next.groupId === undefined) {
         // A lone order: no legs to cancel or to wake.
       } else if (isExit(next.role)) {
-        for (const d of this.dependents(next, [...open.values()])) cancel(d, `one-cancels-other: ${next.clientOrderId} filled`);
+        for (const d of this.dependents(next, [...open.values()])) cancelIn(open, events, bar.start, d, `one-cancels-other: ${next.clientOrderId} filled`);
       } else {
         // The entry filled: its exits work from this bar (the stop-loss at once, the take-profit from the next bar).
         for (const child of [...open.values()]) {
@@ -382,7 +393,8 @@ export class PaperBroker implements Broker {
       const kept = open.get(o.clientOrderId);
       if (kept !== undefined) stillOpen.push(kept);
     }
-    this.state = { ...this.state, cash, positions, open: stillOpen, fills: history };
+    const st = this.state;
+    this.state = { version: 1, cash, seq: st.seq, accepted: st.accepted, positions, open: stillOpen, fills: history, known: st.known };
     return events;
   }
 
@@ -433,6 +445,13 @@ export class PaperBroker implements Broker {
   private emit(e: BrokerEvent): void {
     for (const cb of this.listeners) cb(e);
   }
+}
+
+/** A copy of `o` without `key`. */
+function withoutKey<T>(o: Record<string, T>, key: string): Record<string, T> {
+  const out: Record<string, T> = {};
+  for (const k in o) if (k !== key) out[k] = o[k];
+  return out;
 }
 
 /** Takes `o` out of this step's working orders and announces its cancel; a no-op when it already left. */
