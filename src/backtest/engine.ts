@@ -196,8 +196,8 @@ export async function runEngine(input: EngineInput): Promise<EngineResult> {
     finalEquity: points > 0 ? curveEquity[points - 1] : start,
     positions,
     bars: replay.done,
-    firstTime: replay.firstTime,
-    lastTime: replay.lastTime,
+    firstTime: Number.isNaN(replay.firstTime) ? null : replay.firstTime,
+    lastTime: Number.isNaN(replay.lastTime) ? null : replay.lastTime,
     counters: {
       signals: loop.counters.signals,
       orders: journaled.length,
@@ -239,8 +239,9 @@ class Replay {
   points = 0;
   done = 0;
   timesHeld = 0;
-  firstTime: number | null = null;
-  lastTime: number | null = null;
+  /** First and last bar close handled; NaN before any (number fields, updated in place per bar). */
+  firstTime = NaN;
+  lastTime = NaN;
   readonly daily: DailyRow[] = [];
   private readonly total: number;
   private readonly cursor: Int32Array;
@@ -249,6 +250,8 @@ class Replay {
   /** A bar time handled whose curve point is not written yet, and its start. */
   private open = false;
   private openStart = 0;
+  /** The close of the bar being handled (a field, not an argument: a double argument is boxed). */
+  private closeAt = 0;
 
   constructor(private readonly p: ReplayParts) {
     this.total = p.all.reduce((n, b) => n + b.length, 0);
@@ -287,20 +290,22 @@ class Replay {
         this.dayDate = calendar.dateOf(closeAt - 1);
       }
       clock.set(closeAt);
+      this.closeAt = closeAt;
       // The live loop's own bar path: done on return unless the broker or the journal must be awaited.
       const handling = loop.offer(bar);
-      if (handling !== undefined) return handling.then(() => this.after(k, bar, closeAt));
-      this.after(k, bar, closeAt);
+      if (handling !== undefined) return handling.then(() => this.after(k, bar));
+      this.after(k, bar);
     }
   }
 
-  private after(k: number, bar: Bar, closeAt: number): void {
+  private after(k: number, bar: Bar): void {
     const { tallies } = this.p;
+    const closeAt = this.closeAt;
     failOnStrategyTrouble(this.p.loop);
     this.p.last[k] = bar.close;
     tallies[k].bars++;
     this.p.onBarDone?.(bar, closeAt);
-    if (this.firstTime === null) this.firstTime = closeAt;
+    if (Number.isNaN(this.firstTime)) this.firstTime = closeAt;
     this.lastTime = closeAt;
     this.open = true;
     this.openStart = bar.start;
@@ -318,7 +323,7 @@ class Replay {
       }
     }
     if (held) this.timesHeld++;
-    this.curveTime[this.points] = this.lastTime!;
+    this.curveTime[this.points] = this.lastTime;
     this.curveEquity[this.points++] = this.equityNow();
     this.open = false;
   }
