@@ -1,10 +1,8 @@
 /**
  * The engine's helpers that are not the bar loop: opening positions seeded as a restarted trader
- * finds them, the merge's look-ahead, a daily bar's close, and the check that stops a run whose
- * strategy failed.
+ * finds them, a daily bar's close, and the check that stops a run whose strategy failed.
  */
 import type { TradingLoop } from '../actors/trader/trading-loop.ts';
-import type { Bar } from '../market/bar.ts';
 import type { MarketCalendar } from '../market/calendar.ts';
 import { BacktestError, type EngineInput } from './engine-types.ts';
 import type { MemoryCheckpoints, MemoryJournal } from './memory-stores.ts';
@@ -39,15 +37,6 @@ export async function seedPositions(journal: MemoryJournal, checkpoints: MemoryC
   }
   // The paper broker's persisted state (paper-broker.ts PaperState), as a restarted broker finds it.
   await checkpoints.put('paper-broker', { version: 1, cash: initial.cash, seq: 0, accepted: 0, positions, open: [], fills: [], known: [] });
-}
-
-/** Whether the next bar still to be handled (any symbol) starts at `start`. */
-export function nextStartIs(all: ReadonlyArray<readonly Bar[]>, cursor: Int32Array, start: number): boolean {
-  for (let i = 0; i < all.length; i++) {
-    const c = cursor[i];
-    if (c < all[i].length && all[i][c].start === start) return true;
-  }
-  return false;
 }
 
 /** A daily bar is complete at its session's close; a day with no session (a vendor's odd bar) at its end. */

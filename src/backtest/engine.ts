@@ -29,10 +29,11 @@ import { PaperBroker } from '../actors/trader/paper-broker.ts';
 import { RiskEngine } from '../actors/trader/risk.ts';
 import type { Signal } from '../actors/trader/strategies/contract.ts';
 import { TradingLoop } from '../actors/trader/trading-loop.ts';
+import type { Bar } from '../market/bar.ts';
 import { barSizeMs } from '../market/bar-size.ts';
 import { MarketCalendar } from '../market/calendar.ts';
 import { ManualClock } from '../market/clock.ts';
-import { dailyClose, failOnStrategyTrouble, nextStartIs, seedPositions } from './engine-support.ts';
+import { dailyClose, failOnStrategyTrouble, seedPositions } from './engine-support.ts';
 import type { DailyRow, EngineInput, EngineResult, FillRow, SymbolTally } from './engine-types.ts';
 import { MemoryCheckpoints, MemoryJournal } from './memory-stores.ts';
 
@@ -140,95 +141,39 @@ export async function runEngine(input: EngineInput): Promise<EngineResult> {
 
   const tally: Record<string, SymbolTally> = {};
   for (const s of symbols) tally[s] = { bars: 0, barsHeld: 0 };
-  const tallies = symbols.map((s) => tally[s]);
-  // One point per distinct bar time, at most one per bar: allocated once, not grown bar by bar.
-  const curveTime = new Float64Array(total);
-  const curveEquity = new Float64Array(total);
-  let points = 0;
-  const daily: DailyRow[] = [];
-  let timesHeld = 0;
-  let dayEnd = -Infinity;
-  let dayDate = '';
-  const cursor = new Int32Array(symbols.length);
   const start = (input.initial?.cash ?? input.broker.startingCash) + openingValue;
-  const every = input.progressEvery ?? 10_000;
-  let done = 0;
-  let firstTime: number | null = null;
-  let lastTime: number | null = null;
-
-  const equityNow = (): number => {
-    let eq = start;
-    for (let i = 0; i < symbols.length; i++) {
-      eq += flow[i];
-      if (qty[i] !== 0) eq += qty[i] * last[i];
-    }
-    return eq;
-  };
-  const closeDay = () => {
-    if (dayDate === '' || points === 0) return;
-    const pnl: Record<string, number> = {};
-    let cash = start - openingValue;
-    for (let i = 0; i < symbols.length; i++) {
-      pnl[symbols[i]] = flow[i] + (qty[i] !== 0 ? qty[i] * last[i] : 0);
-      cash += flow[i];
-    }
-    daily.push({ date: dayDate, equity: curveEquity[points - 1], cash, pnl });
-  };
-
-  for (;;) {
-    // Next bar in time order across symbols (few symbols: a scan beats a heap).
-    let k = -1;
-    let best = Infinity;
-    for (let i = 0; i < all.length; i++) {
-      const b = all[i];
-      const c = cursor[i];
-      if (c < b.length && b[c].start < best) {
-        best = b[c].start;
-        k = i;
-      }
-    }
-    if (k < 0) break;
-    const bar = all[k][cursor[k]++];
-    const closeAt = barSize === '1Day' ? dailyClose(calendar, bar.start, sizeMs) : bar.start + sizeMs;
-    // The day a bar belongs to is the day of its close (its last millisecond).
-    if (closeAt - 1 >= dayEnd) {
-      closeDay();
-      dayEnd = newYorkDay(closeAt - 1).end;
-      dayDate = calendar.dateOf(closeAt - 1);
-    }
-    clock.set(closeAt);
-    // The live loop's own bar path: most bars are done on return, the others awaited.
-    const handling = loop.offer(bar);
-    if (handling !== undefined) await handling;
-    failOnStrategyTrouble(loop);
-    last[k] = bar.close;
-    tallies[k].bars++;
-    if (input.onDecision) {
-      input.onDecision({ bar, at: closeAt, signals: pendingSignals, decisions: pendingDecisions });
-      pendingSignals = [];
-      pendingDecisions = [];
-    }
-    firstTime ??= closeAt;
-    lastTime = closeAt;
-    // One curve point per bar time, once every symbol's bar of that time is in.
-    const nextSame = nextStartIs(all, cursor, bar.start);
-    if (!nextSame) {
-      let held = false;
-      for (let i = 0; i < symbols.length; i++) {
-        if (qty[i] !== 0) {
-          held = true;
-          tallies[i].barsHeld++;
+  const replay = new Replay({
+    all,
+    symbols,
+    tallies: symbols.map((s) => tally[s]),
+    qty,
+    flow,
+    last,
+    start,
+    openingValue,
+    calendar,
+    clock,
+    loop,
+    barSize,
+    sizeMs,
+    every: input.progressEvery ?? 10_000,
+    ...(input.onProgress ? { onProgress: input.onProgress } : {}),
+    ...(input.onDecision
+      ? {
+          onBarDone: (bar: Bar, at: number) => {
+            input.onDecision!({ bar, at, signals: pendingSignals, decisions: pendingDecisions });
+            pendingSignals = [];
+            pendingDecisions = [];
+          },
         }
-      }
-      if (held) timesHeld++;
-      curveTime[points] = closeAt;
-      curveEquity[points++] = equityNow();
-    }
-    if (++done % every === 0) input.onProgress?.(done, total);
-  }
-  closeDay();
+      : {}),
+  });
+  // Bars run on return until one has to wait (a broker or journal with promises); then it is awaited.
+  for (let waiting = replay.run(); waiting !== undefined; waiting = replay.run()) await waiting;
+  replay.closeDay();
   await orders.idle();
-  input.onProgress?.(done, total);
+  input.onProgress?.(replay.done, total);
+  const { points, curveTime, curveEquity } = replay;
 
   const positions: EngineResult['positions'] = {};
   for (const p of orders.positions()) {
@@ -244,15 +189,15 @@ export async function runEngine(input: EngineInput): Promise<EngineResult> {
     orders: journaled,
     fills,
     curve: { time: curveTime.subarray(0, points), equity: curveEquity.subarray(0, points) },
-    daily,
+    daily: replay.daily,
     tally,
-    timesHeld,
+    timesHeld: replay.timesHeld,
     finalCash: broker.cash?.() ?? start,
     finalEquity: points > 0 ? curveEquity[points - 1] : start,
     positions,
-    bars: done,
-    firstTime,
-    lastTime,
+    bars: replay.done,
+    firstTime: Number.isNaN(replay.firstTime) ? null : replay.firstTime,
+    lastTime: Number.isNaN(replay.lastTime) ? null : replay.lastTime,
     counters: {
       signals: loop.counters.signals,
       orders: journaled.length,
@@ -260,4 +205,148 @@ export async function runEngine(input: EngineInput): Promise<EngineResult> {
       fills: fills.length,
     },
   };
+}
+
+interface ReplayParts {
+  /** Bars per symbol, in the order of `symbols` (the tie-break order). */
+  all: ReadonlyArray<readonly Bar[]>;
+  symbols: readonly string[];
+  tallies: SymbolTally[];
+  /** Per symbol: position, cash flow and last close, kept by the broker's fill events. */
+  qty: Float64Array;
+  flow: Float64Array;
+  last: Float64Array;
+  start: number;
+  openingValue: number;
+  calendar: MarketCalendar;
+  clock: ManualClock;
+  loop: TradingLoop;
+  barSize: string;
+  sizeMs: number;
+  every: number;
+  onProgress?: (done: number, total: number) => void;
+  onBarDone?: (bar: Bar, at: number) => void;
+}
+
+/**
+ * The merge of all symbols' bars in time order and the bookkeeping after each bar (equity curve,
+ * days, tallies). A class rather than closures in the async runEngine, so the per-bar state sits
+ * in fields: no context slots, no promise unless a bar must wait.
+ */
+class Replay {
+  readonly curveTime: Float64Array;
+  readonly curveEquity: Float64Array;
+  points = 0;
+  done = 0;
+  timesHeld = 0;
+  /** First and last bar close handled; NaN before any (number fields, updated in place per bar). */
+  firstTime = NaN;
+  lastTime = NaN;
+  readonly daily: DailyRow[] = [];
+  private readonly total: number;
+  private readonly cursor: Int32Array;
+  private dayEnd = -Infinity;
+  private dayDate = '';
+  /** A bar time handled whose curve point is not written yet, and its start. */
+  private open = false;
+  private openStart = 0;
+  /** The close of the bar being handled (a field, not an argument: a double argument is boxed). */
+  private closeAt = 0;
+
+  constructor(private readonly p: ReplayParts) {
+    this.total = p.all.reduce((n, b) => n + b.length, 0);
+    // One point per distinct bar time, at most one per bar: allocated once, not grown bar by bar.
+    this.curveTime = new Float64Array(this.total);
+    this.curveEquity = new Float64Array(this.total);
+    this.cursor = new Int32Array(p.all.length);
+  }
+
+  /** Handles bars until all are done (undefined) or one has to wait: then the promise of its end. */
+  run(): Promise<void> | undefined {
+    const { all, loop, clock, calendar, sizeMs } = this.p;
+    const cursor = this.cursor;
+    const daily = this.p.barSize === '1Day';
+    for (;;) {
+      // Next bar in time order across symbols (few symbols: a scan beats a heap).
+      let k = -1;
+      let best = Infinity;
+      for (let i = 0; i < all.length; i++) {
+        const b = all[i];
+        const c = cursor[i];
+        if (c < b.length && b[c].start < best) {
+          best = b[c].start;
+          k = i;
+        }
+      }
+      // The previous bar time is complete once the next bar starts later (or none is left): its curve point.
+      if (this.open && (k < 0 || best !== this.openStart)) this.point();
+      if (k < 0) return undefined;
+      const bar = all[k][cursor[k]++];
+      const closeAt = daily ? dailyClose(calendar, bar.start, sizeMs) : bar.start + sizeMs;
+      // The day a bar belongs to is the day of its close (its last millisecond).
+      if (closeAt - 1 >= this.dayEnd) {
+        this.closeDay();
+        this.dayEnd = newYorkDay(closeAt - 1).end;
+        this.dayDate = calendar.dateOf(closeAt - 1);
+      }
+      clock.set(closeAt);
+      this.closeAt = closeAt;
+      // The live loop's own bar path: done on return unless the broker or the journal must be awaited.
+      const handling = loop.offer(bar);
+      if (handling !== undefined) return handling.then(() => this.after(k, bar));
+      this.after(k, bar);
+    }
+  }
+
+  private after(k: number, bar: Bar): void {
+    const { tallies } = this.p;
+    const closeAt = this.closeAt;
+    failOnStrategyTrouble(this.p.loop);
+    this.p.last[k] = bar.close;
+    tallies[k].bars++;
+    this.p.onBarDone?.(bar, closeAt);
+    if (Number.isNaN(this.firstTime)) this.firstTime = closeAt;
+    this.lastTime = closeAt;
+    this.open = true;
+    this.openStart = bar.start;
+    if (++this.done % this.p.every === 0) this.p.onProgress?.(this.done, this.total);
+  }
+
+  /** One curve point per bar time, once every symbol's bar of that time is in (before the next bar's fills). */
+  private point(): void {
+    const { qty, tallies } = this.p;
+    let held = false;
+    for (let i = 0; i < qty.length; i++) {
+      if (qty[i] !== 0) {
+        held = true;
+        tallies[i].barsHeld++;
+      }
+    }
+    if (held) this.timesHeld++;
+    this.curveTime[this.points] = this.lastTime;
+    this.curveEquity[this.points++] = this.equityNow();
+    this.open = false;
+  }
+
+  private equityNow(): number {
+    const { qty, flow, last } = this.p;
+    let eq = this.p.start;
+    for (let i = 0; i < qty.length; i++) {
+      eq += flow[i];
+      if (qty[i] !== 0) eq += qty[i] * last[i];
+    }
+    return eq;
+  }
+
+  closeDay(): void {
+    if (this.dayDate === '' || this.points === 0) return;
+    const { qty, flow, last, symbols } = this.p;
+    const pnl: Record<string, number> = {};
+    let cash = this.p.start - this.p.openingValue;
+    for (let i = 0; i < symbols.length; i++) {
+      pnl[symbols[i]] = flow[i] + (qty[i] !== 0 ? qty[i] * last[i] : 0);
+      cash += flow[i];
+    }
+    this.daily.push({ date: this.dayDate, equity: this.curveEquity[this.points - 1], cash, pnl });
+  }
 }

@@ -7,6 +7,7 @@
  * is then run on the rest, bars it was not chosen on, and both reports are given.
  */
 import type { BacktestPool } from './pool.ts';
+import type { BacktestTaskResult } from './task.ts';
 import type { BacktestDetail, BacktestReport, Metrics } from './report.ts';
 import type { BacktestSpec, BarSourceSpec } from './spec.ts';
 import { BarkeepError } from '../errors.ts';
@@ -113,14 +114,16 @@ export interface SweepResult {
   heap_mib: Record<string, number>;
 }
 
+/** Negative when `a` ranks before `b` by `key` (failed rows and null metrics last), 0 when tied. */
+function compareRows(a: SweepRow, b: SweepRow, key: SortKey): number {
+  const x = a.ok ? (a.report![key as keyof Metrics] as number | null) : null;
+  const y = b.ok ? (b.report![key as keyof Metrics] as number | null) : null;
+  if (x === null || y === null) return (x === null ? 1 : 0) - (y === null ? 1 : 0);
+  return (LOWER_IS_BETTER.has(key) ? 1 : -1) * (x - y);
+}
+
 export function sortRows(rows: SweepRow[], key: SortKey): SweepRow[] {
-  const sign = LOWER_IS_BETTER.has(key) ? 1 : -1;
-  return [...rows].sort((a, b) => {
-    const x = a.ok ? (a.report![key as keyof Metrics] as number | null) : null;
-    const y = b.ok ? (b.report![key as keyof Metrics] as number | null) : null;
-    if (x === null || y === null) return (x === null ? 1 : 0) - (y === null ? 1 : 0);
-    return sign * (x - y);
-  });
+  return [...rows].sort((a, b) => compareRows(a, b, key));
 }
 
 export interface SweepOptions {
@@ -147,21 +150,35 @@ export async function runSweep(o: SweepOptions): Promise<SweepResult> {
   const heap: Record<string, number> = {};
   let done = 0;
   let failed = 0;
+  // The best combination is run again with its detail. Once fewer combinations are left than there
+  // are workers, a worker would idle: it runs the best one so far instead, which is the winner
+  // unless one of the last few beats it (then the winner is run after all, as without this).
+  let leader: { row: SweepRow; index: number } | undefined;
+  let early: { row: SweepRow; run: Promise<BacktestTaskResult> } | undefined;
+  const detailRun = (params: Record<string, unknown>) => o.pool.run({ spec: { ...trainSpec, params }, source: o.source, detail: true });
   o.onProgress?.(0, combos.length, 0);
   const rows = await Promise.all(
-    combos.map(async (combo): Promise<SweepRow> => {
+    combos.map(async (combo, index): Promise<SweepRow> => {
       const params = { ...o.base.params, ...combo };
+      let row: SweepRow;
       try {
         const r = await o.pool.run({ spec: { ...trainSpec, params }, source: o.source, detail: false, curve: false });
         heap[r.thread_id] = r.heap_mib;
-        return { params, ok: true, report: r.report };
+        row = { params, ok: true, report: r.report };
       } catch (err) {
         failed++;
         const e = err as { code?: unknown; message?: unknown };
-        return { params, ok: false, error: { code: typeof e?.code === 'string' ? e.code : 'BACKTEST_FAILED', message: String(e?.message ?? err) } };
-      } finally {
-        o.onProgress?.(++done, combos.length, failed);
+        row = { params, ok: false, error: { code: typeof e?.code === 'string' ? e.code : 'BACKTEST_FAILED', message: String(e?.message ?? err) } };
       }
+      // Ties go to the earlier combination, as the stable sort below breaks them.
+      if (row.ok && (leader === undefined || compareRows(row, leader.row, o.sort) < 0 || (compareRows(row, leader.row, o.sort) === 0 && index < leader.index))) leader = { row, index };
+      o.onProgress?.(++done, combos.length, failed);
+      if (early === undefined && leader !== undefined && combos.length - done < o.pool.workers && done < combos.length) {
+        early = { row: leader.row, run: detailRun(leader.row.params) };
+        // Settled here too: an early run that is not the winner's is dropped unread.
+        early.run.catch(() => undefined);
+      }
+      return row;
     }),
   );
   const sorted = sortRows(rows, o.sort);
@@ -170,7 +187,7 @@ export async function runSweep(o: SweepOptions): Promise<SweepResult> {
   let test: SweepResult['test'] = null;
   let testError: string | null = null;
   if (winner) {
-    const r = await o.pool.run({ spec: { ...trainSpec, params: winner.params }, source: o.source, detail: true });
+    const r = await (early?.row === winner ? early.run : detailRun(winner.params));
     best = { report: r.report, detail: r.detail! };
     if (split !== null) {
       try {

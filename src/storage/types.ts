@@ -119,6 +119,11 @@ export interface CheckpointStore {
   get<T>(key: string): T | undefined;
   /** Resolves once the value is durable. */
   put<T>(key: string, value: T): Promise<void>;
+  /**
+   * put, durable when it returns (throws when it fails): offered only by a store that keeps values
+   * in memory (backtests), so its callers can skip the promise. The disk stores do not offer it.
+   */
+  putNow?<T>(key: string, value: T): void;
   delete(key: string): Promise<void>;
 }
 
@@ -126,6 +131,8 @@ export interface CheckpointStore {
 export interface OrderJournal {
   /** Inserts or replaces the record; resolves once it is durable. */
   put(record: OrderRecord): Promise<void>;
+  /** put, durable when it returns (throws when it fails): only an in-memory journal (backtests) offers it. */
+  putNow?(record: OrderRecord): void;
   get(clientOrderId: string): OrderRecord | undefined;
   /** All records, oldest first (by createdAt, then id). */
   all(): OrderRecord[];

@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { createPool } from '../../src/backtest/pool.ts';
+import { type BacktestPool, createPool } from '../../src/backtest/pool.ts';
 import { runSpec } from '../../src/backtest/run.ts';
 import { parseGrid, runSweep } from '../../src/backtest/sweep.ts';
 import { openStorage } from '../../src/storage/storage.ts';
@@ -53,6 +53,42 @@ test('the same inputs give the same trade digest alone and inside a sweep on two
   );
   assert.equal(result.best!.report.digest, result.rows[0].report!.digest);
   assert.ok(result.best!.detail.fills.length > 0);
+});
+
+test('on two workers the best combination so far is run with its detail while the last combination still runs, and the winner is the one returned', async (t) => {
+  const dir = tempDir(t);
+  await seedCache(dir, closesToBars('QQQ', T0, closes));
+  const base = spec({ to: T0 + 120 * MIN, risk: { allowedSessions: ['always'] } });
+  const pool = createPool(2);
+  t.after(() => pool.close());
+  const events: string[] = [];
+  const detailParams: Array<Record<string, unknown>> = [];
+  const watched: BacktestPool = {
+    workers: pool.workers,
+    close: () => pool.close(),
+    async run(task) {
+      if (task.detail) {
+        detailParams.push(task.spec.params);
+        events.push('detail run');
+      }
+      return pool.run(task);
+    },
+  };
+  const result = await runSweep({
+    pool: watched,
+    base,
+    axes: [parseGrid('fast=2:4:1'), parseGrid('slow=6,9')],
+    source: { dataDir: dir, sourcePrecedence: ['sim'] },
+    sort: 'total_return',
+    onProgress: (done) => events.push(`${done} done`),
+  });
+  // Sent to the pool before the sweep had the sixth result: the second worker need not wait for it.
+  assert.ok(events.indexOf('detail run') < events.indexOf('6 done'), `events: ${events.join(', ')}`);
+  // One detail run when the early leader won, two when the last combination beat it; the one kept is the winner's.
+  assert.ok(detailParams.length === 1 || detailParams.length === 2);
+  assert.deepEqual(result.best!.report.params, result.rows[0].params);
+  assert.equal(result.best!.report.digest, result.rows[0].report!.digest);
+  assert.deepEqual(detailParams.at(-1), result.rows[0].params);
 });
 
 test('a combination whose strategy throws is reported failed and the other combinations complete', async (t) => {

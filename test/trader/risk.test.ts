@@ -85,6 +85,22 @@ test('max orders per minute refuses once the limit was sent within the trailing 
   assert.equal(risk.check(buy(1), state({ now: T0 + 10_001 })).ok, true, 'the oldest left the window');
 });
 
+test("a per-minute limit above the order ring's starting size counts every order as the ring grows", () => {
+  const risk = new RiskEngine({ ...LIMITS, maxOrdersPerMinute: 150 });
+  // 150 orders a millisecond apart, ending at T0: the ring grows from 64 to 128 to 150 on the way.
+  for (let i = 149; i >= 0; i--) {
+    assert.equal(risk.check(buy(1), state({ now: T0 - i })).ok, true, `order ${150 - i} of 150`);
+    risk.recordOrder(T0 - i);
+  }
+  assert.equal(risk.ordersInLastMinute(T0), 150);
+  assert.equal(refusal(risk.check(buy(1), state())).rule, 'max_orders_per_minute');
+  // The oldest (T0 - 149) leaves the window first: then one more may go.
+  assert.equal(refusal(risk.check(buy(1), state({ now: T0 - 149 + 59_999 }))).rule, 'max_orders_per_minute');
+  assert.equal(risk.check(buy(1), state({ now: T0 - 149 + 60_000 })).ok, true);
+  risk.recordOrder(T0 - 149 + 60_000);
+  assert.equal(refusal(risk.check(buy(1), state({ now: T0 - 149 + 60_000 }))).rule, 'max_orders_per_minute', 'the ring, full at the limit, wraps');
+});
+
 test('sessions: only the allowed sessions of the market calendar pass', () => {
   const cal = new MarketCalendar();
   const risk = new RiskEngine({ ...LIMITS, allowedSessions: ['regular'] }, cal);

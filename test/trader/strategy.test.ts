@@ -37,6 +37,19 @@ test('warm-up bars fill the averages so the first live bar already yields a targ
   assert.equal(sig.kind === 'target' && sig.targetQty, 100);
 });
 
+test('sma-crossover treats averages equal in cents as a tie, whatever bars came before the window', async () => {
+  // (110.76 + 107.53) / 2 = (110.13 + 108.16 + 110.76 + 107.53) / 4 = 109.145 exactly; in floating
+  // point the fast mean came out above the slow one, so a tie was traded as a cross.
+  const tail = [110.13, 108.16, 110.76, 107.53];
+  for (const before of [[], [105], [103.5, 108.68, 103.57]]) {
+    const s = await createStrategy({ name: 'sma-crossover', params: { fast: 2, slow: 4, qty: 100, allowShort: true } });
+    const out = series('QQQ', T0, [...before, ...tail]).map((b) => s.onBar('QQQ', b, ctx));
+    const last = out[out.length - 1] as Signal;
+    assert.equal(last.kind === 'target' && last.targetQty, 0, `after ${before.length} earlier bars`);
+    assert.match(last.reason, /109\.1450 equal to slow SMA\(4\) 109\.1450/);
+  }
+});
+
 test('symbols keep separate state inside one strategy', async () => {
   const s = await createStrategy({ name: 'sma-crossover', params: { fast: 1, slow: 2 } });
   const up = series('AAA', T0, [10, 11]);

@@ -79,6 +79,14 @@ export interface Broker {
    * without it has onBar called on every bar.
    */
   barDue?(bar: Bar): boolean;
+  /**
+   * submit, submitGroup and onBar answered on return, by a broker whose state is durable on return
+   * (paper on an in-memory checkpoint store: backtests). The same work, throwing where those
+   * reject; a caller uses them when present and the promise forms otherwise.
+   */
+  submitNow?(order: OrderRecord): { brokerOrderId: string };
+  submitGroupNow?(orders: readonly OrderRecord[]): Array<{ clientOrderId: string; brokerOrderId: string }>;
+  onBarNow?(bar: Bar): void;
   positions(): Promise<Record<string, BrokerPosition>>;
   /** Paper only: cash balance. */
   cash?(): number;

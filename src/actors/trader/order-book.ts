@@ -1,6 +1,6 @@
 /**
  * The order manager's orders in memory, and the journal queue behind them. Open orders by client
- * order id, the final ones this process has seen (bounded, newest last, so a late event finds its
+ * order id, the final ones this process has seen (bounded, the newest kept, so a late event finds its
  * order before the journal write lands), and per symbol the signed quantity still open.
  *
  * Journal writes after the pending put are not awaited on the hot path: `update` puts the record in
@@ -14,8 +14,8 @@ const FINAL_KEPT = 10_000;
 export class OrderBook {
   /** Orders not final, by client order id. */
   readonly open = new Map<string, OrderRecord>();
-  /** Final orders seen by this process, newest last (bounded). */
-  readonly closed = new Map<string, OrderRecord>();
+  /** Final orders seen by this process (bounded: the last FINAL_KEPT / 2 at least). */
+  readonly closed = new RecentFinal();
   /** Signed shares still open per symbol (absent when zero). */
   readonly openQty = new Map<string, number>();
   /** Journal writes issued and not yet settled. */
@@ -40,15 +40,23 @@ export class OrderBook {
     const id = record.clientOrderId;
     if (isFinal(record.state)) {
       this.open.delete(id);
-      this.closed.delete(id);
       this.closed.set(id, record);
-      if (this.closed.size > FINAL_KEPT) this.closed.delete(this.closed.keys().next().value!);
     } else {
       this.open.set(id, record);
     }
     this.refreshOpenQty(record.symbol);
     if (!write) return;
-    const p: Promise<void> = this.journal.put(record).then(
+    const journal = this.journal;
+    if (journal.putNow !== undefined) {
+      // A journal durable on return (a backtest's, in memory): nothing to wait for.
+      try {
+        journal.putNow(record);
+      } catch (err) {
+        this.onWriteError(id, err);
+      }
+      return;
+    }
+    const p: Promise<void> = journal.put(record).then(
       () => {
         this.writes.delete(p);
       },
@@ -72,5 +80,33 @@ export class OrderBook {
     for (const r of this.open.values()) if (r.symbol === symbol && r.role !== 'take_profit' && r.role !== 'stop_loss') sum += signedRemaining(r);
     if (sum === 0) this.openQty.delete(symbol);
     else this.openQty.set(symbol, sum);
+  }
+}
+
+/**
+ * The final orders, in two generations: when the newer one holds FINAL_KEPT / 2, it becomes the
+ * older and the oldest is dropped whole. (A Map trimmed by deleting its first key one by one, as
+ * before, makes every trim scan the deleted slots at its front: slow once past the bound, which a
+ * backtest reaches after 10 000 orders.)
+ */
+export class RecentFinal {
+  private newer = new Map<string, OrderRecord>();
+  private older = new Map<string, OrderRecord>();
+
+  get(id: string): OrderRecord | undefined {
+    return this.newer.get(id) ?? this.older.get(id);
+  }
+
+  has(id: string): boolean {
+    return this.newer.has(id) || this.older.has(id);
+  }
+
+  set(id: string, record: OrderRecord): void {
+    if (this.older.has(id)) this.older.delete(id);
+    this.newer.set(id, record);
+    if (this.newer.size >= FINAL_KEPT / 2) {
+      this.older = this.newer;
+      this.newer = new Map();
+    }
   }
 }

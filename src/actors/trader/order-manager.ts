@@ -89,11 +89,18 @@ export class OrderManager extends OrderPipeline {
 
   /**
    * onBar's work, without a promise when the broker has nothing due for the bar (its `barDue`
-   * says so): then it is done on return, and undefined is returned. The trading loop calls this.
+   * says so) or does it on return (`onBarNow`): then it is done on return, and undefined is
+   * returned. The trading loop calls this.
    */
   step(bar: Bar): Promise<void> | undefined {
     const broker = this.broker;
     if (broker.onBar !== undefined && (broker.barDue === undefined || broker.barDue(bar))) {
+      if (broker.onBarNow !== undefined) {
+        // A broker durable on return (paper in a backtest): its fills are applied when this returns.
+        broker.onBarNow(bar);
+        this.prices.set(bar.symbol, bar.close);
+        return undefined;
+      }
       return broker.onBar(bar).then(() => {
         this.prices.set(bar.symbol, bar.close);
       });
@@ -133,7 +140,10 @@ export class OrderManager extends OrderPipeline {
     const worstLoss = legs.length > 1 ? bracketWorstLoss(legs, this.prices.get(symbol)) : undefined;
     const verdict = this.checkRisk(worstLoss === undefined ? order : { ...order, worstLoss });
     if (!verdict.ok) return this.refused(id, symbol, verdict.rule, verdict.reason);
-    if (covered < order.qty) return this.replaceExits(symbol, id).then(() => (legs.length > 1 ? this.sendGroup(legs) : this.send(record)));
+    if (covered < order.qty) {
+      const replacing = this.replaceExits(symbol, id);
+      if (replacing !== undefined) return replacing.then(() => (legs.length > 1 ? this.sendGroup(legs) : this.send(record)));
+    }
     return legs.length > 1 ? this.sendGroup(legs) : this.send(record);
   }
 

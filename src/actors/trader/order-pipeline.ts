@@ -81,7 +81,32 @@ export abstract class OrderPipeline {
     return p;
   }
 
-  protected send(record: OrderRecord): Promise<Decision> {
+  /**
+   * Journals and sends one order. With a journal and a broker that are both durable on return
+   * (putNow, submitNow: a backtest's in-memory stores and paper broker) the same steps run without
+   * a promise and the decision is returned; otherwise the promise of it. A journal failure throws
+   * (or rejects): the order was not sent.
+   */
+  protected send(record: OrderRecord): Decision | Promise<Decision> {
+    const journal = this.journal;
+    const broker = this.broker;
+    if (journal.putNow !== undefined && broker.submitNow !== undefined) {
+      this.book.update(record, false);
+      try {
+        journal.putNow(record);
+      } catch (err) {
+        this.notJournaled([record]);
+        throw err;
+      }
+      this.risk.recordOrder(this.clock.now());
+      let brokerOrderId: string;
+      try {
+        ({ brokerOrderId } = broker.submitNow(record));
+      } catch (err) {
+        return this.submitFailed(record.clientOrderId, err);
+      }
+      return this.submitted(record, brokerOrderId);
+    }
     return this.track(this.journalThenSubmit(record));
   }
 
@@ -91,12 +116,16 @@ export abstract class OrderPipeline {
       // The one awaited write: after this the order exists on disk and cannot be forgotten.
       await this.journal.put(record);
     } catch (err) {
-      // Not on disk means not sent: forget it, so it does not hold up the symbol's next order.
-      this.book.forget(record);
-      this.counters.journalErrors++;
+      this.notJournaled([record]);
       throw err;
     }
     return this.submit(record);
+  }
+
+  /** Not on disk means not sent: forget the legs, so they do not hold up the symbol's next order. */
+  private notJournaled(legs: readonly OrderRecord[]): void {
+    for (const r of legs) this.book.forget(r);
+    this.counters.journalErrors++;
   }
 
   /** Sends a journaled pending order and records the broker's answer. */
@@ -107,17 +136,28 @@ export abstract class OrderPipeline {
     try {
       ({ brokerOrderId } = await this.broker.submit(record));
     } catch (err) {
-      const current = this.book.open.get(id);
-      if (err instanceof BrokerError && err.code === 'BROKER_REJECTED') {
-        this.counters.rejected++;
-        if (current && current.state === 'pending') this.book.update(transition(current, 'rejected', this.clock.now(), { rejectReason: err.message }));
-        this.log.warn({ clientOrderId: id, reason: err.message }, 'broker rejected the order');
-        return { action: 'rejected', clientOrderId: id, reason: err.message };
-      }
-      this.counters.unsent++;
-      this.log.error({ clientOrderId: id, err }, 'broker did not answer the submit; the order stays pending until reconciled');
-      return { action: 'unsent', clientOrderId: id, reason: (err as Error).message };
+      return this.submitFailed(id, err);
     }
+    return this.submitted(record, brokerOrderId);
+  }
+
+  /** The broker refused the order (rejected), or its answer is unknown (unsent: reconcile decides). */
+  private submitFailed(id: string, err: unknown): Decision {
+    const current = this.book.open.get(id);
+    if (err instanceof BrokerError && err.code === 'BROKER_REJECTED') {
+      this.counters.rejected++;
+      if (current && current.state === 'pending') this.book.update(transition(current, 'rejected', this.clock.now(), { rejectReason: err.message }));
+      this.log.warn({ clientOrderId: id, reason: err.message }, 'broker rejected the order');
+      return { action: 'rejected', clientOrderId: id, reason: err.message };
+    }
+    this.counters.unsent++;
+    this.log.error({ clientOrderId: id, err }, 'broker did not answer the submit; the order stays pending until reconciled');
+    return { action: 'unsent', clientOrderId: id, reason: (err as Error).message };
+  }
+
+  /** The broker has the order. */
+  private submitted(record: OrderRecord, brokerOrderId: string): Decision {
+    const id = record.clientOrderId;
     this.counters.submitted++;
     this.markSubmitted(id, brokerOrderId);
     if (this.infoLogged)
@@ -128,7 +168,27 @@ export abstract class OrderPipeline {
     return { action: 'submitted', clientOrderId: id, brokerOrderId };
   }
 
-  protected sendGroup(legs: OrderRecord[]): Promise<Decision> {
+  /** send for a bracket (journal order: exits first, the entry last), on return when both sides allow it. */
+  protected sendGroup(legs: OrderRecord[]): Decision | Promise<Decision> {
+    const journal = this.journal;
+    const broker = this.broker;
+    if (journal.putNow !== undefined && broker.submitGroupNow !== undefined) {
+      for (const r of legs) this.book.update(r, false);
+      try {
+        for (let i = 1; i <= legs.length; i++) journal.putNow(legs[i % legs.length]);
+      } catch (err) {
+        this.notJournaled(legs);
+        throw err;
+      }
+      this.risk.recordOrder(this.clock.now());
+      let acks: Array<{ clientOrderId: string; brokerOrderId: string }>;
+      try {
+        acks = broker.submitGroupNow(legs);
+      } catch (err) {
+        return this.groupFailed(legs, err);
+      }
+      return this.groupSubmitted(legs, acks);
+    }
     return this.track(this.journalThenSubmitGroup(legs));
   }
 
@@ -139,8 +199,7 @@ export abstract class OrderPipeline {
       // leaves exits without an entry, which reconcile closes without sending.
       for (const r of [...legs.slice(1), legs[0]]) await this.journal.put(r);
     } catch (err) {
-      for (const r of legs) this.book.forget(r);
-      this.counters.journalErrors++;
+      this.notJournaled(legs);
       throw err;
     }
     return this.submitGroup(legs);
@@ -148,34 +207,51 @@ export abstract class OrderPipeline {
 
   /** Sends a bracket's journaled pending legs (entry first when it is among them) as one group. */
   protected async submitGroup(legs: OrderRecord[]): Promise<Decision> {
-    const id = legs[0].clientOrderId;
     this.risk.recordOrder(this.clock.now());
     let acks: Array<{ clientOrderId: string; brokerOrderId: string }>;
     try {
       if (!this.broker.submitGroup) throw new BrokerError('BROKER_REJECTED', `the ${this.broker.kind} broker takes no brackets`);
       acks = await this.broker.submitGroup(legs);
     } catch (err) {
-      if (err instanceof BrokerError && err.code === 'BROKER_REJECTED') {
-        this.counters.rejected++;
-        for (const leg of legs) {
-          const current = this.book.open.get(leg.clientOrderId);
-          if (current && current.state === 'pending') this.book.update(transition(current, 'rejected', this.clock.now(), { rejectReason: err.message }));
-        }
-        this.log.warn({ clientOrderId: id, reason: err.message }, 'broker rejected the bracket');
-        return { action: 'rejected', clientOrderId: id, reason: err.message };
-      }
-      this.counters.unsent++;
-      this.log.error({ clientOrderId: id, err }, 'broker did not answer the bracket; its legs stay pending until reconciled');
-      return { action: 'unsent', clientOrderId: id, reason: (err as Error).message };
+      return this.groupFailed(legs, err);
     }
+    return this.groupSubmitted(legs, acks);
+  }
+
+  private groupFailed(legs: readonly OrderRecord[], err: unknown): Decision {
+    const id = legs[0].clientOrderId;
+    if (err instanceof BrokerError && err.code === 'BROKER_REJECTED') {
+      this.counters.rejected++;
+      for (const leg of legs) {
+        const current = this.book.open.get(leg.clientOrderId);
+        if (current && current.state === 'pending') this.book.update(transition(current, 'rejected', this.clock.now(), { rejectReason: err.message }));
+      }
+      this.log.warn({ clientOrderId: id, reason: err.message }, 'broker rejected the bracket');
+      return { action: 'rejected', clientOrderId: id, reason: err.message };
+    }
+    this.counters.unsent++;
+    this.log.error({ clientOrderId: id, err }, 'broker did not answer the bracket; its legs stay pending until reconciled');
+    return { action: 'unsent', clientOrderId: id, reason: (err as Error).message };
+  }
+
+  private groupSubmitted(legs: readonly OrderRecord[], acks: ReadonlyArray<{ clientOrderId: string; brokerOrderId: string }>): Decision {
+    const id = legs[0].clientOrderId;
     this.counters.submitted += acks.length;
     for (const a of acks) this.markSubmitted(a.clientOrderId, a.brokerOrderId);
     return { action: 'submitted', clientOrderId: id, brokerOrderId: acks.find((a) => a.clientOrderId === id)?.brokerOrderId ?? acks[0]?.brokerOrderId ?? '' };
   }
 
-  /** Cancels the working exits of `symbol` before `byId`, a strategy's own reducing order, is sent. */
-  protected async replaceExits(symbol: string, byId: string): Promise<void> {
-    for (const exit of exitsOf(this.book.open.values(), symbol)) {
+  /**
+   * Cancels the working exits of `symbol` before `byId`, a strategy's own reducing order, is sent;
+   * undefined when it has none (the order goes out at once).
+   */
+  protected replaceExits(symbol: string, byId: string): Promise<void> | undefined {
+    const exits = exitsOf(this.book.open.values(), symbol);
+    return exits.length === 0 ? undefined : this.cancelExits(exits, byId);
+  }
+
+  private async cancelExits(exits: readonly OrderRecord[], byId: string): Promise<void> {
+    for (const exit of exits) {
       this.log.info({ clientOrderId: exit.clientOrderId, by: byId }, 'a strategy order reduces the position: its protective exit is cancelled');
       await this.cancelLeg(exit, `replaced by ${byId}, which reduces the position`);
     }

@@ -55,43 +55,49 @@ export class OrderSpecError extends BarkeepError<'ORDER_SPEC'> {
 const isPrice = (x: unknown): x is number => typeof x === 'number' && Number.isFinite(x) && x > 0;
 const show = (x: unknown) => (typeof x === 'string' ? JSON.stringify(x) : String(x));
 
+const NO_NAMES: Partial<Record<keyof OrderSpec, string>> = {};
+const PRICE_FIELDS = ['limitPrice', 'stopPrice'] as const;
+/** A field's name as the caller calls it (no closure per call: the paper broker checks every order). */
+const fieldName = (prefix: string, names: Partial<Record<keyof OrderSpec, string>>, k: keyof OrderSpec) => `${prefix}${names[k] ?? k}`;
+
 /**
  * Why this order cannot be sent, or undefined. `names` maps our field names to what the caller
  * calls them (camelCase for signals, snake_case for HTTP); `prefix` is put before each.
  */
-export function orderSpecProblem(spec: Record<string, unknown>, prefix: string, names: Partial<Record<keyof OrderSpec, string>> = {}): FieldProblem | undefined {
-  const name = (k: keyof OrderSpec) => `${prefix}${names[k] ?? k}`;
+export function orderSpecProblem(spec: Record<string, unknown>, prefix: string, names: Partial<Record<keyof OrderSpec, string>> = NO_NAMES): FieldProblem | undefined {
   const type = spec.type;
-  if (!ORDER_TYPES.includes(type as OrderType)) return { field: name('type'), message: `must be one of ${ORDER_TYPES.join(', ')}, got ${show(type)}` };
-  const needs = {
-    limitPrice: type === 'limit' || type === 'stop_limit',
-    stopPrice: type === 'stop' || type === 'stop_limit',
-  };
-  for (const k of ['limitPrice', 'stopPrice'] as const) {
+  if (!ORDER_TYPES.includes(type as OrderType)) return { field: fieldName(prefix, names, 'type'), message: `must be one of ${ORDER_TYPES.join(', ')}, got ${show(type)}` };
+  for (const k of PRICE_FIELDS) {
     const v = spec[k];
-    if (needs[k] && !isPrice(v)) return { field: name(k), message: `a ${type} order needs a positive price, got ${show(v)}` };
-    if (!needs[k] && v !== undefined && !(k === 'stopPrice' && type === 'trailing_stop' && isPrice(v))) {
-      return { field: name(k), message: `is not used by a ${type} order; leave it out` };
+    const needed = k === 'limitPrice' ? type === 'limit' || type === 'stop_limit' : type === 'stop' || type === 'stop_limit';
+    if (needed && !isPrice(v)) return { field: fieldName(prefix, names, k), message: `a ${type} order needs a positive price, got ${show(v)}` };
+    if (!needed && v !== undefined && !(k === 'stopPrice' && type === 'trailing_stop' && isPrice(v))) {
+      return { field: fieldName(prefix, names, k), message: `is not used by a ${type} order; leave it out` };
     }
   }
   const amount = spec.trailAmount;
   const percent = spec.trailPercent;
   if (type === 'trailing_stop') {
     if ((amount === undefined) === (percent === undefined))
-      return { field: name('trailAmount'), message: `a trailing_stop needs exactly one of ${name('trailAmount')} (dollars) or ${name('trailPercent')}` };
-    if (amount !== undefined && !isPrice(amount)) return { field: name('trailAmount'), message: `must be a positive number of dollars, got ${show(amount)}` };
-    if (percent !== undefined && !(isPrice(percent) && percent < 100)) return { field: name('trailPercent'), message: `must be a percent above 0 and below 100, got ${show(percent)}` };
+      return {
+        field: fieldName(prefix, names, 'trailAmount'),
+        message: `a trailing_stop needs exactly one of ${fieldName(prefix, names, 'trailAmount')} (dollars) or ${fieldName(prefix, names, 'trailPercent')}`,
+      };
+    if (amount !== undefined && !isPrice(amount)) return { field: fieldName(prefix, names, 'trailAmount'), message: `must be a positive number of dollars, got ${show(amount)}` };
+    if (percent !== undefined && !(isPrice(percent) && percent < 100))
+      return { field: fieldName(prefix, names, 'trailPercent'), message: `must be a percent above 0 and below 100, got ${show(percent)}` };
   } else {
-    if (amount !== undefined) return { field: name('trailAmount'), message: `is only for trailing_stop orders, not ${type}` };
-    if (percent !== undefined) return { field: name('trailPercent'), message: `is only for trailing_stop orders, not ${type}` };
+    if (amount !== undefined) return { field: fieldName(prefix, names, 'trailAmount'), message: `is only for trailing_stop orders, not ${type}` };
+    if (percent !== undefined) return { field: fieldName(prefix, names, 'trailPercent'), message: `is only for trailing_stop orders, not ${type}` };
   }
   const tif = spec.tif;
   if (tif !== undefined) {
-    if (!TIMES_IN_FORCE.includes(tif as TimeInForce)) return { field: name('tif'), message: `must be one of ${TIMES_IN_FORCE.join(', ')}, got ${show(tif)}` };
-    if (tif === 'ioc' && type !== 'market' && type !== 'limit') return { field: name('tif'), message: `ioc is for market and limit orders; a ${type} order waits for its trigger (use day or gtc)` };
+    if (!TIMES_IN_FORCE.includes(tif as TimeInForce)) return { field: fieldName(prefix, names, 'tif'), message: `must be one of ${TIMES_IN_FORCE.join(', ')}, got ${show(tif)}` };
+    if (tif === 'ioc' && type !== 'market' && type !== 'limit')
+      return { field: fieldName(prefix, names, 'tif'), message: `ioc is for market and limit orders; a ${type} order waits for its trigger (use day or gtc)` };
   }
-  if (spec.outsideRth !== undefined && typeof spec.outsideRth !== 'boolean') return { field: name('outsideRth'), message: `must be true or false, got ${show(spec.outsideRth)}` };
-  if (spec.outsideRth === true && type === 'market') return { field: name('outsideRth'), message: 'IBKR does not work market orders outside regular hours; use a limit order' };
+  if (spec.outsideRth !== undefined && typeof spec.outsideRth !== 'boolean') return { field: fieldName(prefix, names, 'outsideRth'), message: `must be true or false, got ${show(spec.outsideRth)}` };
+  if (spec.outsideRth === true && type === 'market') return { field: fieldName(prefix, names, 'outsideRth'), message: 'IBKR does not work market orders outside regular hours; use a limit order' };
   return undefined;
 }
 
@@ -102,15 +108,14 @@ export const EXIT_KEYS_SNAKE: Record<(typeof EXIT_KEYS)[number], string> = {
   trailingStopPct: 'trailing_stop_pct',
 };
 
+/** The exit settings' own names (a constant: the default below is evaluated on every call, once per signal). */
+const EXIT_KEYS_CAMEL: Record<(typeof EXIT_KEYS)[number], string> = { stopLossPct: 'stopLossPct', takeProfitPct: 'takeProfitPct', trailingStopPct: 'trailingStopPct' };
+
 /**
  * Why these exit settings are unusable, or undefined. Keys are `keys` (camelCase for signals,
  * EXIT_KEYS_SNAKE for HTTP and config). null or absent means "no such exit".
  */
-export function exitsProblem(
-  exits: unknown,
-  prefix: string,
-  keys: Record<(typeof EXIT_KEYS)[number], string> = { stopLossPct: 'stopLossPct', takeProfitPct: 'takeProfitPct', trailingStopPct: 'trailingStopPct' },
-): FieldProblem | undefined {
+export function exitsProblem(exits: unknown, prefix: string, keys: Record<(typeof EXIT_KEYS)[number], string> = EXIT_KEYS_CAMEL): FieldProblem | undefined {
   if (exits === undefined || exits === null) return undefined;
   if (typeof exits !== 'object' || Array.isArray(exits)) return { field: prefix.replace(/\.$/, ''), message: 'must be an object' };
   const o = exits as Record<string, unknown>;

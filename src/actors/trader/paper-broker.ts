@@ -80,6 +80,13 @@ interface PaperState {
   known: Array<[string, string, number]>;
 }
 
+/** What accept() took: the acks for every leg, the legs newly accepted, and when. */
+interface Accepted {
+  out: Array<{ clientOrderId: string; brokerOrderId: string }>;
+  accepted: PaperOrder[];
+  now: number;
+}
+
 export interface PaperBrokerStats {
   /** submit() calls on this instance, duplicates included. */
   submitCalls: number;
@@ -130,6 +137,25 @@ export class PaperBroker implements Broker {
     }
     this.state = saved ?? { version: 1, cash: this.opts.startingCash, seq: 0, accepted: 0, positions: {}, open: [], fills: [], known: [] };
     this.knownIds = new Map(this.state.known.map(([id, brokerId]) => [id, brokerId]));
+    const putNow = this.checkpoints.putNow?.bind(this.checkpoints);
+    if (putNow !== undefined) {
+      const key = this.opts.key;
+      this.submitGroupNow = (orders) => {
+        const taken = this.accept(orders);
+        if (taken.accepted.length === 0) return taken.out;
+        putNow(key, this.state);
+        this.announce(taken);
+        return taken.out;
+      };
+      const group = this.submitGroupNow;
+      this.submitNow = (order) => ({ brokerOrderId: group([order])[0].brokerOrderId });
+      this.onBarNow = (bar) => {
+        const events = this.fillBar(bar);
+        if (events === undefined) return;
+        putNow(key, this.state);
+        this.emitAll(events);
+      };
+    }
   }
 
   onEvent(cb: (e: BrokerEvent) => void): void {
@@ -142,11 +168,31 @@ export class PaperBroker implements Broker {
   }
 
   /**
+   * The synchronous path, offered only when the checkpoint store is durable on return (putNow: the
+   * in-memory store of a backtest). The same steps as submit, submitGroup and onBar, in the same
+   * order (state, durable write, events), with the write done on return instead of awaited; they
+   * throw where those reject. Set in the constructor, so a broker on a disk store has none of them
+   * and callers take the promise path.
+   */
+  readonly submitNow?: (order: OrderRecord) => { brokerOrderId: string };
+  readonly submitGroupNow?: (orders: readonly OrderRecord[]) => Array<{ clientOrderId: string; brokerOrderId: string }>;
+  readonly onBarNow?: (bar: Bar) => void;
+
+  /**
    * Accepts a bracket (entry first, then its exits) in one durable write: after a crash either
    * every leg is working or none is. Legs already known keep their id (idempotent per leg); an
    * exit sent alone works once its entry has filled, and is refused when its entry ended unfilled.
    */
   async submitGroup(orders: readonly OrderRecord[]): Promise<Array<{ clientOrderId: string; brokerOrderId: string }>> {
+    const taken = this.accept(orders);
+    if (taken.accepted.length === 0) return taken.out;
+    await this.persist();
+    this.announce(taken);
+    return taken.out;
+  }
+
+  /** submitGroup's changes to the state, before the durable write: legs known, checked, accepted. */
+  private accept(orders: readonly OrderRecord[]): Accepted {
     this.submitCalls++;
     const out: Array<{ clientOrderId: string; brokerOrderId: string }> = [];
     const fresh: OrderRecord[] = [];
@@ -155,7 +201,7 @@ export class PaperBroker implements Broker {
       if (existing !== undefined) out.push({ clientOrderId: order.clientOrderId, brokerOrderId: existing });
       else fresh.push(order);
     }
-    if (fresh.length === 0) return out;
+    if (fresh.length === 0) return { out, accepted: [], now: 0 };
     for (const order of fresh) {
       const problem = paperOrderProblem(order);
       if (problem) throw new BrokerError('BROKER_REJECTED', `paper broker rejected ${order.clientOrderId}: ${problem}`);
@@ -187,10 +233,15 @@ export class PaperBroker implements Broker {
     while (drop < known.length && (known.length - drop > this.opts.idHistory || known[drop][2] < now - HISTORY_MS)) drop++;
     for (let i = 0; i < drop; i++) this.knownIds.delete(known[i][0]);
     if (drop > 0) known.splice(0, drop);
-    this.state = { ...this.state, seq, accepted: this.state.accepted + accepted.length, open: [...this.state.open, ...accepted], known };
-    await this.persist();
-    for (const o of accepted) this.emit({ type: 'accepted', clientOrderId: o.clientOrderId, brokerOrderId: o.brokerOrderId, time: now });
-    return out;
+    const st = this.state;
+    // Every field written out (not a spread with overrides, a slow copy in V8): this runs per order.
+    this.state = { version: 1, cash: st.cash, seq, accepted: st.accepted + accepted.length, positions: st.positions, open: st.open.concat(accepted), fills: st.fills, known };
+    return { out, accepted, now };
+  }
+
+  /** Once the accepted legs are durable: their events. */
+  private announce(taken: Accepted): void {
+    for (const o of taken.accepted) this.emit({ type: 'accepted', clientOrderId: o.clientOrderId, brokerOrderId: o.brokerOrderId, time: taken.now });
   }
 
   async cancel(clientOrderId: string): Promise<void> {
@@ -235,12 +286,22 @@ export class PaperBroker implements Broker {
   }
 
   async onBar(bar: Bar): Promise<void> {
-    if (!this.barDue(bar)) return;
+    const events = this.fillBar(bar);
+    if (events === undefined) return;
+    await this.persist();
+    this.emitAll(events);
+  }
+
+  /** onBar's changes to the state, before the durable write; the events to announce after it (undefined: nothing changed). */
+  private fillBar(bar: Bar): BrokerEvent[] | undefined {
+    if (!this.barDue(bar)) return undefined;
 
     const events: BrokerEvent[] = [];
     const fills: BrokerFill[] = [];
     let cash = this.state.cash;
-    const positions = { ...this.state.positions };
+    // Copied on the first fill, and without `delete` (which would leave V8 a slow dictionary object).
+    let positions = this.state.positions;
+    let ownPositions = false;
     const slip = this.opts.slippageBps / 10_000;
     // Orders are replaced (never mutated) so the persisted state stays consistent until the write.
     const open = new Map<string, PaperOrder>();
@@ -251,14 +312,12 @@ export class PaperBroker implements Broker {
       if (o.expiresAt !== undefined && o.expiresAt <= bar.start) expiring = true;
       if (o.symbol === bar.symbol && bar.start > o.barStart) candidates.push(o);
     }
-    // Cancels `o` in this step (no closure: this runs on every bar something is due).
-    const cancel = cancelIn.bind(null, open, events, bar.start);
 
     if (expiring) {
       for (const o of [...open.values()]) {
         if (o.expiresAt === undefined || o.expiresAt > bar.start || !open.has(o.clientOrderId)) continue;
-        cancel(o, `day order expired at the session close ${new Date(o.expiresAt).toISOString()}`);
-        for (const d of this.dependents(o, [...open.values()])) cancel(d, `its entry ${o.clientOrderId} expired unfilled`);
+        cancelIn(open, events, bar.start, o, `day order expired at the session close ${new Date(o.expiresAt).toISOString()}`);
+        for (const d of this.dependents(o, [...open.values()])) cancelIn(open, events, bar.start, d, `its entry ${o.clientOrderId} expired unfilled`);
       }
     }
 
@@ -272,8 +331,8 @@ export class PaperBroker implements Broker {
       const next: PaperOrder = outcome.next === (current as TriggerState) ? current : { ...current, ...outcome.next };
       if (outcome.price === undefined) {
         if (current.tif === 'ioc') {
-          cancel(current, 'ioc: not filled on its first bar');
-          for (const d of this.dependents(current, [...open.values()])) cancel(d, `its entry ${current.clientOrderId} was not filled (ioc)`);
+          cancelIn(open, events, bar.start, current, 'ioc: not filled on its first bar');
+          for (const d of this.dependents(current, [...open.values()])) cancelIn(open, events, bar.start, d, `its entry ${current.clientOrderId} was not filled (ioc)`);
           continue;
         }
         if (next !== current) open.set(current.clientOrderId, next);
@@ -284,8 +343,17 @@ export class PaperBroker implements Broker {
       const commission = round4(Math.max(this.opts.commissionPerShare * qty, this.opts.minCommission));
       const signed = next.side === 'buy' ? qty : -qty;
       cash = round4(cash - signed * price - commission);
-      positions[next.symbol] = nextPosition(positions[next.symbol], signed, price);
-      if (positions[next.symbol].qty === 0) delete positions[next.symbol];
+      const moved = nextPosition(positions[next.symbol], signed, price);
+      if (moved.qty === 0) {
+        positions = withoutKey(positions, next.symbol);
+        ownPositions = true;
+      } else {
+        if (!ownPositions) {
+          positions = { ...positions };
+          ownPositions = true;
+        }
+        positions[next.symbol] = moved;
+      }
       const fill: BrokerFill = {
         execId: `${next.clientOrderId}-f1`,
         clientOrderId: next.clientOrderId,
@@ -303,7 +371,7 @@ export class PaperBroker implements Broker {
       if (next.groupId === undefined) {
         // A lone order: no legs to cancel or to wake.
       } else if (isExit(next.role)) {
-        for (const d of this.dependents(next, [...open.values()])) cancel(d, `one-cancels-other: ${next.clientOrderId} filled`);
+        for (const d of this.dependents(next, [...open.values()])) cancelIn(open, events, bar.start, d, `one-cancels-other: ${next.clientOrderId} filled`);
       } else {
         // The entry filled: its exits work from this bar (the stop-loss at once, the take-profit from the next bar).
         for (const child of [...open.values()]) {
@@ -313,7 +381,7 @@ export class PaperBroker implements Broker {
       }
     }
 
-    if (events.length === 0 && open.size === this.state.open.length && [...open.values()].every((o, i) => o === this.state.open[i])) return;
+    if (events.length === 0 && open.size === this.state.open.length && [...open.values()].every((o, i) => o === this.state.open[i])) return undefined;
     const before = this.state.fills;
     const size = before.length + fills.length;
     let drop = 0;
@@ -325,8 +393,12 @@ export class PaperBroker implements Broker {
       const kept = open.get(o.clientOrderId);
       if (kept !== undefined) stillOpen.push(kept);
     }
-    this.state = { ...this.state, cash, positions, open: stillOpen, fills: history };
-    await this.persist();
+    const st = this.state;
+    this.state = { version: 1, cash, seq: st.seq, accepted: st.accepted, positions, open: stillOpen, fills: history, known: st.known };
+    return events;
+  }
+
+  private emitAll(events: readonly BrokerEvent[]): void {
     for (const e of events) this.emit(e.type === 'fill' ? { ...e, fill: { ...e.fill } } : e);
   }
 
@@ -373,6 +445,13 @@ export class PaperBroker implements Broker {
   private emit(e: BrokerEvent): void {
     for (const cb of this.listeners) cb(e);
   }
+}
+
+/** A copy of `o` without `key`. */
+function withoutKey<T>(o: Record<string, T>, key: string): Record<string, T> {
+  const out: Record<string, T> = {};
+  for (const k in o) if (k !== key) out[k] = o[k];
+  return out;
 }
 
 /** Takes `o` out of this step's working orders and announces its cancel; a no-op when it already left. */

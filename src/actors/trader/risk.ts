@@ -96,7 +96,8 @@ export class RiskEngine {
   private readonly anySession: boolean;
   private readonly sessions: ReadonlySet<string>;
   /** Times of the last maxOrdersPerMinute orders, as a ring. */
-  private readonly recent: Float64Array;
+  /** Times of the last orders sent, a ring that grows (doubling) to maxOrdersPerMinute as orders come. */
+  private recent: Float64Array;
   private recentNext = 0;
   private recentCount = 0;
   private isKilled = false;
@@ -116,7 +117,9 @@ export class RiskEngine {
     if (!this.anySession && !calendar) {
       throw new RiskConfigError(`risk config "allowedSessions" limits trading to ${this.config.allowedSessions.join(', ')}, which needs a market calendar; none was given`);
     }
-    this.recent = new Float64Array(this.config.maxOrdersPerMinute);
+    // Not the whole limit up front: a limit of 100,000 would be an 800 KB array per engine (each
+    // backtest of a sweep builds one), mostly never written.
+    this.recent = new Float64Array(Math.min(this.config.maxOrdersPerMinute, 64));
   }
 
   get killed(): boolean {
@@ -137,6 +140,14 @@ export class RiskEngine {
 
   /** Counts an order that was sent, for the per-minute limit. */
   recordOrder(at: number): void {
+    if (this.recentCount === this.recent.length && this.recent.length < this.config.maxOrdersPerMinute) {
+      // Full below the limit: grow, oldest first, and append after the newest.
+      const grown = new Float64Array(Math.min(this.config.maxOrdersPerMinute, this.recent.length * 2));
+      grown.set(this.recent.subarray(this.recentNext));
+      grown.set(this.recent.subarray(0, this.recentNext), this.recent.length - this.recentNext);
+      this.recent = grown;
+      this.recentNext = this.recentCount;
+    }
     this.recent[this.recentNext] = at;
     this.recentNext = (this.recentNext + 1) % this.recent.length;
     if (this.recentCount < this.recent.length) this.recentCount++;
@@ -228,7 +239,7 @@ export class RiskEngine {
       }
     }
 
-    if (!flatten && this.recentCount === this.recent.length) {
+    if (!flatten && this.recentCount === this.config.maxOrdersPerMinute) {
       // The ring holds the last maxOrdersPerMinute order times; if the oldest is inside the window, all are.
       const oldest = this.recent[this.recentNext];
       if (oldest > state.now - MINUTE) {

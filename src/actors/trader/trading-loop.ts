@@ -112,7 +112,8 @@ export class TradingLoop {
   private queue: Promise<void> = DONE;
   /** Bars handed in whose handling has not finished (waiting for the broker or the journal). */
   private inFlight = 0;
-  private lastBarTime: number | undefined;
+  /** NaN until the first bar (a number field: V8 updates it in place, no allocation per bar). */
+  private lastBarTime = NaN;
   readonly counters: TradingCounters = { bars: 0, staleBars: 0, pausedBars: 0, signals: 0, strategyErrors: 0, invalidSignals: 0, decisionErrors: 0 };
 
   constructor(opts: TradingLoopOptions) {
@@ -217,7 +218,7 @@ export class TradingLoop {
     const pnl = this.orders.pnlTodayParts();
     return {
       strategy: this.strategy.name,
-      ...(this.lastBarTime !== undefined ? { lastBarTime: this.lastBarTime } : {}),
+      ...(Number.isNaN(this.lastBarTime) ? {} : { lastBarTime: this.lastBarTime }),
       positions,
       openOrders: this.orders.openOrders(),
       pnlToday: pnl.total,

@@ -52,7 +52,8 @@ export class SmaCrossover implements Strategy {
     const fast = s.fast.mean();
     const slow = s.slow.mean();
     const { qty, allowShort } = this.params;
-    const targetQty = fast > slow ? qty : fast < slow && allowShort ? -qty : 0;
+    const side = compare(fast, slow);
+    const targetQty = side > 0 ? qty : side < 0 && allowShort ? -qty : 0;
     return new SmaTarget(symbol, targetQty, this.params, fast, slow);
   }
 
@@ -61,6 +62,24 @@ export class SmaCrossover implements Strategy {
     this.state.set(symbol, s);
     return s;
   }
+}
+
+/**
+ * Two averages this close (relative to their size) are equal. The means are sums of prices in
+ * floating point, so two averages that are exactly equal in cents (common: 16 ties in 50 000
+ * one-minute bars) come out a few units in the last place apart, on either side, depending on the
+ * bars before the window as well (the running sums' rounding history). Without the tolerance a
+ * tie is decided by that noise: a backtest and a live session with a different warm-up could trade
+ * the same bar differently. A real difference between two means of cent prices is at least
+ * 0.01 / (fast * slow), far above this.
+ */
+const TIE = 1e-9;
+
+/** 1 when the fast average is above the slow one, -1 below, 0 on a tie. */
+function compare(fast: number, slow: number): number {
+  const d = fast - slow;
+  const tol = TIE * Math.max(Math.abs(fast), Math.abs(slow));
+  return d > tol ? 1 : d < -tol ? -1 : 0;
 }
 
 /** The crossover's target, with its two averages; the reason is worded only when read. */
@@ -76,7 +95,8 @@ class SmaTarget extends ExplainedTarget {
   }
   protected explain(): string {
     const { fast, slow } = this;
-    const relation = fast > slow ? 'above' : fast < slow ? 'below' : 'equal to';
+    const side = compare(fast, slow);
+    const relation = side > 0 ? 'above' : side < 0 ? 'below' : 'equal to';
     return `fast SMA(${this.params.fast}) ${fast.toFixed(4)} ${relation} slow SMA(${this.params.slow}) ${slow.toFixed(4)}`;
   }
 }
