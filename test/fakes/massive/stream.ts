@@ -179,10 +179,11 @@ export function attachMassiveStream(server: http.Server, validKeys: Set<string>,
       return sent;
     },
     pushMinuteBars(bars, packOpts) {
+      const topics = bars.map((b) => `AM.${b.symbol}`);
       return sendPacked(
         bars.map((b) => amEvent(b.symbol, b)),
         [...clients],
-        (st, i) => wantsAM(st, bars[i].symbol),
+        (st, i) => st.authed && (st.topics.has(topics[i]) || st.topics.has('AM.*')),
         packOpts,
       );
     },
