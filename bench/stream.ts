@@ -81,9 +81,6 @@ class Probe {
     if (!m) this.seen.set(start, (m = new Map()));
     return m;
   }
-  has(symbol: string, start: number): boolean {
-    return this.seen.get(start)?.has(symbol) ?? false;
-  }
   count(start: number): number {
     return this.seen.get(start)?.size ?? 0;
   }
