@@ -188,6 +188,33 @@ describe('collector on a stream', () => {
     });
   }
 
+  test('a frame of several AM events (the vendor packs a minute close) lands every bar in the cache and at the trader', async () => {
+    const symbols = ['QQQ', 'SPY', 'IWM', 'DIA', 'AAPL', 'MSFT'];
+    const r = await rig();
+    r.arbiter.subscribe(symbols, '1Min', {}, false);
+    await r.collector.start(symbols, '1Min');
+    await live(r);
+    const minute = floorMin(r.clock.now());
+    await toClose(r, minute);
+    const requests = r.massive.requests;
+    const before = r.collector.status().streams.massive!;
+    const bars = symbols.map((s) => restBar(s, minute));
+    // Four events to a frame: two frames, [QQQ SPY IWM DIA] and [AAPL MSFT].
+    assert.deepEqual(r.massive.stream.pushMinuteBars(bars, { perFrame: 4 }), { frames: 2, events: 6 });
+    await until(() => symbols.every((s) => r.delivered.some((d) => d.symbol === s && d.start === minute)), 'every bar of both frames handed to the trader');
+    for (const b of bars) {
+      const stored = r.store.storage.bars.get(b.symbol, '1Min', minute);
+      assert.equal(stored?.close, b.close, `${b.symbol} in the cache`);
+      assert.equal(stored?.source, 'massive');
+    }
+    assert.equal(r.delivered.filter((d) => d.start === minute).length, symbols.length, 'each bar handed on once');
+    assert.equal(r.massive.requests, requests, 'no REST request');
+    const after = r.collector.status().streams.massive!;
+    assert.equal(after.messages - before.messages, 2, 'two frames received');
+    const m = r.collector.metrics();
+    assert.equal(m.find((x) => x.name === 'barkeep_stream_bars_total' && x.labels.source === 'massive')?.value, symbols.length);
+  });
+
   test('adding a symbol at start resubscribes on the open connection, without a reconnect', async () => {
     const r = await rig();
     await r.collector.start(['QQQ'], '1Min');

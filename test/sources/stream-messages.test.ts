@@ -237,4 +237,27 @@ describe('Alpaca stream messages', () => {
     assert.equal(b.trades, -1);
     assert.ok(Number.isNaN(b.vwap));
   });
+
+  test('a frame of several bars (Alpaca batches data messages) yields every bar, in order', async () => {
+    const { fake, make } = await alpaca();
+    const s = make();
+    const symbols = ['AAPL', 'MSFT', 'NVDA'];
+    s.subscribe(symbols);
+    await s.connect();
+    await waitFor(() => fake.stream.authenticated === 1, 'authenticated');
+    const got: Bar[] = [];
+    s.on('bar', (b) => got.push(b));
+    // Subscribed once a lone bar gets through.
+    await waitFor(() => fake.stream.pushMinuteBar('MSFT', bar('MSFT', T0 - 60_000)) === 1, 'subscribed');
+    await waitFor(() => got.length === 1, 'the lone bar');
+    const framesBefore = s.counters.messages;
+    const sent = fake.stream.pushMinuteBars(symbols.map((sym, i) => bar(sym, T0, { close: 10 + i / 10 })));
+    assert.deepEqual(sent, { frames: 1, events: 3 }, 'one frame of three bars');
+    await waitFor(() => got.length === 4, 'the three bars of the frame');
+    assert.equal(s.counters.messages - framesBefore, 1, 'they came in one frame');
+    assert.deepEqual(
+      got.slice(1).map((b) => [b.symbol, b.start, b.close, b.source]),
+      symbols.map((sym, i) => [sym, T0, 10 + i / 10, 'alpaca']),
+    );
+  });
 });

@@ -13,13 +13,15 @@ export function writtenEvent(barSize: BarSize, symbol: string, starts: number[])
     if (s < first) first = s;
     if (s > last) last = s;
   }
+  // A streamed minute is one bar: first and last are the same string.
+  const firstIso = starts.length ? new Date(first).toISOString() : null;
   return {
     kind: 'written',
     symbol,
     bar_size: barSize,
     count: starts.length,
-    first: starts.length ? new Date(first).toISOString() : null,
-    last: starts.length ? new Date(last).toISOString() : null,
+    first: firstIso,
+    last: starts.length === 0 ? null : last === first ? firstIso : new Date(last).toISOString(),
   };
 }
 

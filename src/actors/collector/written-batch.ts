@@ -61,19 +61,43 @@ export function forEachWritten(msg: CollectorToArbiter, fn: (symbol: string, sta
   }
 }
 
-/** Calls `emit` for each written series in the next turn of the event loop, in order. */
+/** Events emitted per turn: a burst's events give way to I/O (the next frames, the next batch's commit) between chunks. */
+export const EVENTS_PER_TURN = 256;
+
+/**
+ * Calls `emit` for each written series from the next turn of the event loop on, in order, at most
+ * EVENTS_PER_TURN per turn: a minute's close for 5,000 symbols is 5,000 events (one postMessage
+ * each), which in one turn would keep the stream's next frames and the next batch's commit waiting
+ * behind them.
+ */
 export class DeferredEvents {
   private queue: Array<[BarSize, string, number[]]> = [];
+  private head = 0;
+  private scheduled = false;
   private readonly run = () => {
-    const q = this.queue;
-    this.queue = [];
-    for (const [barSize, symbol, starts] of q) this.emit(barSize, symbol, starts);
+    this.scheduled = false;
+    const end = Math.min(this.queue.length, this.head + EVENTS_PER_TURN);
+    while (this.head < end) {
+      const [barSize, symbol, starts] = this.queue[this.head++];
+      this.emit(barSize, symbol, starts);
+    }
+    if (this.head < this.queue.length) this.schedule();
+    else {
+      this.queue = [];
+      this.head = 0;
+    }
   };
 
   constructor(private readonly emit: (barSize: BarSize, symbol: string, starts: number[]) => void) {}
 
   push(barSize: BarSize, symbol: string, starts: number[]): void {
-    if (this.queue.length === 0) setImmediate(this.run);
     this.queue.push([barSize, symbol, starts]);
+    this.schedule();
+  }
+
+  private schedule(): void {
+    if (this.scheduled) return;
+    this.scheduled = true;
+    setImmediate(this.run);
   }
 }

@@ -1,7 +1,8 @@
 /**
  * Alpaca's stock stream (docs/market-data.md, "Alpaca market data v2" › WebSocket) on the fake's HTTP server, path /v2/{feed}:
  * connected → auth (message or handshake headers) → authenticated / error 402 → subscribe → full
- * subscription echo, and `b` (or `u`) bars pushed by the test. Frames are JSON arrays.
+ * subscription echo, and `b` (or `u`) bars pushed by the test. Frames are JSON arrays: one bar
+ * alone (`pushMinuteBar`) or a minute's bars for many symbols batched in frames (`pushMinuteBars`).
  *
  * Knobs for the vendor's other answers: 404 auth timeout, 405 symbol limit exceeded (subscriptions
  * unchanged), 406 connection limit exceeded (the new connection is refused), 409 insufficient
@@ -10,6 +11,7 @@
 import type http from 'node:http';
 import { WebSocket, WebSocketServer } from 'ws';
 import type { Bar } from '../../../src/market/bar.ts';
+import { type PackOptions, type Packed, sendPacked } from '../pack-frames.ts';
 import type { AlpacaCredentials } from './server.ts';
 
 export interface FakeAlpacaStreamOptions {
@@ -29,8 +31,14 @@ export interface FakeAlpacaStream {
   timeoutNextAuth(n: number, ms?: number): void;
   /** Sends `[{"T":"error","code":...,"msg":...}]` to every open connection. */
   sendError(code: number, msg: string): void;
-  /** Sends a `b` (or `u`) bar to authenticated clients subscribed to the symbol's bars. */
+  /** Sends a `b` (or `u`) bar, alone in its frame, to authenticated clients subscribed to the symbol's bars; returns how many got it. */
   pushMinuteBar(symbol: string, bar: Bar, type?: 'b' | 'u'): number;
+  /**
+   * Sends a minute's bars for many symbols (each bar's own `symbol`) batched as the vendor does:
+   * several messages to a frame, by default up to 100 or 16 KiB (`perFrame`, `maxBytes`); each client
+   * gets the bars it subscribed to. `onFrame` hears of each frame just before it goes out.
+   */
+  pushMinuteBars(bars: readonly Bar[], opts?: PackOptions & { type?: 'b' | 'u' }): Packed;
   dropAll(): void;
   readonly connections: number;
   readonly authenticated: number;
@@ -175,29 +183,24 @@ export function attachAlpacaStream(server: http.Server, validKeys: AlpacaCredent
       for (const ws of clients.keys()) if (ws.readyState === WebSocket.OPEN) frame(ws, { T: 'error', code, msg });
     },
     pushMinuteBar(symbol, bar, type = 'b') {
-      const msg = {
-        T: type,
-        S: symbol,
-        o: bar.open,
-        h: bar.high,
-        l: bar.low,
-        c: bar.close,
-        v: bar.volume,
-        t: new Date(bar.start).toISOString().replace('.000Z', 'Z'),
-        // n and vw only when the bar has them: a test can send a bar without.
-        ...(bar.trades < 0 ? {} : { n: bar.trades }),
-        ...(Number.isNaN(bar.vwap) ? {} : { vw: bar.vwap }),
-      };
-      const text = JSON.stringify([msg]);
+      const text = JSON.stringify([barMessage(symbol, bar, type)]);
       let sent = 0;
       for (const [ws, st] of clients) {
-        const topics = type === 'b' ? st.bars : st.updatedBars;
-        if (st.authed && (topics.has(symbol) || topics.has('*')) && ws.readyState === WebSocket.OPEN) {
+        if (wantsBar(st, symbol, type) && ws.readyState === WebSocket.OPEN) {
           ws.send(text);
           sent++;
         }
       }
       return sent;
+    },
+    pushMinuteBars(bars, packOpts = {}) {
+      const type = packOpts.type ?? 'b';
+      return sendPacked(
+        bars.map((b) => barMessage(b.symbol, b, type)),
+        [...clients],
+        (st, i) => wantsBar(st, bars[i].symbol, type),
+        packOpts,
+      );
     },
     dropAll() {
       for (const ws of clients.keys()) ws.terminate();
@@ -221,5 +224,26 @@ export function attachAlpacaStream(server: http.Server, validKeys: AlpacaCredent
       for (const ws of clients.keys()) ws.terminate();
       await new Promise<void>((resolve) => wss.close(() => resolve()));
     },
+  };
+}
+
+function wantsBar(st: ClientState, symbol: string, type: 'b' | 'u'): boolean {
+  const topics = type === 'b' ? st.bars : st.updatedBars;
+  return st.authed && (topics.has(symbol) || topics.has('*'));
+}
+
+/** The vendor's bar message; `n` and `vw` only when the bar has them (a test can send a bar without). */
+function barMessage(symbol: string, bar: Bar, type: 'b' | 'u'): object {
+  return {
+    T: type,
+    S: symbol,
+    o: bar.open,
+    h: bar.high,
+    l: bar.low,
+    c: bar.close,
+    v: bar.volume,
+    t: new Date(bar.start).toISOString().replace('.000Z', 'Z'),
+    ...(bar.trades < 0 ? {} : { n: bar.trades }),
+    ...(Number.isNaN(bar.vwap) ? {} : { vw: bar.vwap }),
   };
 }

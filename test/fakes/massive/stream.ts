@@ -1,7 +1,8 @@
 /**
  * Massive's WebSocket stream (docs/market-data.md, "Massive" › WebSocket) on the fake's HTTP server, path /stocks:
  * connected → auth → auth_success/auth_failed → subscribe `AM.<T>` → per-topic success, and
- * `AM` minute aggregates pushed by the test. Every frame is a JSON array.
+ * `AM` minute aggregates pushed by the test. Every frame is a JSON array: one event alone
+ * (`pushMinuteBar`) or a minute's events for many symbols packed several to a frame (`pushMinuteBars`).
  *
  * Knobs for the vendor's other answers: the documented greeting `{"status":"success","message":
  * "Connected Successfully"}` instead of the live servers' `connected`; `auth_timeout` (the fake
@@ -11,6 +12,7 @@
 import type http from 'node:http';
 import { WebSocket, WebSocketServer } from 'ws';
 import type { Bar } from '../../../src/market/bar.ts';
+import { type PackOptions, type Packed, sendPacked } from '../pack-frames.ts';
 
 export interface FakeMassiveStreamOptions {
   /** The greeting sent on connect: `connected` (live servers, default) or `success` (the docs). */
@@ -33,8 +35,14 @@ export interface FakeMassiveStream {
   sendStatus(status: string, message: string): void;
   /** Sends a raw text frame to every authenticated connection (malformed-message tests). */
   sendRaw(text: string): void;
-  /** Sends an `AM` event to every authenticated client subscribed to `AM.<symbol>` or `AM.*`. */
+  /** Sends an `AM` event, alone in its frame, to every authenticated client subscribed to `AM.<symbol>` or `AM.*`; returns how many got it. */
   pushMinuteBar(symbol: string, bar: Bar): number;
+  /**
+   * Sends a minute's `AM` events for many symbols (each bar's own `symbol`) packed as the vendor
+   * does: several events to a frame, by default up to 100 events or 16 KiB (`perFrame`, `maxBytes`);
+   * each client gets the events it subscribed to. `onFrame` hears of each frame just before it goes out.
+   */
+  pushMinuteBars(bars: readonly Bar[], opts?: PackOptions): Packed;
   /** Kills every connection without a close frame (an outage). */
   dropAll(): void;
   /** Open connections / authenticated ones / auth attempts seen. */
@@ -160,32 +168,24 @@ export function attachMassiveStream(server: http.Server, validKeys: Set<string>,
       for (const [ws, st] of clients) if (st.authed && ws.readyState === WebSocket.OPEN) ws.send(text);
     },
     pushMinuteBar(symbol, bar) {
-      // vw only when the bar has one: a test can send an aggregate without it.
-      const event = {
-        ev: 'AM',
-        sym: symbol,
-        v: bar.volume,
-        av: bar.volume * 10,
-        op: bar.open,
-        ...(Number.isNaN(bar.vwap) ? {} : { vw: bar.vwap }),
-        o: bar.open,
-        c: bar.close,
-        h: bar.high,
-        l: bar.low,
-        a: bar.close,
-        z: 100,
-        s: bar.start,
-        e: bar.start + 60_000,
-      };
-      const frame = JSON.stringify([event]);
+      const frame = JSON.stringify([amEvent(symbol, bar)]);
       let sent = 0;
       for (const [ws, st] of clients) {
-        if (st.authed && (st.topics.has(`AM.${symbol}`) || st.topics.has('AM.*')) && ws.readyState === WebSocket.OPEN) {
+        if (wantsAM(st, symbol) && ws.readyState === WebSocket.OPEN) {
           ws.send(frame);
           sent++;
         }
       }
       return sent;
+    },
+    pushMinuteBars(bars, packOpts) {
+      const topics = bars.map((b) => `AM.${b.symbol}`);
+      return sendPacked(
+        bars.map((b) => amEvent(b.symbol, b)),
+        [...clients],
+        (st, i) => st.authed && (st.topics.has(topics[i]) || st.topics.has('AM.*')),
+        packOpts,
+      );
     },
     dropAll() {
       for (const ws of clients.keys()) ws.terminate();
@@ -209,5 +209,29 @@ export function attachMassiveStream(server: http.Server, validKeys: Set<string>,
       for (const ws of clients.keys()) ws.terminate();
       await new Promise<void>((resolve) => wss.close(() => resolve()));
     },
+  };
+}
+
+function wantsAM(st: ClientState, symbol: string): boolean {
+  return st.authed && (st.topics.has(`AM.${symbol}`) || st.topics.has('AM.*'));
+}
+
+/** The vendor's `AM` event for a bar; `vw` only when the bar has one (a test can send an aggregate without it). */
+function amEvent(symbol: string, bar: Bar): object {
+  return {
+    ev: 'AM',
+    sym: symbol,
+    v: bar.volume,
+    av: bar.volume * 10,
+    op: bar.open,
+    ...(Number.isNaN(bar.vwap) ? {} : { vw: bar.vwap }),
+    o: bar.open,
+    c: bar.close,
+    h: bar.high,
+    l: bar.low,
+    a: bar.close,
+    z: 100,
+    s: bar.start,
+    e: bar.start + 60_000,
   };
 }
