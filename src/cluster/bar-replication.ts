@@ -7,14 +7,19 @@
  * twice (a retry, two owners during a hand-over) is stored once by JetStream, while a corrected bar
  * (same key, new values) is a new message and replaces the old one in every replica by the usual
  * cross-source rule of the bar store.
- * The replica acknowledges a batch only after the store has made it durable: a node killed in the
- * middle gets the batch again, and writing a bar twice changes nothing.
+ * The replica makes a batch visible in its cache at the commit and acknowledges it to the stream only
+ * once it is on disk (BarReplica.run): a node killed in the middle gets the unflushed bars again,
+ * and writing a bar twice changes nothing.
  */
 import { createHash } from 'node:crypto';
 import { AckPolicy, DeliverPolicy, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
 import type { Bar } from '../market/bar.ts';
-import type { BarWriter } from '../storage/types.ts';
+import type { BarWriter, WriteResult } from '../storage/types.ts';
+import { validateBar } from '../storage/bar-validation.ts';
 import { BARS_STREAM, barSubject } from './subjects.ts';
+
+/** A replica whose store refused a batch tries it again after this long. */
+const RETRY_MS = 1000;
 
 /** The fields that travel; receivedAt is the replica's own. */
 type WireBar = Omit<Bar, 'receivedAt'>;
@@ -35,8 +40,7 @@ function toWire(b: Bar): WireBar {
   };
 }
 
-export function barMsgId(b: Bar): string {
-  const body = JSON.stringify(toWire(b));
+export function barMsgId(b: Bar, body = JSON.stringify(toWire(b))): string {
   return `${b.source}|${b.symbol}|${b.barSize}|${b.start}|${createHash('sha1').update(body).digest('hex').slice(0, 16)}`;
 }
 
@@ -54,7 +58,8 @@ export class BarPublisher {
     const worker = async () => {
       while (next < bars.length) {
         const b = bars[next++];
-        const ack = await this.js.publish(barSubject(b.barSize, b.symbol), JSON.stringify(toWire(b)), { msgID: barMsgId(b) });
+        const body = JSON.stringify(toWire(b));
+        const ack = await this.js.publish(barSubject(b.barSize, b.symbol), body, { msgID: barMsgId(b, body) });
         if (ack.duplicate) this.duplicates++;
         else this.published++;
       }
@@ -63,16 +68,28 @@ export class BarPublisher {
   }
 }
 
+/**
+ * Where a replica writes. `putManyCommitted` (BarStore has it) makes bars visible at the commit and
+ * tells when they are on disk; a store without it is written with `putMany`, visible and acknowledged
+ * once durable.
+ */
+export interface ReplicaStore extends BarWriter {
+  putManyCommitted?(bars: readonly Bar[]): Promise<{ result: WriteResult; flushed: Promise<void> }>;
+}
+
 export interface ReplicaOptions {
   durable: string;
-  store: BarWriter;
+  store: ReplicaStore;
   now: () => number;
   batch?: number;
   onError?: (err: unknown) => void;
 }
 
 export class BarReplica {
+  /** Bars written (committed: visible in the cache). */
   replicated = 0;
+  /** Bars on disk and acknowledged to the stream. */
+  acknowledged = 0;
   private loop: Promise<void> | undefined;
 
   constructor(
@@ -95,10 +112,27 @@ export class BarReplica {
   }
 
   private messages: { stop(): void } | undefined;
+  private stopping = false;
+
+  /** Commits one batch; resolves at the commit with the promise of its flush. */
+  private async commit(bars: Bar[]): Promise<Promise<void>> {
+    const store = this.opts.store;
+    if (store.putManyCommitted) return (await store.putManyCommitted(bars)).flushed;
+    await store.putMany(bars);
+    return Promise.resolve();
+  }
 
   /**
-   * Streams messages as they arrive and writes them in batches: whatever arrived while the previous
-   * write committed goes into the next one, so a burst costs few commits and one bar costs one.
+   * Streams messages as they arrive and writes them in batches: everything delivered in one
+   * event-loop turn (and whatever arrives while the previous batch commits) goes into one
+   * transaction, so a burst costs few commits and one bar costs one.
+   *
+   * Visible at the commit, acknowledged after the flush: a batch is in the cache (every reader sees
+   * it) as soon as its transaction commits, while its fsync runs in the background and overlaps the
+   * next batches. The stream is acknowledged (AckPolicy.All: up to a message) only once the batch
+   * holding that message is on disk, and in order, so the acknowledgement never covers a bar that
+   * is not: a replica killed (or powered off) before the flush has its unflushed bars delivered
+   * again, and writing a bar twice changes nothing.
    */
   private async run(): Promise<void> {
     const consumer = await this.js.consumers.get(BARS_STREAM, this.opts.durable);
@@ -106,22 +140,54 @@ export class BarReplica {
     this.messages = msgs;
     let buffer: Bar[] = [];
     let lastMsg: { ack(): void } | undefined;
-    let flushing: Promise<void> = Promise.resolve();
-    let scheduled = false;
+    let committing: Promise<void> = Promise.resolve();
+    let acking: Promise<void> = Promise.resolve();
+    let scheduled: NodeJS.Immediate | undefined;
     const flush = () => {
-      scheduled = false;
+      scheduled = undefined;
       const bars = buffer;
       const ackUpTo = lastMsg;
       buffer = [];
-      flushing = flushing.then(async () => {
-        try {
-          if (bars.length) await this.opts.store.putMany(bars);
-          this.replicated += bars.length;
-          ackUpTo?.ack();
-        } catch (err) {
-          // Not acknowledged: JetStream delivers the batch again after its ack wait.
-          this.opts.onError?.(err);
+      lastMsg = undefined;
+      const committed = committing.then(async () => {
+        // A bar that fails validation is logged and skipped (as a malformed message is): it would
+        // fail every retry. What fails after that is the store itself (disk full, ...): the batch is
+        // tried again, and nothing after it is acknowledged meanwhile (an acknowledgement covers
+        // every earlier message). Stopped before it succeeds, the replica gets the batch again.
+        const valid = bars.filter((b) => {
+          try {
+            validateBar(b);
+            return true;
+          } catch (err) {
+            this.opts.onError?.(err);
+            return false;
+          }
+        });
+        for (;;) {
+          try {
+            const flushed = valid.length ? await this.commit(valid) : Promise.resolve();
+            this.replicated += valid.length;
+            return { flushed, ok: true };
+          } catch (err) {
+            this.opts.onError?.(err);
+            if (this.stopping) return { flushed: Promise.resolve(), ok: false };
+            await new Promise((r) => setTimeout(r, RETRY_MS));
+          }
         }
+      });
+      committing = committed.then(() => undefined);
+      // Acknowledgements in batch order, each once its batch (and every earlier one) is on disk.
+      acking = acking.then(async () => {
+        const { flushed, ok } = await committed;
+        try {
+          await flushed;
+        } catch (err) {
+          this.opts.onError?.(err);
+          return;
+        }
+        if (!ok || this.stopping) return;
+        ackUpTo?.ack();
+        this.acknowledged += bars.length;
       });
     };
     for await (const m of msgs) {
@@ -132,15 +198,19 @@ export class BarReplica {
       } catch (err) {
         this.opts.onError?.(err);
       }
-      if (!scheduled) {
-        scheduled = true;
-        setImmediate(flush);
-      }
+      scheduled ??= setImmediate(flush);
     }
-    await flushing;
+    // Stopped: what was delivered is written (not acknowledged: it comes again next time).
+    if (scheduled) {
+      clearImmediate(scheduled);
+      flush();
+    }
+    await committing;
+    await acking;
   }
 
   async stop(): Promise<void> {
+    this.stopping = true;
     this.messages?.stop();
     await this.loop?.catch(() => undefined);
   }
