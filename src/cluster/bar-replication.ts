@@ -98,10 +98,26 @@ export class BarReplica {
     private readonly opts: ReplicaOptions,
   ) {}
 
+  /**
+   * Creates the durable consumer, or picks it up where it was left. Bars delivered to a previous run
+   * but not acknowledged (not yet on disk when it died) would come again only after the consumer's
+   * ack wait (30 s): the consumer is made again to start right after its acknowledgement floor,
+   * so they come at once.
+   */
   async start(): Promise<void> {
-    await this.jsm.consumers
-      .info(BARS_STREAM, this.opts.durable)
-      .catch(() => this.jsm.consumers.add(BARS_STREAM, { durable_name: this.opts.durable, ack_policy: AckPolicy.All, deliver_policy: DeliverPolicy.All }));
+    const durable = this.opts.durable;
+    const info = await this.jsm.consumers.info(BARS_STREAM, durable).catch(() => null);
+    if (!info) {
+      await this.jsm.consumers.add(BARS_STREAM, { durable_name: durable, ack_policy: AckPolicy.All, deliver_policy: DeliverPolicy.All });
+    } else if (info.num_ack_pending > 0) {
+      await this.jsm.consumers.delete(BARS_STREAM, durable);
+      await this.jsm.consumers.add(BARS_STREAM, {
+        durable_name: durable,
+        ack_policy: AckPolicy.All,
+        deliver_policy: DeliverPolicy.StartSequence,
+        opt_start_seq: info.ack_floor.stream_seq + 1,
+      });
+    }
     this.loop = this.run();
   }
 
@@ -113,13 +129,14 @@ export class BarReplica {
 
   private messages: { stop(): void } | undefined;
   private stopping = false;
+  private dropped = false;
 
-  /** Commits one batch; resolves at the commit with the promise of its flush. */
-  private async commit(bars: Bar[]): Promise<Promise<void>> {
+  /** Commits one batch; resolves at the commit with the promise of its flush (wrapped: a returned promise would be waited for). */
+  private async commit(bars: Bar[]): Promise<{ flushed: Promise<void> }> {
     const store = this.opts.store;
-    if (store.putManyCommitted) return (await store.putManyCommitted(bars)).flushed;
+    if (store.putManyCommitted) return { flushed: (await store.putManyCommitted(bars)).flushed };
     await store.putMany(bars);
-    return Promise.resolve();
+    return { flushed: Promise.resolve() };
   }
 
   /**
@@ -165,7 +182,7 @@ export class BarReplica {
         });
         for (;;) {
           try {
-            const flushed = valid.length ? await this.commit(valid) : Promise.resolve();
+            const { flushed } = valid.length ? await this.commit(valid) : { flushed: Promise.resolve() };
             this.replicated += valid.length;
             return { flushed, ok: true };
           } catch (err) {
@@ -185,8 +202,14 @@ export class BarReplica {
           this.opts.onError?.(err);
           return;
         }
-        if (!ok || this.stopping) return;
-        ackUpTo?.ack();
+        if (!ok || this.dropped) return;
+        try {
+          ackUpTo?.ack();
+        } catch (err) {
+          // The connection is gone: the batch comes again (and is written again, harmlessly).
+          this.opts.onError?.(err);
+          return;
+        }
         this.acknowledged += bars.length;
       });
     };
@@ -206,11 +229,17 @@ export class BarReplica {
       flush();
     }
     await committing;
-    await acking;
+    // A clean stop acknowledges what is on disk; a crash waits for nothing.
+    if (!this.dropped) await acking;
   }
 
-  async stop(): Promise<void> {
+  /**
+   * Stops consuming. What was delivered is committed; `crash` (drills) also drops the
+   * acknowledgements still waiting for their flush, as a killed process would.
+   */
+  async stop(crash = false): Promise<void> {
     this.stopping = true;
+    this.dropped = crash;
     this.messages?.stop();
     await this.loop?.catch(() => undefined);
   }

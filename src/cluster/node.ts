@@ -236,7 +236,7 @@ export class ClusterNode {
   async crash(): Promise<void> {
     this.haltTicks();
     this.stopped = true;
-    await this.replica?.stop();
+    await this.replica?.stop(true);
     await this.data?.nc.close();
     await this.conn?.nc.close();
   }
