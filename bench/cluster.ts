@@ -23,6 +23,7 @@ import { startNats } from '../test/helpers/nats.ts';
 import { ClusterNode } from '../src/cluster/node.ts';
 import { assign } from '../src/cluster/rendezvous.ts';
 import { openStorage, type Storage } from '../src/storage/storage.ts';
+import { createBarView } from '../src/storage/bar-codec.ts';
 import type { Bar } from '../src/market/bar.ts';
 import type { WriteResult } from '../src/storage/types.ts';
 import type { ReplicaStore } from '../src/cluster/bar-replication.ts';
@@ -121,18 +122,44 @@ async function floor(url: string, samples: number, fanout: number) {
   return summarize(lat);
 }
 
+const view = createBarView();
+
 /**
- * One bar written into a cache, one at a time: until its transaction commits (visible to every
- * reader: what the replica waits for before the bar is in its cache) and until it is on disk too.
+ * Spins (one check per event-loop turn, as a reader polling its cache would see it) until each
+ * store can read the bar; returns when each first could.
+ */
+async function readable(stores: readonly Storage[], symbol: string, start: number): Promise<number[]> {
+  const seen: number[] = stores.map(() => Number.NaN);
+  for (let left = stores.length; ; ) {
+    for (let i = 0; i < stores.length; i++) {
+      if (Number.isNaN(seen[i]) && stores[i].bars.readInto(symbol, '1Min', start, view)) {
+        seen[i] = performance.now();
+        left--;
+      }
+    }
+    if (left === 0) return seen;
+    await new Promise((r) => setImmediate(r));
+  }
+}
+
+/**
+ * One bar written into a cache, one at a time: until a reader sees it (the commit is visible),
+ * until the writer's commit resolves (lmdb-js resolves it once the commit's fsync is done, in
+ * overlappingSync mode: readers see it before), and until it is on disk.
  */
 async function writeFloor(path: string, samples: number) {
   const st = openStorage({ path });
+  const visible: number[] = [];
   const commit: number[] = [];
   const durable: number[] = [];
   try {
     for (let i = 0; i < samples; i++) {
+      const b = bar('W', 50_000 + i);
       const t = performance.now();
-      const { flushed } = await st.bars.putManyCommitted([bar('W', 50_000 + i)]);
+      const writing = st.bars.putManyCommitted([b]);
+      const [seen] = await readable([st], b.symbol, b.start);
+      visible.push((seen - t) * 1000);
+      const { flushed } = await writing;
       commit.push((performance.now() - t) * 1000);
       await flushed;
       durable.push((performance.now() - t) * 1000);
@@ -140,7 +167,7 @@ async function writeFloor(path: string, samples: number) {
   } finally {
     await st.close();
   }
-  return { commit: summarize(commit), durable: summarize(durable) };
+  return { visible: summarize(visible), commit: summarize(commit), durable: summarize(durable) };
 }
 
 export async function run(opts: { quick?: boolean }) {
@@ -203,6 +230,7 @@ export async function run(opts: { quick?: boolean }) {
     const changesBefore = nodes.reduce((a, n) => a + n.node.leaseChangesTotal(), 0);
     progress('latency');
     const lat: number[] = [];
+    const commitLat: number[] = [];
     const durableLat: number[] = [];
     const deliver: number[] = [];
     const write: number[] = [];
@@ -217,19 +245,28 @@ export async function run(opts: { quick?: boolean }) {
       }
       const b = bar(s, 1000 + i);
       const t = performance.now();
-      await owner.node.publisher.publish([b]);
-      const done = await Promise.all(nodes.map((n) => n.store.when(s, b.start)));
-      lat.push((Math.max(...done) - t) * 1000);
-      // Then on disk everywhere (acknowledged to the stream), before the next sample.
+      const publishing = owner.node.publisher.publish([b]);
+      // Readable in every cache: what a reader of any node (its arbiter, /bars) sees.
+      const seen = await readable(
+        nodes.map((n) => n.store.inner),
+        s,
+        b.start,
+      );
+      lat.push((Math.max(...seen) - t) * 1000);
+      await publishing;
+      // The replicas' commits resolved, then on disk everywhere (acknowledged), before the next sample.
+      const committed = await Promise.all(nodes.map((n) => n.store.when(s, b.start)));
+      commitLat.push((Math.max(...committed) - t) * 1000);
       const onDisk = await Promise.all(nodes.map((n) => n.store.whenDurable(s, b.start)));
       durableLat.push((Math.max(...onDisk) - t) * 1000);
       const k = `${s}|${b.start}`;
-      for (const n of nodes) {
+      nodes.forEach((n, j) => {
         deliver.push((n.store.delivered.get(k)! - t) * 1000);
-        write.push((n.store.seen.get(k)! - n.store.delivered.get(k)!) * 1000);
-      }
+        write.push((seen[j] - n.store.delivered.get(k)!) * 1000);
+      });
     }
     const clusterLat = summarize(lat);
+    const clusterCommit = summarize(commitLat);
     const clusterDurable = summarize(durableLat);
     const deliverLat = summarize(deliver);
     const writeInPath = summarize(write);
@@ -302,7 +339,7 @@ export async function run(opts: { quick?: boolean }) {
     const ratio = clusterLat.p50 / floorLat.p50;
     const ratioP99 = clusterLat.p99 / floorLat.p99;
     // What the path cannot avoid: a fan-out to the three replicas, then a commit in each.
-    const pathFloor = fanoutLat.p50 + writeLat.commit.p50;
+    const pathFloor = fanoutLat.p50 + writeLat.visible.p50;
     const ratioPath = clusterLat.p50 / pathFloor;
     const fo = summarize(failover);
     const ok = (b: boolean) => (b ? 'met' : 'NOT met');
@@ -312,20 +349,22 @@ export async function run(opts: { quick?: boolean }) {
         [
           ['floor: raw JetStream publish -> consume', floorLat.n, floorLat.p50, floorLat.p99, floorLat.p999],
           ['floor: raw publish -> 3 consumers', fanoutLat.n, fanoutLat.p50, fanoutLat.p99, fanoutLat.p999],
-          ['floor: one bar committed (LMDB, visible)', writeLat.commit.n, writeLat.commit.p50, writeLat.commit.p99, writeLat.commit.p999],
-          ['floor: one bar committed and fsynced', writeLat.durable.n, writeLat.durable.p50, writeLat.durable.p99, writeLat.durable.p999],
-          [`published -> in all 3 caches (${nSymbols} symbols)`, clusterLat.n, clusterLat.p50, clusterLat.p99, clusterLat.p999],
+          ['floor: one bar written, readable (LMDB commit)', writeLat.visible.n, writeLat.visible.p50, writeLat.visible.p99, writeLat.visible.p999],
+          ['floor: one bar written, commit resolved', writeLat.commit.n, writeLat.commit.p50, writeLat.commit.p99, writeLat.commit.p999],
+          ['floor: one bar written, on disk (fsync)', writeLat.durable.n, writeLat.durable.p50, writeLat.durable.p99, writeLat.durable.p999],
+          [`published -> readable in all 3 caches (${nSymbols} symbols)`, clusterLat.n, clusterLat.p50, clusterLat.p99, clusterLat.p999],
           ['  leg: published -> handed to a replica store', deliverLat.n, deliverLat.p50, deliverLat.p99, deliverLat.p999],
-          ['  leg: replica store commit', writeInPath.n, writeInPath.p50, writeInPath.p99, writeInPath.p999],
-          ['published -> on disk in all 3 (acked)', clusterDurable.n, clusterDurable.p50, clusterDurable.p99, clusterDurable.p999],
+          ['  leg: handed to the store -> readable', writeInPath.n, writeInPath.p50, writeInPath.p99, writeInPath.p999],
+          ['published -> commit resolved in all 3', clusterCommit.n, clusterCommit.p50, clusterCommit.p99, clusterCommit.p999],
+          ['published -> on disk in all 3 (acknowledged)', clusterDurable.n, clusterDurable.p50, clusterDurable.p99, clusterDurable.p999],
         ],
       ),
     );
     console.log(
-      `latency (in every cache) vs the raw JetStream round trip (the floor, ${Math.round(floorLat.p50)} µs): p50 ${ratio.toFixed(2)}x, p99 ${ratioP99.toFixed(2)}x (goal p50 <= 2x: ${ok(ratio <= 2)})`,
+      `latency (readable in every cache) vs the raw JetStream round trip (the floor, ${Math.round(floorLat.p50)} µs): p50 ${ratio.toFixed(2)}x, p99 ${ratioP99.toFixed(2)}x (goal p50 <= 2x: ${ok(ratio <= 2)})`,
     );
     console.log(
-      `latency vs fan-out to 3 + one commit (${Math.round(pathFloor)} µs, what the path cannot avoid): p50 ${ratioPath.toFixed(2)}x; on disk everywhere (acknowledged) p50 ${Math.round(clusterDurable.p50)} µs`,
+      `latency vs fan-out to 3 + one bar readable (${Math.round(pathFloor)} µs, what the path cannot avoid): p50 ${ratioPath.toFixed(2)}x; on disk everywhere (acknowledged) p50 ${Math.round(clusterDurable.p50)} µs`,
     );
     const scale = clusterRate / soloRate;
     console.log(
@@ -340,15 +379,17 @@ export async function run(opts: { quick?: boolean }) {
       symbols: nSymbols,
       floor_publish_consume_us: floorLat,
       floor_publish_fanout3_us: fanoutLat,
-      floor_commit_us: writeLat.commit,
-      floor_durable_write_us: writeLat.durable,
-      publish_to_all_caches_us: clusterLat,
+      floor_write_readable_us: writeLat.visible,
+      floor_write_commit_resolved_us: writeLat.commit,
+      floor_write_durable_us: writeLat.durable,
+      publish_to_all_caches_readable_us: clusterLat,
+      publish_to_all_commits_resolved_us: clusterCommit,
       publish_to_all_disks_us: clusterDurable,
       leg_delivery_us: deliverLat,
-      leg_commit_us: writeInPath,
+      leg_store_to_readable_us: writeInPath,
       ratio_p50: ratio,
       ratio_p99: ratioP99,
-      ratio_p50_vs_fanout_plus_commit: ratioPath,
+      ratio_p50_vs_fanout_plus_readable: ratioPath,
       goals: {
         ratio_p50_max: 2,
         failover_p99_max_s: 10,

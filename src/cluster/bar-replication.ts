@@ -15,11 +15,20 @@ import { createHash } from 'node:crypto';
 import { AckPolicy, DeliverPolicy, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
 import type { Bar } from '../market/bar.ts';
 import type { BarWriter, WriteResult } from '../storage/types.ts';
-import { validateBar } from '../storage/bar-validation.ts';
+import { BarValidationError, validateBar } from '../storage/bar-validation.ts';
 import { BARS_STREAM, barSubject } from './subjects.ts';
 
 /** A replica whose store refused a batch tries it again after this long. */
 const RETRY_MS = 1000;
+
+function isValid(b: Bar): boolean {
+  try {
+    validateBar(b);
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 /** The fields that travel; receivedAt is the replica's own. */
 type WireBar = Omit<Bar, 'receivedAt'>;
@@ -130,6 +139,7 @@ export class BarReplica {
   private messages: { stop(): void } | undefined;
   private stopping = false;
   private dropped = false;
+  private unflushed = false;
 
   /** Commits one batch; resolves at the commit with the promise of its flush (wrapped: a returned promise would be waited for). */
   private async commit(bars: Bar[]): Promise<{ flushed: Promise<void> }> {
@@ -168,26 +178,25 @@ export class BarReplica {
       lastMsg = undefined;
       const committed = committing.then(async () => {
         // A bar that fails validation is logged and skipped (as a malformed message is): it would
-        // fail every retry. What fails after that is the store itself (disk full, ...): the batch is
+        // fail every retry. What fails otherwise is the store itself (disk full, ...): the batch is
         // tried again, and nothing after it is acknowledged meanwhile (an acknowledgement covers
         // every earlier message). Stopped before it succeeds, the replica gets the batch again.
-        const valid = bars.filter((b) => {
-          try {
-            validateBar(b);
-            return true;
-          } catch (err) {
-            this.opts.onError?.(err);
-            return false;
-          }
-        });
+        let batch = bars;
         for (;;) {
           try {
-            const { flushed } = valid.length ? await this.commit(valid) : { flushed: Promise.resolve() };
-            this.replicated += valid.length;
-            return { flushed, ok: true };
+            const { flushed } = batch.length ? await this.commit(batch) : { flushed: Promise.resolve() };
+            this.replicated += batch.length;
+            return { flushed, ok: true, n: batch.length };
           } catch (err) {
             this.opts.onError?.(err);
-            if (this.stopping) return { flushed: Promise.resolve(), ok: false };
+            if (err instanceof BarValidationError) {
+              const valid = batch.filter(isValid);
+              if (valid.length < batch.length) {
+                batch = valid;
+                continue;
+              }
+            }
+            if (this.stopping) return { flushed: Promise.resolve(), ok: false, n: 0 };
             await new Promise((r) => setTimeout(r, RETRY_MS));
           }
         }
@@ -195,14 +204,18 @@ export class BarReplica {
       committing = committed.then(() => undefined);
       // Acknowledgements in batch order, each once its batch (and every earlier one) is on disk.
       acking = acking.then(async () => {
-        const { flushed, ok } = await committed;
+        const { flushed, ok, n } = await committed;
         try {
           await flushed;
         } catch (err) {
+          // Not known to be on disk: nothing from here on is acknowledged (a later acknowledgement
+          // would cover this batch); the stream delivers it all again after the ack wait.
           this.opts.onError?.(err);
+          this.unflushed = true;
           return;
         }
-        if (!ok || this.dropped) return;
+        if (!ok) this.unflushed = true;
+        if (this.dropped || this.unflushed) return;
         try {
           ackUpTo?.ack();
         } catch (err) {
@@ -210,7 +223,7 @@ export class BarReplica {
           this.opts.onError?.(err);
           return;
         }
-        this.acknowledged += bars.length;
+        this.acknowledged += n;
       });
     };
     for await (const m of msgs) {

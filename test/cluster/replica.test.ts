@@ -11,7 +11,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect } from '@nats-io/transport-node';
-import { jetstreamManager } from '@nats-io/jetstream';
+import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { startNats } from '../helpers/nats.ts';
 import { until } from '../helpers/serve.ts';
 import { ClusterNode } from '../../src/cluster/node.ts';
@@ -118,6 +118,51 @@ test('a replica acknowledges only bars on disk: killed before a flush, it gets e
     for (const n of nodes) await n.stop().catch(() => undefined);
     await admin.close();
     for (const s of storages) await s.close();
+    rmSync(root, { recursive: true, force: true });
+  }
+});
+
+test('a malformed or invalid bar on the stream is logged and skipped; the bars around it are written and acknowledged', async () => {
+  await using nats = await startNats();
+  const root = mkdtempSync(join(tmpdir(), 'barkeep-replica.'));
+  const st = openStorage({ path: join(root, 'cache') });
+  const errors: string[] = [];
+  const node = new ClusterNode({
+    nodeId: 'replica-2',
+    url: 'http://127.0.0.1:0/r2',
+    natsUrl: nats.url,
+    symbols: ['MSFT'],
+    store: st.bars,
+    now: () => T0,
+    leaseTtlMs: 3000,
+    onError: (err) => errors.push((err as Error).message),
+  });
+  const admin = await connect({ servers: nats.url });
+  try {
+    await node.start();
+    const js = jetstream(admin);
+    // One batch: a good bar, a bar whose high is below its low, a message that is not JSON, a good bar.
+    const wire = (i: number, patch: object = {}) => {
+      const { receivedAt: _, ...b } = bar('MSFT', i);
+      return JSON.stringify({ ...b, ...patch });
+    };
+    await Promise.all([
+      js.publish('bars.1Min.MSFT', wire(0)),
+      js.publish('bars.1Min.MSFT', wire(1, { high: 1, low: 500 })),
+      js.publish('bars.1Min.MSFT', '{not json'),
+      js.publish('bars.1Min.MSFT', wire(2)),
+    ]);
+    await until(async () => node.replicaStats().acknowledged === 2, 'the two good bars acknowledged', 10_000);
+    assert.deepEqual(
+      st.bars.range('MSFT', '1Min', T0, T0 + 10 * 60_000).map((b) => b.start),
+      [T0, T0 + 2 * 60_000],
+    );
+    assert.equal(errors.length, 2, errors.join('; '));
+    assert.ok((await node.metrics()).stream_lag === 0, 'nothing left unacknowledged');
+  } finally {
+    await node.stop().catch(() => undefined);
+    await admin.close();
+    await st.close();
     rmSync(root, { recursive: true, force: true });
   }
 });
