@@ -150,16 +150,16 @@ export class BarReplica {
   }
 
   /**
-   * Streams messages as they arrive and writes them in batches: everything delivered in one
-   * event-loop turn (and whatever arrives while the previous batch commits) goes into one
-   * transaction, so a burst costs few commits and one bar costs one.
+   * Streams messages as they arrive and writes them in batches: the messages of one socket read go
+   * into one transaction, and while a batch is being written whatever arrives waits and goes into
+   * the next one (one write at a time), so a burst costs few commits and one bar costs one.
    *
-   * Visible at the commit, acknowledged after the flush: a batch is in the cache (every reader sees
-   * it) as soon as its transaction commits, while its fsync runs in the background and overlaps the
-   * next batches. The stream is acknowledged (AckPolicy.All: up to a message) only once the batch
-   * holding that message is on disk, and in order, so the acknowledgement never covers a bar that
-   * is not: a replica killed (or powered off) before the flush has its unflushed bars delivered
-   * again, and writing a bar twice changes nothing.
+   * Readable at the commit, acknowledged after the flush: a batch is in the cache (every reader sees
+   * it) as soon as its transaction commits, and its fsync follows (lmdb-js's writer thread does it
+   * before it reports the commit, then takes the next batch). The stream is acknowledged
+   * (AckPolicy.All: up to a message) only once the batch holding that message is on disk, and in
+   * order, so the acknowledgement never covers a bar that is not: a replica killed (or powered off)
+   * before the flush has its unflushed bars delivered again, and writing a bar twice changes nothing.
    */
   private async run(): Promise<void> {
     const consumer = await this.js.consumers.get(BARS_STREAM, this.opts.durable);
@@ -169,9 +169,13 @@ export class BarReplica {
     let lastMsg: { ack(): void } | undefined;
     let committing: Promise<void> = Promise.resolve();
     let acking: Promise<void> = Promise.resolve();
-    let scheduled: NodeJS.Immediate | undefined;
+    let scheduled = false;
+    let inFlight = false;
     const flush = () => {
-      scheduled = undefined;
+      scheduled = false;
+      // One commit at a time: what arrives meanwhile waits in the buffer and goes in the next one.
+      if (inFlight || (buffer.length === 0 && lastMsg === undefined)) return;
+      inFlight = true;
       const bars = buffer;
       const ackUpTo = lastMsg;
       buffer = [];
@@ -201,7 +205,10 @@ export class BarReplica {
           }
         }
       });
-      committing = committed.then(() => undefined);
+      committing = committed.then(() => {
+        inFlight = false;
+        flush();
+      });
       // Acknowledgements in batch order, each once its batch (and every earlier one) is on disk.
       acking = acking.then(async () => {
         const { flushed, ok, n } = await committed;
@@ -234,14 +241,19 @@ export class BarReplica {
       } catch (err) {
         this.opts.onError?.(err);
       }
-      scheduled ??= setImmediate(flush);
+      if (!scheduled) {
+        // After the messages of this read (they arrive in microtasks): one batch per read, and the
+        // store's own write scheduling still runs in this turn.
+        scheduled = true;
+        process.nextTick(flush);
+      }
     }
     // Stopped: what was delivered is written (not acknowledged: it comes again next time).
-    if (scheduled) {
-      clearImmediate(scheduled);
-      flush();
+    flush();
+    for (let last; last !== committing; ) {
+      last = committing;
+      await committing;
     }
-    await committing;
     // A clean stop acknowledges what is on disk; a crash waits for nothing.
     if (!this.dropped) await acking;
   }
