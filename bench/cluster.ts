@@ -90,7 +90,8 @@ class TimedStore implements ReplicaStore {
 
 /** Raw JetStream: publish, then consumed by `fanout` durable consumers (the last one's arrival). */
 async function floor(url: string, samples: number, fanout: number) {
-  const nc = await connect({ servers: url });
+  // The client as the nodes configure it (connection.ts).
+  const nc = await connect({ servers: url, noAsyncTraces: true });
   const jsm = await jetstreamManager(nc);
   const stream = `BENCH_FLOOR_${fanout}`;
   await jsm.streams.add({ name: stream, subjects: [`floor${fanout}.>`] });

@@ -11,7 +11,7 @@
  * once it is on disk (BarReplica.run): a node killed in the middle gets the unflushed bars again,
  * and writing a bar twice changes nothing.
  */
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import { AckPolicy, DeliverPolicy, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
 import type { Bar } from '../market/bar.ts';
 import type { BarWriter, WriteResult } from '../storage/types.ts';
@@ -50,7 +50,8 @@ function toWire(b: Bar): WireBar {
 }
 
 export function barMsgId(b: Bar, body = JSON.stringify(toWire(b))): string {
-  return `${b.source}|${b.symbol}|${b.barSize}|${b.start}|${createHash('sha1').update(body).digest('hex').slice(0, 16)}`;
+  // One-shot hash: no Hash object per bar.
+  return `${b.source}|${b.symbol}|${b.barSize}|${b.start}|${hash('sha1', body).slice(0, 16)}`;
 }
 
 export class BarPublisher {

@@ -60,6 +60,8 @@ export class Ownership {
   /** Ticks completed, and the longest one (ms): how close renewals come to the TTL. */
   ticks = 0;
   longestTickMs = 0;
+  /** The last rendezvous assignment and the member list it was made for (a tick with the same members reuses it). */
+  private assignment: { members: string; winners: Map<string, string> } | undefined;
 
   constructor(
     private readonly members: KV,
@@ -75,6 +77,13 @@ export class Ownership {
 
   setSymbols(symbols: readonly string[]): void {
     this.symbols = [...new Set(symbols)].sort();
+    this.assignment = undefined;
+  }
+
+  private winners(ids: readonly string[]): Map<string, string> {
+    const members = [...ids].sort().join('\n');
+    if (this.assignment?.members !== members) this.assignment = { members, winners: assign(this.symbols, ids) };
+    return this.assignment.winners;
   }
 
   owned(): string[] {
@@ -144,7 +153,8 @@ export class Ownership {
     this.lastMembers = await this.listMembers();
     const ids = this.lastMembers.map((m) => m.node_id);
     if (!ids.includes(this.me.node_id)) ids.push(this.me.node_id);
-    const winners = assign(this.symbols, ids);
+    // 5,000 symbols over three members is 15,000 hashes: done again only when the members change.
+    const winners = this.winners(ids);
     const gained: string[] = [];
     const lost: string[] = [];
     // Each symbol's lease is its own KV round trip: many run at once, or thousands of symbols
