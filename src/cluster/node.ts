@@ -88,23 +88,28 @@ export class ClusterNode {
   }
 
   /**
-   * Ticks every `tickMs`; a timer tick that finds the previous one still running is skipped rather
-   * than queued behind it (a queue of ticks only renews the same leases again).
+   * Ticks every `tickMs`. A timer tick that finds the previous round still running is not queued
+   * behind it but runs once it ends: the renewals of a slow round (a busy event loop) still follow
+   * each other a tick apart at most, not two.
    */
   private startTimer(): void {
     let running = false;
-    this.timer = setInterval(
-      () => {
-        if (running) return;
-        running = true;
-        void this.tick();
-        // The round itself, not the takeovers it started (those run beside the next rounds).
-        void this.ticking.finally(() => {
-          running = false;
-        });
-      },
-      this.opts.tickMs ?? Math.max(100, Math.floor(this.opts.leaseTtlMs / 3)),
-    );
+    let missed = false;
+    const round = () => {
+      if (running) {
+        missed = true;
+        return;
+      }
+      running = true;
+      missed = false;
+      void this.tick();
+      // The round itself, not the takeovers it started (those run beside the next rounds).
+      void this.ticking.finally(() => {
+        running = false;
+        if (missed && this.timer) round();
+      });
+    };
+    this.timer = setInterval(round, this.opts.tickMs ?? Math.max(100, Math.floor(this.opts.leaseTtlMs / 3)));
     this.timer.unref();
   }
 
@@ -242,7 +247,7 @@ export class ClusterNode {
   }
 
   async stop(): Promise<void> {
-    if (this.timer) clearInterval(this.timer);
+    this.haltTicks();
     await this.ticking.catch(() => undefined);
     await this.marking.catch(() => undefined);
     this.stopped = true;

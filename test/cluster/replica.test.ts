@@ -22,6 +22,8 @@ import type { Bar } from '../../src/market/bar.ts';
 import type { WriteResult } from '../../src/storage/types.ts';
 
 const T0 = Date.UTC(2026, 2, 2, 14, 30);
+/** The busy nodes' lease TTL: they renew every third of it. */
+const LEASE_MS = 2000;
 /** A guard on the burst, in rounds of one bar per symbol: it ends after 6 lease rounds, or when a lease moves. */
 const MAX_ROUNDS = 400;
 
@@ -177,7 +179,7 @@ test('nodes busy ingesting a burst of bars keep their leases: no lease moves whi
     for (const id of ['busy-1', 'busy-2']) {
       const st = openStorage({ path: join(root, id) });
       storages.push(st);
-      const node = new ClusterNode({ nodeId: id, url: `http://127.0.0.1:0/${id}`, natsUrl: nats.url, symbols, store: st.bars, now: () => T0, leaseTtlMs: 1500 });
+      const node = new ClusterNode({ nodeId: id, url: `http://127.0.0.1:0/${id}`, natsUrl: nats.url, symbols, store: st.bars, now: () => T0, leaseTtlMs: LEASE_MS });
       await node.start();
       nodes.push(node);
     }
@@ -207,7 +209,7 @@ test('nodes busy ingesting a burst of bars keep their leases: no lease moves whi
     assert.deepEqual(
       nodes.map((n) => n.leaseChangesTotal()),
       changes,
-      `no lease changed hands during ${round} rounds of ${symbols.length} bars (longest lease round ${longest} ms, TTL 1500 ms)`,
+      `no lease changed hands during ${round} rounds of ${symbols.length} bars (longest lease round ${longest} ms, TTL ${LEASE_MS} ms)`,
     );
     assert.ok(
       renewals().every((r) => r >= 6),
