@@ -7,14 +7,28 @@
  * twice (a retry, two owners during a hand-over) is stored once by JetStream, while a corrected bar
  * (same key, new values) is a new message and replaces the old one in every replica by the usual
  * cross-source rule of the bar store.
- * The replica acknowledges a batch only after the store has made it durable: a node killed in the
- * middle gets the batch again, and writing a bar twice changes nothing.
+ * The replica makes a batch visible in its cache at the commit and acknowledges it to the stream only
+ * once it is on disk (BarReplica.run): a node killed in the middle gets the unflushed bars again,
+ * and writing a bar twice changes nothing.
  */
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import { AckPolicy, DeliverPolicy, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
 import type { Bar } from '../market/bar.ts';
-import type { BarWriter } from '../storage/types.ts';
+import type { BarWriter, WriteResult } from '../storage/types.ts';
+import { BarValidationError, validateBar } from '../storage/bar-validation.ts';
 import { BARS_STREAM, barSubject } from './subjects.ts';
+
+/** A replica whose store refused a batch tries it again after this long. */
+const RETRY_MS = 1000;
+
+function isValid(b: Bar): boolean {
+  try {
+    validateBar(b);
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 /** The fields that travel; receivedAt is the replica's own. */
 type WireBar = Omit<Bar, 'receivedAt'>;
@@ -35,9 +49,9 @@ function toWire(b: Bar): WireBar {
   };
 }
 
-export function barMsgId(b: Bar): string {
-  const body = JSON.stringify(toWire(b));
-  return `${b.source}|${b.symbol}|${b.barSize}|${b.start}|${createHash('sha1').update(body).digest('hex').slice(0, 16)}`;
+export function barMsgId(b: Bar, body = JSON.stringify(toWire(b))): string {
+  // One-shot hash: no Hash object per bar.
+  return `${b.source}|${b.symbol}|${b.barSize}|${b.start}|${hash('sha1', body).slice(0, 16)}`;
 }
 
 export class BarPublisher {
@@ -54,7 +68,8 @@ export class BarPublisher {
     const worker = async () => {
       while (next < bars.length) {
         const b = bars[next++];
-        const ack = await this.js.publish(barSubject(b.barSize, b.symbol), JSON.stringify(toWire(b)), { msgID: barMsgId(b) });
+        const body = JSON.stringify(toWire(b));
+        const ack = await this.js.publish(barSubject(b.barSize, b.symbol), body, { msgID: barMsgId(b, body) });
         if (ack.duplicate) this.duplicates++;
         else this.published++;
       }
@@ -63,16 +78,28 @@ export class BarPublisher {
   }
 }
 
+/**
+ * Where a replica writes. `putManyCommitted` (BarStore has it) makes bars visible at the commit and
+ * tells when they are on disk; a store without it is written with `putMany`, visible and acknowledged
+ * once durable.
+ */
+export interface ReplicaStore extends BarWriter {
+  putManyCommitted?(bars: readonly Bar[]): Promise<{ result: WriteResult; flushed: Promise<void> }>;
+}
+
 export interface ReplicaOptions {
   durable: string;
-  store: BarWriter;
+  store: ReplicaStore;
   now: () => number;
   batch?: number;
   onError?: (err: unknown) => void;
 }
 
 export class BarReplica {
+  /** Bars written (committed: visible in the cache). */
   replicated = 0;
+  /** Bars on disk and acknowledged to the stream. */
+  acknowledged = 0;
   private loop: Promise<void> | undefined;
 
   constructor(
@@ -81,10 +108,26 @@ export class BarReplica {
     private readonly opts: ReplicaOptions,
   ) {}
 
+  /**
+   * Creates the durable consumer, or picks it up where it was left. Bars delivered to a previous run
+   * but not acknowledged (not yet on disk when it died) would come again only after the consumer's
+   * ack wait (30 s): the consumer is made again to start right after its acknowledgement floor,
+   * so they come at once.
+   */
   async start(): Promise<void> {
-    await this.jsm.consumers
-      .info(BARS_STREAM, this.opts.durable)
-      .catch(() => this.jsm.consumers.add(BARS_STREAM, { durable_name: this.opts.durable, ack_policy: AckPolicy.All, deliver_policy: DeliverPolicy.All }));
+    const durable = this.opts.durable;
+    const info = await this.jsm.consumers.info(BARS_STREAM, durable).catch(() => null);
+    if (!info) {
+      await this.jsm.consumers.add(BARS_STREAM, { durable_name: durable, ack_policy: AckPolicy.All, deliver_policy: DeliverPolicy.All });
+    } else if (info.num_ack_pending > 0) {
+      await this.jsm.consumers.delete(BARS_STREAM, durable);
+      await this.jsm.consumers.add(BARS_STREAM, {
+        durable_name: durable,
+        ack_policy: AckPolicy.All,
+        deliver_policy: DeliverPolicy.StartSequence,
+        opt_start_seq: info.ack_floor.stream_seq + 1,
+      });
+    }
     this.loop = this.run();
   }
 
@@ -95,10 +138,29 @@ export class BarReplica {
   }
 
   private messages: { stop(): void } | undefined;
+  private stopping = false;
+  private dropped = false;
+  private unflushed = false;
+
+  /** Commits one batch; resolves at the commit with the promise of its flush (wrapped: a returned promise would be waited for). */
+  private async commit(bars: Bar[]): Promise<{ flushed: Promise<void> }> {
+    const store = this.opts.store;
+    if (store.putManyCommitted) return { flushed: (await store.putManyCommitted(bars)).flushed };
+    await store.putMany(bars);
+    return { flushed: Promise.resolve() };
+  }
 
   /**
-   * Streams messages as they arrive and writes them in batches: whatever arrived while the previous
-   * write committed goes into the next one, so a burst costs few commits and one bar costs one.
+   * Streams messages as they arrive and writes them in batches: the messages of one socket read go
+   * into one transaction, and while a batch is being written whatever arrives waits and goes into
+   * the next one (one write at a time), so a burst costs few commits and one bar costs one.
+   *
+   * Readable at the commit, acknowledged after the flush: a batch is in the cache (every reader sees
+   * it) as soon as its transaction commits, and its fsync follows (lmdb-js's writer thread does it
+   * before it reports the commit, then takes the next batch). The stream is acknowledged
+   * (AckPolicy.All: up to a message) only once the batch holding that message is on disk, and in
+   * order, so the acknowledgement never covers a bar that is not: a replica killed (or powered off)
+   * before the flush has its unflushed bars delivered again, and writing a bar twice changes nothing.
    */
   private async run(): Promise<void> {
     const consumer = await this.js.consumers.get(BARS_STREAM, this.opts.durable);
@@ -106,22 +168,70 @@ export class BarReplica {
     this.messages = msgs;
     let buffer: Bar[] = [];
     let lastMsg: { ack(): void } | undefined;
-    let flushing: Promise<void> = Promise.resolve();
+    let committing: Promise<void> = Promise.resolve();
+    let acking: Promise<void> = Promise.resolve();
     let scheduled = false;
+    let inFlight = false;
     const flush = () => {
       scheduled = false;
+      // One commit at a time: what arrives meanwhile waits in the buffer and goes in the next one.
+      if (inFlight || (buffer.length === 0 && lastMsg === undefined)) return;
+      inFlight = true;
       const bars = buffer;
       const ackUpTo = lastMsg;
       buffer = [];
-      flushing = flushing.then(async () => {
+      lastMsg = undefined;
+      const committed = committing.then(async () => {
+        // A bar that fails validation is logged and skipped (as a malformed message is): it would
+        // fail every retry. What fails otherwise is the store itself (disk full, ...): the batch is
+        // tried again, and nothing after it is acknowledged meanwhile (an acknowledgement covers
+        // every earlier message). Stopped before it succeeds, the replica gets the batch again.
+        let batch = bars;
+        for (;;) {
+          try {
+            const { flushed } = batch.length ? await this.commit(batch) : { flushed: Promise.resolve() };
+            this.replicated += batch.length;
+            return { flushed, ok: true, n: batch.length };
+          } catch (err) {
+            this.opts.onError?.(err);
+            if (err instanceof BarValidationError) {
+              const valid = batch.filter(isValid);
+              if (valid.length < batch.length) {
+                batch = valid;
+                continue;
+              }
+            }
+            if (this.stopping) return { flushed: Promise.resolve(), ok: false, n: 0 };
+            await new Promise((r) => setTimeout(r, RETRY_MS));
+          }
+        }
+      });
+      committing = committed.then(() => {
+        inFlight = false;
+        flush();
+      });
+      // Acknowledgements in batch order, each once its batch (and every earlier one) is on disk.
+      acking = acking.then(async () => {
+        const { flushed, ok, n } = await committed;
         try {
-          if (bars.length) await this.opts.store.putMany(bars);
-          this.replicated += bars.length;
+          await flushed;
+        } catch (err) {
+          // Not known to be on disk: nothing from here on is acknowledged (a later acknowledgement
+          // would cover this batch); the stream delivers it all again after the ack wait.
+          this.opts.onError?.(err);
+          this.unflushed = true;
+          return;
+        }
+        if (!ok) this.unflushed = true;
+        if (this.dropped || this.unflushed) return;
+        try {
           ackUpTo?.ack();
         } catch (err) {
-          // Not acknowledged: JetStream delivers the batch again after its ack wait.
+          // The connection is gone: the batch comes again (and is written again, harmlessly).
           this.opts.onError?.(err);
+          return;
         }
+        this.acknowledged += n;
       });
     };
     for await (const m of msgs) {
@@ -133,14 +243,29 @@ export class BarReplica {
         this.opts.onError?.(err);
       }
       if (!scheduled) {
+        // After the messages of this read (they arrive in microtasks): one batch per read, and the
+        // store's own write scheduling still runs in this turn.
         scheduled = true;
-        setImmediate(flush);
+        process.nextTick(flush);
       }
     }
-    await flushing;
+    // Stopped: what was delivered is written (not acknowledged: it comes again next time).
+    flush();
+    for (let last; last !== committing; ) {
+      last = committing;
+      await committing;
+    }
+    // A clean stop acknowledges what is on disk; a crash waits for nothing.
+    if (!this.dropped) await acking;
   }
 
-  async stop(): Promise<void> {
+  /**
+   * Stops consuming. What was delivered is committed; `crash` (drills) also drops the
+   * acknowledgements still waiting for their flush, as a killed process would.
+   */
+  async stop(crash = false): Promise<void> {
+    this.stopping = true;
+    this.dropped = crash;
     this.messages?.stop();
     await this.loop?.catch(() => undefined);
   }

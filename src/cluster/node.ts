@@ -7,8 +7,7 @@
  * leaves, so the others take its symbols at once rather than after the lease TTL.
  */
 import type { Bar } from '../market/bar.ts';
-import type { BarWriter } from '../storage/types.ts';
-import { BarPublisher, BarReplica } from './bar-replication.ts';
+import { BarPublisher, BarReplica, type ReplicaStore } from './bar-replication.ts';
 import { connectCluster, connectJetStream, type ClusterConnection, type ClusterCredentials, type JetStreamLink } from './connection.ts';
 import { OrderFence } from './order-fence.ts';
 import { Ownership, type MemberInfo, type OwnershipChange } from './ownership.ts';
@@ -19,7 +18,8 @@ export interface ClusterNodeOptions {
   natsUrl: string;
   credentials?: ClusterCredentials;
   symbols: readonly string[];
-  store: BarWriter;
+  /** The node's cache, fed by its replica (a BarStore: visible at the commit, acknowledged once on disk). */
+  store: ReplicaStore;
   now: () => number;
   leaseTtlMs: number;
   /** Beat and re-balance this often; a third of the lease TTL by default. */
@@ -84,7 +84,32 @@ export class ClusterNode {
     });
     await this.replica.start();
     await this.tick();
-    this.timer = setInterval(() => void this.tick(), this.opts.tickMs ?? Math.max(100, Math.floor(ttl / 3)));
+    this.startTimer();
+  }
+
+  /**
+   * Ticks every `tickMs`. A timer tick that finds the previous round still running is not queued
+   * behind it but runs once it ends: the renewals of a slow round (a busy event loop) still follow
+   * each other a tick apart at most, not two.
+   */
+  private startTimer(): void {
+    let running = false;
+    let missed = false;
+    const round = () => {
+      if (running) {
+        missed = true;
+        return;
+      }
+      running = true;
+      missed = false;
+      void this.tick();
+      // The round itself, not the takeovers it started (those run beside the next rounds).
+      void this.ticking.finally(() => {
+        running = false;
+        if (missed && this.timer) round();
+      });
+    };
+    this.timer = setInterval(round, this.opts.tickMs ?? Math.max(100, Math.floor(this.opts.leaseTtlMs / 3)));
     this.timer.unref();
   }
 
@@ -147,6 +172,21 @@ export class ClusterNode {
     return this.ownership.leaseChanges;
   }
 
+  /**
+   * Ownership rounds completed since start, and the longest one (ms; a lease lives leaseTtlMs)
+   * since start or the last call with `resetLongest`.
+   */
+  tickStats(resetLongest = false): { ticks: number; longest_ms: number } {
+    const out = { ticks: this.ownership.ticks, longest_ms: this.ownership.longestTickMs };
+    if (resetLongest) this.ownership.longestTickMs = 0;
+    return out;
+  }
+
+  /** Bars this node's replica has committed to its cache, and of those, acknowledged once on disk. */
+  replicaStats(): { committed: number; acknowledged: number } {
+    return { committed: this.replica.replicated, acknowledged: this.replica.acknowledged };
+  }
+
   owns(symbol: string): boolean {
     return this.ownership.owns(symbol);
   }
@@ -191,8 +231,7 @@ export class ClusterNode {
 
   resumeTicks(): void {
     if (this.timer || this.stopped) return;
-    this.timer = setInterval(() => void this.tick(), this.opts.tickMs ?? Math.max(100, Math.floor(this.opts.leaseTtlMs / 3)));
-    this.timer.unref();
+    this.startTimer();
   }
 
   /**
@@ -202,13 +241,13 @@ export class ClusterNode {
   async crash(): Promise<void> {
     this.haltTicks();
     this.stopped = true;
-    await this.replica?.stop();
+    await this.replica?.stop(true);
     await this.data?.nc.close();
     await this.conn?.nc.close();
   }
 
   async stop(): Promise<void> {
-    if (this.timer) clearInterval(this.timer);
+    this.haltTicks();
     await this.ticking.catch(() => undefined);
     await this.marking.catch(() => undefined);
     this.stopped = true;

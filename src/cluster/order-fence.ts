@@ -131,14 +131,17 @@ export class OrderFence {
     });
     try {
       const consumer = await this.js.consumers.get(ORDERS_STREAM, ci.name);
-      while (out.length < count) {
+      // A fetch can come back empty before the server answered (its 2 s expired on a loaded
+      // machine) while the messages are there: a short history would hide orders from a takeover,
+      // so an empty fetch is tried again a few times before the history is taken as it is.
+      for (let empty = 0; out.length < count && empty < 5; ) {
         const msgs = await consumer.fetch({ max_messages: Math.min(500, count - out.length), expires: 2000 });
         let got = 0;
         for await (const m of msgs) {
           got++;
           out.push({ seq: m.seq, event: m.json<OrderEvent>() });
         }
-        if (got === 0) break;
+        empty = got === 0 ? empty + 1 : 0;
       }
     } finally {
       await this.jsm.consumers.delete(ORDERS_STREAM, ci.name).catch(() => undefined);

@@ -26,7 +26,8 @@
  * to every thread and process at their next read) and flushed to disk (fsync done: `db.flushed`).
  * A process killed at any point after that loses none of those bars, and LMDB's copy-on-write
  * pages leave the file readable whenever it is killed. `put`/`putMany` called in the same event
- * turn usually share one transaction and one flush.
+ * turn usually share one transaction and one flush. `putManyCommitted` resolves at the commit and
+ * hands the flush over as a promise (the cluster replica's acknowledgements wait for it).
  *
  * Footguns
  * - A reader's snapshot is renewed at most once per event-loop turn (lmdb-js). `readInto` and
@@ -117,7 +118,23 @@ export class BarStore implements BarReader, BarWriter, BarColumnsReader {
     return this.write(bars, true, held);
   }
 
+  /**
+   * putMany in two steps, for a writer that answers for durability itself (the cluster replica
+   * acknowledges its stream only up to what is on disk): resolves once the transaction is committed,
+   * so every reader sees the bars, with `flushed`, which resolves once they are on disk (fsync done).
+   * Until then a power loss can lose them; nothing else does.
+   */
+  async putManyCommitted(bars: readonly Bar[]): Promise<{ result: WriteResult; flushed: Promise<void> }> {
+    return this.commit(bars, true);
+  }
+
   private async write(bars: readonly Bar[], indexed: boolean, held?: Uint8Array): Promise<WriteResult> {
+    const { result, flushed } = await this.commit(bars, indexed, held);
+    await flushed;
+    return result;
+  }
+
+  private async commit(bars: readonly Bar[], indexed: boolean, held?: Uint8Array): Promise<{ result: WriteResult; flushed: Promise<void> }> {
     if (!Array.isArray(bars)) throw new TypeError('putMany takes an array of bars');
     for (let i = 0; i < bars.length; i++) {
       try {
@@ -127,7 +144,7 @@ export class BarStore implements BarReader, BarWriter, BarColumnsReader {
         throw err;
       }
     }
-    if (bars.length === 0) return { written: 0, shadowed: 0, divergent: 0 };
+    if (bars.length === 0) return { result: { written: 0, shadowed: 0, divergent: 0 }, flushed: Promise.resolve() };
     // Snapshot now: the caller may reuse its bar objects before the transaction runs.
     const n = bars.length;
     const values = Buffer.alloc(n * BAR_VALUE_BYTES);
@@ -141,13 +158,14 @@ export class BarStore implements BarReader, BarWriter, BarColumnsReader {
     }
     if (held !== undefined && held.length < n) throw new RangeError(`held has room for ${held.length} of ${n} bars`);
     const outcome = await this.db.transaction(() => applyBatch(this.db, this.heads, this.precedence, { keys, values, series, held }));
-    await this.db.flushed;
+    // Taken right after the commit: resolves once this transaction (or a later one) is on disk.
+    const flushed = Promise.resolve(this.db.flushed).then(() => undefined);
     this.counters.writes += outcome.written;
     this.counters.corrections += outcome.corrections;
     this.counters.shadowed += outcome.shadowed;
     this.counters.divergent += outcome.divergent;
     for (const e of outcome.events) divergenceChannel.publish(e);
-    return { written: outcome.written, shadowed: outcome.shadowed, divergent: outcome.divergent };
+    return { result: { written: outcome.written, shadowed: outcome.shadowed, divergent: outcome.divergent }, flushed };
   }
 
   // ---- hot reads (allocate nothing) ----------------------------------------------------------
