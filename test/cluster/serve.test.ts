@@ -72,10 +72,34 @@ async function owners(nodes: Served[]): Promise<Map<string, string> | false> {
   return owner.size === SYMBOLS.length ? owner : false;
 }
 
-/** Every order was appended by the node holding the symbol's lease at that point of the stream, once. */
+/** Every client order id in the live nodes' journals, and the ones past pending (sent or settled). */
+async function journaled(nodes: Served[]): Promise<{ made: Set<string>; beyondPending: Map<string, unknown>; refused: string[] }> {
+  const made = new Set<string>();
+  const beyondPending = new Map<string, unknown>();
+  const refused: string[] = [];
+  for (const n of nodes) {
+    for (const o of (await n.get('/orders')).body.orders ?? []) {
+      if (o.state === 'rejected') refused.push(`${o.client_order_id}: ${o.reject_reason ?? o.reason}`);
+      else {
+        made.add(o.client_order_id);
+        // (A pending one may be on its way: journaled first, appended next.)
+        if (o.state !== 'pending') beyondPending.set(o.client_order_id, o);
+      }
+    }
+  }
+  return { made, beyondPending, refused };
+}
+
+/**
+ * Every order was appended by the node holding the symbol's lease at that point of the stream, once.
+ * The cluster keeps trading while this looks, so each check reads in the order the engine writes:
+ * the journals before the stream (an order past pending was appended before the journals were read),
+ * the broker before the journals again (an order is journaled before it is appended and sent).
+ */
 async function assertFencedOrders(natsUrl: string, nodes: Served[]): Promise<void> {
   const nc = await connect({ servers: natsUrl });
   try {
+    const before = await journaled(nodes);
     const jsm = await jetstreamManager(nc);
     const fence = new OrderFence(jetstream(nc), jsm, 'observer');
     const ids = new Set<string>();
@@ -94,26 +118,16 @@ async function assertFencedOrders(natsUrl: string, nodes: Served[]): Promise<voi
     }
     // Orders the fence refused are journaled as rejected and never reached the broker. An order a
     // node adopted from a symbol's previous owner is in both journals: counted once.
-    const made = new Set<string>();
-    const refused: string[] = [];
-    for (const n of nodes) {
-      for (const o of (await n.get('/orders')).body.orders ?? []) {
-        if (o.state === 'rejected') refused.push(`${o.client_order_id}: ${o.reject_reason ?? o.reason}`);
-        else {
-          made.add(o.client_order_id);
-          // (A pending one may be on its way: journaled first, appended next.)
-          if (o.state !== 'pending') assert.ok(ids.has(o.client_order_id), `${o.client_order_id} was appended to the stream before it was sent: ${JSON.stringify(o)}`);
-        }
-      }
-    }
-    assert.ok(made.size > 0, `orders were sent; refused: ${refused.join('; ')}`);
+    for (const [id, o] of before.beyondPending) assert.ok(ids.has(id), `${id} was appended to the stream before it was sent: ${JSON.stringify(o)}`);
+    assert.ok(before.made.size > 0, `orders were sent; refused: ${before.refused.join('; ')}`);
     // One broker for the cluster: every client order id it ever accepted, once.
     const kv = await new Kvm(jetstream(nc)).open(PAPER_BUCKET);
     const account = (await kv.get('paper-broker'))!.json<{ accepted: number; known: [string, string, number][] }>();
     const accepted = account.known.map(([id]) => id);
     assert.equal(new Set(accepted).size, accepted.length, 'no client order id twice at the broker');
     assert.equal(account.accepted, accepted.length);
-    for (const id of accepted) assert.ok(made.has(id), `${id} at the broker is journaled by a live node`);
+    const after = await journaled(nodes);
+    for (const id of accepted) assert.ok(after.made.has(id), `${id} at the broker is journaled by a live node`);
   } finally {
     await nc.close();
   }
