@@ -1,9 +1,12 @@
 /**
  * Streamed bars on their way to the collector's write (stream-ingest.ts), in order:
- * - what arrives in one turn of the event loop is written as one batch; while a batch is being
- *   written, what arrives meanwhile gathers and is written as the next batch when it is done, so a
- *   burst (every symbol's bar at a minute's close) costs a few transactions, not one per frame or
- *   per symbol;
+ * - bars gather while they keep arriving turn after turn of the event loop, and are written as one
+ *   batch after the first turn in which none arrived (or after GATHER_TURNS turns of arrivals): a
+ *   minute's close (every symbol's bar, in dozens of frames over several socket reads) is one write,
+ *   instead of the first frames' write and fsync holding all the others back. A lone frame costs
+ *   one idle turn. While a batch is being written, what arrives meanwhile gathers and is written as
+ *   the next batch when it is done, so a burst costs a few transactions, not one per frame or per
+ *   symbol;
  * - while held (after a (re)connect, until REST has filled the gap), bars wait in memory and are
  *   released in arrival order.
  */
@@ -11,11 +14,17 @@ import type { Bar } from '../../market/bar.ts';
 import type { Logger } from '../../runtime/log.ts';
 import type { SourceName } from '../../sources/types.ts';
 
+/** Turns of arrivals a batch waits for at most before it is written. */
+export const GATHER_TURNS = 32;
+
 export class StreamBatches {
   private holding = false;
   private held: Bar[] = [];
   private pending: Bar[] = [];
   private flushScheduled = false;
+  /** Bars pending at the last check, and checks made, while gathering. */
+  private seenAtCheck = 0;
+  private turns = 0;
   private draining = false;
   private writing: Promise<void> = Promise.resolve();
 
@@ -32,8 +41,21 @@ export class StreamBatches {
     this.pending.push(bar);
     if (!this.flushScheduled) {
       this.flushScheduled = true;
-      setImmediate(() => this.flush(source));
+      this.seenAtCheck = 0;
+      this.turns = 0;
+      setImmediate(() => this.gather(source));
     }
+  }
+
+  /** Once per turn while bars keep coming: writes when a turn brought none (or after GATHER_TURNS). */
+  private gather(source: SourceName): void {
+    const n = this.pending.length;
+    if (n > this.seenAtCheck && ++this.turns < GATHER_TURNS && !this.holding) {
+      this.seenAtCheck = n;
+      setImmediate(() => this.gather(source));
+      return;
+    }
+    this.flush(source);
   }
 
   /** From now on bars wait until `release`. */
