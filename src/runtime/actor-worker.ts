@@ -8,7 +8,7 @@ import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads';
 import * as Comlink from 'comlink';
 import nodeEndpoint from 'comlink/dist/esm/node-adapter.mjs';
 import type { ClockSpec } from './clock.ts';
-import type { ActorEvent } from './events.ts';
+import { type ActorEvent, unpackEvents } from './events.ts';
 import { RuntimeError } from './protocol.ts';
 import type { Activation, ControlApi, Lifecycle, WorkerBoot } from './wire.ts';
 
@@ -86,7 +86,7 @@ export async function activateWorker(spec: ActorSpec, loaded: Loaded, ctx: Activ
   }
   // Events (events.ts): unref'd, and closed with the worker's end when the thread goes.
   const events = new MessageChannel();
-  events.port1.on('message', (ev: ActorEvent) => ctx.onEvent?.(ev));
+  events.port1.on('message', (msg: ActorEvent | ActorEvent[]) => unpackEvents(msg, ctx.onEvent));
   events.port1.unref();
   transfers.push(events.port2);
   const activation: Activation = {

@@ -2,11 +2,19 @@
  * The main thread's end of the actors' events (src/runtime/events.ts), served as Server-Sent
  * Events on `GET /events`.
  *
- * - Every event gets an id `<boot>-<seq>`: `boot` names this server process, `seq` counts up. The
- *   newest `capacity` events are kept in a ring, each already serialized as its SSE frame, so a
- *   client that reconnects with `Last-Event-ID` gets exactly what it missed, in order.
- * - A client whose id is from another process, or older than the ring, gets a `reset` event: it
- *   must reload its state (the page refetches), then it gets what follows.
+ * - Every event gets an id `<boot>-<seq>`: `boot` names this server process, `seq` counts up.
+ *   Events are kept in two rings of `capacity` each: one for the high-volume kinds (`bar`,
+ *   `collector`: one or two per symbol per bar close) and one for the rest (`order`, `fill`,
+ *   `feed_switch`, `actor`), so a 5,000-symbol minute close cannot evict the orders and fills a
+ *   reconnecting client resumes from. A client that reconnects with `Last-Event-ID` gets what it
+ *   missed from both, merged in seq order.
+ * - An event is kept as it came (no copy, no JSON); its SSE frame is built once, the first time a
+ *   client or a replay needs it, so publishing costs next to nothing while nobody listens.
+ * - A client whose id is from another process, or from before the oldest order/fill/switch/actor
+ *   event still held, gets a `reset` event: it must reload its state (the page refetches), then it
+ *   gets what follows. When only high-volume events after its id are gone, it gets the rest in
+ *   order, with a `dropped` event where the gap is (`count`, `from_id`, `to_id`: the bar/collector
+ *   events no longer held) unless its `types` exclude both high-volume kinds.
  * - Publishing never waits for a client. A client whose socket holds more than `maxBufferedBytes`
  *   unsent is skipped (the events are dropped for it, counted); once its socket drains it gets a
  *   `dropped` event saying how many and which ids, then the stream goes on. A slow or stuck client
@@ -56,7 +64,55 @@ export interface FeedSwitchRecord {
 interface Stored {
   seq: number;
   type: EventType;
-  frame: string;
+  actor: string;
+  ev: ActorEvent;
+  /** The SSE frame, built the first time a client needs it. */
+  frame: string | undefined;
+}
+
+const GONE = 'bar and collector events after that id are no longer held; reload state';
+
+/** The kinds that come one or two per symbol per bar close, kept apart from the rest. */
+const BULK: ReadonlySet<EventType> = new Set<EventType>(['bar', 'collector']);
+
+/** The newest `capacity` events of one class, in seq order. */
+class Ring {
+  private readonly items: Array<Stored | undefined>;
+  /** Events ever pushed. */
+  total = 0;
+  /** The seq of the newest event pushed out (0: none). */
+  evictedSeq = 0;
+  constructor(readonly capacity: number) {
+    this.items = new Array(capacity);
+  }
+  push(s: Stored): void {
+    const i = this.total % this.capacity;
+    const old = this.items[i];
+    if (old) this.evictedSeq = old.seq;
+    this.items[i] = s;
+    this.total++;
+  }
+  get held(): number {
+    return Math.min(this.total, this.capacity);
+  }
+  /** The i-th held event, 0 the oldest. */
+  at(i: number): Stored {
+    return this.items[(this.total - this.held + i) % this.capacity]!;
+  }
+  oldestSeq(): number | null {
+    return this.held ? this.at(0).seq : null;
+  }
+  /** Index of the first held event with seq > `seq` (held when none). */
+  firstAfter(seq: number): number {
+    let lo = 0;
+    let hi = this.held;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (this.at(mid).seq > seq) hi = mid;
+      else lo = mid + 1;
+    }
+    return lo;
+  }
 }
 
 export interface HubStats {
@@ -94,8 +150,9 @@ class Client {
       return;
     }
     if (this.droppedCount > 0) this.flushDropped();
-    this.pending.push(ev.frame);
-    this.pendingBytes += ev.frame.length;
+    const frame = this.hub.frameOf(ev);
+    this.pending.push(frame);
+    this.pendingBytes += frame.length;
     this.hub.scheduleFlush();
   }
 
@@ -115,13 +172,15 @@ class Client {
 
   private flushDropped(): void {
     if (this.droppedCount === 0 || this.res.writableEnded) return;
-    const data = {
-      count: this.droppedCount,
-      from_id: this.hub.idOf(this.droppedFrom),
-      to_id: this.hub.idOf(this.droppedTo),
-      message: 'events were dropped because this client read too slowly; reload state',
-    };
+    const count = this.droppedCount;
     this.droppedCount = 0;
+    this.notifyDropped(count, this.droppedFrom, this.droppedTo, 'events were dropped because this client read too slowly; reload state');
+  }
+
+  /** A `dropped` event: `count` events from `from` to `to` (seqs) this client will not get. */
+  notifyDropped(count: number, from: number, to: number, message: string): void {
+    if (this.res.writableEnded) return;
+    const data = { count, from_id: this.hub.idOf(from), to_id: this.hub.idOf(to), message };
     // No id: the client's Last-Event-ID stays at the last event it really got.
     this.write(`event: dropped\ndata: ${JSON.stringify(data)}\n\n`);
   }
@@ -131,7 +190,10 @@ export class EventHub {
   readonly boot: string;
   private readonly capacity: number;
   private readonly maxBuffered: number;
-  private readonly ring: Array<Stored | undefined>;
+  /** bar and collector events. */
+  private readonly bulk: Ring;
+  /** order, fill, feed_switch and actor events. */
+  private readonly key: Ring;
   private seq = 0;
   private dropped = 0;
   private readonly clients = new Set<Client>();
@@ -146,7 +208,8 @@ export class EventHub {
     this.capacity = opts.capacity ?? 5000;
     this.maxBuffered = opts.maxBufferedBytes ?? 256 * 1024;
     this.boot = opts.boot ?? Date.now().toString(36);
-    this.ring = new Array(this.capacity);
+    this.bulk = new Ring(this.capacity);
+    this.key = new Ring(this.capacity);
     this.flushMs = opts.flushMs ?? 50;
     this.switchHistory = opts.switchHistory ?? 200;
     this.switchSymbols = opts.switchSymbols ?? 500;
@@ -164,11 +227,19 @@ export class EventHub {
   publish(actor: string, ev: ActorEvent): void {
     if (!EVENT_TYPES.includes(ev.type)) return;
     const seq = ++this.seq;
-    const body = JSON.stringify({ ...ev.data, type: ev.type, actor, at: new Date(ev.at).toISOString() });
-    const stored: Stored = { seq, type: ev.type, frame: `id: ${this.idOf(seq)}\nevent: ${ev.type}\ndata: ${body}\n\n` };
-    this.ring[seq % this.capacity] = stored;
+    const stored: Stored = { seq, type: ev.type, actor, ev, frame: undefined };
+    (BULK.has(ev.type) ? this.bulk : this.key).push(stored);
     if (ev.type === 'feed_switch') this.keepSwitch(seq, ev);
     for (const c of this.clients) c.offer(stored);
+  }
+
+  /** The event's SSE frame, built on first use and kept. */
+  frameOf(s: Stored): string {
+    if (s.frame === undefined) {
+      const body = JSON.stringify({ ...s.ev.data, type: s.type, actor: s.actor, at: new Date(s.ev.at).toISOString() });
+      s.frame = `id: ${this.idOf(s.seq)}\nevent: ${s.type}\ndata: ${body}\n\n`;
+    }
+    return s.frame;
   }
 
   private keepSwitch(seq: number, ev: ActorEvent): void {
@@ -205,12 +276,14 @@ export class EventHub {
   }
 
   stats(): HubStats {
-    const oldest = Math.max(1, this.seq - this.capacity + 1);
+    const a = this.bulk.oldestSeq();
+    const b = this.key.oldestSeq();
+    const oldest = a === null ? b : b === null ? a : Math.min(a, b);
     return {
       clients: this.clients.size,
       published: this.seq,
       dropped: this.dropped,
-      oldest_id: this.seq ? this.idOf(oldest) : null,
+      oldest_id: oldest !== null ? this.idOf(oldest) : null,
       newest_id: this.seq ? this.idOf(this.seq) : null,
     };
   }
@@ -225,8 +298,7 @@ export class EventHub {
     if (opts.lastEventId) {
       const after = this.resumePoint(opts.lastEventId);
       if (after.ok) {
-        for (let s = after.seq + 1; s <= this.seq; s++) client.offer(this.ring[s % this.capacity]!, true);
-        client.flush();
+        this.replay(client, after.seq);
       } else {
         res.write(`event: reset\ndata: ${JSON.stringify({ reason: after.reason, newest_id: this.seq ? this.idOf(this.seq) : null })}\n\n`);
       }
@@ -241,8 +313,43 @@ export class EventHub {
     if (m[1] !== this.boot) return { ok: false, reason: 'the server restarted since that event' };
     const seq = Number(m[2]);
     if (seq > this.seq) return { ok: false, reason: 'that event id is in the future' };
-    if (seq < this.seq - this.capacity) return { ok: false, reason: `events after ${id} are no longer held (the last ${this.capacity} are)` };
+    if (seq < this.key.evictedSeq) return { ok: false, reason: `events after ${id} are no longer held (the last ${this.capacity} order, fill, feed_switch and actor events are)` };
     return { ok: true, seq };
+  }
+
+  /**
+   * Offers `client` every held event after `after`, both rings merged in seq order. Every
+   * order/fill/switch/actor event after it is held (else resumePoint said reset); bar/collector
+   * events after it that are gone are named first in a `dropped` notice.
+   */
+  private replay(client: Client, after: number): void {
+    let k = this.key.firstAfter(after);
+    let b = this.bulk.firstAfter(after);
+    // The notice about bar/collector events no longer held, sent where they would have been.
+    let gap: { count: number; from: number; to: number } | null = null;
+    if (this.bulk.evictedSeq > after && (!client.types || client.types.has('bar') || client.types.has('collector'))) {
+      // Seqs after `after` are order/fill/... events (all held) or bulk ones; the first that is
+      // not a held key event is the first bulk one, and it is gone (evictedSeq > after).
+      let from = after + 1;
+      for (let i = k; i < this.key.held && this.key.at(i).seq === from; i++) from++;
+      const keyAfter = this.key.held - k;
+      const bulkAfter = this.seq - after - keyAfter;
+      gap = { count: bulkAfter - (this.bulk.held - b), from, to: this.bulk.evictedSeq };
+    }
+    while (k < this.key.held || b < this.bulk.held) {
+      const nextKey = k < this.key.held ? this.key.at(k) : undefined;
+      const nextBulk = b < this.bulk.held ? this.bulk.at(b) : undefined;
+      const next = nextKey && (!nextBulk || nextKey.seq < nextBulk.seq) ? nextKey : nextBulk!;
+      if (next === nextKey) k++;
+      else b++;
+      if (gap && next.seq > gap.from) {
+        client.notifyDropped(gap.count, gap.from, gap.to, GONE);
+        gap = null;
+      }
+      client.offer(next, true);
+    }
+    if (gap) client.notifyDropped(gap.count, gap.from, gap.to, GONE);
+    client.flush();
   }
 
   /** Ends every stream (the server is closing). */

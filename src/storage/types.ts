@@ -125,6 +125,11 @@ export interface CheckpointStore {
    */
   putNow?<T>(key: string, value: T): void;
   delete(key: string): Promise<void>;
+  /**
+   * Several puts (a value) and deletes (undefined) in one transaction; resolves once all are
+   * durable. Optional: without it, callers put each key.
+   */
+  putMany?(entries: ReadonlyArray<readonly [key: string, value: unknown]>): Promise<void>;
 }
 
 /** The trading loop's order journal: an order is written here before it is sent. */

@@ -40,3 +40,42 @@ test('each moved slot is written under its own key once, and a slot of an ended 
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('a 3,000-symbol bar close is written in one go per chunk and read back after a reopen; a cleared position is deleted', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'barkeep-arbiter-ckpt-'));
+  const symbols = Array.from({ length: 3000 }, (_, i) => `S${i}.X`);
+  const keys = symbols.map((s) => lastDeliveredKey('1Min', s));
+  let storage = openStorage({ path: dir });
+  try {
+    const cp = new ArbiterCheckpoints(storage.checkpoints, pino({ level: 'silent' }));
+    cp.writeSubscription(symbols, '1Min');
+    const table = new FeedTable(symbols.length);
+    cp.bind(table, keys);
+    for (let i = 0; i < symbols.length; i++) {
+      table.f64[i * F64_PER_SLOT] = T0;
+      cp.markDirty(table, i);
+    }
+    await cp.flush();
+    // The next close moves every symbol but one, whose position is cleared.
+    for (let i = 0; i < symbols.length; i++) {
+      table.f64[i * F64_PER_SLOT] = i === 7 ? Number.NaN : T0 + 60_000;
+      cp.markDirty(table, i);
+    }
+    // Left to the turn-by-turn writes (more than one chunk); flush() then waits for what is left.
+    await new Promise((r) => setImmediate(r));
+    await cp.flush();
+    await storage.close();
+
+    storage = openStorage({ path: dir });
+    const read = new ArbiterCheckpoints(storage.checkpoints, pino({ level: 'silent' })).readSubscription();
+    assert.deepEqual(read?.subscription, { symbols, barSize: '1Min' });
+    assert.equal(Object.keys(read!.after).length, symbols.length - 1);
+    assert.equal(read!.after['S7.X'], undefined, 'the cleared position was deleted');
+    assert.equal(read!.after['S0.X'], T0 + 60_000);
+    assert.equal(read!.after['S2999.X'], T0 + 60_000);
+    assert.ok(Object.values(read!.after).every((t) => t === T0 + 60_000));
+  } finally {
+    await storage.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

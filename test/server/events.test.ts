@@ -105,7 +105,8 @@ test('the actors report bars, orders, fills, feed switches, collections and rest
 async function hubServer(hub: EventHub): Promise<{ url: string; server: Server; close(): Promise<void> }> {
   const server = createServer((req, res) => {
     res.writeHead(200, { 'content-type': 'text/event-stream' });
-    const detach = hub.attach(res, { lastEventId: req.headers['last-event-id'] as string | undefined });
+    const types = new URL(req.url ?? '/', 'http://x').searchParams.get('types');
+    const detach = hub.attach(res, { lastEventId: req.headers['last-event-id'] as string | undefined, types: types ? new Set(types.split(',')) : null });
     res.on('close', detach);
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
@@ -208,6 +209,64 @@ test('an id the hub cannot resume from gets a reset: another server process, or 
     hub.publish('trader', { type: 'fill', at: 0, data: { n: 31 } });
     await c.waitFor((e) => e.data.n === 31, 'the live event after the replay');
     c.close();
+  } finally {
+    await s.close();
+  }
+});
+
+test('a 6,000-bar burst does not evict the order before it: a reconnect from before the order still gets it, the lost bars named in a dropped notice', async () => {
+  // Default capacity: the newest 5000 bar/collector events, and apart from them the newest 5000 others.
+  const hub = new EventHub({ boot: 'burst' });
+  const s = await hubServer(hub);
+  try {
+    hub.publish('supervisor', { type: 'actor', at: 0, data: { name: 'trader', state: 'running' } }); // burst-1
+    hub.publish('trader', { type: 'order', at: Date.UTC(2026, 0, 5, 15), data: { client_order_id: 'o-1', state: 'filled' } }); // burst-2
+    for (let n = 0; n < 6000; n++) hub.publish('arbiter', { type: 'bar', at: 0, data: { symbol: `S${n}`, n } }); // burst-3..6002
+    hub.publish('trader', { type: 'fill', at: 0, data: { client_order_id: 'o-1', qty: 10 } }); // burst-6003
+    assert.equal(hub.stats().oldest_id, 'burst-1', 'the oldest event held is the actor event, older than every bar');
+
+    // A client that only wants orders and fills gets exactly them, no notice about bars.
+    const narrow = await sse(`${s.url}/?types=order,fill`, { 'last-event-id': 'burst-1' });
+    await narrow.waitFor((e) => e.event === 'fill', 'the fill');
+    assert.deepEqual(
+      narrow.events.map((e) => [e.id, e.event]),
+      [
+        ['burst-2', 'order'],
+        ['burst-6003', 'fill'],
+      ],
+    );
+    assert.equal(narrow.events[0].data.at, '2026-01-05T15:00:00.000Z');
+    assert.equal(narrow.events[0].data.actor, 'trader');
+    narrow.close();
+
+    // A client of every type: the order, a notice where the 1,000 bars no longer held were, the 5,000 held, the fill.
+    const all = await sse(s.url, { 'last-event-id': 'burst-1' });
+    await all.waitFor((e) => e.event === 'fill', 'the fill', 20_000);
+    const ev = all.events;
+    assert.deepEqual([ev[0].id, ev[0].event, ev[0].data.client_order_id], ['burst-2', 'order', 'o-1']);
+    assert.equal(ev[1].event, 'dropped');
+    assert.equal(ev[1].id, undefined);
+    assert.deepEqual([ev[1].data.count, ev[1].data.from_id, ev[1].data.to_id], [1000, 'burst-3', 'burst-1002']);
+    const bars = ev.filter((e) => e.event === 'bar');
+    assert.equal(bars.length, 5000);
+    assert.deepEqual([bars[0].id, bars[0].data.n, bars.at(-1)!.id], ['burst-1003', 1000, 'burst-6002']);
+    assert.deepEqual([ev.length, ev.at(-1)!.id], [5003, 'burst-6003']);
+    all.close();
+
+    // Resuming from inside the held bars: exactly what came after, no notice.
+    const late = await sse(s.url, { 'last-event-id': 'burst-5999' });
+    await late.waitFor((e) => e.event === 'fill', 'the fill');
+    assert.deepEqual(
+      late.events.map((e) => e.id),
+      ['burst-6000', 'burst-6001', 'burst-6002', 'burst-6003'],
+    );
+    late.close();
+
+    // Genuinely too old: once 5,000 more orders/fills/actor events have gone by, the order is gone too: a reset.
+    for (let n = 0; n < 5000; n++) hub.publish('trader', { type: 'fill', at: 0, data: { n } });
+    const old = await sse(s.url, { 'last-event-id': 'burst-1' });
+    assert.match((await old.waitFor((e) => e.event === 'reset', 'a reset')).data.reason, /no longer held/);
+    old.close();
   } finally {
     await s.close();
   }

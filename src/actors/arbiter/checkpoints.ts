@@ -2,7 +2,8 @@
  * The arbiter's checkpoints: the subscription under one key, and each symbol's last delivered bar
  * start under its own key, written (never awaited) at most once per event-loop turn and only when
  * it moved, so a bar costs one small write, not a rewrite of every symbol's position. The writes run
- * after the turn's messages were handled, CHUNK per turn. The dirty bit and the position are in the
+ * after the turn's messages were handled, CHUNK per turn, each chunk one transaction when the store
+ * offers `putMany` (a 5,000-symbol bar close: a few commits, not 5,000 puts). The dirty bit and the position are in the
  * subscription's FeedTable (feed-table.ts); the dirty list is a list of slots.
  */
 import type { BarSize } from '../../market/bar-size.ts';
@@ -104,23 +105,28 @@ export class ArbiterCheckpoints {
 
   /** Writes up to `max` of the moved positions (all by default), oldest first. */
   flush(max = Infinity): Promise<unknown> {
-    const writes: Promise<void>[] = [];
     const n = Math.min(max, this.dirtyCount);
     const table = this.table;
+    const entries: Array<readonly [string, number | undefined]> = [];
     if (table !== null) {
       for (let i = 0; i < n; i++) {
         const slot = this.dirty[i];
         table.i32[slot * I32_PER_SLOT + FLAGS] &= ~DIRTY;
         const last = table.f64[slot * F64_PER_SLOT];
-        const key = this.keys[slot];
-        writes.push(Number.isFinite(last) ? this.store.put(key, last) : this.store.delete(key));
+        entries.push([this.keys[slot], Number.isFinite(last) ? last : undefined]);
       }
     }
     // What is left moves to the front (a burst of thousands is written CHUNK per turn).
     this.dirty.copyWithin(0, n, this.dirtyCount);
     this.dirtyCount -= n;
-    const all = Promise.all(writes);
+    const all = this.write(entries);
     all.catch((err) => this.log.error({ err: (err as Error).message }, 'arbiter checkpoint write failed'));
     return all;
+  }
+
+  private write(entries: ReadonlyArray<readonly [string, number | undefined]>): Promise<unknown> {
+    if (entries.length === 0) return Promise.resolve();
+    if (this.store.putMany) return this.store.putMany(entries);
+    return Promise.all(entries.map(([key, last]) => (last === undefined ? this.store.delete(key) : this.store.put(key, last))));
   }
 }
