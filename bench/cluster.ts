@@ -19,6 +19,7 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { connect } from '@nats-io/transport-node';
 import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager } from '@nats-io/jetstream';
+import { CommittedStore } from '../test/helpers/committed-store.ts';
 import { startNats } from '../test/helpers/nats.ts';
 import { ClusterNode } from '../src/cluster/node.ts';
 import { assign } from '../src/cluster/rendezvous.ts';
@@ -26,7 +27,6 @@ import { openStorage, type Storage } from '../src/storage/storage.ts';
 import { createBarView } from '../src/storage/bar-codec.ts';
 import type { Bar } from '../src/market/bar.ts';
 import type { WriteResult } from '../src/storage/types.ts';
-import type { ReplicaStore } from '../src/cluster/bar-replication.ts';
 import { rssMiB, summarize, table } from './stats.ts';
 
 const T0 = Date.UTC(2026, 2, 2, 14, 30);
@@ -40,20 +40,14 @@ function bar(symbol: string, i: number): Bar {
  * A bar store that notes when each bar key became visible in it (its transaction committed) and
  * when it was on disk (flushed: what the replica waits for before it acknowledges the stream).
  */
-class TimedStore implements ReplicaStore {
+class TimedStore extends CommittedStore {
   seen = new Map<string, number>();
   durable = new Map<string, number>();
   /** When the replica handed each bar to the store (delivered by NATS, not yet written). */
   delivered = new Map<string, number>();
   waiters = new Map<string, () => void>();
-  constructor(readonly inner: Storage) {}
-  put(b: Bar): Promise<WriteResult> {
-    return this.putMany([b]);
-  }
-  async putMany(bars: readonly Bar[]): Promise<WriteResult> {
-    const { result, flushed } = await this.putManyCommitted(bars);
-    await flushed;
-    return result;
+  constructor(readonly inner: Storage) {
+    super();
   }
   async putManyCommitted(bars: readonly Bar[]): Promise<{ result: WriteResult; flushed: Promise<void> }> {
     const at = performance.now();

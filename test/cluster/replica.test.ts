@@ -12,6 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect } from '@nats-io/transport-node';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
+import { CommittedStore } from '../helpers/committed-store.ts';
 import { startNats } from '../helpers/nats.ts';
 import { until } from '../helpers/serve.ts';
 import { ClusterNode } from '../../src/cluster/node.ts';
@@ -36,9 +37,11 @@ function bar(symbol: string, i: number): Bar {
  * The real bar store, whose flushes the test lets through or holds back: a held flush is a disk
  * that has not finished its fsync yet (the commit is done: readers see the bars).
  */
-class GatedStore implements ReplicaStore {
+class GatedStore extends CommittedStore {
   private gate: { promise: Promise<void>; open(): void } | null = null;
-  constructor(readonly storage: Storage) {}
+  constructor(readonly storage: Storage) {
+    super();
+  }
   hold(): void {
     let open!: () => void;
     const promise = new Promise<void>((r) => {
@@ -49,14 +52,6 @@ class GatedStore implements ReplicaStore {
   release(): void {
     this.gate?.open();
     this.gate = null;
-  }
-  put(b: Bar): Promise<WriteResult> {
-    return this.putMany([b]);
-  }
-  async putMany(bars: readonly Bar[]): Promise<WriteResult> {
-    const { result, flushed } = await this.putManyCommitted(bars);
-    await flushed;
-    return result;
   }
   async putManyCommitted(bars: readonly Bar[]): Promise<{ result: WriteResult; flushed: Promise<void> }> {
     const r = await this.storage.bars.putManyCommitted(bars);
