@@ -36,6 +36,19 @@ export interface BarStats {
   trades: number;
 }
 
+/** Same prices, volume and trade statistics (an unknown vwap, NaN, equals an unknown one). */
+export function sameValues(a: Ohlcv & BarStats, b: Ohlcv & BarStats): boolean {
+  return (
+    a.open === b.open &&
+    a.high === b.high &&
+    a.low === b.low &&
+    a.close === b.close &&
+    a.volume === b.volume &&
+    a.trades === b.trades &&
+    (a.vwap === b.vwap || (Number.isNaN(a.vwap) && Number.isNaN(b.vwap)))
+  );
+}
+
 export interface Bar extends Ohlcv, BarStats {
   symbol: string;
   barSize: BarSize;

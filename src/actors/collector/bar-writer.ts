@@ -9,7 +9,7 @@
  * batch, in the order the symbols first appear. Every written bar goes through `announce`, whatever
  * path wrote it.
  */
-import { BAR_SOURCE_CODE, type Bar } from '../../market/bar.ts';
+import { BAR_SOURCE_CODE, type Bar, sameValues } from '../../market/bar.ts';
 import type { BarSize } from '../../market/bar-size.ts';
 import { createBarView } from '../../storage/bar-codec.ts';
 import type { BarStore } from '../../storage/bar-store.ts';
@@ -21,16 +21,7 @@ export type OnInvalid = (invalid: number, firstProblem: string, symbol: string) 
 /** Whether the cache already holds this very bar (same source, same values), read into `view`. */
 export function cachedAs(store: Pick<BarReader, 'readInto'>, b: Bar, view: BarView): boolean {
   if (!store.readInto(b.symbol, b.barSize, b.start, view)) return false;
-  return (
-    view.sourceCode === BAR_SOURCE_CODE[b.source] &&
-    view.open === b.open &&
-    view.high === b.high &&
-    view.low === b.low &&
-    view.close === b.close &&
-    view.volume === b.volume &&
-    view.trades === b.trades &&
-    (view.vwap === b.vwap || (Number.isNaN(view.vwap) && Number.isNaN(b.vwap)))
-  );
+  return view.sourceCode === BAR_SOURCE_CODE[b.source] && sameValues(view, b);
 }
 export class BarWriter {
   barsWritten = 0;

@@ -13,7 +13,7 @@
  * - while held (after a (re)connect, until REST has filled the gap), bars wait in memory and are
  *   released in arrival order.
  */
-import type { Bar } from '../../market/bar.ts';
+import { type Bar, sameValues } from '../../market/bar.ts';
 import type { Logger } from '../../runtime/log.ts';
 import type { SourceName } from '../../sources/types.ts';
 
@@ -129,14 +129,5 @@ function keyOf(b: Bar): string {
 
 /** Same source and values: what the cache's identical-bar check compares (bar-writer.ts cachedAs). */
 function identical(a: Bar, b: Bar): boolean {
-  return (
-    a.source === b.source &&
-    a.open === b.open &&
-    a.high === b.high &&
-    a.low === b.low &&
-    a.close === b.close &&
-    a.volume === b.volume &&
-    a.trades === b.trades &&
-    (a.vwap === b.vwap || (Number.isNaN(a.vwap) && Number.isNaN(b.vwap)))
-  );
+  return a.source === b.source && sameValues(a, b);
 }
