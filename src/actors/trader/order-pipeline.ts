@@ -103,7 +103,7 @@ export abstract class OrderPipeline {
       try {
         ({ brokerOrderId } = broker.submitNow(record));
       } catch (err) {
-        return this.submitFailed(record.clientOrderId, err);
+        return this.sendFailed([record], err, false);
       }
       return this.submitted(record, brokerOrderId);
     }
@@ -130,28 +130,36 @@ export abstract class OrderPipeline {
 
   /** Sends a journaled pending order and records the broker's answer. */
   protected async submit(record: OrderRecord): Promise<Decision> {
-    const id = record.clientOrderId;
     this.risk.recordOrder(this.clock.now());
     let brokerOrderId: string;
     try {
       ({ brokerOrderId } = await this.broker.submit(record));
     } catch (err) {
-      return this.submitFailed(id, err);
+      return this.sendFailed([record], err, false);
     }
     return this.submitted(record, brokerOrderId);
   }
 
-  /** The broker refused the order (rejected), or its answer is unknown (unsent: reconcile decides). */
-  private submitFailed(id: string, err: unknown): Decision {
-    const current = this.book.open.get(id);
+  /**
+   * The broker refused an order or a bracket's legs (rejected: pending legs become rejected), or its
+   * answer is unknown (unsent: they stay pending, reconcile decides). The decision names the first leg.
+   */
+  private sendFailed(legs: readonly OrderRecord[], err: unknown, bracket: boolean): Decision {
+    const id = legs[0].clientOrderId;
     if (err instanceof BrokerError && err.code === 'BROKER_REJECTED') {
       this.counters.rejected++;
-      if (current && current.state === 'pending') this.book.update(transition(current, 'rejected', this.clock.now(), { rejectReason: err.message }));
-      this.log.warn({ clientOrderId: id, reason: err.message }, 'broker rejected the order');
+      for (const leg of legs) {
+        const current = this.book.open.get(leg.clientOrderId);
+        if (current && current.state === 'pending') this.book.update(transition(current, 'rejected', this.clock.now(), { rejectReason: err.message }));
+      }
+      this.log.warn({ clientOrderId: id, reason: err.message }, bracket ? 'broker rejected the bracket' : 'broker rejected the order');
       return { action: 'rejected', clientOrderId: id, reason: err.message };
     }
     this.counters.unsent++;
-    this.log.error({ clientOrderId: id, err }, 'broker did not answer the submit; the order stays pending until reconciled');
+    this.log.error(
+      { clientOrderId: id, err },
+      bracket ? 'broker did not answer the bracket; its legs stay pending until reconciled' : 'broker did not answer the submit; the order stays pending until reconciled',
+    );
     return { action: 'unsent', clientOrderId: id, reason: (err as Error).message };
   }
 
@@ -185,7 +193,7 @@ export abstract class OrderPipeline {
       try {
         acks = broker.submitGroupNow(legs);
       } catch (err) {
-        return this.groupFailed(legs, err);
+        return this.sendFailed(legs, err, true);
       }
       return this.groupSubmitted(legs, acks);
     }
@@ -213,25 +221,9 @@ export abstract class OrderPipeline {
       if (!this.broker.submitGroup) throw new BrokerError('BROKER_REJECTED', `the ${this.broker.kind} broker takes no brackets`);
       acks = await this.broker.submitGroup(legs);
     } catch (err) {
-      return this.groupFailed(legs, err);
+      return this.sendFailed(legs, err, true);
     }
     return this.groupSubmitted(legs, acks);
-  }
-
-  private groupFailed(legs: readonly OrderRecord[], err: unknown): Decision {
-    const id = legs[0].clientOrderId;
-    if (err instanceof BrokerError && err.code === 'BROKER_REJECTED') {
-      this.counters.rejected++;
-      for (const leg of legs) {
-        const current = this.book.open.get(leg.clientOrderId);
-        if (current && current.state === 'pending') this.book.update(transition(current, 'rejected', this.clock.now(), { rejectReason: err.message }));
-      }
-      this.log.warn({ clientOrderId: id, reason: err.message }, 'broker rejected the bracket');
-      return { action: 'rejected', clientOrderId: id, reason: err.message };
-    }
-    this.counters.unsent++;
-    this.log.error({ clientOrderId: id, err }, 'broker did not answer the bracket; its legs stay pending until reconciled');
-    return { action: 'unsent', clientOrderId: id, reason: (err as Error).message };
   }
 
   private groupSubmitted(legs: readonly OrderRecord[], acks: ReadonlyArray<{ clientOrderId: string; brokerOrderId: string }>): Decision {
