@@ -12,7 +12,6 @@ import { TraderBatch } from './trader-batch.ts';
 import { AfterDelivery } from './after-delivery.ts';
 import type { ArbiterConfig, ArbiterRequests, ArbiterToTrader, TraderToArbiter } from './protocol.ts';
 import type { CollectorToArbiter } from '../collector/protocol.ts';
-import { forEachWritten } from '../collector/written-batch.ts';
 
 export default defineActor<ArbiterRequests, ArbiterConfig>({
   async start(ctx) {
@@ -22,7 +21,7 @@ export default defineActor<ArbiterRequests, ArbiterConfig>({
     const collector = ctx.peer<never, CollectorToArbiter>('collector');
     const ibkr = cfg.ibkr ? await (await import('./ibkr-feed.ts')).connectIbkrFeed(cfg, ctx) : null;
     const report = reportDelivery(storage.bars, ctx.emit);
-    const toTrader = new TraderBatch((msg) => trader.send(msg));
+    const toTrader = new TraderBatch((msg) => trader.send(msg), { reuse: true });
     const after = new AfterDelivery(ctx.clock, report, deliveryRecorder(storage.deliveries, ctx.clock));
     const arbiter = new Arbiter({
       store: storage.bars,
@@ -41,7 +40,7 @@ export default defineActor<ArbiterRequests, ArbiterConfig>({
       onDelivered: (bar, rung) => after.delivered(bar, rung),
     });
     ibkr?.bind(arbiter);
-    collector.on('bars-written', (m) => forEachWritten(m, (symbol, starts, from, to, sources) => arbiter.onBarsWritten(m.barSize, symbol, starts, from, to, sources)));
+    collector.on('bars-written', (m) => arbiter.onWritten(m));
     trader.on('subscribe', (m) => arbiter.subscribe(m.symbols, m.barSize, m.after, m.warmup));
     trader.on('unsubscribe', () => arbiter.unsubscribe());
     arbiter.resume();

@@ -15,9 +15,11 @@
  * - A resumed arbiter does not warm up again (the trader has its warm-up): it goes straight to the
  *   live rungs and hands on at once what the cache got while it was down. A collector notice lost
  *   while the peers were being rewired is caught up by the periodic tick (the cache is the truth).
- * - The hot path (a key arrives, the bar is resolved and handed on) is one Map lookup (symbol ->
- *   slot) and one 32-byte record of the FeedTable (feed-table.ts), whatever the number of symbols;
- *   it hands the trader a reusable message: no allocation per bar, no awaited I/O. `send` must
+ * - The hot path (a key arrives, the bar is resolved and handed on) is one typed-array read (the
+ *   notice's symbol id -> slot, symbol-rows.ts; a string-keyed Map lookup only the first time a
+ *   collector names a symbol, or for a caller without ids) and one 32-byte record of the FeedTable
+ *   (feed-table.ts), whatever the number of symbols; it hands the trader a reusable message: no
+ *   allocation per bar, no awaited I/O. `send` must
  *   therefore post or copy the message before it returns. The collector's notice says which source the cache holds for each key it
  *   wrote, so the next bar is handed on without reading it back (the trader reads it); a notice
  *   without (IBKR, a hole, a catch-up) is read from LMDB synchronously into a reusable view.
@@ -41,6 +43,8 @@ import { SymbolFeed, type IbkrFeedPort } from './feed-state.ts';
 import { CACHE, F64_PER_SLOT, FeedTable, countFreshIfServing, FLAGS, I32_PER_SLOT, servingOf, WARMED_UP } from './feed-table.ts';
 import { FeedLadder, LADDER, rungCode, type Switch } from './ladder.ts';
 import type { ArbiterStatus, ArbiterToTrader, Rung } from './protocol.ts';
+import { SymbolRows } from './symbol-rows.ts';
+import type { CollectorToArbiter } from '../collector/protocol.ts';
 import { pollHistorical, warmUp, type HistoryHost } from './warm-up.ts';
 
 export { lastDeliveredKey } from './checkpoints.ts';
@@ -71,8 +75,10 @@ export class Arbiter {
   private barSize: BarSize | null = null;
   /** The subscription's bar length in ms (1Min until there is one). */
   private barMs = barSizeMs('1Min');
-  /** Symbol -> slot in `table`; the hot path's one lookup. */
+  /** Symbol -> slot in `table` (a notice's symbols are resolved by id, `rows`, and ask this once each). */
   private readonly slots = new Map<string, number>();
+  /** A collector notice's symbol ids -> slots (symbol-rows.ts). */
+  private readonly rows = new SymbolRows();
   /** The subscription's per-symbol hot state (feed-table.ts), and each slot's cold state. */
   private table = new FeedTable(0);
   private feedAt: SymbolFeed[] = [];
@@ -187,15 +193,39 @@ export class Arbiter {
   }
 
   /**
+   * A collector notice (every key it wrote in one turn), as the arbiter's thread receives it. Each
+   * symbol's row comes from its id in the notice (symbol-rows.ts: one typed-array read, no string
+   * lookup); a notice without ids is looked up by symbol. Then as onBarsWritten, per symbol.
+   */
+  onWritten(msg: CollectorToArbiter): void {
+    if (msg.barSize !== this.barSize) return;
+    const { symbols, counts, starts, sources, ids } = msg;
+    const rows = this.rows;
+    const byId = ids !== undefined && msg.epoch !== undefined;
+    if (byId) rows.use(msg.epoch!, this.table);
+    let at = 0;
+    for (let i = 0; i < symbols.length; i++) {
+      const n = counts[i];
+      const slot = byId ? rows.slotOf(ids![i], symbols[i], this.slots) : (this.slots.get(symbols[i]) ?? -1);
+      if (slot >= 0) this.written(slot, symbols[i], starts, at, at + n, sources);
+      at += n;
+    }
+  }
+
+  /**
    * The collector wrote these keys (`starts[from..to)`). Hot path: allocates nothing per bar. With
    * `sources` (the source code the cache held for each key when the write committed, -1 unknown)
    * the next bar is handed on without reading it back: the collector announces only committed
    * writes, and the trader reads the bar itself. Without, the bar is read from the cache.
    */
   onBarsWritten(barSize: BarSize, symbol: string, starts: readonly number[], from = 0, to = starts.length, sources?: readonly number[]): void {
-    // One Map lookup, then one 32-byte record of the table (feed-table.ts): no per-symbol objects.
     const slot = this.slots.get(symbol);
     if (slot === undefined || barSize !== this.barSize) return;
+    this.written(slot, symbol, starts, from, to, sources);
+  }
+
+  /** One symbol's keys of a notice, its row known: one 32-byte record of the table (feed-table.ts), no per-symbol objects. */
+  private written(slot: number, symbol: string, starts: readonly number[], from: number, to: number, sources: readonly number[] | undefined): void {
     const t = this.table;
     const rec = slot * I32_PER_SLOT + FLAGS;
     if ((t.i32[rec] & WARMED_UP) === 0) {

@@ -97,8 +97,21 @@ export interface BackfillJob {
  * `symbols[i]` has `counts[i]` starts, in order, in the flat `starts` (written-batch.ts).
  * `sources[j]` is the source code (BAR_SOURCE_CODE) the cache held for `starts[j]` when the write
  * committed, or -1 when the writer did not say.
+ * `ids[i]` is a small integer the sending WrittenBatch gave `symbols[i]` the first time it wrote it,
+ * the same for the life of that batch (`epoch` names it): the arbiter resolves a known id to its
+ * table row with one typed-array read instead of a string-keyed Map lookup per bar
+ * (src/actors/arbiter/symbol-rows.ts). Optional, so a notice without them still works.
  */
-export type CollectorToArbiter = { type: 'bars-written'; barSize: BarSize; symbols: string[]; counts: number[]; starts: number[]; sources: number[] };
+export type CollectorToArbiter = {
+  type: 'bars-written';
+  barSize: BarSize;
+  symbols: string[];
+  counts: number[];
+  starts: number[];
+  sources: number[];
+  ids?: number[];
+  epoch?: number;
+};
 
 /** Every code a collector error carries (see src/errors.ts). */
 export type CollectorErrorCode =

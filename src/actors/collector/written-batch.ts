@@ -8,8 +8,13 @@ import type { BarSize } from '../../market/bar-size.ts';
 import type { CollectorToArbiter } from './protocol.ts';
 
 export class WrittenBatch {
+  /** Names this batch's ids (protocol.ts): another batch (a restarted collector) numbers its symbols anew. */
+  readonly epoch = Math.floor(Math.random() * 2 ** 52);
+  /** Symbol -> its id, given in the order symbols are first written. */
+  private readonly idOf = new Map<string, number>();
   private barSize: BarSize | null = null;
   private symbols: string[] = [];
+  private ids: number[] = [];
   private counts: number[] = [];
   private starts: number[] = [];
   private sources: number[] = [];
@@ -26,7 +31,13 @@ export class WrittenBatch {
     if (starts.length === 0) return;
     if (this.barSize !== null && this.barSize !== barSize) this.flush();
     this.barSize = barSize;
+    let id = this.idOf.get(symbol);
+    if (id === undefined) {
+      id = this.idOf.size;
+      this.idOf.set(symbol, id);
+    }
     this.symbols.push(symbol);
+    this.ids.push(id);
     this.counts.push(starts.length);
     for (let i = 0; i < starts.length; i++) {
       this.starts.push(starts[i]);
@@ -41,9 +52,19 @@ export class WrittenBatch {
   /** Sends what is gathered now. */
   flush(): void {
     if (this.barSize === null) return;
-    const msg: CollectorToArbiter = { type: 'bars-written', barSize: this.barSize, symbols: this.symbols, counts: this.counts, starts: this.starts, sources: this.sources };
+    const msg: CollectorToArbiter = {
+      type: 'bars-written',
+      barSize: this.barSize,
+      symbols: this.symbols,
+      counts: this.counts,
+      starts: this.starts,
+      sources: this.sources,
+      ids: this.ids,
+      epoch: this.epoch,
+    };
     this.barSize = null;
     this.symbols = [];
+    this.ids = [];
     this.counts = [];
     this.starts = [];
     this.sources = [];
