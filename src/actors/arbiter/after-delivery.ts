@@ -82,6 +82,11 @@ export class AfterDelivery {
     this.others[i] = null;
   }
 
+  /** Jobs queued and not yet run. */
+  get pending(): number {
+    return this.tail - this.head;
+  }
+
   /** Runs everything queued now (shutdown). */
   run(): void {
     this.runSome(Infinity);
