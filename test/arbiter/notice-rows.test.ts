@@ -8,6 +8,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import { Worker } from 'node:worker_threads';
 import pino from 'pino';
 import { Arbiter } from '../../src/actors/arbiter/arbiter.ts';
 import type { ArbiterToTrader } from '../../src/actors/arbiter/protocol.ts';
@@ -49,6 +50,7 @@ async function rig(symbols: string[]) {
   });
   arbiter.subscribe(symbols, '1Min', {}, true);
   return {
+    dir,
     arbiter,
     clock,
     /** What the collector does at a minute's close: writes the bars, then its batch sends the notice (a copy, as postMessage makes). */
@@ -62,6 +64,7 @@ async function rig(symbols: string[]) {
       batch.flush();
     },
     /** Live bars handed on: [symbol, start minute]. */
+    storage,
     handed: () => got.flatMap((m) => (m.type === 'bar' ? [[m.symbol, (m.start - T0) / MIN] as [string, number]] : [])),
     async [Symbol.asyncDispose]() {
       await arbiter.shutdown();
@@ -115,6 +118,38 @@ test("a new subscription's rows are used for a collector's known ids, and a symb
   ]);
   assert.equal(r.arbiter.status().feed.BBB.last_bar_time, new Date(S(1)).toISOString());
   assert.equal(r.arbiter.status().feed.DDD.last_bar_time, new Date(S(1)).toISOString());
+});
+
+test('a bar after a minute without one is handed on at its notice when another thread wrote it after this turn began reading', async () => {
+  await using r = await rig(['AAA']);
+  const batch = collector(r.arbiter);
+  await r.close(batch, 0, ['AAA']);
+  // Minute 1 has no bar (no trade); minute 2's bar is written by the collector's thread.
+  const done = new SharedArrayBuffer(4);
+  const writer = new Worker(new URL('../fixtures/arbiter-notice-writer.mjs', import.meta.url), { workerData: { path: r.dir, done } });
+  await new Promise((res, rej) => {
+    writer.once('message', res);
+    writer.once('error', rej);
+  });
+  try {
+    r.clock.set(S(3) + 3_000);
+    // This turn reads the cache first (its snapshot is taken now), then the other thread commits
+    // while this one waits, then the notice arrives in the same turn.
+    assert.equal(r.storage.bars.range('AAA', '1Min', S(2), S(2)).length, 0);
+    writer.postMessage({ bars: [mkBar('AAA', S(2))] });
+    assert.equal(Atomics.wait(new Int32Array(done), 0, 0, 10_000), 'ok');
+    batch.add('1Min', 'AAA', [S(2)], [SIM]);
+    batch.flush();
+    assert.deepEqual(r.handed(), [
+      ['AAA', 0],
+      ['AAA', 2],
+    ]);
+  } finally {
+    const closed = new Promise((res) => writer.once('message', res));
+    writer.postMessage({ op: 'close' });
+    await closed;
+    await writer.terminate();
+  }
 });
 
 test('a notice without symbol ids (an older collector) is resolved by symbol', async () => {

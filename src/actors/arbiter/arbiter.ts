@@ -79,6 +79,8 @@ export class Arbiter {
   private readonly slots = new Map<string, number>();
   /** A collector notice's symbol ids -> slots (symbol-rows.ts). */
   private readonly rows = new SymbolRows();
+  /** This thread's read snapshot was renewed for the notice being handled (see `written`). */
+  private noticeSnapshotFresh = false;
   /** The subscription's per-symbol hot state (feed-table.ts), and each slot's cold state. */
   private table = new FeedTable(0);
   private feedAt: SymbolFeed[] = [];
@@ -203,6 +205,7 @@ export class Arbiter {
     const rows = this.rows;
     const byId = ids !== undefined && msg.epoch !== undefined;
     if (byId) rows.use(msg.epoch!, this.table);
+    this.noticeSnapshotFresh = false;
     let at = 0;
     for (let i = 0; i < symbols.length; i++) {
       const n = counts[i];
@@ -221,6 +224,7 @@ export class Arbiter {
   onBarsWritten(barSize: BarSize, symbol: string, starts: readonly number[], from = 0, to = starts.length, sources?: readonly number[]): void {
     const slot = this.slots.get(symbol);
     if (slot === undefined || barSize !== this.barSize) return;
+    this.noticeSnapshotFresh = false;
     this.written(slot, symbol, starts, from, to, sources);
   }
 
@@ -252,7 +256,17 @@ export class Arbiter {
     const held = sources === undefined ? -1 : sources[at];
     // The next bar with its source known from the write: handed on without a read.
     if (held >= 0 && newest - last <= size) this.hand(slot, symbol, newest, held, CACHE);
-    else this.deliverThrough(symbol, this.feedAt[slot], newest, 'cache', newest, held);
+    else {
+      // A read (a hole after a minute without a bar, or no source said): the write this notice
+      // announces was committed in another thread, maybe after this thread's read snapshot was
+      // taken (lmdb-js keeps one per event-loop turn; `range` does not retry a miss as `readInto`
+      // does). Renewed once per notice, or the bar waited for the next tick.
+      if (!this.noticeSnapshotFresh) {
+        this.o.store.refresh();
+        this.noticeSnapshotFresh = true;
+      }
+      this.deliverThrough(symbol, this.feedAt[slot], newest, 'cache', newest, held);
+    }
   }
 
   /** A bar from IBKR real-time bars: written to the cache, then handed on if that rung serves. */
