@@ -25,7 +25,8 @@
  * 3. Full path: the real collector (simulated market) and the real arbiter actor, with a probe in
  *    the trader's place: from the main thread's collectNow call to the probe holding the new bar's
  *    key (an upper bound: it includes the control call, the fetch and the write), cycles until
- *    10,000 bars arrived.
+ *    10,000 bars arrived. Only bars the cache holds are waited for and counted (the probe looks);
+ *    a symbol-minute with no bar (no simulated trade in it, after the close) is printed apart.
  *
  * Run alone: node --import tsx bench/arbiter.ts [--quick]
  */
