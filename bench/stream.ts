@@ -29,7 +29,7 @@
  *
  *   npm run bench -- stream [--quick]
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -241,6 +241,48 @@ interface Phase {
   perFrame: number;
 }
 
+/** One minute of a phase: its latencies and the process's memory right after it. */
+interface MinuteRow {
+  minute: number;
+  on_bar_p50_ms: number;
+  on_bar_max_ms: number;
+  floor_max_ms: number;
+  /** Each actor thread's busy time (event loop active) over the minute, wall ms: its CPU demand, less sensitive to machine load than latency. */
+  busy_ms: Record<string, number>;
+  memory: MemorySample;
+}
+
+/**
+ * Where the memory is, MiB: the process RSS split as the kernel accounts it (/proc/self/status:
+ * RssAnon is memory the process owns, RssFile the file pages mapped in, the LMDB cache's pages
+ * among them, RssShmem shared memory), this thread's V8 heap and off-heap memory, and each actor
+ * thread's heap (reported by the thread itself, src/runtime/counters.ts).
+ */
+interface MemorySample {
+  rss: number;
+  anon: number;
+  file: number;
+  shmem: number;
+  heap_used: number;
+  external: number;
+  array_buffers: number;
+  actors: Record<string, { heap_used: number; external: number; active_ms: number }>;
+}
+
+const MiB = 1024 * 1024;
+
+function memorySample(r: Rig): MemorySample {
+  const status = readFileSync('/proc/self/status', 'utf8');
+  const kb = (field: string) => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? NaN) / 1024;
+  const m = process.memoryUsage();
+  const actors: MemorySample['actors'] = {};
+  for (const name of r.engine.supervisor.names()) {
+    const c = r.engine.supervisor.counters(name);
+    actors[name] = { heap_used: c.heapUsedBytes / MiB, external: c.externalBytes / MiB, active_ms: c.activeMs };
+  }
+  return { rss: m.rss / MiB, anon: kb('RssAnon'), file: kb('RssFile'), shmem: kb('RssShmem'), heap_used: m.heapUsed / MiB, external: m.external / MiB, array_buffers: m.arrayBuffers / MiB, actors };
+}
+
 interface StreamFigures {
   per_frame: number;
   minutes: number;
@@ -251,6 +293,10 @@ interface StreamFigures {
   sent: number;
   delivered: number;
   rss_mib: number[];
+  /** Memory the process owns (RssAnon), MiB, per minute. */
+  anon_mib: number[];
+  /** Each minute's latency and memory. */
+  per_minute: MinuteRow[];
 }
 
 /**
@@ -304,6 +350,9 @@ export async function streamPath(symbols: string[], phases: Phase[], opts: { gen
       const lat: number[] = [];
       const floorLat: number[] = [];
       const rss: number[] = [];
+      const anon: number[] = [];
+      const perMinute: MinuteRow[] = [];
+      let before = memorySample(r);
       let sent = 0;
       let delivered = 0;
       let frames = 0;
@@ -318,18 +367,33 @@ export async function streamPath(symbols: string[], phases: Phase[], opts: { gen
         }
         const fl = await floor.take(start, symbols.length);
         sent += symbols.length;
+        const minuteLat: number[] = [];
+        let floorMax = -Infinity;
         for (const [s, at] of seen) {
           const i = index.get(s);
           if (i === undefined) continue;
           delivered++;
-          lat.push(at - sentAt[i]);
+          minuteLat.push(at - sentAt[i]);
         }
         for (const [s, at] of fl) {
           const i = index.get(s);
-          if (i !== undefined) floorLat.push(at - sentAt[i]);
+          if (i === undefined) continue;
+          floorLat.push(at - sentAt[i]);
+          floorMax = Math.max(floorMax, at - sentAt[i]);
         }
+        for (const x of minuteLat) lat.push(x);
         probe.forget(start);
+        // The actor threads report their heap and busy time every 200 ms (src/runtime/counters.ts):
+        // at the burst's pace (a minute is 6 s) a short wait lets this minute's work be counted in it.
+        if (opts.speed <= 10) await sleep(250);
+        const memory = memorySample(r);
         rss.push(rssMiB());
+        anon.push(memory.anon);
+        const ms = summarize(minuteLat);
+        const busy: Record<string, number> = {};
+        for (const [name, a] of Object.entries(memory.actors)) busy[name] = a.active_ms - (before.actors[name]?.active_ms ?? 0);
+        before = memory;
+        perMinute.push({ minute: m + 1, on_bar_p50_ms: ms.p50, on_bar_max_ms: ms.max, floor_max_ms: floorMax, busy_ms: busy, memory });
       }
       out.push({
         per_frame: phase.perFrame,
@@ -341,6 +405,8 @@ export async function streamPath(symbols: string[], phases: Phase[], opts: { gen
         sent,
         delivered,
         rss_mib: rss,
+        anon_mib: anon,
+        per_minute: perMinute,
       });
     }
   } finally {
@@ -351,8 +417,63 @@ export async function streamPath(symbols: string[], phases: Phase[], opts: { gen
   return out;
 }
 
+/** `--NAME=N` on the command line, else `fallback`. */
+function numberArg(name: string, fallback: number): number {
+  const arg = process.argv.find((a) => a.startsWith(`--${name}=`));
+  const n = arg === undefined ? NaN : Number(arg.slice(name.length + 3));
+  return Number.isFinite(n) && n > 0 ? n : fallback;
+}
+
+/** Each minute's p50/max beside the memory, MiB (the phase diagnostic: a slow first minute or a growth shows here). */
+function perMinuteTable(rows: MinuteRow[]): string {
+  const actors = [...new Set(rows.flatMap((r) => Object.keys(r.memory.actors)))];
+  return table(
+    ['min', 'p50', 'max', 'floor max', ...actors.map((a) => `${a} busy`), 'RSS', 'anon', 'file', 'shmem', 'heap', 'external', 'arrayBuf', ...actors.map((a) => `${a} heap/ext`)],
+    rows.map((r) => {
+      const m = r.memory;
+      return [
+        String(r.minute),
+        fmt(r.on_bar_p50_ms, 0),
+        fmt(r.on_bar_max_ms, 0),
+        fmt(r.floor_max_ms, 0),
+        ...actors.map((a) => fmt(r.busy_ms[a] ?? NaN, 0)),
+        fmt(m.rss, 0),
+        fmt(m.anon, 0),
+        fmt(m.file, 0),
+        fmt(m.shmem, 0),
+        fmt(m.heap_used, 0),
+        fmt(m.external, 0),
+        fmt(m.array_buffers, 0),
+        ...actors.map((a) => `${fmt(m.actors[a]?.heap_used ?? NaN, 0)}/${fmt(m.actors[a]?.external ?? NaN, 0)}`),
+      ];
+    }),
+  );
+}
+
+/**
+ * The packed burst alone, in one-minute rows (`--burst-only`, `--burst-minutes=N`, `--symbols=N`):
+ * each minute's p50/max and the memory split, to see where a slow minute or a growth is.
+ */
+async function burstOnly(quick: boolean): Promise<Record<string, unknown>> {
+  const n = numberArg('symbols', quick ? 1_000 : 5_000);
+  const minutes = numberArg('burst-minutes', quick ? 5 : 8);
+  const burstSymbols = Array.from({ length: n }, (_, i) => symbolName(i));
+  const [burst] = await streamPath(burstSymbols, [{ minutes, perFrame: PER_FRAME }], { generate: false, reconcileS: 86_400, speed: 10, start: Date.parse('2026-03-11T13:00:00Z') });
+  console.log(
+    `packed burst alone: ${n} symbols, ${minutes} minutes, ${burst.delivered}/${burst.sent} delivered; frame -> onBar p50 ${fmt(burst.frame_to_on_bar_ms.p50, 1)} p99 ${fmt(burst.frame_to_on_bar_ms.p99, 1)} ms (floor ${fmt(burst.frame_to_floor_client_ms.p50, 1)} / ${fmt(burst.frame_to_floor_client_ms.p99, 1)})`,
+  );
+  console.log(perMinuteTable(burst.per_minute));
+  console.log(
+    `load average ${loadavg()
+      .map((x) => fmt(x, 1))
+      .join(' ')}`,
+  );
+  return { symbols: n, burst_only: burst };
+}
+
 export async function run(opts: { quick?: boolean } = {}): Promise<Record<string, unknown>> {
   const quick = Boolean(opts.quick);
+  if (process.argv.includes('--burst-only')) return burstOnly(quick);
   const t0 = Date.now();
   const symbols = Array.from({ length: 5 }, (_, i) => symbolName(i));
   const rest = await restPath(symbols, quick ? 3 : 10);
