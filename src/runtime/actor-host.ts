@@ -73,6 +73,7 @@ async function activate(def: ActorDefinition<RequestMap, unknown>, boot: WorkerB
     const heap = getHeapStatistics();
     counters[COUNTER.heapUsedBytes] = heap.used_heap_size;
     counters[COUNTER.externalBytes] = heap.external_memory;
+    counters[COUNTER.heapPhysicalBytes] = heap.total_physical_size;
     counters[COUNTER.activeMs] = performance.eventLoopUtilization().active;
   }, 200);
   usageTimer.unref();

@@ -17,6 +17,8 @@ export const COUNTER = {
   externalBytes: 7,
   /** Time the thread's event loop has spent busy since the thread started, ms (its event-loop utilization), sampled every 200 ms. */
   activeMs: 8,
+  /** The thread's V8 heap as committed in memory (used or not), bytes, sampled every 200 ms. */
+  heapPhysicalBytes: 9,
 } as const;
 
 const SLOTS = 10;

@@ -159,7 +159,17 @@ export class Supervisor {
   }
 
   /** Runtime counters of an actor (messages in/out, failed, event-loop lag, its thread's heap). */
-  counters(name: string): { messagesIn: number; messagesOut: number; failed: number; lagMeanMs: number; lagMaxMs: number; heapUsedBytes: number; externalBytes: number; activeMs: number } {
+  counters(name: string): {
+    messagesIn: number;
+    messagesOut: number;
+    failed: number;
+    lagMeanMs: number;
+    lagMaxMs: number;
+    heapUsedBytes: number;
+    heapPhysicalBytes: number;
+    externalBytes: number;
+    activeMs: number;
+  } {
     const c = counterView(this.record(name).counters);
     return {
       messagesIn: c[COUNTER.messagesIn],
@@ -168,6 +178,7 @@ export class Supervisor {
       lagMeanMs: c[COUNTER.loopLagMeanMs],
       lagMaxMs: c[COUNTER.loopLagMaxMs],
       heapUsedBytes: c[COUNTER.heapUsedBytes],
+      heapPhysicalBytes: c[COUNTER.heapPhysicalBytes],
       externalBytes: c[COUNTER.externalBytes],
       activeMs: c[COUNTER.activeMs],
     };
