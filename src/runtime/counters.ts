@@ -12,9 +12,16 @@ export const COUNTER = {
   loopLagMaxMs: 4,
   /** When the current incarnation became ready (clock-independent: Date.now()). */
   readyAt: 5,
+  /** The thread's own V8 heap in use and its off-heap (external) memory, bytes, sampled every 200 ms. */
+  heapUsedBytes: 6,
+  externalBytes: 7,
+  /** Time the thread's event loop has spent busy since the thread started, ms (its event-loop utilization), sampled every 200 ms. */
+  activeMs: 8,
+  /** The thread's V8 heap as committed in memory (used or not), bytes, sampled every 200 ms. */
+  heapPhysicalBytes: 9,
 } as const;
 
-const SLOTS = 8;
+const SLOTS = 10;
 
 export function newCounterBuffer(): SharedArrayBuffer {
   return new SharedArrayBuffer(SLOTS * Float64Array.BYTES_PER_ELEMENT);

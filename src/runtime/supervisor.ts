@@ -158,8 +158,18 @@ export class Supervisor {
     return { ok: reasons.length === 0, reasons };
   }
 
-  /** Runtime counters of an actor (messages in/out, failed, event-loop lag). */
-  counters(name: string): { messagesIn: number; messagesOut: number; failed: number; lagMeanMs: number; lagMaxMs: number } {
+  /** Runtime counters of an actor (messages in/out, failed, event-loop lag, its thread's heap). */
+  counters(name: string): {
+    messagesIn: number;
+    messagesOut: number;
+    failed: number;
+    lagMeanMs: number;
+    lagMaxMs: number;
+    heapUsedBytes: number;
+    heapPhysicalBytes: number;
+    externalBytes: number;
+    activeMs: number;
+  } {
     const c = counterView(this.record(name).counters);
     return {
       messagesIn: c[COUNTER.messagesIn],
@@ -167,6 +177,10 @@ export class Supervisor {
       failed: c[COUNTER.failedMessages],
       lagMeanMs: c[COUNTER.loopLagMeanMs],
       lagMaxMs: c[COUNTER.loopLagMaxMs],
+      heapUsedBytes: c[COUNTER.heapUsedBytes],
+      heapPhysicalBytes: c[COUNTER.heapPhysicalBytes],
+      externalBytes: c[COUNTER.externalBytes],
+      activeMs: c[COUNTER.activeMs],
     };
   }
 

@@ -144,13 +144,18 @@ test('warm-up sends the last N cached bars and live delivery starts strictly aft
   r.arbiter.subscribe(['QQQ'], '1Min', {}, true);
   assert.deepEqual(warmupsOf(r.got), [[S(-5), S(-4), S(-3), S(-2), S(-1)]]);
   assert.deepEqual(r.delivered(), [], 'no warm-up bar is handed on again as live');
-  assert.equal(r.arbiter.status().feed.QQQ.rung, 'preload');
+  // Without IBKR the fresh cache, the only live rung, serves from the warm-up on: the first live
+  // bar pays no switch.
+  assert.equal(r.arbiter.status().feed.QQQ.rung, 'cache');
+  assert.match(r.arbiter.status().feed.QQQ.unavailable.preload ?? '', /warm-up delivered/);
+  const switches = () => r.got.filter((m) => m.type === 'feed').length;
+  assert.equal(switches(), 1);
   // The collector's refetch window names old keys again: they are not news.
   r.clock.set(S(1) + 3_000);
   await r.collect('QQQ', [S(-3), S(-2), S(-1), S(0)]);
   assert.deepEqual(r.delivered(), [S(0)]);
   assert.equal(r.arbiter.status().feed.QQQ.rung, 'cache');
-  assert.match(r.arbiter.status().feed.QQQ.unavailable.preload ?? '', /warm-up delivered/);
+  assert.equal(switches(), 1, 'the first live bar switched nothing');
 });
 
 test('cache bars written by the collector are handed on once each, in order', async () => {

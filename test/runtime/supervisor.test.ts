@@ -67,6 +67,20 @@ test('actors exchange messages over their own peer ports', async () => {
   assert.ok(beta.messagesIn >= 1 && beta.messagesOut >= 1, 'beta counted the ping in and the pong out');
 });
 
+test("each actor thread reports its own heap and busy time in the supervisor's counters", async () => {
+  await using env = makeSupervisor({ warmSpares: false });
+  await env.sup.start();
+  await until(() => env.sup.counters('alpha').heapUsedBytes > 0 && env.sup.counters('beta').heapUsedBytes > 0, 'the first heap samples');
+  const alpha = env.sup.counters('alpha');
+  assert.ok(alpha.heapUsedBytes > 1024 * 1024, `a V8 heap of ${alpha.heapUsedBytes} bytes`);
+  assert.ok(alpha.externalBytes > 0);
+  const busy = alpha.activeMs;
+  assert.ok(busy > 0, 'the start kept the thread busy');
+  // More work on alpha's thread: its busy time grows.
+  for (let i = 0; i < 20; i++) await env.sup.call('alpha', 'echo', { value: { i } });
+  await until(() => env.sup.counters('alpha').activeMs > busy, 'the busy time of the calls');
+});
+
 test('a crashed actor restarts in a new thread and resumes from its LMDB checkpoint', async () => {
   await using env = makeSupervisor();
   await env.sup.start();

@@ -71,6 +71,9 @@ export interface ArbiterOptions {
 
 type BarMessage = Extract<ArbiterToTrader, { type: 'bar' }>;
 
+/** Symbols the periodic scan reads per event-loop turn (tick). */
+const TICK_SLICE = 250;
+
 export class Arbiter {
   private barSize: BarSize | null = null;
   /** The subscription's bar length in ms (1Min until there is one). */
@@ -86,6 +89,9 @@ export class Arbiter {
   private feedAt: SymbolFeed[] = [];
   private readonly view: BarView = { start: 0, open: 0, high: 0, low: 0, close: 0, volume: 0, vwap: 0, trades: 0, sourceCode: 0, receivedAt: 0 };
   private tickTimer: TimerHandle | undefined;
+  /** The periodic scan under way (tick): the feeds it walks and the next one; Infinity when none. */
+  private scanFeeds: SymbolFeed[] = [];
+  private scanAt = Infinity;
   private switches = 0;
   private readonly switchCounts = new Map<string, number>();
   /** Bars handed on per rung, LADDER order. */
@@ -185,10 +191,21 @@ export class Arbiter {
     this.scheduleTick();
   }
 
-  /** `preloadReason` null: no warm-up was handed on (a resume), so the preload rung stays down. */
+  /**
+   * `preloadReason` null: no warm-up was handed on (a resume), so the preload rung stays down.
+   *
+   * Without IBKR the cache is the only live rung, so the preload would serve only until the cache's
+   * next bar ended it. When the cache is fresh now, it takes over at once: its switch (the log, the
+   * trader's `feed` message, the dashboard event, the read of what it holds after the warm-up) is
+   * paid here, at the subscription, rather than by every symbol's first live bar, in the same turn
+   * as the minute's close (5,000 symbols made that first close several times slower than the next).
+   */
   private afterWarmUp(symbol: string, feed: SymbolFeed, preloadReason: string | null): void {
     const now = this.o.clock.now();
-    if (preloadReason !== null) this.record(symbol, feed.ladder.markUp('preload', now, preloadReason));
+    if (preloadReason !== null) {
+      if (this.o.ibkr === null && this.cacheFresh(symbol, now)) feed.ladder.markDown('preload', now, `warm-up delivered (${preloadReason}); the cache serves live bars`);
+      else this.record(symbol, feed.ladder.markUp('preload', now, preloadReason));
+    }
     // The cache before IBKR history: a rung that comes up second must prove itself to climb over.
     this.checkCacheFreshness(symbol, feed, now);
     if (this.o.ibkr?.connected()) this.record(symbol, feed.ladder.markUp('ibkr-historical', now, 'IBKR connected'));
@@ -380,31 +397,59 @@ export class Arbiter {
     }, period);
   }
 
-  /** Periodic: cache freshness, the historical rung's polling, late warm-ups. */
+  /**
+   * Periodic: cache freshness, the historical rung's polling, late warm-ups. Each symbol costs a
+   * cache read, so a large subscription is scanned TICK_SLICE symbols per event-loop turn: a
+   * collector notice that arrives meanwhile (a minute's close) waits for one slice, not for 5,000
+   * reads. A scan still under way when the next tick comes is not started twice.
+   */
   tick(): void {
+    if (this.scanFeeds === this.feedAt && this.scanAt < this.feedAt.length) return;
+    this.scanFeeds = this.feedAt;
+    this.scanAt = 0;
+    this.tickSlice();
+  }
+
+  private readonly tickSlice = (): void => {
+    const feeds = this.scanFeeds;
+    // Unsubscribed, resubscribed or shut down meanwhile: the new subscription's own tick scans it.
+    if (feeds !== this.feedAt || this.scanAt >= feeds.length) {
+      this.scanAt = Infinity;
+      return;
+    }
     const now = this.o.clock.now();
     const ibkrUp = this.o.ibkr?.connected() ?? false;
     // See every commit made so far (another thread's writes), not this turn's snapshot.
     this.o.store.refresh();
-    for (const feed of this.feedAt) {
-      const symbol = feed.symbol;
-      if (!feed.warmedUp) {
-        const askIbkr = ibkrUp && now - feed.lastHistoricalPoll >= this.o.historicalPollMs;
-        if (!feed.warming && (askIbkr || this.o.store.latestInto(symbol, this.barSize!, this.view))) void warmUp(this.history, symbol, feed);
-        continue;
-      }
-      const newest = this.checkCacheFreshness(symbol, feed, now);
-      const ladder = feed.ladder;
-      // A key whose notice was lost (sent while this arbiter restarted) is caught up here.
-      if (ladder.serving === 'cache' && newest > feed.lastDelivered) this.deliverThrough(symbol, feed, newest, 'cache', NaN);
-      if (ibkrUp && feed.historicalFailedAt !== null && now - feed.historicalFailedAt >= this.o.historicalPollMs) {
-        feed.historicalFailedAt = null;
-        this.record(symbol, ladder.markUp('ibkr-historical', now, 'IBKR history asked again'));
-      }
-      const serving = ladder.serving;
-      const waitingOnPreload = serving === 'preload' && !ladder.isUp('ibkr-realtime') && !ladder.isUp('cache');
-      if (serving === 'ibkr-historical' || (waitingOnPreload && ladder.isUp('ibkr-historical'))) void pollHistorical(this.history, symbol, feed, now);
+    const end = Math.min(feeds.length, this.scanAt + TICK_SLICE);
+    for (let i = this.scanAt; i < end; i++) this.tickFeed(feeds[i], now, ibkrUp);
+    this.scanAt = end;
+    if (end < feeds.length) setImmediate(this.tickSlice);
+  };
+
+  private tickFeed(feed: SymbolFeed, now: number, ibkrUp: boolean): void {
+    const symbol = feed.symbol;
+    if (!feed.warmedUp) {
+      const askIbkr = ibkrUp && now - feed.lastHistoricalPoll >= this.o.historicalPollMs;
+      if (!feed.warming && (askIbkr || this.o.store.latestInto(symbol, this.barSize!, this.view))) void warmUp(this.history, symbol, feed);
+      return;
     }
+    const newest = this.checkCacheFreshness(symbol, feed, now);
+    const ladder = feed.ladder;
+    // A key whose notice was lost (sent while this arbiter restarted) is caught up here.
+    if (ladder.serving === 'cache' && newest > feed.lastDelivered) this.deliverThrough(symbol, feed, newest, 'cache', NaN);
+    if (ibkrUp && feed.historicalFailedAt !== null && now - feed.historicalFailedAt >= this.o.historicalPollMs) {
+      feed.historicalFailedAt = null;
+      this.record(symbol, ladder.markUp('ibkr-historical', now, 'IBKR history asked again'));
+    }
+    const serving = ladder.serving;
+    const waitingOnPreload = serving === 'preload' && !ladder.isUp('ibkr-realtime') && !ladder.isUp('cache');
+    if (serving === 'ibkr-historical' || (waitingOnPreload && ladder.isUp('ibkr-historical'))) void pollHistorical(this.history, symbol, feed, now);
+  }
+
+  /** Whether the cache's newest bar for the symbol is younger than cacheMaxAgeMs. */
+  private cacheFresh(symbol: string, now: number): boolean {
+    return this.o.store.latestInto(symbol, this.barSize!, this.view) && now - (this.view.start + this.barMs) < this.o.cacheMaxAgeMs;
   }
 
   /** Marks the cache rung up or down by the age of its newest bar; returns that bar's start. */
@@ -426,6 +471,7 @@ export class Arbiter {
   async shutdown(): Promise<void> {
     this.tickTimer?.cancel();
     this.tickTimer = undefined;
+    this.scanAt = Infinity;
     await this.checkpoints.flush();
   }
 
