@@ -10,6 +10,7 @@ import type { BacktestPool } from './pool.ts';
 import type { BacktestTaskResult } from './task.ts';
 import type { BacktestDetail, BacktestReport, Metrics } from './report.ts';
 import type { BacktestSpec, BarSourceSpec } from './spec.ts';
+import type { ThreadCpu } from './thread-cpu.ts';
 import { BarkeepError } from '../errors.ts';
 
 export interface GridAxis {
@@ -112,6 +113,8 @@ export interface SweepResult {
   workers: number;
   /** V8 heap in use per worker after its last task, MiB. */
   heap_mib: Record<string, number>;
+  /** Per worker, its thread's CPU and wait for a core since it started, after its last task (null off Linux). */
+  cpu: Record<string, ThreadCpu | null>;
 }
 
 /** Negative when `a` ranks before `b` by `key` (failed rows and null metrics last), 0 when tied. */
@@ -148,6 +151,7 @@ export async function runSweep(o: SweepOptions): Promise<SweepResult> {
   const split = o.train !== undefined ? splitSpan(o.base.from, o.base.to, o.train) : null;
   const trainSpec: BacktestSpec = split !== null ? { ...o.base, to: split } : o.base;
   const heap: Record<string, number> = {};
+  const cpu: Record<string, ThreadCpu | null> = {};
   let done = 0;
   let failed = 0;
   // The best combination is run again with its detail. Once fewer combinations are left than there
@@ -155,7 +159,11 @@ export async function runSweep(o: SweepOptions): Promise<SweepResult> {
   // unless one of the last few beats it (then the winner is run after all, as without this).
   let leader: { row: SweepRow; index: number } | undefined;
   let early: { row: SweepRow; run: Promise<BacktestTaskResult> } | undefined;
-  const detailRun = (params: Record<string, unknown>) => o.pool.run({ spec: { ...trainSpec, params }, source: o.source, detail: true });
+  const detailRun = (params: Record<string, unknown>) =>
+    o.pool.run({ spec: { ...trainSpec, params }, source: o.source, detail: true }).then((r) => {
+      cpu[r.thread_id] = r.cpu;
+      return r;
+    });
   o.onProgress?.(0, combos.length, 0);
   const rows = await Promise.all(
     combos.map(async (combo, index): Promise<SweepRow> => {
@@ -164,6 +172,7 @@ export async function runSweep(o: SweepOptions): Promise<SweepResult> {
       try {
         const r = await o.pool.run({ spec: { ...trainSpec, params }, source: o.source, detail: false, curve: false });
         heap[r.thread_id] = r.heap_mib;
+        cpu[r.thread_id] = r.cpu;
         row = { params, ok: true, report: r.report };
       } catch (err) {
         failed++;
@@ -198,5 +207,5 @@ export async function runSweep(o: SweepOptions): Promise<SweepResult> {
       }
     }
   }
-  return { sort: o.sort, rows: sorted, best, test, test_error: testError, train: split !== null ? { from: o.base.from, to: split } : null, workers: o.pool.workers, heap_mib: heap };
+  return { sort: o.sort, rows: sorted, best, test, test_error: testError, train: split !== null ? { from: o.base.from, to: split } : null, workers: o.pool.workers, heap_mib: heap, cpu };
 }

@@ -34,6 +34,11 @@ test('the same inputs give the same trade digest alone and inside a sweep on two
   assert.equal(result.rows.length, 6);
   assert.ok(result.rows.every((r) => r.ok));
   assert.ok(Object.keys(result.heap_mib).length >= 2, `the sweep ran on ${Object.keys(result.heap_mib).length} worker(s), expected 2`);
+  // Each worker says how much CPU its thread has had (the benchmark's breakdown of a sweep's cores).
+  assert.deepEqual(Object.keys(result.cpu).sort(), Object.keys(result.heap_mib).sort());
+  if (process.platform === 'linux') {
+    for (const c of Object.values(result.cpu)) assert.ok(c !== null && c.run_ms > 0 && c.wait_ms >= 0, JSON.stringify(c));
+  }
 
   const storage = openStorage({ path: dir });
   t.after(() => storage.close());
