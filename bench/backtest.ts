@@ -25,7 +25,8 @@ import { SmaCrossover } from '../src/actors/trader/strategies/sma-crossover.ts';
 import { runEngine } from '../src/backtest/engine.ts';
 import { type BacktestPool, createPool } from '../src/backtest/pool.ts';
 import type { BacktestSpec } from '../src/backtest/spec.ts';
-import { parseGrid, runSweep } from '../src/backtest/sweep.ts';
+import { parseGrid, runSweep, type SweepResult } from '../src/backtest/sweep.ts';
+import { threadCpu } from '../src/backtest/thread-cpu.ts';
 import type { Bar } from '../src/market/bar.ts';
 import { openStorage } from '../src/storage/storage.ts';
 import { fmt, rssMiB, table } from './stats.ts';
@@ -230,6 +231,10 @@ export async function run(opts: { quick?: boolean } = {}): Promise<Record<string
   const sweepMs: Record<1 | 2, number[]> = { 1: [], 2: [] };
   const heap: Record<1 | 2, number[]> = { 1: [], 2: [] };
   const rssPerWorker: Record<1 | 2, number> = { 1: 0, 2: 0 };
+  // Where the cores went in each sweep (Linux): the workers' threads on a core and waiting for one,
+  // the main thread, and the rest of the process (V8's helper threads: garbage collection).
+  const cpuRounds: Record<1 | 2, Array<{ workers: number; wait: number; main: number; others: number }>> = { 1: [], 2: [] };
+  const lastCpu: Partial<Record<1 | 2, SweepResult['cpu']>> = {};
   try {
     const s = openStorage({ path: dir });
     await s.bars.putMany([...bars.get('AAA')!.slice(0, sweepBars), ...bars.get('BBB')!.slice(0, sweepBars)]);
@@ -246,15 +251,36 @@ export async function run(opts: { quick?: boolean } = {}): Promise<Record<string
       for (const workers of [1, 2] as const) {
         const before = rssMiB();
         pools[workers] = createPool(workers);
-        await sweep(pools[workers]);
+        lastCpu[workers] = (await sweep(pools[workers])).cpu;
         rssPerWorker[workers] = (rssMiB() - before) / workers;
       }
       // Interleaved, 1 worker then 2, round after round: the machine's load changes under a long run.
       for (let r = 0; r < sweepRounds; r++) {
         for (const workers of [1, 2] as const) {
+          const main0 = threadCpu();
+          const proc0 = process.cpuUsage();
           const t0 = performance.now();
           const result = await sweep(pools[workers]!);
           sweepMs[workers].push(performance.now() - t0);
+          const proc = process.cpuUsage(proc0);
+          const main1 = threadCpu();
+          const before = lastCpu[workers] ?? {};
+          let run = 0;
+          let wait = 0;
+          let known = main0 !== null && main1 !== null;
+          for (const [thread, c] of Object.entries(result.cpu)) {
+            const b = before[thread];
+            if (c === null || b === null || b === undefined) known = false;
+            else {
+              run += c.run_ms - b.run_ms;
+              wait += c.wait_ms - b.wait_ms;
+            }
+          }
+          lastCpu[workers] = { ...before, ...result.cpu };
+          if (known) {
+            const main = main1!.run_ms - main0!.run_ms;
+            cpuRounds[workers].push({ workers: run, wait, main, others: (proc.user + proc.system) / 1000 - main - run });
+          }
           if (result.rows.length !== 64 || result.rows.some((x) => !x.ok)) throw new Error('the sweep did not run 64 good combinations');
           heap[workers] = Object.values(result.heap_mib);
         }
@@ -287,6 +313,23 @@ export async function run(opts: { quick?: boolean } = {}): Promise<Record<string
     ),
   );
   console.log(`speed-up on 2 workers: ${fmt(speedup, 2)}x, medians (goal 1.8x); round by round: ${roundSpeedups.map((r) => `${fmt(r, 2)}x`).join(', ')}`);
+  const cpuMedian = (w: 1 | 2, k: 'workers' | 'wait' | 'main' | 'others') => (cpuRounds[w].length > 0 ? median(cpuRounds[w].map((c) => c[k])) : null);
+  const cpuFigures = ([1, 2] as const).map((w) => ({
+    workers: w,
+    worker_cpu_ms: cpuMedian(w, 'workers'),
+    worker_wait_ms: cpuMedian(w, 'wait'),
+    main_cpu_ms: cpuMedian(w, 'main'),
+    other_threads_cpu_ms: cpuMedian(w, 'others'),
+  }));
+  if (cpuRounds[1].length > 0 && cpuRounds[2].length > 0) {
+    console.log('CPU per sweep, ms (median of the rounds; Linux schedstat): where the cores went');
+    console.log(
+      table(
+        ['workers', 'worker threads on a core', 'worker threads waiting for a core', 'main thread', 'other threads (V8 GC helpers, libuv)'],
+        cpuFigures.map((c) => [String(c.workers), fmt(c.worker_cpu_ms!, 0), fmt(c.worker_wait_ms!, 0), fmt(c.main_cpu_ms!, 0), fmt(c.other_threads_cpu_ms!, 0)]),
+      ),
+    );
+  }
   return {
     bars: total,
     rounds,
@@ -313,6 +356,7 @@ export async function run(opts: { quick?: boolean } = {}): Promise<Record<string
     heap_mib_1_worker: heap[1],
     rss_mib_per_worker: rssPerWorker[2],
     rss_mib_1_worker: rssPerWorker[1],
+    sweep_cpu_ms: cpuFigures,
     load_average: loadavg()[0],
     goals: { engine_1m_bars_per_s: engineMedian >= 1e6, within_10x_floor: pairMedian <= 10, sweep_speedup_1_8: speedup >= 1.8, same_fills_as_floor: same },
   };

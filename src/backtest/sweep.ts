@@ -10,6 +10,7 @@ import type { BacktestPool } from './pool.ts';
 import type { BacktestTaskResult } from './task.ts';
 import type { BacktestDetail, BacktestReport, Metrics } from './report.ts';
 import type { BacktestSpec, BarSourceSpec } from './spec.ts';
+import type { ThreadCpu } from './thread-cpu.ts';
 import { BarkeepError } from '../errors.ts';
 
 export interface GridAxis {
@@ -112,6 +113,8 @@ export interface SweepResult {
   workers: number;
   /** V8 heap in use per worker after its last task, MiB. */
   heap_mib: Record<string, number>;
+  /** Per worker, its thread's CPU and wait for a core since it started, after its last task (null off Linux). */
+  cpu: Record<string, ThreadCpu | null>;
 }
 
 /** Negative when `a` ranks before `b` by `key` (failed rows and null metrics last), 0 when tied. */
@@ -148,39 +151,56 @@ export async function runSweep(o: SweepOptions): Promise<SweepResult> {
   const split = o.train !== undefined ? splitSpan(o.base.from, o.base.to, o.train) : null;
   const trainSpec: BacktestSpec = split !== null ? { ...o.base, to: split } : o.base;
   const heap: Record<string, number> = {};
+  const cpu: Record<string, ThreadCpu | null> = {};
   let done = 0;
   let failed = 0;
-  // The best combination is run again with its detail. Once fewer combinations are left than there
-  // are workers, a worker would idle: it runs the best one so far instead, which is the winner
-  // unless one of the last few beats it (then the winner is run after all, as without this).
+  // The best combination is run again with its detail. Run last, it would run alone on one worker
+  // while the others idle; so near the end of the grid, the first worker to be free while fewer
+  // combinations wait than there are other workers runs the best one so far instead, and the other
+  // workers finish the grid meanwhile. It is the winner unless one of the last few beats it (then
+  // the winner is run after all, as without this). One worker: run at the end, as it would be.
   let leader: { row: SweepRow; index: number } | undefined;
   let early: { row: SweepRow; run: Promise<BacktestTaskResult> } | undefined;
-  const detailRun = (params: Record<string, unknown>) => o.pool.run({ spec: { ...trainSpec, params }, source: o.source, detail: true });
-  o.onProgress?.(0, combos.length, 0);
-  const rows = await Promise.all(
-    combos.map(async (combo, index): Promise<SweepRow> => {
-      const params = { ...o.base.params, ...combo };
-      let row: SweepRow;
-      try {
-        const r = await o.pool.run({ spec: { ...trainSpec, params }, source: o.source, detail: false, curve: false });
-        heap[r.thread_id] = r.heap_mib;
-        row = { params, ok: true, report: r.report };
-      } catch (err) {
-        failed++;
-        const e = err as { code?: unknown; message?: unknown };
-        row = { params, ok: false, error: { code: typeof e?.code === 'string' ? e.code : 'BACKTEST_FAILED', message: String(e?.message ?? err) } };
-      }
-      // Ties go to the earlier combination, as the stable sort below breaks them.
-      if (row.ok && (leader === undefined || compareRows(row, leader.row, o.sort) < 0 || (compareRows(row, leader.row, o.sort) === 0 && index < leader.index))) leader = { row, index };
-      o.onProgress?.(++done, combos.length, failed);
-      if (early === undefined && leader !== undefined && combos.length - done < o.pool.workers && done < combos.length) {
+  const detailRun = (params: Record<string, unknown>) =>
+    o.pool.run({ spec: { ...trainSpec, params }, source: o.source, detail: true }).then((r) => {
+      cpu[r.thread_id] = r.cpu;
+      return r;
+    });
+  const rows: SweepRow[] = new Array(combos.length);
+  const runCombination = async (index: number): Promise<void> => {
+    const params = { ...o.base.params, ...combos[index] };
+    let row: SweepRow;
+    try {
+      const r = await o.pool.run({ spec: { ...trainSpec, params }, source: o.source, detail: false, curve: false });
+      heap[r.thread_id] = r.heap_mib;
+      cpu[r.thread_id] = r.cpu;
+      row = { params, ok: true, report: r.report };
+    } catch (err) {
+      failed++;
+      const e = err as { code?: unknown; message?: unknown };
+      row = { params, ok: false, error: { code: typeof e?.code === 'string' ? e.code : 'BACKTEST_FAILED', message: String(e?.message ?? err) } };
+    }
+    // Ties go to the earlier combination, as the stable sort below breaks them.
+    if (row.ok && (leader === undefined || compareRows(row, leader.row, o.sort) < 0 || (compareRows(row, leader.row, o.sort) === 0 && index < leader.index))) leader = { row, index };
+    rows[index] = row;
+    o.onProgress?.(++done, combos.length, failed);
+  };
+  // One lane per worker, each sending its next task when its last one is done: the sweep, not the
+  // pool's queue, chooses what a worker that comes free runs next.
+  let next = 0;
+  const lane = async (): Promise<void> => {
+    while (next < combos.length) {
+      if (early === undefined && leader !== undefined && o.pool.workers > 1 && combos.length - next < o.pool.workers) {
         early = { row: leader.row, run: detailRun(leader.row.params) };
-        // Settled here too: an early run that is not the winner's is dropped unread.
-        early.run.catch(() => undefined);
+        // An early run that is not the winner's is dropped unread; its failure is the winner's to report.
+        await early.run.catch(() => undefined);
+        continue;
       }
-      return row;
-    }),
-  );
+      await runCombination(next++);
+    }
+  };
+  o.onProgress?.(0, combos.length, 0);
+  await Promise.all(Array.from({ length: Math.min(o.pool.workers, combos.length) }, lane));
   const sorted = sortRows(rows, o.sort);
   const winner = sorted.find((r) => r.ok);
   let best: SweepResult['best'] = null;
@@ -198,5 +218,5 @@ export async function runSweep(o: SweepOptions): Promise<SweepResult> {
       }
     }
   }
-  return { sort: o.sort, rows: sorted, best, test, test_error: testError, train: split !== null ? { from: o.base.from, to: split } : null, workers: o.pool.workers, heap_mib: heap };
+  return { sort: o.sort, rows: sorted, best, test, test_error: testError, train: split !== null ? { from: o.base.from, to: split } : null, workers: o.pool.workers, heap_mib: heap, cpu };
 }

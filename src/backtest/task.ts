@@ -11,6 +11,7 @@ import { loadBars, type LoadedBars } from './bars.ts';
 import type { BacktestDetail, BacktestReport } from './report.ts';
 import { runSpec } from './run.ts';
 import type { BacktestSpec, BarSourceSpec } from './spec.ts';
+import { type ThreadCpu, threadCpu } from './thread-cpu.ts';
 
 export interface BacktestTask {
   spec: BacktestSpec;
@@ -30,6 +31,8 @@ export interface BacktestTaskResult {
   heap_mib: number;
   /** This worker's thread id (determinism tests check several workers took part). */
   thread_id: number;
+  /** This worker thread's CPU and wait for a core since it started, ms, after the run (null off Linux). */
+  cpu: ThreadCpu | null;
   /** Wall time of the run in this worker, ms (bars read included when not cached). */
   ms: number;
 }
@@ -85,6 +88,7 @@ async function run(task: BacktestTask): Promise<BacktestTaskResult> {
     ...(task.detail ? { detail: out.detail } : {}),
     heap_mib: getHeapStatistics().used_heap_size / 2 ** 20,
     thread_id: threadId,
+    cpu: threadCpu(),
     ms: performance.now() - t0,
   };
 }

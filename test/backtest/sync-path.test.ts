@@ -124,3 +124,15 @@ test('on in-memory stores the live order manager and paper broker answer on retu
   assert.equal(now.position, 0);
   assert.equal(later.position, 0);
 });
+
+test("regression: the paper broker's on-return methods are the class's, not closures that keep a finished run reachable", () => {
+  // A closure per broker was kept by V8's call-site feedback for the young-generation GC, and with
+  // it the finished run's broker, order manager and orders (promoted, then a major GC's work).
+  const make = () => new PaperBroker({ checkpoints: new MemoryCheckpoints(), clock: new ManualClock(T0), startingCash: 1000 });
+  const a = make();
+  const b = make();
+  assert.ok(a.submitNow !== undefined && a.submitGroupNow !== undefined && a.onBarNow !== undefined);
+  assert.equal(a.submitNow, b.submitNow);
+  assert.equal(a.submitGroupNow, b.submitGroupNow);
+  assert.equal(a.onBarNow, b.onBarNow);
+});
