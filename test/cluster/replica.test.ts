@@ -186,6 +186,26 @@ test('a replica writes a lone bar on its own thread and a backlog through the wr
   }
 });
 
+test("the replica's on-thread write keeps the cache's cross-source rule ", async () => {
+  const root = mkdtempSync(join(tmpdir(), 'barkeep-replica.'));
+  const st = openStorage({ path: join(root, 'cache') });
+  try {
+    const massive = bar('AMD', 0);
+    assert.deepEqual(st.bars.putManySync([massive, bar('AMD', 1)]), { written: 2, shadowed: 0, divergent: 0 });
+    // A lower-precedence source does not replace massive's bar; massive's correction does.
+    const alpaca = { ...massive, source: 'alpaca' as const, close: massive.close + 0.01 };
+    assert.equal(st.bars.putManySync([alpaca]).shadowed, 1);
+    assert.equal(st.bars.get('AMD', '1Min', T0)?.source, 'massive');
+    assert.equal(st.bars.putManySync([{ ...massive, close: massive.close + 0.5 }]).written, 1);
+    assert.equal(st.bars.get('AMD', '1Min', T0)?.close, massive.close + 0.5);
+    assert.equal(st.bars.latest('AMD', '1Min')?.start, T0 + 60_000, 'the series head moved');
+    assert.throws(() => st.bars.putManySync([{ ...massive, high: 1, low: 500 }]), /high 1 is below low 500/);
+  } finally {
+    await st.close();
+    rmSync(root, { recursive: true, force: true });
+  }
+});
+
 test('a malformed or invalid bar on the stream is logged and skipped; the bars around it are written and acknowledged', async () => {
   await using nats = await startNats();
   const root = mkdtempSync(join(tmpdir(), 'barkeep-replica.'));
