@@ -186,7 +186,7 @@ test('a replica writes a lone bar on its own thread and a backlog through the wr
   }
 });
 
-test("the replica's on-thread write keeps the cache's cross-source rule ", async () => {
+test("the replica's on-thread write keeps the cache's cross-source rule", async () => {
   const root = mkdtempSync(join(tmpdir(), 'barkeep-replica.'));
   const st = openStorage({ path: join(root, 'cache') });
   try {
