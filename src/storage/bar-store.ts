@@ -27,7 +27,8 @@
  * A process killed at any point after that loses none of those bars, and LMDB's copy-on-write
  * pages leave the file readable whenever it is killed. `put`/`putMany` called in the same event
  * turn usually share one transaction and one flush. `putManyCommitted` resolves at the commit and
- * hands the flush over as a promise (the cluster replica's acknowledgements wait for it).
+ * hands the flush over as a promise; `putManySync` commits on the calling thread and returns once
+ * flushed, readable before (both for the cluster replica, whose acknowledgements wait for the flush).
  *
  * Footguns
  * - A reader's snapshot is renewed at most once per event-loop turn (lmdb-js). `readInto` and
@@ -39,14 +40,14 @@
  *
  * The write transaction's rule is in bar-store-write.ts, retention in bar-store-prune.ts.
  */
-import type { Database, DatabaseOptions, RootDatabase } from 'lmdb';
+import { TransactionFlags, type Database, type DatabaseOptions, type RootDatabase } from 'lmdb';
 import { isValidSymbol, type Bar, type BarSource } from '../market/bar.ts';
 import { BAR_SIZE_CODE, isBarSize, type BarSize } from '../market/bar-size.ts';
 import type { Clock, TimerHandle } from '../market/clock.ts';
 import { BAR_VALUE_BYTES, decodeBar, decodeIntoColumns, decodeIntoView, encodeBar } from './bar-codec.ts';
 import { KeyBuffers, MAX_START, barKey, barKeyEncoder, parseSeriesKey, readStart, withStart, type SeriesKeys } from './bar-key.ts';
 import { Pruners, pruneBars } from './bar-store-prune.ts';
-import { applyBatch, divergenceChannel } from './bar-store-write.ts';
+import { applyBatch, divergenceChannel, type BatchOutcome, type EncodedBatch } from './bar-store-write.ts';
 import { BarValidationError, validateBar } from './bar-validation.ts';
 import { retentionMs } from './retention.ts';
 import { SourcePrecedence } from './source-precedence.ts';
@@ -77,6 +78,13 @@ export interface BarStoreStats {
 export { divergenceChannel, type DivergenceEvent } from './bar-store-write.ts';
 
 type Bytes = Uint8Array;
+
+/**
+ * putManySync's transaction: abortable (a throw in the rule rolls it back), committed before
+ * transactionSync returns, and begun without a sync (MDB_NOSYNC), which under overlappingSync makes
+ * the commit visible first and fsyncs right after, still inside the call (lmdb-js 3.5, mdb.c).
+ */
+const SYNC_COMMIT_THEN_FLUSH = TransactionFlags.ABORTABLE | TransactionFlags.SYNCHRONOUS_COMMIT | TransactionFlags.NO_SYNC_FLUSH;
 
 /** How many symbols keep their key buffers (least recently used go): room for a 5,000-symbol burst, bounded for unknown symbols. */
 export const KEY_BUFFER_SYMBOLS = 8_192;
@@ -135,6 +143,31 @@ export class BarStore implements BarReader, BarWriter, BarColumnsReader {
   }
 
   private async commit(bars: readonly Bar[], indexed: boolean, held?: Uint8Array): Promise<{ result: WriteResult; flushed: Promise<void> }> {
+    const batch = this.encode(bars, indexed, held);
+    if (batch === undefined) return { result: { written: 0, shadowed: 0, divergent: 0 }, flushed: Promise.resolve() };
+    const outcome = await this.db.transaction(() => applyBatch(this.db, this.heads, this.precedence, batch));
+    // Taken right after the commit: resolves once this transaction (or a later one) is on disk.
+    const flushed = Promise.resolve(this.db.flushed).then(() => undefined);
+    return { result: this.tally(outcome), flushed };
+  }
+
+  /**
+   * putMany run on the calling thread, for the cluster replica (which has a thread of its own to
+   * spend): one synchronous LMDB write transaction, no hand-over to lmdb-js's writer thread and
+   * back to this thread to run the cross-source rule. The commit is readable by every reader of the
+   * environment as soon as its pages and meta page are written (before the fsync, as in the async
+   * path: overlappingSync), and the bars are on disk (fsync done) when it returns: the caller's
+   * thread waits for that fsync, so this is not for a thread that must answer meanwhile.
+   */
+  putManySync(bars: readonly Bar[]): WriteResult {
+    const batch = this.encode(bars, true);
+    if (batch === undefined) return { written: 0, shadowed: 0, divergent: 0 };
+    const outcome = this.db.transactionSync(() => applyBatch(this.db, this.heads, this.precedence, batch), SYNC_COMMIT_THEN_FLUSH);
+    return this.tally(outcome);
+  }
+
+  /** Validates and encodes a batch outside the transaction; undefined for an empty one. */
+  private encode(bars: readonly Bar[], indexed: boolean, held?: Uint8Array): EncodedBatch | undefined {
     if (!Array.isArray(bars)) throw new TypeError('putMany takes an array of bars');
     for (let i = 0; i < bars.length; i++) {
       try {
@@ -144,7 +177,7 @@ export class BarStore implements BarReader, BarWriter, BarColumnsReader {
         throw err;
       }
     }
-    if (bars.length === 0) return { result: { written: 0, shadowed: 0, divergent: 0 }, flushed: Promise.resolve() };
+    if (bars.length === 0) return undefined;
     // Snapshot now: the caller may reuse its bar objects before the transaction runs.
     const n = bars.length;
     const values = Buffer.alloc(n * BAR_VALUE_BYTES);
@@ -157,15 +190,16 @@ export class BarStore implements BarReader, BarWriter, BarColumnsReader {
       series[i] = `${b.symbol}\u0000${b.barSize}`;
     }
     if (held !== undefined && held.length < n) throw new RangeError(`held has room for ${held.length} of ${n} bars`);
-    const outcome = await this.db.transaction(() => applyBatch(this.db, this.heads, this.precedence, { keys, values, series, held }));
-    // Taken right after the commit: resolves once this transaction (or a later one) is on disk.
-    const flushed = Promise.resolve(this.db.flushed).then(() => undefined);
+    return { keys, values, series, held };
+  }
+
+  private tally(outcome: BatchOutcome): WriteResult {
     this.counters.writes += outcome.written;
     this.counters.corrections += outcome.corrections;
     this.counters.shadowed += outcome.shadowed;
     this.counters.divergent += outcome.divergent;
     for (const e of outcome.events) divergenceChannel.publish(e);
-    return { result: { written: outcome.written, shadowed: outcome.shadowed, divergent: outcome.divergent }, flushed };
+    return { written: outcome.written, shadowed: outcome.shadowed, divergent: outcome.divergent };
   }
 
   // ---- hot reads (allocate nothing) ----------------------------------------------------------

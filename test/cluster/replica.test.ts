@@ -18,6 +18,7 @@ import { until } from '../helpers/serve.ts';
 import { ClusterNode } from '../../src/cluster/node.ts';
 import type { ReplicaStore } from '../../src/cluster/bar-replication.ts';
 import { BARS_STREAM } from '../../src/cluster/subjects.ts';
+import { connectCluster } from '../../src/cluster/connection.ts';
 import { openStorage, type Storage } from '../../src/storage/storage.ts';
 import type { Bar } from '../../src/market/bar.ts';
 import type { WriteResult } from '../../src/storage/types.ts';
@@ -115,6 +116,92 @@ test('a replica acknowledges only bars on disk: killed before a flush, it gets e
     for (const n of nodes) await n.stop().catch(() => undefined);
     await admin.close();
     for (const s of storages) await s.close();
+    rmSync(root, { recursive: true, force: true });
+  }
+});
+
+/** The gated store with the real store's on-thread write beside it, counting which path each batch took. */
+class TwoPathStore extends GatedStore {
+  syncBatches = 0;
+  asyncBatches = 0;
+  putManySync(bars: readonly Bar[]): WriteResult {
+    this.syncBatches++;
+    return this.storage.bars.putManySync(bars);
+  }
+  override putManyCommitted(bars: readonly Bar[]) {
+    this.asyncBatches++;
+    return super.putManyCommitted(bars);
+  }
+}
+
+test('a replica writes a lone bar on its own thread and a backlog through the writer thread, and no acknowledgement overtakes a batch not yet on disk', async () => {
+  await using nats = await startNats();
+  const root = mkdtempSync(join(tmpdir(), 'barkeep-replica.'));
+  const st = openStorage({ path: join(root, 'cache') });
+  const store = new TwoPathStore(st);
+  const node = new ClusterNode({ nodeId: 'replica-3', url: 'http://127.0.0.1:0/r3', natsUrl: nats.url, symbols: ['IBM'], store, now: () => T0, leaseTtlMs: 3000 });
+  const admin = await connect({ servers: nats.url });
+  const jsm = await jetstreamManager(admin);
+  const durable = `replica_${Buffer.from('replica-3').toString('hex')}`;
+  const inCache = () => st.bars.range('IBM', '1Min', T0, T0 + 1000 * 60_000).length;
+  try {
+    // A backlog of 300 bars waiting in the stream when the node starts, its flushes held back.
+    const setup = await connectCluster({ natsUrl: nats.url, name: 'setup', memberTtlMs: 3000, leaseTtlMs: 3000, barsMaxAgeMs: 3600_000 });
+    await setup.close();
+    const js = jetstream(admin);
+    await Promise.all(
+      Array.from({ length: 300 }, (_, i) => {
+        const { receivedAt: _r, ...b } = bar('IBM', i);
+        return js.publish('bars.1Min.IBM', JSON.stringify(b));
+      }),
+    );
+    store.hold();
+    await node.start();
+    await until(async () => inCache() === 300, 'the backlog committed: in the cache', 10_000);
+    assert.ok(store.asyncBatches > 0, 'a batch of the backlog went through the writer thread');
+    const held = node.replicaStats().acknowledged;
+    assert.ok(held < 300, `not all acknowledged while a flush is held (${held})`);
+
+    // One more bar while that flush is held: readable at once, acknowledged only after the held batch.
+    await node.publishBars([bar('IBM', 300)]);
+    await until(async () => inCache() === 301, 'the lone bar in the cache', 10_000);
+    assert.equal(node.replicaStats().acknowledged, held, 'its acknowledgement waits for the batch before it');
+    assert.ok((await jsm.consumers.info(BARS_STREAM, durable)).ack_floor.stream_seq <= held);
+
+    store.release();
+    await until(async () => node.replicaStats().acknowledged === 301, 'everything acknowledged once flushed', 10_000);
+
+    // Nothing waits for a flush now: the next lone bar is written on the node's thread.
+    const before = store.syncBatches;
+    await node.publishBars([bar('IBM', 301)]);
+    await until(async () => node.replicaStats().acknowledged === 302, 'the next lone bar acknowledged', 10_000);
+    assert.equal(store.syncBatches, before + 1, 'written by putManySync');
+    assert.equal((await jsm.consumers.info(BARS_STREAM, durable)).ack_floor.stream_seq, 302);
+  } finally {
+    store.release();
+    await node.stop().catch(() => undefined);
+    await admin.close();
+    await st.close();
+    rmSync(root, { recursive: true, force: true });
+  }
+});
+
+test("the replica's on-thread write keeps the cache's cross-source rule", async () => {
+  const root = mkdtempSync(join(tmpdir(), 'barkeep-replica.'));
+  const st = openStorage({ path: join(root, 'cache') });
+  try {
+    const massive = bar('AMD', 0);
+    assert.deepEqual(st.bars.putManySync([massive, bar('AMD', 1)]), { written: 2, shadowed: 0, divergent: 0 });
+    // A lower-precedence source does not replace massive's bar; massive's correction does.
+    const alpaca = { ...massive, source: 'alpaca' as const, close: massive.close + 0.01 };
+    assert.equal(st.bars.putManySync([alpaca]).shadowed, 1);
+    assert.equal(st.bars.get('AMD', '1Min', T0)?.source, 'massive');
+    assert.equal(st.bars.putManySync([{ ...massive, close: massive.close + 0.5 }]).written, 1);
+    assert.equal(st.bars.get('AMD', '1Min', T0)?.close, massive.close + 0.5);
+    assert.equal(st.bars.latest('AMD', '1Min')?.start, T0 + 60_000, 'the series head moved');
+    assert.throws(() => st.bars.putManySync([{ ...massive, high: 1, low: 500 }]), /high 1 is below low 500/);
+  } finally {
+    await st.close();
     rmSync(root, { recursive: true, force: true });
   }
 });
