@@ -9,8 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { Worker } from 'node:worker_threads';
-import pino from 'pino';
-import { Arbiter } from '../../src/actors/arbiter/arbiter.ts';
+import type { Arbiter } from '../../src/actors/arbiter/arbiter.ts';
 import type { ArbiterToTrader } from '../../src/actors/arbiter/protocol.ts';
 import { TraderBatch, forEachBar } from '../../src/actors/arbiter/trader-batch.ts';
 import type { CollectorToArbiter } from '../../src/actors/collector/protocol.ts';
@@ -18,6 +17,7 @@ import { WrittenBatch } from '../../src/actors/collector/written-batch.ts';
 import { BAR_SOURCE_CODE, type Bar } from '../../src/market/bar.ts';
 import { ManualClock } from '../../src/market/clock.ts';
 import { openStorage } from '../../src/storage/storage.ts';
+import { recordingArbiter } from '../helpers/arbiter-rig.ts';
 
 const MIN = 60_000;
 const T0 = Date.UTC(2026, 0, 5, 15, 0);
@@ -36,18 +36,7 @@ async function rig(symbols: string[]) {
   for (const s of ['AAA', 'BBB', 'CCC', 'DDD']) for (let m = -5; m < 0; m++) prefill.push(mkBar(s, S(m)));
   await storage.bars.putMany(prefill);
   const got: ArbiterToTrader[] = [];
-  const arbiter = new Arbiter({
-    store: storage.bars,
-    checkpoints: storage.checkpoints,
-    clock,
-    log: pino({ level: 'silent' }),
-    cacheMaxAgeMs: 5 * MIN,
-    preloadBars: 5,
-    climbBackAfterBars: 3,
-    historicalPollMs: MIN,
-    ibkr: null,
-    send: (m) => got.push(structuredClone(m)),
-  });
+  const arbiter = recordingArbiter(storage, clock, 5, (m) => got.push(m));
   arbiter.subscribe(symbols, '1Min', {}, true);
   return {
     dir,

@@ -7,12 +7,11 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import pino from 'pino';
-import { Arbiter } from '../../src/actors/arbiter/arbiter.ts';
 import type { ArbiterToTrader } from '../../src/actors/arbiter/protocol.ts';
 import type { Bar } from '../../src/market/bar.ts';
 import { ManualClock } from '../../src/market/clock.ts';
 import { openStorage } from '../../src/storage/storage.ts';
+import { recordingArbiter } from '../helpers/arbiter-rig.ts';
 import { waitFor } from '../helpers/wait.ts';
 
 const MIN = 60_000;
@@ -28,18 +27,7 @@ test('the periodic scan of 1,200 symbols catches up every lost notice, a slice p
   const storage = openStorage({ path: dir });
   const clock = new ManualClock(S(0) + 3_000);
   const got: ArbiterToTrader[] = [];
-  const arbiter = new Arbiter({
-    store: storage.bars,
-    checkpoints: storage.checkpoints,
-    clock,
-    log: pino({ level: 'silent' }),
-    cacheMaxAgeMs: 5 * MIN,
-    preloadBars: 2,
-    climbBackAfterBars: 3,
-    historicalPollMs: MIN,
-    ibkr: null,
-    send: (m) => got.push(structuredClone(m)),
-  });
+  const arbiter = recordingArbiter(storage, clock, 2, (m) => got.push(m));
   try {
     const symbols = Array.from({ length: 1_200 }, (_, i) => `S${String.fromCharCode(65 + (i % 26), 65 + (Math.floor(i / 26) % 26), 65 + Math.floor(i / 676))}`);
     await storage.bars.putMany(symbols.flatMap((s) => [bar(s, S(-2)), bar(s, S(-1))]));

@@ -7,12 +7,12 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import pino from 'pino';
-import { Arbiter } from '../../src/actors/arbiter/arbiter.ts';
+import type { Arbiter } from '../../src/actors/arbiter/arbiter.ts';
 import type { ArbiterToTrader } from '../../src/actors/arbiter/protocol.ts';
 import type { Bar } from '../../src/market/bar.ts';
 import { ManualClock } from '../../src/market/clock.ts';
 import { openStorage, type Storage } from '../../src/storage/storage.ts';
+import { recordingArbiter } from '../helpers/arbiter-rig.ts';
 
 const MIN = 60_000;
 const T0 = Date.UTC(2026, 0, 5, 15, 0);
@@ -27,18 +27,7 @@ async function withArbiter(now: number, body: (a: Arbiter, storage: Storage, got
   const storage = openStorage({ path: dir });
   const clock = new ManualClock(now);
   const got: ArbiterToTrader[] = [];
-  const arbiter = new Arbiter({
-    store: storage.bars,
-    checkpoints: storage.checkpoints,
-    clock,
-    log: pino({ level: 'silent' }),
-    cacheMaxAgeMs: 5 * MIN,
-    preloadBars: 3,
-    climbBackAfterBars: 3,
-    historicalPollMs: MIN,
-    ibkr: null,
-    send: (m) => got.push(structuredClone(m)),
-  });
+  const arbiter = recordingArbiter(storage, clock, 3, (m) => got.push(m));
   try {
     await body(arbiter, storage, got, clock);
   } finally {

@@ -10,12 +10,11 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import pino from 'pino';
-import { Arbiter } from '../../src/actors/arbiter/arbiter.ts';
 import type { ArbiterToTrader } from '../../src/actors/arbiter/protocol.ts';
 import type { Bar } from '../../src/market/bar.ts';
 import { ManualClock } from '../../src/market/clock.ts';
 import { openStorage } from '../../src/storage/storage.ts';
+import { recordingArbiter } from '../helpers/arbiter-rig.ts';
 import { waitFor } from '../helpers/wait.ts';
 
 const MIN = 60_000;
@@ -32,18 +31,7 @@ test('decisions across a trader restart: bars cached while the trader was down a
   const storage = openStorage({ path: dir });
   const clock = new ManualClock(S(20));
   let got: ArbiterToTrader[] = [];
-  const arbiter = new Arbiter({
-    store: storage.bars,
-    checkpoints: storage.checkpoints,
-    clock,
-    log: pino({ level: 'silent' }),
-    cacheMaxAgeMs: 5 * MIN,
-    preloadBars: 5,
-    climbBackAfterBars: 3,
-    historicalPollMs: MIN,
-    ibkr: null,
-    send: (m) => got.push(structuredClone(m)),
-  });
+  const arbiter = recordingArbiter(storage, clock, 5, (m) => got.push(m));
   try {
     await storage.bars.putMany(Array.from({ length: 20 }, (_, i) => mkBar(S(i))));
     const live: number[] = [];
