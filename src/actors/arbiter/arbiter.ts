@@ -202,12 +202,13 @@ export class Arbiter {
    */
   private afterWarmUp(symbol: string, feed: SymbolFeed, preloadReason: string | null): void {
     const now = this.o.clock.now();
+    const newest = this.newestCached(symbol);
     if (preloadReason !== null) {
-      if (this.o.ibkr === null && this.cacheFresh(symbol, now)) feed.ladder.markDown('preload', now, `warm-up delivered (${preloadReason}); the cache serves live bars`);
+      if (this.o.ibkr === null && this.cacheAge(newest, now) < this.o.cacheMaxAgeMs) feed.ladder.markDown('preload', now, `warm-up delivered (${preloadReason}); the cache serves live bars`);
       else this.record(symbol, feed.ladder.markUp('preload', now, preloadReason));
     }
     // The cache before IBKR history: a rung that comes up second must prove itself to climb over.
-    this.checkCacheFreshness(symbol, feed, now);
+    this.checkCacheFreshness(symbol, feed, now, newest);
     if (this.o.ibkr?.connected()) this.record(symbol, feed.ladder.markUp('ibkr-historical', now, 'IBKR connected'));
   }
 
@@ -447,19 +448,23 @@ export class Arbiter {
     if (serving === 'ibkr-historical' || (waitingOnPreload && ladder.isUp('ibkr-historical'))) void pollHistorical(this.history, symbol, feed, now);
   }
 
-  /** Whether the cache's newest bar for the symbol is younger than cacheMaxAgeMs. */
-  private cacheFresh(symbol: string, now: number): boolean {
-    return this.o.store.latestInto(symbol, this.barSize!, this.view) && now - (this.view.start + this.barMs) < this.o.cacheMaxAgeMs;
+  /** The start of the cache's newest bar for the symbol (one read), -Infinity when it has none. */
+  private newestCached(symbol: string): number {
+    return this.o.store.latestInto(symbol, this.barSize!, this.view) ? this.view.start : -Infinity;
   }
 
-  /** Marks the cache rung up or down by the age of its newest bar; returns that bar's start. */
-  private checkCacheFreshness(symbol: string, feed: SymbolFeed, now: number): number {
-    if (!this.o.store.latestInto(symbol, this.barSize!, this.view)) {
+  /** How long ago the bar starting at `newest` ended (Infinity for none); fresh under cacheMaxAgeMs. */
+  private cacheAge(newest: number, now: number): number {
+    return now - (newest + this.barMs);
+  }
+
+  /** Marks the cache rung up or down by the age of its newest bar (`newest`: its start, when already read); returns that start. */
+  private checkCacheFreshness(symbol: string, feed: SymbolFeed, now: number, newest = this.newestCached(symbol)): number {
+    if (newest === -Infinity) {
       this.record(symbol, feed.ladder.markDown('cache', now, 'the cache has no bars for this symbol'));
       return -Infinity;
     }
-    const newest = this.view.start;
-    const age = now - (newest + this.barMs);
+    const age = this.cacheAge(newest, now);
     if (age >= this.o.cacheMaxAgeMs) {
       this.record(symbol, feed.ladder.markDown('cache', now, `stale: newest cached bar ended ${Math.round(age / 1000)} s ago`));
     } else if (!feed.ladder.isUp('cache')) {
